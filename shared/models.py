@@ -1,0 +1,167 @@
+"""SQLAlchemy models: users and API tokens, batches, items, latents, blobs, worker heartbeats.
+
+The database is the source of truth for every job; queue messages carry ids only. Columns are
+NOT NULL unless there is a reason. The schema only changes through a migration (migrations/).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.db import Base
+from shared.states import ItemStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    """Random, unguessable ids: they appear in URLs."""
+    return uuid.uuid4().hex
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None: API tokens only
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the token
+    prefix: Mapped[str] = mapped_column(String(12))  # first characters, to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Blob(Base):
+    """Image bytes. Stored in the database by default so workers on other hosts need no shared
+    disk; with the filesystem store ``data`` is NULL and ``path`` names the file."""
+
+    __tablename__ = "blobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    path: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    recipe: Mapped[dict] = mapped_column(JSON)  # validated recipe, defaults filled in
+    model_name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    canceled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    owner: Mapped[User] = relationship()
+    items: Mapped[list[Item]] = relationship(
+        back_populates="batch", order_by="Item.position", cascade="all, delete-orphan"
+    )
+
+
+class Item(Base):
+    """One photo of a batch and its way through the state machine (shared.states)."""
+
+    __tablename__ = "items"
+    __table_args__ = (Index("ix_items_batch_status", "batch_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default=ItemStatus.QUEUED.value, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # Edits for this item; NULL means the batch recipe's edits.
+    edits: Mapped[dict | None] = mapped_column(JSON)
+    # Bumped on every edit request: a preview rendered for an older version is dropped.
+    edit_version: Mapped[int] = mapped_column(Integer, default=0)
+    preview_cost: Mapped[dict] = mapped_column(JSON)  # {"channels": r, "resolution": px}
+    final_cost: Mapped[dict] = mapped_column(JSON)
+    timings: Mapped[dict] = mapped_column(JSON, default=dict)  # stage -> seconds
+    model_name: Mapped[str | None] = mapped_column(String(80))  # what rendered it
+    pretrained: Mapped[bool | None] = mapped_column(Boolean)
+    worker: Mapped[str | None] = mapped_column(String(255))  # node that holds it now
+    # Set when queued; lets the dispatcher release a big batch gradually (fair queues).
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime)
+    upload_blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"))
+    projected_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
+    preview_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
+    final_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    batch: Mapped[Batch] = relationship(back_populates="items")
+    latent: Mapped[Latent | None] = relationship(
+        back_populates="item", cascade="all, delete-orphan", uselist=False
+    )
+
+    @property
+    def status_enum(self) -> ItemStatus:
+        return ItemStatus(self.status)
+
+
+class Latent(Base):
+    """The W+ code of an item's face (float32 bytes, C order) plus how the crop was made."""
+
+    __tablename__ = "latents"
+
+    item_id: Mapped[str] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    shape: Mapped[list] = mapped_column(JSON)  # e.g. [1, 18, 512] or [faces, 18, 512]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    model_name: Mapped[str] = mapped_column(String(80))
+    # Face crops and their transforms, inversion losses ... (pipeline-defined).
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    encode_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="latent")
+
+
+class WorkerHeartbeat(Base):
+    """A worker process that says it is alive; the reaper requeues what a silent one held."""
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    queues: Mapped[str] = mapped_column(String(100))
+    model_name: Mapped[str] = mapped_column(String(80))
+    pretrained: Mapped[bool] = mapped_column(Boolean)
+    device: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

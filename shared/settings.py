@@ -1,0 +1,189 @@
+"""Settings for web and worker, read from the environment once at start-up.
+
+Every setting has a safe default for a single machine (SQLite under ``var/``, Redis on localhost,
+the ``tiny-random`` development model only when asked for). The README lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VAR_DIR = REPO_ROOT / "var"
+
+
+class SettingsError(ValueError):
+    """A setting in the environment cannot be parsed."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected true/false")
+
+
+def _parse_int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
+
+
+def _parse_float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+
+
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(allowed)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings. Build with :meth:`from_env`; tests pass overrides explicitly."""
+
+    database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'anycost.db'}"
+    redis_url: str = "redis://localhost:6379/0"
+    model: str = "anycost-ffhq-config-f"
+    weights_dir: str = str(DEFAULT_VAR_DIR / "weights")
+    blob_store: str = "database"  # "database" (no shared disk needed) or "filesystem"
+    blob_dir: str = str(DEFAULT_VAR_DIR / "blobs")
+    secret_key: str = ""  # web sessions; a random one per process when empty (dev only)
+    max_upload_mb: int = 64  # whole request
+    max_file_mb: int = 25  # one photo
+    max_files_per_batch: int = 500
+    max_pixels: int = 50_000_000  # decoded size of one photo
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | fp16 | bf16 (GPU only)
+    torch_threads: int = 0  # 0 = torch's default
+    detector: str = "mtcnn"  # mtcnn | mediapipe
+    task_soft_time_limit: int = 300  # seconds per render task
+    task_hard_time_limit: int = 360
+    worker_startup_timeout: int = 600  # model loading after fork
+    render_batch_size: int = 8  # items rendered in one forward pass
+    max_attempts: int = 3  # deliveries of one item before it is failed
+    heartbeat_seconds: int = 15
+    heartbeat_timeout: int = 90  # a worker silent this long is presumed dead
+    batch_queue_cap: int = 16  # items of one batch allowed in the queue at once (fairness)
+    log_json: bool = False
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        for spec in ENV_VARS:
+            raw = env.get(spec.env)
+            if raw is None or raw == "":
+                continue
+            values[spec.attr] = spec.parse(spec.env, raw)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.task_hard_time_limit <= self.task_soft_time_limit:
+            raise SettingsError("ANYCOST_TASK_HARD_LIMIT must be greater than ANYCOST_TASK_SOFT_LIMIT")
+        for name in ("max_upload_mb", "max_file_mb", "max_files_per_batch", "max_pixels",
+                     "render_batch_size", "max_attempts", "batch_queue_cap"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+
+    def as_public_dict(self) -> dict:
+        """Settings safe to show (no secrets, no credentials in URLs)."""
+        hidden = {"secret_key", "extra"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
+        out["database_url"] = _redact_url(self.database_url)
+        out["redis_url"] = _redact_url(self.redis_url)
+        return out
+
+
+def _redact_url(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    env: str
+    attr: str
+    kind: str  # str | int | float | bool | choice
+    doc: str
+    choices: tuple[str, ...] = ()
+
+    def parse(self, name: str, raw: str):
+        if self.kind == "int":
+            return _parse_int(name, raw)
+        if self.kind == "float":
+            return _parse_float(name, raw)
+        if self.kind == "bool":
+            return _parse_bool(name, raw)
+        if self.kind == "choice":
+            return _choice(name, raw, self.choices)
+        return raw
+
+
+ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar("DATABASE_URL", "database_url", "str", "SQLAlchemy URL; default SQLite file var/anycost.db"),
+    EnvVar("REDIS_URL", "redis_url", "str", "Celery broker; default redis://localhost:6379/0"),
+    EnvVar("ANYCOST_MODEL", "model", "str", "model config; tiny-random for development"),
+    EnvVar("ANYCOST_WEIGHTS_DIR", "weights_dir", "str", "installed weights; default var/weights"),
+    EnvVar("ANYCOST_BLOB_STORE", "blob_store", "choice", "where image bytes live",
+           ("database", "filesystem")),
+    EnvVar("ANYCOST_BLOB_DIR", "blob_dir", "str", "directory of the filesystem blob store"),
+    EnvVar("SECRET_KEY", "secret_key", "str", "signs portal sessions; set it in production"),
+    EnvVar("ANYCOST_MAX_UPLOAD_MB", "max_upload_mb", "int", "largest upload request (MB)"),
+    EnvVar("ANYCOST_MAX_FILE_MB", "max_file_mb", "int", "largest single photo (MB)"),
+    EnvVar("ANYCOST_MAX_FILES_PER_BATCH", "max_files_per_batch", "int", "photos per batch"),
+    EnvVar("ANYCOST_MAX_PIXELS", "max_pixels", "int", "largest decoded photo (pixels)"),
+    EnvVar("ANYCOST_DEVICE", "device", "str", "auto (CUDA when present), cpu, cuda, cuda:N"),
+    EnvVar("ANYCOST_PRECISION", "precision", "choice", "render precision on GPU",
+           ("fp32", "fp16", "bf16")),
+    EnvVar("ANYCOST_TORCH_THREADS", "torch_threads", "int", "torch CPU threads; 0 = default"),
+    EnvVar("ANYCOST_DETECTOR", "detector", "choice", "face detector", ("mtcnn", "mediapipe")),
+    EnvVar("ANYCOST_TASK_SOFT_LIMIT", "task_soft_time_limit", "int", "soft time limit of a task (s)"),
+    EnvVar("ANYCOST_TASK_HARD_LIMIT", "task_hard_time_limit", "int", "hard time limit of a task (s)"),
+    EnvVar("ANYCOST_WORKER_STARTUP_TIMEOUT", "worker_startup_timeout", "int",
+           "time allowed to load the models in a worker process (s)"),
+    EnvVar("ANYCOST_RENDER_BATCH_SIZE", "render_batch_size", "int", "items per forward pass"),
+    EnvVar("ANYCOST_MAX_ATTEMPTS", "max_attempts", "int", "deliveries of an item before it fails"),
+    EnvVar("ANYCOST_HEARTBEAT_SECONDS", "heartbeat_seconds", "int", "worker heartbeat period (s)"),
+    EnvVar("ANYCOST_HEARTBEAT_TIMEOUT", "heartbeat_timeout", "int",
+           "silence after which a worker's items are requeued (s)"),
+    EnvVar("ANYCOST_BATCH_QUEUE_CAP", "batch_queue_cap", "int",
+           "items of one batch in the queue at once; the rest are released as it drains"),
+    EnvVar("ANYCOST_LOG_JSON", "log_json", "bool", "structured JSON logs"),
+)
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Install explicit settings (app factory, worker start-up, tests)."""
+    global _current
+    _current = settings

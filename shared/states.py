@@ -1,0 +1,225 @@
+"""The life of an item, in one place.
+
+``queued -> previewing -> preview_ready -> finalizing -> done``; ``failed`` or ``canceled`` from
+any non-final state; ``preview_ready``/``done`` go back to ``previewing`` when a user changes the
+item's edits; ``failed`` goes back to ``queued`` on retry.
+
+Every transition is one guarded ``UPDATE ... WHERE id = :id AND status IN (:expected)``: whoever
+loses a race (a task delivered twice, a cancel during a render) changes nothing and is told so by
+the return value. Callers commit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+
+class ItemStatus(StrEnum):
+    QUEUED = "queued"
+    PREVIEWING = "previewing"
+    PREVIEW_READY = "preview_ready"
+    FINALIZING = "finalizing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+S = ItemStatus
+ACTIVE = frozenset({S.QUEUED, S.PREVIEWING, S.FINALIZING})  # waiting for a worker
+TERMINAL = frozenset({S.DONE, S.FAILED, S.CANCELED})
+
+# to-state -> the states it may be entered from
+ALLOWED: dict[ItemStatus, frozenset[ItemStatus]] = {
+    S.QUEUED: frozenset({S.FAILED, S.PREVIEWING}),  # retry; requeue after a lost worker
+    S.PREVIEWING: frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE}),
+    S.PREVIEW_READY: frozenset({S.PREVIEWING, S.FINALIZING}),  # rendered; final requeue-to-ready
+    S.FINALIZING: frozenset({S.PREVIEW_READY}),
+    S.DONE: frozenset({S.FINALIZING}),
+    S.FAILED: frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.FINALIZING}),
+    S.CANCELED: frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.FINALIZING}),
+}
+
+# Progress weight of each state, for the derived batch progress (0..1).
+PROGRESS = {
+    S.QUEUED: 0.0,
+    S.PREVIEWING: 0.25,
+    S.PREVIEW_READY: 0.5,
+    S.FINALIZING: 0.75,
+    S.DONE: 1.0,
+    S.FAILED: 1.0,
+    S.CANCELED: 1.0,
+}
+
+
+class TransitionError(ValueError):
+    """A transition the state machine does not have (a programming error, not a lost race)."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def transition(
+    session: Session,
+    item_id: str,
+    to: ItemStatus,
+    *,
+    expected: Iterable[ItemStatus],
+    where: dict | None = None,
+    **values,
+) -> bool:
+    """Move one item to ``to`` if it is in one of ``expected`` (and matches ``where``).
+
+    Returns True when the row changed. ``values`` are further columns to set in the same UPDATE.
+    """
+    from shared.models import Item  # models import this module for ItemStatus
+
+    expected = frozenset(ItemStatus(s) for s in expected)
+    illegal = expected - ALLOWED[to]
+    if illegal:
+        raise TransitionError(f"no transition {sorted(illegal)} -> {to}")
+    stmt = (
+        update(Item)
+        .where(Item.id == item_id, Item.status.in_([s.value for s in expected]))
+        .values(status=to.value, updated_at=_utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    for column, value in (where or {}).items():
+        stmt = stmt.where(getattr(Item, column) == value)
+    return session.execute(stmt).rowcount == 1
+
+
+# Named transitions: the only ways the rest of the code changes an item's status.
+
+def start_preview(session: Session, item_id: str, edit_version: int, worker: str) -> bool:
+    """A worker takes the item for a preview (first time, redelivery, or new edits)."""
+    from shared.models import Item
+
+    return transition(
+        session, item_id, S.PREVIEWING, expected={S.QUEUED, S.PREVIEWING},
+        where={"edit_version": edit_version}, worker=worker, attempts=Item.attempts + 1,
+    )
+
+
+def complete_preview(session: Session, item_id: str, edit_version: int, **values) -> bool:
+    """The preview for ``edit_version`` is stored; a stale one (edits changed since) is not."""
+    return transition(
+        session, item_id, S.PREVIEW_READY, expected={S.PREVIEWING},
+        where={"edit_version": edit_version}, worker=None, error_code=None, error_message=None,
+        **values,
+    )
+
+
+def request_edit(session: Session, item_id: str, edits: dict) -> int | None:
+    """New edits for an item: a new preview is needed. Returns the new edit version, or None
+    when the item cannot take edits now (finalizing, failed, canceled)."""
+    from sqlalchemy import select
+
+    from shared.models import Item
+
+    ok = transition(
+        session, item_id, S.PREVIEWING,
+        expected={S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE},
+        edits=edits, edit_version=Item.edit_version + 1, final_blob_id=None,
+    )
+    if not ok:
+        return None
+    return session.execute(select(Item.edit_version).where(Item.id == item_id)).scalar_one()
+
+
+def request_final(session: Session, item_id: str) -> bool:
+    return transition(session, item_id, S.FINALIZING, expected={S.PREVIEW_READY})
+
+
+def start_final(session: Session, item_id: str, worker: str) -> bool:
+    """A worker takes a final render; a redelivered task may take it again (still finalizing)."""
+    from shared.models import Item
+
+    return _touch(session, item_id, S.FINALIZING, worker=worker, attempts=Item.attempts + 1)
+
+
+def _touch(session: Session, item_id: str, status: ItemStatus, **values) -> bool:
+    """Update columns of an item that is (still) in ``status``, without changing the status."""
+    from shared.models import Item
+
+    stmt = (
+        update(Item)
+        .where(Item.id == item_id, Item.status == status.value)
+        .values(updated_at=_utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+def complete_final(session: Session, item_id: str, **values) -> bool:
+    return transition(session, item_id, S.DONE, expected={S.FINALIZING}, worker=None, **values)
+
+
+def fail(session: Session, item_id: str, code: str, message: str) -> bool:
+    return transition(
+        session, item_id, S.FAILED,
+        expected={S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.FINALIZING},
+        error_code=code, error_message=message, worker=None,
+    )
+
+
+def cancel(session: Session, item_id: str) -> bool:
+    return transition(session, item_id, S.CANCELED, expected=ALLOWED[S.CANCELED], worker=None)
+
+
+def retry(session: Session, item_id: str) -> bool:
+    """A failed item goes back to the queue with a fresh attempt count."""
+    from shared.models import Item
+
+    return transition(
+        session, item_id, S.QUEUED, expected={S.FAILED}, attempts=0, error_code=None,
+        error_message=None, edit_version=Item.edit_version + 1,
+    )
+
+
+def requeue_lost(session: Session, item_id: str, status: ItemStatus) -> bool:
+    """A worker died holding the item: put it back where a new worker will pick it up."""
+    if status == S.PREVIEWING:
+        return transition(session, item_id, S.QUEUED, expected={S.PREVIEWING}, worker=None)
+    if status == S.FINALIZING:
+        return _touch(session, item_id, S.FINALIZING, worker=None)
+    raise TransitionError(f"cannot requeue an item in {status}")
+
+
+# Derived batch state.
+
+def batch_status(statuses: Iterable[str]) -> str:
+    """One word for a batch from its items' statuses."""
+    counts = Counter(ItemStatus(s) for s in statuses)
+    if not counts:
+        return "empty"
+    total = sum(counts.values())
+    if counts[S.CANCELED] == total:
+        return "canceled"
+    if counts[S.QUEUED] == total:
+        return "queued"
+    if any(counts[s] for s in ACTIVE):
+        return "running"
+    if counts[S.PREVIEW_READY]:
+        return "preview_ready"
+    if counts[S.DONE]:
+        return "done"
+    if counts[S.FAILED]:
+        return "failed"
+    return "canceled"
+
+
+def batch_progress(statuses: Iterable[str]) -> float:
+    weights = [PROGRESS[ItemStatus(s)] for s in statuses]
+    return round(sum(weights) / len(weights), 4) if weights else 0.0
+
+
+def status_counts(statuses: Iterable[str]) -> dict[str, int]:
+    counts = Counter(statuses)
+    return {s.value: counts.get(s.value, 0) for s in ItemStatus}
