@@ -27,8 +27,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not integration and not browser"
 
 run: setup
-	.ci/services.sh redis
-	$(PY) -m worker.devrun
+	.ci/run-stack.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .
