@@ -1,0 +1,83 @@
+"""``load_bundle``: everything a worker process renders with, loaded once from installed files.
+
+The worker calls ``load_bundle(config)`` once after fork. It only reads files the registry has
+installed (``worker.anycost.weights``); it never downloads. The one exception is the development
+config ``tiny-random``, whose files are built locally on first use (under a lock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from shared.catalog import TINY_CONFIG, get_model_config
+from worker.anycost import weights
+from worker.anycost.checkpoints import load_boundaries, load_encoder, load_generator
+from worker.anycost.directions import Directions
+from worker.anycost.encoder import Encoder
+from worker.anycost.generator import Generator
+
+
+class WeightsNotInstalledError(weights.WeightsError):
+    """The config's files are not installed; the message gives the command that installs them."""
+
+
+@dataclass
+class ModelBundle:
+    """The models of one config, on one device, ready for inference (eval mode, no grad)."""
+
+    config: str
+    generator: Generator
+    encoder: Encoder | None  # None for configs released without one (anycost-car-config-f)
+    directions: Directions | None  # None when there is no boundary file
+    pretrained: bool  # False: random weights; results must be labelled as such
+    resolution: int
+    n_style: int
+    device: torch.device
+
+    @property
+    def can_edit(self) -> bool:
+        """Whether photos can be encoded and edited (needs an encoder and directions)."""
+        return self.encoder is not None and self.directions is not None
+
+
+def load_bundle(
+    config_name: str, weights_dir: str | Path | None = None, device: str | torch.device = "cpu"
+) -> ModelBundle:
+    """Load a config's generator, encoder and directions onto ``device``.
+
+    Raises UnknownConfigError for an unknown name, WeightsNotInstalledError (naming the command
+    to run) when files are missing, CheckpointError when an installed file is unusable.
+    """
+    cfg = get_model_config(config_name)
+    device = torch.device(device)
+    if cfg.name == TINY_CONFIG:
+        files = weights.ensure_tiny_random(weights_dir)
+    else:
+        files = weights.installed(cfg.name, weights_dir)
+    missing = [kind for kind in cfg.kinds if kind not in files]
+    if missing:
+        where = weights.weights_dir(weights_dir)
+        raise WeightsNotInstalledError(
+            f"model {cfg.name}: {', '.join(missing)} not installed in {where}; install with "
+            f"`python -m worker.anycost.weights fetch {cfg.name}` (or, with the files at hand, "
+            f"`python -m worker.anycost.weights import {cfg.name} FILE...`)"
+        )
+    generator = load_generator(files["generator"].path, device)
+    encoder = load_encoder(files["encoder"].path, device) if "encoder" in files else None
+    directions = (
+        Directions(load_boundaries(files["boundary"].path, device)) if "boundary" in files else None
+    )
+    return ModelBundle(
+        config=cfg.name,
+        generator=generator,
+        encoder=encoder,
+        directions=directions,
+        # a config is only as pretrained as every one of its files
+        pretrained=cfg.pretrained and all(f.pretrained for f in files.values()),
+        resolution=generator.resolution,
+        n_style=generator.n_style,
+        device=device,
+    )

@@ -1,0 +1,278 @@
+"""Reading checkpoint files in the released Anycost layouts, with errors a person can act on.
+
+Layouts (those of the released ``{kind}_{config}.pt`` files):
+- generator: ``{'g_ema': state_dict}`` (rosinality/Anycost key names);
+- encoder: ``{'state_dict': state_dict}`` (torchvision ResNet-50 names, ``fc``, ``mean_latent``);
+- boundary: ``{attribute_name: tensor[1, 512]}``, one unit-norm direction per CelebA attribute.
+
+``load_generator`` / ``load_encoder`` / ``load_boundaries`` are the only ways the project reads
+these files. Every file is read with ``torch.load(weights_only=True)``; architecture arguments are
+inferred from tensor shapes and loading is strict. Whatever is wrong with a file (missing, empty,
+truncated, not a torch file at all, unsafe pickle, wrong layout, wrong keys or shapes) surfaces as
+a :class:`CheckpointError` whose message names the file and the problem, never a raw traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:  # the model classes import torch.nn; only needed for annotations here
+    from worker.anycost.encoder import Encoder
+    from worker.anycost.generator import Generator
+
+_MAX_LISTED = 8  # how many key names an error message lists before "... and N more"
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be used; ``str(err)`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _sniff(head: bytes) -> str | None:
+    """Name what a non-torch file looks like from its first bytes (None: could be torch)."""
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return None  # zip archive (torch >= 1.6) or a legacy pickle
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image, not a PyTorch checkpoint"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "a PNG image, not a PyTorch checkpoint"
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip file, not a PyTorch checkpoint (decompress it first)"
+    lowered = head.lstrip().lower()
+    if lowered.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in lowered:
+        return "an HTML page, not a PyTorch checkpoint (a mirror's error or login page?)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(c.isprintable() or c in "\r\n\t" for c in text):
+        first = text.strip().splitlines()[0][:40] if text.strip() else ""
+        return f"a text file, not a PyTorch checkpoint (it starts with {first!r})"
+    return f"not a PyTorch checkpoint (unknown format, first bytes {head[:8].hex()})"
+
+
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Any:
+    """``torch.load`` one file safely (weights only), turning every failure into CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(path, "no such file")
+    if path.is_dir():
+        raise CheckpointError(path, "is a directory, not a checkpoint file")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(path, "the file is empty (0 bytes): an interrupted download?")
+    with path.open("rb") as f:
+        head = f.read(512)
+    what = _sniff(head)
+    if what is not None:
+        raise CheckpointError(path, what)
+    if head.startswith(b"PK") and not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            path, f"truncated or corrupt torch archive ({size} bytes, no zip directory at the end)"
+        )
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        if "Weights only load failed" in msg:
+            found = re.search(r"GLOBAL (\S+)", msg)
+            name = found.group(1) if found else "a Python object"
+            raise CheckpointError(
+                path,
+                f"the file's pickle needs the unsafe global {name}; refusing to run it "
+                "(re-save the file as plain tensors with torch.save)",
+            ) from None
+        raise CheckpointError(path, f"corrupt pickle data ({_first_line(msg)})") from None
+    except Exception as exc:  # torch reports corruption as RuntimeError/EOFError/ValueError...
+        raise CheckpointError(path, f"cannot read the torch file ({_first_line(str(exc))})") from None
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "no details"
+    return line[:200]
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    )
+
+
+def _is_direction(t: torch.Tensor) -> bool:
+    """[1, D] or [D] with D a plausible latent width."""
+    return (t.dim() == 1 or (t.dim() == 2 and t.shape[0] == 1)) and t.shape[-1] >= 16
+
+
+def detect_kind(obj: Any) -> str | None:
+    """Which released layout a loaded object has: 'generator', 'encoder', 'boundary' or None."""
+    if isinstance(obj, Mapping):
+        if _is_tensor_dict(obj.get("g_ema")):
+            return "generator"
+        inner = obj.get("state_dict")
+        if _is_tensor_dict(inner) and "fc.weight" in inner:
+            return "encoder"
+        if _is_tensor_dict(obj) and all(_is_direction(v) for v in obj.values()):
+            if len({v.numel() for v in obj.values()}) == 1:
+                return "boundary"
+    return None
+
+
+def describe_layout(obj: Any) -> str:
+    """A short description of a loaded object's layout, for 'wrong layout' messages."""
+    kind = detect_kind(obj)
+    if kind == "generator":
+        return "a generator checkpoint ({'g_ema': ...})"
+    if kind == "encoder":
+        return "an encoder checkpoint ({'state_dict': ...})"
+    if kind == "boundary":
+        return f"a boundary file ({len(obj)} direction tensors)"
+    if _is_tensor_dict(obj):
+        if "input.input" in obj:
+            return "a bare generator state_dict (expected it wrapped as {'g_ema': state_dict})"
+        if "fc.weight" in obj:
+            return "a bare encoder state_dict (expected it wrapped as {'state_dict': state_dict})"
+        return f"a bare state_dict of {len(obj)} tensors"
+    if isinstance(obj, Mapping):
+        keys = ", ".join(repr(k) for k in list(obj)[:_MAX_LISTED])
+        return f"a dict with keys {keys}"
+    return f"a {type(obj).__name__}"
+
+
+def _expect_layout(path: Path, obj: Any, kind: str, wrapper: str) -> None:
+    if detect_kind(obj) != kind:
+        raise CheckpointError(
+            path, f"wrong layout: expected a {kind} checkpoint ({wrapper}), got {describe_layout(obj)}"
+        )
+
+
+def _names(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_LISTED])
+    more = len(keys) - _MAX_LISTED
+    return f"{shown} ... and {more} more" if more > 0 else shown
+
+
+def check_state_dict(path: str | Path, sd: Mapping[str, torch.Tensor], expected: Mapping) -> None:
+    """Strict comparison of a file's state_dict with a model's: keys both ways, then shapes."""
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {_names(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {_names(unexpected)}")
+    if not problems:
+        wrong = [
+            f"{k} is {list(sd[k].shape)}, expected {list(expected[k].shape)}"
+            for k in expected
+            if tuple(sd[k].shape) != tuple(expected[k].shape)
+        ]
+        if wrong:
+            problems.append(f"wrong shapes ({len(wrong)}): {_names(wrong)}")
+    if problems:
+        raise CheckpointError(path, "; ".join(problems))
+
+
+# --------------------------------------------------------------------------- generator
+
+
+def infer_generator_config(sd: Mapping[str, torch.Tensor], path: str | Path = "<state_dict>") -> dict:
+    """Generator constructor kwargs inferred from a ``g_ema`` state_dict's key names and shapes.
+
+    Delegates to ``Generator.config_from_state_dict`` (one place knows the architecture) and
+    turns its complaints about a malformed state_dict into a CheckpointError naming the file.
+    """
+    from worker.anycost.generator import Generator
+
+    try:
+        return Generator.config_from_state_dict(sd)
+    except KeyError as exc:
+        raise CheckpointError(path, f"cannot infer the generator's size: missing key {exc}") from None
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        raise CheckpointError(path, f"cannot infer the generator's size: {exc}") from None
+
+
+def generator_state_dict(path: str | Path, device: str | torch.device = "cpu") -> dict:
+    """The ``g_ema`` state_dict of a generator file (layout checked, not yet shape-checked)."""
+    path = Path(path)
+    obj = read_checkpoint(path, device)
+    _expect_layout(path, obj, "generator", "{'g_ema': state_dict}")
+    return dict(obj["g_ema"])
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """THE way to load a generator file: infer its architecture, build it, load it strictly."""
+    from worker.anycost.generator import Generator
+
+    path = Path(path)
+    sd = generator_state_dict(path)  # CPU first: the model is built there, then moved once
+    config = infer_generator_config(sd, path)
+    model = Generator(**config)
+    check_state_dict(path, sd, model.state_dict())
+    model.load_state_dict(sd, strict=True)
+    return model.to(device).eval().requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+def infer_encoder_config(sd: Mapping[str, torch.Tensor], path: str | Path = "<state_dict>") -> dict:
+    """Encoder constructor kwargs (n_style, style_dim) from ``fc`` and ``mean_latent`` shapes."""
+    path = Path(path)
+    if "mean_latent" not in sd:
+        raise CheckpointError(path, "missing keys (1): mean_latent")
+    style_dim = int(sd["mean_latent"].numel())
+    out_features = int(sd["fc.weight"].shape[0])
+    if style_dim == 0 or out_features % style_dim:
+        raise CheckpointError(
+            path, f"fc.weight has {out_features} outputs, not a multiple of style_dim {style_dim}"
+        )
+    return {"n_style": out_features // style_dim, "style_dim": style_dim}
+
+
+def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encoder:
+    """Load a ResNet-50 encoder file (``{'state_dict': sd}``), n_style inferred from ``fc``."""
+    from worker.anycost.encoder import Encoder
+
+    path = Path(path)
+    obj = read_checkpoint(path)  # CPU first: the model is built there, then moved once
+    _expect_layout(path, obj, "encoder", "{'state_dict': state_dict}")
+    sd = dict(obj["state_dict"])
+    model = Encoder(**infer_encoder_config(sd, path))
+    check_state_dict(path, sd, model.state_dict())
+    model.load_state_dict(sd, strict=True)
+    return model.to(device).eval().requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- boundaries
+
+
+def load_boundaries(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Attribute directions ``{name: float32 [1, D]}``; [D]-shaped entries are accepted too."""
+    path = Path(path)
+    obj = read_checkpoint(path, device)
+    _expect_layout(path, obj, "boundary", "{attribute: tensor[1, 512]}")
+    out: dict[str, torch.Tensor] = {}
+    for name, tensor in obj.items():
+        if tensor.dim() == 2 and tensor.shape[0] != 1:
+            raise CheckpointError(path, f"direction {name} has shape {list(tensor.shape)}")
+        vec = tensor.detach().reshape(1, -1).to(torch.float32)
+        norm = float(vec.norm())
+        if not math.isfinite(norm) or norm == 0.0:
+            raise CheckpointError(path, f"direction {name} is zero or not finite")
+        out[name] = vec
+    return out

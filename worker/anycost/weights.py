@@ -1,0 +1,383 @@
+"""The weights registry: which checkpoint files are installed, where they came from, their hashes.
+
+Files live in one directory (``ANYCOST_WEIGHTS_DIR``, default ``<repo>/var/weights``) under their
+released names (``{kind}_{config}.pt``), next to a manifest ``weights.json`` that records, per
+file: config, kind, sha256, size, source and whether the weights are pretrained.
+
+Files get there by ``fetch`` (mirrors from ``ANYCOST_WEIGHTS_MIRRORS``, comma-separated base URLs
+or directories, tried before the official hosts), ``import_files`` (local files, kind detected
+from content) or ``ensure_tiny_random`` (the development config, built locally). Every file is
+loaded and checked against its config before it is installed. Nothing here runs at request time:
+the worker only reads installed files (``worker.anycost.bundle.load_bundle``).
+
+Command line: ``python -m worker.anycost.weights list | fetch CONFIG | import CONFIG PATH... |
+verify`` (see :func:`main`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.attributes import ATTRIBUTES
+from shared.catalog import KINDS, ModelConfig, UnknownConfigError, get_model_config
+from worker.anycost import checkpoints as ckpt
+from worker.anycost.download import (
+    DownloadError,
+    ProgressFn,
+    copy_file,
+    download,
+    join_source,
+    sha256_file,
+    stderr_progress,
+)
+
+MANIFEST_NAME = "weights.json"
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "var" / "weights"
+
+
+class WeightsError(Exception):
+    """A registry operation failed for a reason the user can fix; the message says how."""
+
+
+class FetchError(WeightsError):
+    """No source delivered a usable file (network down, hosts gone): a failure, not bad input."""
+
+
+@dataclass(frozen=True)
+class InstalledFile:
+    """One installed checkpoint, as recorded in the manifest."""
+
+    config: str
+    kind: str
+    path: Path
+    sha256: str | None  # None: found on disk under its released name but not in the manifest
+    size: int
+    source: str
+    pretrained: bool
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of re-hashing one file: status is ok, missing, size, sha256 or untracked."""
+
+    filename: str
+    status: str
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def weights_dir(override: str | Path | None = None) -> Path:
+    """The weights directory: ``override``, else ``$ANYCOST_WEIGHTS_DIR``, else var/weights."""
+    raw = override or os.environ.get("ANYCOST_WEIGHTS_DIR") or DEFAULT_WEIGHTS_DIR
+    return Path(raw).expanduser()
+
+
+def mirrors() -> list[str]:
+    """Extra sources from ``$ANYCOST_WEIGHTS_MIRRORS`` (comma-separated URLs or directories)."""
+    raw = os.environ.get("ANYCOST_WEIGHTS_MIRRORS", "")
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def sources(config: ModelConfig, kind: str) -> list[str]:
+    """Where ``fetch`` looks for one file, in order: mirrors first, then the official hosts."""
+    filename = config.filename(kind)
+    return [join_source(base, filename) for base in mirrors()] + config.urls(kind)
+
+
+@contextmanager
+def _locked(directory: Path, name: str = ".weights.lock") -> Iterator[None]:
+    """An exclusive advisory lock on ``directory/name`` (serialises processes, not threads)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / name).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _read_manifest(directory: Path) -> dict[str, dict]:
+    path = directory / MANIFEST_NAME
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError("'files' is not an object")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"{path}: unreadable manifest ({exc}); move it away and re-import") from None
+    return files
+
+
+def _write_manifest(directory: Path, files: dict[str, dict]) -> None:
+    tmp = directory / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"version": 1, "files": files}, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, directory / MANIFEST_NAME)
+
+
+def _record(directory: Path, entries: Iterable[InstalledFile]) -> None:
+    with _locked(directory):
+        files = _read_manifest(directory)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for entry in entries:
+            record = asdict(entry)
+            record["path"] = entry.path.name
+            record["installed_at"] = now
+            files[entry.path.name] = record
+        _write_manifest(directory, files)
+
+
+def installed(config: str, weights_dir_: str | Path | None = None) -> dict[str, InstalledFile]:
+    """Installed files of one config, by kind (files on disk only; manifest entries win)."""
+    cfg = get_model_config(config)
+    directory = weights_dir(weights_dir_)
+    files = _read_manifest(directory)
+    out: dict[str, InstalledFile] = {}
+    for kind in cfg.kinds:
+        path = directory / cfg.filename(kind)
+        if not path.is_file():
+            continue
+        rec = files.get(path.name)
+        if rec is not None and rec.get("config") == config:
+            out[kind] = InstalledFile(
+                config, kind, path, rec["sha256"], rec["size"], rec["source"], rec["pretrained"]
+            )
+        else:  # dropped in by hand: usable, but `verify` reports it as untracked
+            out[kind] = InstalledFile(
+                config, kind, path, None, path.stat().st_size, "untracked", cfg.pretrained
+            )
+    return out
+
+
+def list_configs(weights_dir_: str | Path | None = None) -> list[dict]:
+    """Every known config with its installed kinds (for the CLI, the API and the portal)."""
+    from shared.catalog import CONFIGS
+
+    out = []
+    for cfg in CONFIGS.values():
+        entry = cfg.to_dict()
+        entry["installed"] = sorted(installed(cfg.name, weights_dir_))
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_file(config: ModelConfig, kind: str, path: Path) -> None:
+    """Load ``path`` as ``kind`` and check it fits ``config``; raises CheckpointError."""
+    if kind == "generator":
+        found = ckpt.infer_generator_config(ckpt.generator_state_dict(path), path)
+        want = {
+            "resolution": config.resolution,
+            "channel_max": config.channel_max,
+            "channel_multiplier": config.channel_multiplier,
+            "style_dim": config.style_dim,
+        }
+        diff = [f"{k} {found[k]} (config says {v})" for k, v in want.items() if found[k] != v]
+        if diff:
+            raise ckpt.CheckpointError(
+                path, f"this generator does not fit config {config.name}: " + ", ".join(diff)
+            )
+        ckpt.load_generator(path)
+    elif kind == "encoder":
+        model = ckpt.load_encoder(path)
+        n_style = ckpt.infer_encoder_config(model.state_dict(), path)["n_style"]
+        if n_style != config.n_style:
+            raise ckpt.CheckpointError(
+                path, f"encoder has n_style {n_style}, config {config.name} needs {config.n_style}"
+            )
+    elif kind == "boundary":
+        directions = ckpt.load_boundaries(path)
+        dims = {v.shape[-1] for v in directions.values()}
+        if dims != {config.style_dim}:
+            raise ckpt.CheckpointError(path, f"directions have {dims} dims, need {config.style_dim}")
+        if not set(directions) & set(ATTRIBUTES):
+            raise ckpt.CheckpointError(path, "no CelebA attribute names (e.g. '31_Smiling') in it")
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+
+
+def detect_file_kind(path: str | Path) -> str:
+    """generator / encoder / boundary, from the file's content; CheckpointError otherwise."""
+    obj = ckpt.read_checkpoint(path)
+    kind = ckpt.detect_kind(obj)
+    if kind is None:
+        raise ckpt.CheckpointError(
+            path, f"not a generator, encoder or boundary checkpoint: {ckpt.describe_layout(obj)}"
+        )
+    return kind
+
+
+# --------------------------------------------------------------------------- installing
+
+
+def _install(tmp: Path, final: Path) -> None:
+    os.replace(tmp, final)  # atomic: readers never see a half-written file
+
+
+def _tmp_for(directory: Path, filename: str) -> Path:
+    return directory / f".{filename}.{os.getpid()}.part"
+
+
+def import_files(
+    config: str, paths: Iterable[str | Path], weights_dir_: str | Path | None = None
+) -> list[InstalledFile]:
+    """Install local files for ``config``; each file's kind is detected from its content."""
+    cfg = get_model_config(config)
+    directory = weights_dir(weights_dir_)
+    by_kind: dict[str, Path] = {}
+    for raw in paths:
+        path = Path(raw).expanduser()
+        kind = detect_file_kind(path)
+        if kind not in cfg.kinds:
+            raise WeightsError(f"{path}: config {config} has no {kind} file")
+        if kind in by_kind:
+            raise WeightsError(f"{path}: two {kind} files given ({by_kind[kind]} and {path})")
+        validate_file(cfg, kind, path)
+        by_kind[kind] = path
+    if not by_kind:
+        raise WeightsError("no files given")
+    directory.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for kind, path in by_kind.items():
+        final = directory / cfg.filename(kind)
+        tmp = _tmp_for(directory, final.name)
+        sha, size = copy_file(path, tmp)
+        _install(tmp, final)
+        entries.append(
+            InstalledFile(config, kind, final, sha, size, str(path.resolve()), cfg.pretrained)
+        )
+    _record(directory, entries)
+    return entries
+
+
+def fetch(
+    config: str,
+    kinds: Iterable[str] | None = None,
+    progress: ProgressFn | None = stderr_progress,
+    weights_dir_: str | Path | None = None,
+    force: bool = False,
+) -> list[InstalledFile]:
+    """Download the config's files (mirrors first, then official hosts); skip installed ones."""
+    cfg = get_model_config(config)
+    wanted = list(kinds) if kinds is not None else list(cfg.kinds)
+    for kind in wanted:
+        if kind not in cfg.kinds:
+            raise WeightsError(f"config {config} has no {kind} file (it has: {', '.join(cfg.kinds)})")
+    if not cfg.pretrained:
+        built = ensure_tiny_random(weights_dir_)
+        return [built[k] for k in wanted]
+    directory = weights_dir(weights_dir_)
+    directory.mkdir(parents=True, exist_ok=True)
+    have = installed(config, directory)
+    out = []
+    for kind in wanted:
+        if kind in have and have[kind].sha256 and not force:
+            out.append(have[kind])
+            continue
+        out.append(_fetch_one(cfg, kind, directory, progress))
+    return out
+
+
+def _fetch_one(cfg: ModelConfig, kind: str, directory: Path, progress: ProgressFn | None) -> InstalledFile:
+    final = directory / cfg.filename(kind)
+    failures = []
+    for source in sources(cfg, kind):
+        tmp = _tmp_for(directory, final.name)
+        try:
+            sha, size = download(source, tmp, progress)
+            validate_file(cfg, kind, tmp)
+        except DownloadError as exc:
+            failures.append(str(exc))
+            continue
+        except ckpt.CheckpointError as exc:
+            tmp.unlink(missing_ok=True)
+            failures.append(f"{source}: {exc.problem}")
+            continue
+        _install(tmp, final)
+        entry = InstalledFile(cfg.name, kind, final, sha, size, source, cfg.pretrained)
+        _record(directory, [entry])
+        return entry
+    tried = "\n  ".join(failures) or "no sources"
+    raise FetchError(
+        f"could not fetch {final.name}; tried:\n  {tried}\n"
+        f"Get the file elsewhere and run: python -m worker.anycost.weights import {cfg.name} PATH"
+    )
+
+
+def ensure_tiny_random(weights_dir_: str | Path | None = None) -> dict[str, InstalledFile]:
+    """Build the tiny-random files that are missing (under a lock: concurrent workers are safe)."""
+    from worker.anycost import tiny
+
+    cfg = get_model_config(tiny.CONFIG_NAME)
+    directory = weights_dir(weights_dir_)
+    with _locked(directory, ".tiny-random.lock"):
+        have = installed(cfg.name, directory)
+        missing = [k for k in cfg.kinds if k not in have]
+        if missing:
+            built = tiny.build_tiny_random(directory, kinds=missing)
+            entries = [
+                InstalledFile(cfg.name, kind, path, sha256_file(path), path.stat().st_size,
+                              tiny.SOURCE, False)
+                for kind, path in built.items()
+            ]
+            _record(directory, entries)
+            have = installed(cfg.name, directory)
+    return have
+
+
+def verify(weights_dir_: str | Path | None = None) -> list[VerifyResult]:
+    """Re-hash every recorded file and compare with the manifest; also list untracked files."""
+    directory = weights_dir(weights_dir_)
+    files = _read_manifest(directory)
+    results = []
+    for name, rec in sorted(files.items()):
+        path = directory / name
+        if not path.is_file():
+            results.append(VerifyResult(name, "missing", "recorded in the manifest, not on disk"))
+        elif path.stat().st_size != rec["size"]:
+            results.append(
+                VerifyResult(name, "size", f"{path.stat().st_size} bytes, manifest says {rec['size']}")
+            )
+        elif (sha := sha256_file(path)) != rec["sha256"]:
+            results.append(VerifyResult(name, "sha256", f"sha256 {sha[:12]}..., manifest says "
+                                                        f"{rec['sha256'][:12]}..."))
+        else:
+            results.append(VerifyResult(name, "ok", sha[:12]))
+    if directory.is_dir():
+        for path in sorted(directory.glob("*.pt")):
+            if path.name not in files:
+                results.append(VerifyResult(path.name, "untracked", "not in the manifest"))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; see ``worker.anycost.weights_cli``."""
+    from worker.anycost.weights_cli import run
+
+    return run(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = [
+    "KINDS", "FetchError", "InstalledFile", "UnknownConfigError", "VerifyResult", "WeightsError",
+    "ensure_tiny_random", "fetch", "import_files", "installed", "list_configs", "main",
+    "verify", "weights_dir",
+]

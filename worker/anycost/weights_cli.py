@@ -1,0 +1,104 @@
+"""``python -m worker.anycost.weights``: list, fetch, import and verify checkpoint files.
+
+Exit codes: 0 success; 1 the operation ran but failed (no source delivered a file, ``verify``
+found a changed or missing file); 2 bad input (unknown config or kind, a file that is not a
+usable checkpoint). Errors are one line on stderr (a fetch failure lists each source tried),
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shared.catalog import CONFIGS, UnknownConfigError
+from worker.anycost import weights
+from worker.anycost.checkpoints import CheckpointError
+from worker.anycost.download import stderr_progress
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m worker.anycost.weights", description=__doc__.split("\n")[0])
+    parser.add_argument("--dir", help="weights directory (default: $ANYCOST_WEIGHTS_DIR or var/weights)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="known configs and which of their files are installed")
+    fetch = sub.add_parser("fetch", help="download a config's files (mirrors, then official hosts)")
+    fetch.add_argument("config", help=f"one of: {', '.join(CONFIGS)}")
+    fetch.add_argument("--kind", action="append", choices=["generator", "encoder", "boundary"],
+                       help="only this kind (repeatable; default: all the config has)")
+    fetch.add_argument("--force", action="store_true", help="download even if installed")
+    fetch.add_argument("--quiet", action="store_true", help="no progress output")
+    imp = sub.add_parser("import", help="install local files (kind detected from content)")
+    imp.add_argument("config")
+    imp.add_argument("paths", nargs="+", metavar="PATH")
+    sub.add_parser("verify", help="re-hash installed files and compare with the manifest")
+    return parser
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    print(f"weights directory: {weights.weights_dir(args.dir)}")
+    for cfg in weights.list_configs(args.dir):
+        have = set(cfg["installed"])
+        kinds = " ".join(k if k in have else f"({k} missing)" for k in cfg["kinds"])
+        tag = "" if cfg["pretrained"] else "  [random weights]"
+        print(f"{cfg['name']:32} {cfg['resolution']:>5}px  {kinds}{tag}")
+    return EXIT_OK
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    progress = None if args.quiet else stderr_progress
+    for entry in weights.fetch(args.config, args.kind, progress, args.dir, force=args.force):
+        print(f"{entry.path}  sha256={entry.sha256}  source={entry.source}")
+    return EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    for entry in weights.import_files(args.config, args.paths, args.dir):
+        print(f"imported {entry.kind}: {entry.path}  sha256={entry.sha256}")
+    return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    results = weights.verify(args.dir)
+    bad = [r for r in results if r.status not in ("ok", "untracked")]
+    for r in results:
+        print(f"{r.status:9} {r.filename}  {r.detail}")
+    if not results:
+        print(f"no weights installed in {weights.weights_dir(args.dir)}")
+    print(f"{len(results) - len(bad)} ok or untracked, {len(bad)} problem(s)")
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run one command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    command = {"list": _cmd_list, "fetch": _cmd_fetch, "import": _cmd_import,
+               "verify": _cmd_verify}[args.command]
+    try:
+        return command(args)
+    except (UnknownConfigError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except weights.FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except weights.WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # disk full, permission denied in the weights directory...
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(run())
