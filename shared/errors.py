@@ -1,0 +1,53 @@
+"""Stable per-item error codes and the messages a person reads (pure data: no Flask, no torch).
+
+The worker stores an item's failure as one of these codes; the web side shows `message_for(code)`
+and the REST API returns both. Codes never change meaning once released; add new ones instead.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Why an uploaded photo could not be processed."""
+
+    EMPTY_FILE = "empty_file"
+    FILE_TOO_LARGE = "file_too_large"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    TOO_LARGE = "too_large"
+    CORRUPT_IMAGE = "corrupt_image"
+    NO_FACE = "no_face"
+    FACE_TOO_SMALL = "face_too_small"
+    INTERNAL_ERROR = "internal_error"
+
+
+ERROR_MESSAGES: dict[str, str] = {
+    ErrorCode.EMPTY_FILE: "The file is empty.",
+    ErrorCode.FILE_TOO_LARGE: "The file is larger than the upload limit.",
+    ErrorCode.UNSUPPORTED_FORMAT: (
+        "This is not a photo format we can read. Please upload a JPEG, PNG, WebP, BMP, TIFF "
+        "or GIF image (HEIC and AVIF where the server supports them)."
+    ),
+    ErrorCode.TOO_LARGE: (
+        "The image has too many pixels. Please resize it (for example to 12 megapixels) and "
+        "upload it again."
+    ),
+    ErrorCode.CORRUPT_IMAGE: (
+        "The image file is damaged or incomplete and cannot be read. Please upload it again "
+        "or export it from the original."
+    ),
+    ErrorCode.NO_FACE: (
+        "No face was found in this photo. A face should be clearly visible, roughly upright "
+        "and not too small."
+    ),
+    ErrorCode.FACE_TOO_SMALL: (
+        "The face in this photo is too small to edit well. Please use a closer or larger photo."
+    ),
+    ErrorCode.INTERNAL_ERROR: "Something went wrong on our side while processing this photo.",
+}
+
+
+def message_for(code: str) -> str:
+    """The human text for `code`; a generic text for a code this version does not know."""
+    return ERROR_MESSAGES.get(code, ERROR_MESSAGES[ErrorCode.INTERNAL_ERROR])
