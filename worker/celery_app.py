@@ -1,0 +1,78 @@
+"""The worker's Celery app: ``celery -A worker.celery_app worker -Q preview,final -c 1 -n NAME``.
+
+The app is built on first access (``worker.celery_app.app``), from settings read once from the
+environment, with the configuration producers use too (``shared.queue.celery_config``). Models
+load in ``worker_process_init``, i.e. in each pool process after the fork: the parent never
+touches CUDA or opens database connections that children would inherit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+
+from celery import Celery, signals
+
+from shared.queue import make_celery
+from shared.settings import Settings, get_settings, set_settings
+from worker import runtime, tasks
+
+log = logging.getLogger(__name__)
+
+#: Optional worker services started after the models load, each ``start(runtime)`` and
+#: ``stop(runtime)`` (heartbeat for the reaper, Prometheus metrics). Skipped when not installed.
+OPTIONAL_SERVICES = ("worker.heartbeat", "worker.metrics")
+
+
+def create_worker_app(settings: Settings | None = None) -> Celery:
+    """The Celery app with the render tasks and the start-up hooks bound to it."""
+    settings = settings or get_settings()
+    set_settings(settings)
+    app = make_celery(settings, name="anycost-worker")
+    # Loading the models after fork may take minutes (a 1024 px generator, an encoder, CUDA
+    # start-up); Celery's default kills a pool process that is not up within 4 seconds.
+    app.conf.worker_proc_alive_timeout = float(settings.worker_startup_timeout)
+    tasks.register(app)
+
+    def on_process_init(sender=None, **_) -> None:
+        hostname = str(sender or "worker")
+        try:
+            rt = runtime.init_runtime(get_settings(), hostname, celery=app)
+        except Exception:
+            log.exception("worker process could not load its models; it will exit")
+            raise
+        _services("start", rt)
+
+    def on_process_shutdown(**_) -> None:
+        rt = runtime._current
+        if rt is not None:
+            _services("stop", rt)
+
+    signals.worker_process_init.connect(on_process_init, weak=False, dispatch_uid="anycost-init")
+    signals.worker_process_shutdown.connect(
+        on_process_shutdown, weak=False, dispatch_uid="anycost-shutdown"
+    )
+    return app
+
+
+def _services(action: str, rt: runtime.Runtime) -> None:
+    for name in OPTIONAL_SERVICES:
+        if importlib.util.find_spec(name) is None:
+            continue
+        fn = getattr(importlib.import_module(name), action, None)
+        if fn is not None:
+            fn(rt)
+
+
+_app: Celery | None = None
+
+
+def __getattr__(name: str):
+    # `celery -A worker.celery_app` looks up `app`: build it then, not at import time.
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = create_worker_app()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,68 @@
+"""Conversions between images as the models see them and images as people download them.
+
+The generator renders ``[N, 3, R, R]`` float tensors in about [-1, 1]; the encoder reads the same
+range. Stored results are PNG (lossless; previews and finals) or JPEG bytes. Arrays are
+``[H, W, 3]`` uint8 RGB, C-contiguous.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+PNG = "image/png"
+JPEG = "image/jpeg"
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """``[N, 3, H, W]`` in about [-1, 1] -> ``[N, H, W, 3]`` uint8 (clamped, rounded)."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected [N, 3, H, W] images, got {tuple(images.shape)}")
+    x = images.detach().float().clamp(-1.0, 1.0)
+    x = ((x + 1.0) * 127.5).round().to(torch.uint8)
+    return np.ascontiguousarray(x.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def from_uint8(rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[H, W, 3]`` or ``[N, H, W, 3]`` uint8 -> ``[N, 3, H, W]`` float32 in [-1, 1]."""
+    arr = np.asarray(rgb)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"expected [..., H, W, 3] uint8, got {arr.shape} {arr.dtype}")
+    x = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def encode_png(rgb: np.ndarray, compress_level: int = 3) -> bytes:
+    """PNG bytes of one ``[H, W, 3]`` uint8 image (level 3: fast, still lossless)."""
+    out = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(out, format="PNG", compress_level=compress_level)
+    return out.getvalue()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """Bytes of an image we wrote ourselves -> ``[H, W, 3]`` uint8 (not for uploads: see
+    ``worker.imaging.decode_image``)."""
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def center_square(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The largest centred square of ``rgb``, resized to ``size`` x ``size`` (Lanczos)."""
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = Image.fromarray(np.ascontiguousarray(rgb[top:top + side, left:left + side]), "RGB")
+    if side != size:
+        square = square.resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(square)

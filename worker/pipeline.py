@@ -1,0 +1,261 @@
+"""The render pipeline behind the tasks: a group of items in, previews or finals out.
+
+Previews: take each item (guarded) -> decode -> faces -> encode -> store latent -> edit -> render
+at the preview cost (with the unedited projection in the same forward pass) -> store. Finals:
+take each item -> edit the stored latent -> render at the final cost -> store. Items of the same
+cost share forward passes of up to ``render_batch_size``; everything else is per item, so one bad
+photo fails alone (its error code on the item) while its siblings go on. A soft time limit fails
+what is still unfinished with ``timeout``. Each stage's seconds go to ``item.timings`` (a batched
+stage records each item's share of the pass).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from celery.exceptions import SoftTimeLimitExceeded
+
+from shared.errors import ErrorCode
+from shared.queue import chunks
+from shared.states import ItemStatus
+from worker import stages, store
+from worker.images import encode_png, to_uint8
+from worker.imaging.errors import ImageError
+from worker.runtime import Runtime
+from worker.store import Job
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = "timeout"
+INTERNAL_ERROR = str(ErrorCode.INTERNAL_ERROR)
+TIMEOUT_MESSAGE = "Rendering this photo took longer than the time limit."
+
+
+@dataclass
+class Report:
+    """What one task did, for logs and tests."""
+
+    completed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # item id -> error code
+    skipped: list[str] = field(default_factory=list)  # not taken, or dropped at the end
+    finals_queued: list[str] = field(default_factory=list)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        seconds, self.start = now - self.start, now
+        return seconds
+
+
+def _fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus, report: Report) -> None:
+    job.done = True
+    job.error = (code, message)
+    if store.fail(rt, job, code, message, stage):
+        report.failed[job.item_id] = code
+    else:
+        report.skipped.append(job.item_id)
+
+
+@contextmanager
+def _per_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report) -> Iterator[None]:
+    """Turn an exception in one item's work into that item's failure; a soft time limit goes up
+    to the task, which fails everything unfinished."""
+    try:
+        yield
+    except SoftTimeLimitExceeded:
+        raise
+    except ImageError as exc:
+        log.info("item %s refused: %s", job.item_id, exc)
+        _fail(rt, job, exc.code, exc.message, stage, report)
+    except Exception as exc:
+        log.exception("item %s failed", job.item_id)
+        _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
+
+
+def _batched(
+    rt: Runtime, jobs: list[Job], work: Callable[[list[Job]], None], stage: ItemStatus,
+    report: Report,
+) -> None:
+    """Run ``work`` on groups of up to render_batch_size jobs; when a group fails, run its jobs
+    one by one so only the culprit fails."""
+    for group in chunks(jobs, rt.settings.render_batch_size):
+        try:
+            work(group)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            if len(group) == 1:
+                with _per_item(rt, group[0], stage, report):
+                    raise
+                continue
+            log.warning("a batched pass over %d items failed; retrying one by one", len(group))
+            for job in group:
+                with _per_item(rt, job, stage, report):
+                    work([job])
+
+
+def _by_cost(jobs: list[Job]) -> list[list[Job]]:
+    groups: dict[tuple[float, int], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.cost.channels, job.cost.resolution), []).append(job)
+    return list(groups.values())
+
+
+def _live(jobs: list[Job]) -> list[Job]:
+    return [j for j in jobs if not j.done]
+
+
+# ----- stage steps (each works on a group and records per-item shares) ---------------------------
+
+def _decode_and_find_faces(rt: Runtime, job: Job) -> None:
+    timer = _Timer()
+    data = store.read_upload(rt, job)
+    job.add_time("read_upload", timer.lap())
+    rgb = stages.decode(data, rt.settings.max_pixels)
+    job.add_time("decode", timer.lap())
+    faces = stages.prepare_faces(rgb, rt.bundle, job.recipe)
+    job.add_time("faces", timer.lap())
+    job.crops = [f.rgb for f in faces]
+    job.face_meta = [f.meta for f in faces]
+
+
+def _encode(rt: Runtime, group: list[Job]) -> None:
+    timer = _Timer()
+    crops = [crop for job in group for crop in job.crops]
+    with rt.inference():
+        wplus = stages.encode(rt.bundle, crops, rt.device)  # [sum F, L, S]
+    share = timer.lap() / len(group)
+    offset = 0
+    for job in group:
+        n = len(job.crops)
+        job.latent = wplus[offset:offset + n].clone()
+        offset += n
+        job.add_time("encode", share)
+
+
+def _store_latent(rt: Runtime, job: Job) -> None:
+    timer = _Timer()
+    data, shape = stages.latent_to_bytes(job.latent)
+    store.store_latent(rt, job, data, shape, job.timings.get("encode", 0.0))
+    job.add_time("store_latent", timer.lap())
+
+
+def _render(rt: Runtime, group: list[Job], kind: str) -> None:
+    """Edit and render a group at its (shared) cost; with ``kind == "preview"`` also the unedited
+    projection of the items that need one, in the same forward pass."""
+    timer = _Timer()
+    cost = group[0].cost
+    with rt.inference():
+        edited = [stages.edit(rt.bundle, job.latent, job.edits) for job in group]
+        edit_share = timer.lap() / len(group)
+        projected = [j for j in group if kind == "preview" and j.needs_projected and j.edits]
+        codes = edited + [j.latent for j in projected]
+        images = to_uint8(stages.render(rt.bundle, torch.cat(codes), cost))
+    render_share = timer.lap() / len(group)
+    offset = 0
+    for job in group:
+        # One image per item: the first (largest) face, output "crop" for now.
+        job.images[kind] = encode_png(images[offset])
+        offset += len(job.latent)
+        if kind == "preview" and job.needs_projected and not job.edits:
+            job.images["projected"] = job.images["preview"]  # no edits: the same picture
+    for job in projected:
+        job.images["projected"] = encode_png(images[offset])
+        offset += len(job.latent)
+    png_share = timer.lap() / len(group)
+    for job in group:
+        job.add_time("edit" if kind == "preview" else "edit_final", edit_share)
+        job.add_time(f"render_{kind}", render_share)
+        job.add_time(f"png_{kind}", png_share)
+
+
+# ----- the two entry points ---------------------------------------------------------------------
+
+def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
+    """Render previews for ``[(item_id, edit_version), ...]`` (one queue message)."""
+    report = Report()
+    jobs = store.claim_previews(rt, [(str(i), int(v)) for i, v in pairs])
+    taken = {j.item_id for j in jobs}
+    report.skipped.extend(i for i, _ in pairs if str(i) not in taken)
+    stage = ItemStatus.PREVIEWING
+    try:
+        fresh = [j for j in jobs if j.latent is None]
+        for job in fresh:
+            with _per_item(rt, job, stage, report):
+                _decode_and_find_faces(rt, job)
+        _batched(rt, _live(fresh), lambda g: _encode(rt, g), stage, report)
+        for job in _live(fresh):
+            with _per_item(rt, job, stage, report):
+                _store_latent(rt, job)
+        for group in _by_cost(_live(jobs)):
+            _batched(rt, group, lambda g: _render(rt, g, "preview"), stage, report)
+        for job in _live(jobs):
+            with _per_item(rt, job, stage, report):
+                finalize = store.complete_preview(rt, job)
+                job.done = True
+                if finalize is None:
+                    report.skipped.append(job.item_id)
+                    continue
+                report.completed.append(job.item_id)
+                if finalize:
+                    report.finals_queued.append(job.item_id)
+    except SoftTimeLimitExceeded:
+        _time_out(rt, jobs, stage, report)
+    _after(rt, jobs, report)
+    return report
+
+
+def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
+    """Render finals at full cost from the stored latents (one queue message)."""
+    report = Report()
+    jobs = store.claim_finals(rt, [str(i) for i in item_ids])
+    taken = {j.item_id for j in jobs}
+    report.skipped.extend(str(i) for i in item_ids if str(i) not in taken)
+    stage = ItemStatus.FINALIZING
+    try:
+        for job in jobs:
+            if job.latent is None:
+                _fail(rt, job, INTERNAL_ERROR, "no stored latent for this item", stage, report)
+        for group in _by_cost(_live(jobs)):
+            _batched(rt, group, lambda g: _render(rt, g, "final"), stage, report)
+        for job in _live(jobs):
+            with _per_item(rt, job, stage, report):
+                job.done = True
+                if store.complete_final(rt, job):
+                    report.completed.append(job.item_id)
+                else:
+                    report.skipped.append(job.item_id)
+    except SoftTimeLimitExceeded:
+        _time_out(rt, jobs, stage, report)
+    _after(rt, jobs, report)
+    return report
+
+
+def _time_out(rt: Runtime, jobs: list[Job], stage: ItemStatus, report: Report) -> None:
+    log.error("soft time limit reached with %d items unfinished", len(_live(jobs)))
+    for job in _live(jobs):
+        _fail(rt, job, TIMEOUT, TIMEOUT_MESSAGE, stage, report)
+
+
+def _after(rt: Runtime, jobs: list[Job], report: Report) -> None:
+    """Follow-up messages once the results are committed: auto-finalized items' finals, and the
+    next items of each batch (fair queues)."""
+    if report.finals_queued:
+        try:
+            rt.jobs.dispatcher.send_finals(report.finals_queued)
+        except Exception as exc:  # they stay finalizing in SQL; the reaper sends them again
+            log.warning("could not queue %d finals: %s", len(report.finals_queued), exc)
+    for batch_id in dict.fromkeys(j.batch_id for j in jobs):
+        try:
+            rt.jobs.release_pending(batch_id)
+        except Exception as exc:
+            log.warning("could not release more items of batch %s: %s", batch_id, exc)

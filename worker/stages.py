@@ -1,0 +1,90 @@
+"""The compute stages of the pipeline, free of any database or queue code.
+
+decode (upload bytes -> upright RGB) -> faces (RGB -> aligned face crops) -> encode (crops -> W+)
+-> edit (W+ + recipe edits -> W+) -> render (W+ at a cost -> images). Batched stages take lists
+so a group of items shares one forward pass. Tensor legend: N batch, L n_style, S style_dim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from shared.recipe import Cost, Recipe
+from worker.images import center_square, from_uint8
+from worker.imaging import decode_image
+from worker.imaging.errors import ImageError
+
+#: Side of the face crop handed to the encoder (the released encoder was trained at 256 px).
+ENCODER_INPUT = 256
+
+
+@dataclass
+class FaceCrop:
+    """An aligned face ready for the encoder, and how it was cut from the photo."""
+
+    rgb: np.ndarray  # [ENCODER_INPUT, ENCODER_INPUT, 3] uint8
+    meta: dict = field(default_factory=dict)  # JSON-friendly: box, method ...
+
+
+def decode(data: bytes, max_pixels: int) -> np.ndarray:
+    """Upload bytes -> upright ``[H, W, 3]`` uint8; raises ``ImageError`` with a stable code."""
+    return decode_image(data, max_pixels).rgb
+
+
+def prepare_faces(rgb: np.ndarray, bundle, recipe: Recipe) -> list[FaceCrop]:
+    """The faces of a photo, cropped for the encoder. For now: the centred square of the photo,
+    resized (face detection and FFHQ alignment replace this function; same signature).
+    ``recipe.faces`` ("largest"/"all") chooses how many faces once detection exists."""
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    box = [(w - side) // 2, (h - side) // 2, side, side]  # x, y, width, height
+    crop = center_square(rgb, ENCODER_INPUT)
+    return [FaceCrop(crop, {"method": "center_square", "box": box, "photo_size": [w, h]})]
+
+
+def encode(bundle, crops: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
+    """Face crops -> W+ codes ``[N, L, S]`` (float32, on ``device``) in one forward pass."""
+    if not crops:
+        raise ValueError("nothing to encode")
+    if bundle.encoder is None:
+        raise RuntimeError(f"model {bundle.config} has no encoder: photos cannot be encoded")
+    x = from_uint8(np.stack(crops), device)
+    return bundle.encoder(x).float()
+
+
+def edit(bundle, wplus: torch.Tensor, edits: Mapping[str, float]) -> torch.Tensor:
+    """Apply the recipe's edits (boundary key -> value) to ``[N, L, S]`` codes, from the unedited
+    codes every time (the original editor's slider formula)."""
+    if not edits:
+        return wplus
+    if bundle.directions is None:
+        raise RuntimeError(f"model {bundle.config} has no edit directions")
+    return bundle.directions.edit(wplus, dict(edits))
+
+
+def render(bundle, wplus: torch.Tensor, cost: Cost) -> torch.Tensor:
+    """``[N, L, S]`` -> ``[N, 3, R, R]`` (about [-1, 1]) on the sub-network ``cost`` names."""
+    return bundle.generator.synthesis(
+        wplus, channels=cost.channels, resolution=cost.resolution, noise_mode="const"
+    ).float()
+
+
+def latent_to_bytes(wplus: torch.Tensor) -> tuple[bytes, list[int]]:
+    """One item's codes ``[F, L, S]`` -> (float32 C-order bytes, shape) for the latents table."""
+    arr = np.ascontiguousarray(wplus.detach().float().cpu().numpy(), dtype=np.float32)
+    return arr.tobytes(), list(arr.shape)
+
+
+def latent_from_bytes(data: bytes, shape: Sequence[int], device: torch.device) -> torch.Tensor:
+    arr = np.frombuffer(data, dtype=np.float32).reshape(tuple(shape))
+    return torch.from_numpy(arr.copy()).to(device)
+
+
+__all__ = [
+    "ENCODER_INPUT", "FaceCrop", "ImageError", "decode", "edit", "encode", "latent_from_bytes",
+    "latent_to_bytes", "prepare_faces", "render",
+]

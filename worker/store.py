@@ -1,0 +1,194 @@
+"""The worker's database side: taking items, storing latents and results, failing items.
+
+Every status change goes through ``shared.states`` (guarded UPDATEs), one item at a time, so a
+message delivered twice, a stale edit version or a cancel during a render changes nothing. Result
+blobs are inserted in the same transaction as the guarded UPDATE that references them and rolled
+back when that UPDATE loses, so a duplicate leaves no second preview behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from shared import states
+from shared.models import Batch, Item, Latent, utcnow
+from shared.recipe import Cost, Recipe, recipe_from_stored
+from shared.states import ItemStatus
+from worker.images import PNG
+from worker.runtime import Runtime
+from worker.stages import latent_from_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """One item taken by this worker for a preview or a final, and what the stages made of it."""
+
+    item_id: str
+    batch_id: str
+    edit_version: int
+    recipe: Recipe
+    edits: dict[str, float]
+    cost: Cost  # the cost this job renders at (preview or final)
+    upload_blob_id: str
+    latent: torch.Tensor | None = None  # [F, L, S] when already stored (re-edit, final)
+    needs_projected: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+    # Filled by the stages:
+    crops: list = field(default_factory=list)
+    face_meta: list = field(default_factory=list)
+    images: dict[str, bytes] = field(default_factory=dict)  # "preview"/"projected"/"final" -> PNG
+    error: tuple[str, str] | None = None  # (code, message) once the item has failed
+    done: bool = False  # completed or failed: nothing more to do
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 6)
+
+
+def _item_edits(item: Item, batch: Batch) -> dict[str, float]:
+    if item.edits is not None:
+        return dict(item.edits)
+    return dict(batch.recipe.get("edits") or {})
+
+
+def _stored_latent(rt: Runtime, item: Item) -> torch.Tensor | None:
+    latent = item.latent
+    if latent is None or latent.model_name != rt.model_name:
+        return None  # none yet, or encoded by another model: encode again
+    return latent_from_bytes(latent.data, latent.shape, rt.device)
+
+
+def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[Job]:
+    """Take each (item_id, edit_version) that is still waiting for exactly that version."""
+    jobs: list[Job] = []
+    for item_id, version in pairs:
+        with rt.sessions.begin() as session:
+            if not states.start_preview(session, item_id, int(version), rt.worker_name):
+                log.info("preview of %s v%s skipped: taken, stale, canceled or done", item_id, version)
+                continue
+            item = session.get(Item, item_id)
+            batch = item.batch
+            recipe = recipe_from_stored(batch.recipe)
+            job = Job(
+                item_id=item_id, batch_id=batch.id, edit_version=int(version), recipe=recipe,
+                edits=_item_edits(item, batch), cost=Cost(**item.preview_cost),
+                upload_blob_id=item.upload_blob_id, latent=_stored_latent(rt, item),
+                needs_projected=item.projected_blob_id is None,
+            )
+            if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
+                job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
+            jobs.append(job)
+    return jobs
+
+
+def claim_finals(rt: Runtime, item_ids: list[str]) -> list[Job]:
+    """Take each item that is (still) finalizing; its latent must exist."""
+    jobs: list[Job] = []
+    for item_id in item_ids:
+        with rt.sessions.begin() as session:
+            if not states.start_final(session, item_id, rt.worker_name):
+                log.info("final of %s skipped: not finalizing (done, canceled or edited)", item_id)
+                continue
+            item = session.get(Item, item_id)
+            batch = item.batch
+            job = Job(
+                item_id=item_id, batch_id=batch.id, edit_version=item.edit_version,
+                recipe=recipe_from_stored(batch.recipe), edits=_item_edits(item, batch),
+                cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
+                latent=_stored_latent(rt, item), needs_projected=False,
+            )
+            jobs.append(job)
+    return jobs
+
+
+def read_upload(rt: Runtime, job: Job) -> bytes:
+    with rt.sessions() as session:
+        data, _ = rt.blobs.get(session, job.upload_blob_id)
+    return data
+
+
+def store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int], encode_seconds: float) -> None:
+    """Keep the item's W+ code (re-edits and finals start from it). A concurrent duplicate that
+    stored it first wins; the codes are the same."""
+    try:
+        with rt.sessions.begin() as session:
+            latent = session.get(Latent, job.item_id)
+            if latent is None:
+                latent = Latent(item_id=job.item_id)
+                session.add(latent)
+            latent.shape = shape
+            latent.data = data
+            latent.model_name = rt.model_name
+            latent.meta = {"faces": job.face_meta}
+            latent.encode_seconds = encode_seconds
+            latent.created_at = utcnow()
+    except IntegrityError:
+        log.info("latent of %s was stored by another delivery", job.item_id)
+
+
+def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, float]:
+    old = session.execute(select(Item.timings).where(Item.id == item_id)).scalar_one_or_none()
+    return {**(old or {}), **new}
+
+
+def complete_preview(rt: Runtime, job: Job) -> bool | None:
+    """Store the preview (and the projection) and move the item to preview_ready. Returns None
+    when the guarded update lost (stale or canceled; nothing kept), else whether the recipe's
+    auto-finalize queued a final."""
+    with rt.sessions() as session:
+        preview = rt.blobs.put(session, job.images["preview"], PNG)
+        values = {"preview_blob_id": preview.id}
+        projected = job.images.get("projected")
+        if projected is job.images["preview"]:  # no edits: one picture, one blob
+            values["projected_blob_id"] = preview.id
+        elif projected is not None:
+            values["projected_blob_id"] = rt.blobs.put(session, projected, PNG).id
+        session.flush()  # the blob rows exist before the item references them
+        ok = states.complete_preview(
+            session, job.item_id, job.edit_version,
+            timings=_merged_timings(session, job.item_id, job.timings),
+            model_name=rt.model_name, pretrained=rt.pretrained, **values,
+        )
+        if not ok:
+            session.rollback()  # the blobs go too
+            log.info("preview of %s v%s dropped: edited or canceled meanwhile", job.item_id,
+                     job.edit_version)
+            return None
+        finalize = bool(job.recipe.auto_finalize and states.request_final(session, job.item_id))
+        session.commit()
+        return finalize
+
+
+def complete_final(rt: Runtime, job: Job) -> bool:
+    with rt.sessions() as session:
+        final = rt.blobs.put(session, job.images["final"], PNG)
+        session.flush()
+        ok = states.complete_final(
+            session, job.item_id, final_blob_id=final.id,
+            timings=_merged_timings(session, job.item_id, job.timings),
+            model_name=rt.model_name, pretrained=rt.pretrained,
+        )
+        if not ok:
+            session.rollback()
+            log.info("final of %s dropped: edited or canceled meanwhile", job.item_id)
+            return False
+        session.commit()
+        return True
+
+
+def fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus) -> bool:
+    """Fail one item that this job holds in ``stage`` (previewing for this edit version, or
+    finalizing); an item that moved on meanwhile is left alone."""
+    where = {"edit_version": job.edit_version} if stage == ItemStatus.PREVIEWING else None
+    with rt.sessions.begin() as session:
+        return states.transition(
+            session, job.item_id, ItemStatus.FAILED, expected={stage}, where=where,
+            error_code=code, error_message=message[:2000], worker=None,
+            timings=_merged_timings(session, job.item_id, job.timings),
+        )

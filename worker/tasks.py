@@ -1,0 +1,44 @@
+"""The Celery tasks: thin, explicitly named, one queue message = one group of items.
+
+Each task hands its ids to ``worker.pipeline`` with this process's runtime; all the work and all
+the state changes happen there. Results go to SQL, never to a Celery result backend.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+
+from shared.queue import FINAL_TASK, PREVIEW_TASK
+from worker import pipeline
+from worker.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+
+
+def render_previews(items: list[list]) -> dict:
+    """``items``: ``[[item_id, edit_version], ...]`` -> previews stored, items preview_ready."""
+    report = pipeline.run_previews(get_runtime(), [(i, v) for i, v in items])
+    return _summary(report)
+
+
+def render_finals(item_ids: list[str]) -> dict:
+    """``item_ids``: items that are finalizing -> finals stored, items done."""
+    report = pipeline.run_finals(get_runtime(), list(item_ids))
+    return _summary(report)
+
+
+def _summary(report: pipeline.Report) -> dict:
+    # Celery logs the return value of a task: a one-line account of what the message did.
+    return {
+        "completed": len(report.completed),
+        "failed": report.failed,
+        "skipped": len(report.skipped),
+    }
+
+
+def register(app: Celery) -> None:
+    """Bind the tasks to ``app`` under their shared names (shared.queue)."""
+    app.task(name=PREVIEW_TASK, ignore_result=True)(render_previews)
+    app.task(name=FINAL_TASK, ignore_result=True)(render_finals)
