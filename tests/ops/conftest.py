@@ -1,0 +1,85 @@
+"""Fixtures for the operations tests: settings on a migrated database (SQLite and PostgreSQL),
+a Redis database of our own (14) and helpers to create batches and read queued messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from shared.blobs import make_blob_store
+from shared.db import make_engine, make_session_factory
+from shared.jobs import Jobs, Upload
+from shared.models import User
+from shared.queue import Dispatcher
+from shared.recipe import Cost, Recipe
+from shared.settings import Settings
+
+OPS_REDIS_DB = int(os.environ.get("TEST_OPS_REDIS_DB", "14"))
+
+
+@pytest.fixture
+def ops_redis_url() -> Iterator[str]:
+    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    url = f"{base}/{OPS_REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def rclient(ops_redis_url) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(ops_redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(migrated, ops_redis_url) -> Settings:
+    return Settings(database_url=migrated, redis_url=ops_redis_url, heartbeat_seconds=1,
+                    heartbeat_timeout=90, max_attempts=3, batch_queue_cap=16,
+                    render_batch_size=8, blob_store="database")
+
+
+@pytest.fixture
+def sessions(settings):
+    engine = make_engine(settings.database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def jobs(settings, sessions) -> Jobs:
+    return Jobs(settings, sessions, make_blob_store(settings), Dispatcher(settings))
+
+
+@pytest.fixture
+def owner_id(sessions) -> int:
+    with sessions.begin() as session:
+        user = User(username="ops-tester", password_hash=None)
+        session.add(user)
+        session.flush()
+        return user.id
+
+
+def make_batch(jobs: Jobs, owner_id: int, n: int) -> str:
+    uploads = [Upload(f"p{i}.png", b"\x89PNG not really" + bytes([i]), "image/png")
+               for i in range(n)]
+    recipe = Recipe(edits={}, preview=Cost(0.5, 256), final=Cost(1.0, 1024))
+    return jobs.create_batch(owner_id, uploads, recipe)
+
+
+def queued_args(client: redis.Redis, queue: str) -> list:
+    """The first argument of every Celery message waiting in ``queue`` (oldest first)."""
+    out = []
+    for raw in reversed(client.lrange(queue, 0, -1)):  # kombu LPUSHes, workers BRPOP
+        message = json.loads(raw)
+        body = json.loads(base64.b64decode(message["body"]))
+        out.append(body[0][0])  # protocol 2: [args, kwargs, embed]
+    return out

@@ -1,0 +1,210 @@
+"""Worker heartbeats and the reaper that requeues what a silent worker held.
+
+Each worker process runs a :class:`Heartbeat` daemon thread that upserts its ``WorkerHeartbeat``
+row every ``heartbeat_seconds``. The name it beats under must be the one its tasks write into
+``Item.worker`` (see :func:`worker_name`). :func:`reap` (run by one process at a time, see
+``worker.reaper``) finds items in ``previewing``/``finalizing`` whose worker has been silent for
+``heartbeat_timeout`` (or never beat at all), and puts them back in the queue, or fails them with
+``worker_lost`` once they have been taken ``max_attempts`` times. It also sends queued items that
+were never sent (the broker was down when they were created).
+
+Times are the hosts' UTC clocks: keep them in sync (NTP); a skew well under ``heartbeat_timeout``
+does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, distinct, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import states
+from shared.jobs import Jobs
+from shared.models import Item, WorkerHeartbeat, utcnow
+from shared.settings import Settings
+from shared.states import ItemStatus
+
+log = logging.getLogger(__name__)
+
+WORKER_LOST = "worker_lost"
+# Rows of workers gone this long (and holding nothing) are deleted.
+PRUNE_AFTER = timedelta(days=1)
+
+
+def worker_name(hostname: str | None = None, pid: int | None = None) -> str:
+    """``<celery node name>/<pid>``: one name per process, so a pool child that dies and is
+    replaced (same node, new pid) leaves a silent name behind and its item is reaped."""
+    return f"{hostname or 'celery@' + socket.gethostname()}/{pid or os.getpid()}"
+
+
+class Heartbeat:
+    """Writes this process's ``WorkerHeartbeat`` row now and every ``interval`` seconds.
+
+    Create it after fork (in the pool child), with a session factory of that process.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        name: str,
+        *,
+        interval: float,
+        queues: str = "preview,final",
+        model_name: str = "",
+        pretrained: bool = False,
+        device: str = "cpu",
+    ):
+        self.sessions = sessions
+        self.name = name
+        self.interval = interval
+        self.info = {"queues": queues[:100], "model_name": model_name[:80],
+                     "pretrained": pretrained, "device": device[:40]}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.sessions.begin() as session:
+            changed = session.execute(
+                update(WorkerHeartbeat).where(WorkerHeartbeat.name == self.name)
+                .values(last_seen=now, **self.info).execution_options(synchronize_session=False)
+            ).rowcount
+            if not changed:
+                session.add(WorkerHeartbeat(name=self.name, started_at=now, last_seen=now,
+                                            **self.info))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.beat()
+            except SQLAlchemyError as exc:  # database away for a moment: try again next period
+                log.warning("heartbeat of %s not written: %s", self.name, exc)
+            self._stop.wait(self.interval)
+
+    def start(self) -> Heartbeat:
+        """Beat once synchronously (so a start-up failure is loud), then in a daemon thread."""
+        self.beat()
+        self._thread = threading.Thread(target=self._run, name="anycost-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, remove: bool = True) -> None:
+        """Stop beating; ``remove`` deletes the row (a clean shutdown holds no items)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 5)
+        if remove:
+            with self.sessions.begin() as session:
+                session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.name == self.name))
+
+
+def start_heartbeat(settings: Settings, sessions: sessionmaker[Session], name: str,
+                    **info) -> Heartbeat:
+    """The worker start-up call: a heartbeat every ``settings.heartbeat_seconds``."""
+    return Heartbeat(sessions, name, interval=settings.heartbeat_seconds, **info).start()
+
+
+@dataclass
+class ReapResult:
+    requeued_previews: list[str] = field(default_factory=list)
+    requeued_finals: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    released: int = 0  # queued items sent (requeued ones and never-sent ones)
+    pruned_workers: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.requeued_previews or self.requeued_finals or self.failed
+                    or self.released or self.pruned_workers)
+
+
+def lost_items(session: Session, cutoff: datetime) -> list:
+    """Items a worker holds whose heartbeat is older than ``cutoff`` or missing."""
+    alive = select(WorkerHeartbeat.name).where(WorkerHeartbeat.last_seen >= cutoff)
+    return session.execute(
+        select(Item.id, Item.batch_id, Item.status, Item.worker, Item.attempts).where(
+            Item.status.in_([ItemStatus.PREVIEWING.value, ItemStatus.FINALIZING.value]),
+            Item.worker.is_not(None),
+            Item.worker.not_in(alive),
+        ).order_by(Item.batch_id, Item.position)
+    ).all()
+
+
+def _recover(session: Session, row, settings: Settings) -> str | None:
+    """Requeue or fail one lost item. Returns "requeued", "failed" or None (someone else moved
+    it since we looked)."""
+    # Guard on the worker too: a no-op UPDATE that also locks the row (PostgreSQL) or the database
+    # (SQLite) until commit, so a live worker that took the item meanwhile is never robbed of it.
+    still_held = session.execute(
+        update(Item).where(Item.id == row.id, Item.status == row.status, Item.worker == row.worker)
+        .values(worker=row.worker).execution_options(synchronize_session=False)
+    ).rowcount
+    if not still_held:
+        return None
+    if row.attempts >= settings.max_attempts:
+        states.fail(session, row.id, WORKER_LOST,
+                    f"the worker rendering it stopped responding ({row.attempts} attempts)")
+        return "failed"
+    status = ItemStatus(row.status)
+    states.requeue_lost(session, row.id, status)
+    if status == ItemStatus.PREVIEWING:
+        # Back among the batch's unsent items: release_pending sends it within the batch's cap.
+        session.execute(update(Item).where(Item.id == row.id).values(enqueued_at=None)
+                        .execution_options(synchronize_session=False))
+    return "requeued"
+
+
+def reap(
+    sessions: sessionmaker[Session], jobs: Jobs, settings: Settings, now: datetime | None = None
+) -> ReapResult:
+    """One pass: recover lost items, send what is queued but unsent, prune old heartbeats.
+    Safe to run concurrently with workers and with another reaper (every change is guarded)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
+    result = ReapResult()
+    with sessions.begin() as session:
+        rows = lost_items(session, cutoff)
+    for row in rows:
+        with sessions.begin() as session:
+            outcome = _recover(session, row, settings)
+        if outcome == "failed":
+            result.failed.append(row.id)
+        elif outcome == "requeued":
+            lst = result.requeued_previews if row.status == ItemStatus.PREVIEWING else \
+                result.requeued_finals
+            lst.append(row.id)
+        if outcome:
+            log.warning("item %s %s: worker %s silent since before %s (attempt %d)", row.id,
+                        outcome, row.worker, cutoff.isoformat(timespec="seconds"), row.attempts,
+                        extra={"item_id": row.id, "batch_id": row.batch_id})
+    if result.requeued_finals:
+        try:
+            jobs.dispatcher.send_finals(result.requeued_finals)
+        except Exception as exc:  # they stay finalizing without a worker; logged for operators
+            log.error("could not re-send %d finals: %s", len(result.requeued_finals), exc)
+
+    # Previews requeued above and items never sent at all (broker down at upload) alike.
+    with sessions.begin() as session:
+        batch_ids = session.scalars(
+            select(distinct(Item.batch_id)).where(
+                Item.status == ItemStatus.QUEUED.value, Item.enqueued_at.is_(None))
+        ).all()
+    for batch_id in batch_ids:
+        result.released += jobs.release_pending(batch_id)
+
+    with sessions.begin() as session:
+        held = select(Item.worker).where(Item.worker.is_not(None))
+        result.pruned_workers = session.execute(
+            delete(WorkerHeartbeat).where(
+                WorkerHeartbeat.last_seen < now - max(PRUNE_AFTER, 10 * (now - cutoff)),
+                WorkerHeartbeat.name.not_in(held),
+            ).execution_options(synchronize_session=False)
+        ).rowcount
+    return result
