@@ -1,0 +1,99 @@
+"""Batch routes: upload, read, list, finalize, cancel, download the finals as a zip."""
+
+from __future__ import annotations
+
+from flask import request, send_file, url_for
+from sqlalchemy import select
+
+from shared.models import Blob
+from shared.recipe import parse_recipe
+from shared.states import ItemStatus
+from web.api import bp, current_user
+from web.api.archive import entry_names, write_zip
+from web.api.serialize import batch_dict, batch_summaries, created_dict
+from web.api.uploads import read_uploads, recipe_text
+from web.errors import ApiError
+from web.extensions import db, services
+
+MAX_PER_PAGE = 100
+
+
+@bp.post("/batches")
+def create_batch():
+    svc = services()
+    user = current_user()
+    # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.
+    recipe = parse_recipe(recipe_text(request), svc.model.resolution)
+    uploads = read_uploads(request, svc.settings)
+    batch_id = svc.jobs.create_batch(user.id, uploads, recipe)
+    batch = svc.jobs.get_batch(db(), user.id, batch_id)
+    return created_dict(batch), 201, {"Location": url_for("api.get_batch", batch_id=batch_id)}
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"{name} must be an integer", name) from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_parameter", f"{name} must be from {low} to {high}", name)
+    return value
+
+
+@bp.get("/batches")
+def list_batches():
+    user = current_user()
+    page = _int_arg("page", 1, 1, 1_000_000)
+    per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
+    session = db()
+    batches, total = services().jobs.list_batches(session, user.id, page, per_page)
+    return {
+        "batches": batch_summaries(session, batches),
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": (total + per_page - 1) // per_page,
+    }
+
+
+@bp.get("/batches/<batch_id>")
+def get_batch(batch_id: str):
+    return batch_dict(services().jobs.get_batch(db(), current_user().id, batch_id))
+
+
+@bp.post("/batches/<batch_id>/finalize")
+def finalize_batch(batch_id: str):
+    queued = services().jobs.finalize_batch(current_user().id, batch_id)
+    return {"id": batch_id, "queued": queued}, 202
+
+
+@bp.post("/batches/<batch_id>/cancel")
+def cancel_batch(batch_id: str):
+    canceled = services().jobs.cancel_batch(current_user().id, batch_id)
+    return {"id": batch_id, "canceled": canceled}
+
+
+@bp.get("/batches/<batch_id>/download")
+def download_batch(batch_id: str):
+    svc = services()
+    session = db()
+    batch = svc.jobs.get_batch(session, current_user().id, batch_id)
+    done = [i for i in batch.items if i.status == ItemStatus.DONE.value and i.final_blob_id]
+    if not done:
+        raise ApiError(404, "not_ready", "this batch has no finished images yet")
+    content_types = dict(session.execute(
+        select(Blob.id, Blob.content_type).where(Blob.id.in_([i.final_blob_id for i in done]))
+    ).all())
+    names = entry_names((i.filename, content_types.get(i.final_blob_id, "")) for i in done)
+    # One blob in memory at a time while the archive is written.
+    archive = write_zip(
+        (name, svc.blobs.get(session, item.final_blob_id)[0])
+        for name, item in zip(names, done, strict=True)
+    )
+    return send_file(
+        archive, mimetype="application/zip", as_attachment=True,
+        download_name=f"batch-{batch.id[:8]}-finals.zip",
+    )

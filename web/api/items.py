@@ -1,0 +1,92 @@
+"""Item routes: read, finalize, change edits (a new preview), retry, and the item's images."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Response, request
+
+from shared.recipe import Cost, parse_cost
+from web.api import bp, current_user
+from web.api.archive import extension_for, safe_stem
+from web.api.serialize import IMAGE_KINDS, blob_for, item_dict
+from web.errors import ApiError
+from web.extensions import db, services
+
+
+def _item(item_id: str):
+    return services().jobs.get_item(db(), current_user().id, item_id)
+
+
+@bp.get("/items/<item_id>")
+def get_item(item_id: str):
+    item = _item(item_id)
+    return item_dict(item, item.batch)
+
+
+@bp.post("/items/<item_id>/finalize")
+def finalize_item(item_id: str):
+    services().jobs.finalize_item(current_user().id, item_id)
+    return {"id": item_id, "status": "finalizing"}, 202
+
+
+@bp.route("/items/<item_id>/edits", methods=["PATCH", "POST"])
+def edit_item(item_id: str):
+    svc = services()
+    user = current_user()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "edits" not in body:
+        raise ApiError(400, "invalid_edits", 'send JSON {"edits": {"attribute": value}}', "edits")
+    if body.get("preview") is not None:  # optional: preview this item at another cost
+        item = svc.jobs.get_item(db(), user.id, item_id)
+        cost = parse_cost(body["preview"], "preview", svc.model.resolution, Cost(**item.preview_cost))
+        svc.jobs.set_preview_cost(user.id, item_id, cost.as_dict())
+    version = svc.jobs.edit_item(user.id, item_id, body["edits"])
+    return {"id": item_id, "status": "previewing", "edit_version": version}, 202
+
+
+@bp.post("/items/<item_id>/retry")
+def retry_item(item_id: str):
+    services().jobs.retry_item(current_user().id, item_id)
+    return {"id": item_id, "status": "queued"}, 202
+
+
+def _image(item_id: str, kind: str) -> Response:
+    svc = services()
+    session = db()
+    item = svc.jobs.get_item(session, current_user().id, item_id)
+    blob_id = blob_for(item, kind)
+    if blob_id is None:
+        raise ApiError(404, "not_ready", f"the {kind} image of this item is not ready",
+                       item_status=item.status)
+    # Blobs never change once written, so the blob id is a strong validator.
+    if blob_id in request.if_none_match:
+        response = Response(status=304)
+    else:
+        data, content_type = svc.blobs.get(session, blob_id)
+        if not content_type.startswith("image/"):
+            content_type = "application/octet-stream"
+        response = Response(data, mimetype=content_type)
+        if request.args.get("download"):
+            stem = safe_stem(item.filename, f"photo-{item.position + 1}")
+            name = f"{stem}-{kind}{extension_for(content_type)}"
+            ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+            response.headers["Content-Disposition"] = (
+                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+            )
+    response.set_etag(blob_id)
+    # The same URL shows a newer preview after an edit: always revalidate.
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _register_image_routes() -> None:
+    for kind in IMAGE_KINDS:
+        def view(item_id: str, _kind: str = kind) -> Response:
+            return _image(item_id, _kind)
+
+        bp.add_url_rule(f"/items/<item_id>/{kind}", endpoint=f"item_{kind}", view_func=view)
+
+
+_register_image_routes()

@@ -1,0 +1,127 @@
+"""JSON shapes of batches and items (the REST contract of DESIGN.md, extended)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared import states
+from shared.catalog import CONFIGS
+from shared.errors import message_for
+from shared.models import Batch, Item
+
+IMAGE_KINDS = ("original", "projected", "preview", "final")
+
+
+def iso(value: datetime | None) -> str | None:
+    """Naive UTC datetimes from the database as ISO 8601 with a Z."""
+    return None if value is None else value.isoformat(timespec="seconds") + "Z"
+
+
+def model_info(name: str, item_flag: bool | None = None) -> dict:
+    """A model name plus whether it is pretrained (random-weight renders are marked as such)."""
+    config = CONFIGS.get(name)
+    pretrained = item_flag if item_flag is not None else (config.pretrained if config else None)
+    return {"name": name, "pretrained": pretrained}
+
+
+def blob_for(item: Item, kind: str) -> str | None:
+    """The blob id behind one of an item's images, or None when there is none (yet)."""
+    return {
+        "original": item.upload_blob_id,
+        "projected": item.projected_blob_id,
+        "preview": item.preview_blob_id,
+        "final": item.final_blob_id,
+    }[kind]
+
+
+def _image_url(item: Item, kind: str) -> str | None:
+    if blob_for(item, kind) is None:
+        return None
+    # The version parameter changes whenever the picture behind the URL may have changed, so
+    # browsers and proxies never show a stale preview.
+    return url_for(f"api.item_{kind}", item_id=item.id, v=item.edit_version, _external=True)
+
+
+def item_dict(item: Item, batch: Batch) -> dict:
+    error = None
+    if item.error_code:
+        error = {"code": item.error_code, "message": item.error_message or message_for(item.error_code)}
+    edits = item.edits if item.edits is not None else (batch.recipe or {}).get("edits", {})
+    return {
+        "id": item.id,
+        "batch_id": item.batch_id,
+        "position": item.position,
+        "filename": item.filename,
+        "status": item.status,
+        "error": error,
+        "original_url": _image_url(item, "original"),
+        "projected_url": _image_url(item, "projected"),
+        "preview_url": _image_url(item, "preview"),
+        "final_url": _image_url(item, "final"),
+        "edits": edits,
+        "edit_version": item.edit_version,
+        "attempts": item.attempts,
+        "timings": item.timings or {},
+        "preview_cost": item.preview_cost,
+        "final_cost": item.final_cost,
+        "model": model_info(item.model_name or batch.model_name, item.pretrained),
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
+    }
+
+
+def batch_dict(batch: Batch) -> dict:
+    statuses = [item.status for item in batch.items]
+    return {
+        "id": batch.id,
+        "status": states.batch_status(statuses),
+        "progress": states.batch_progress(statuses),
+        "counts": states.status_counts(statuses),
+        "created_at": iso(batch.created_at),
+        "canceled_at": iso(batch.canceled_at),
+        "recipe": batch.recipe,
+        "model": model_info(batch.model_name),
+        "download_url": url_for("api.download_batch", batch_id=batch.id, _external=True),
+        "items": [item_dict(item, batch) for item in batch.items],
+    }
+
+
+def created_dict(batch: Batch) -> dict:
+    """The 201 answer to an upload: the batch and its items' first state."""
+    return {
+        "id": batch.id,
+        "status": states.batch_status(i.status for i in batch.items),
+        "url": url_for("api.get_batch", batch_id=batch.id, _external=True),
+        "items": [{"id": i.id, "filename": i.filename, "status": i.status} for i in batch.items],
+    }
+
+
+def batch_summaries(session: Session, batches: list[Batch]) -> list[dict]:
+    """Page entries without loading every item: one grouped count query for the whole page."""
+    ids = [b.id for b in batches]
+    per_batch: dict[str, list[str]] = {i: [] for i in ids}
+    if ids:
+        rows = session.execute(
+            select(Item.batch_id, Item.status, func.count())
+            .where(Item.batch_id.in_(ids)).group_by(Item.batch_id, Item.status)
+        ).all()
+        for batch_id, status, n in rows:
+            per_batch[batch_id].extend([status] * n)
+    out = []
+    for batch in batches:
+        statuses = per_batch[batch.id]
+        out.append({
+            "id": batch.id,
+            "status": states.batch_status(statuses),
+            "progress": states.batch_progress(statuses),
+            "counts": states.status_counts(statuses),
+            "item_count": len(statuses),
+            "created_at": iso(batch.created_at),
+            "model": model_info(batch.model_name),
+            "url": url_for("api.get_batch", batch_id=batch.id, _external=True),
+        })
+    return out

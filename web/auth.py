@@ -1,0 +1,120 @@
+"""Users and API tokens.
+
+API clients send ``Authorization: Bearer <token>``. Tokens come from ``secrets.token_urlsafe`` and
+only their sha256 is stored: a token is already high-entropy, so a fast hash is enough and lets us
+find it by an indexed lookup. Passwords (portal log-in) get Werkzeug's slow salted hash.
+
+The portal logs a user in with ``login_session``; the API accepts that session too, for reads
+always and for writes only with the session's CSRF token in ``X-CSRF-Token`` (a cookie alone must
+never be able to change anything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from flask import g, request, session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shared.models import ApiToken, User, utcnow
+from web.errors import ApiError
+
+TOKEN_BYTES = 32
+PREFIX_CHARS = 8
+SESSION_USER_KEY = "user_id"
+SESSION_CSRF_KEY = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Recording every use would turn each read into a write; once a minute is plenty.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+
+
+class UserExists(ValueError):
+    pass
+
+
+def create_user(session: Session, username: str, password: str | None = None) -> User:
+    """A new user (no token yet). Raises UserExists when the name is taken."""
+    username = username.strip()
+    if not username or len(username) > 80:
+        raise ValueError("a user name is 1 to 80 characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserExists(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password) if password else None)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_token(session: Session, user: User) -> str:
+    """A new API token for ``user``. The returned token is shown once and stored only hashed."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:PREFIX_CHARS]))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        session.commit()
+    return row.user
+
+
+def login_session(user: User) -> None:
+    """Log ``user`` into the Flask session (the portal's log-in)."""
+    session.clear()
+    session[SESSION_USER_KEY] = user.id
+    session[SESSION_CSRF_KEY] = secrets.token_urlsafe(24)
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def authenticate(db: Session) -> User:
+    """The user making this request, or an ApiError 401. Caches it on ``g.user``."""
+    if getattr(g, "user", None) is not None:
+        return g.user
+    token = _bearer_token()
+    user = None
+    if token is not None:
+        user = user_for_token(db, token)
+        if user is None:
+            raise ApiError(401, "unauthorized", "the API token is not valid")
+    elif session.get(SESSION_USER_KEY) is not None:
+        if request.method not in SAFE_METHODS:
+            expected = session.get(SESSION_CSRF_KEY) or ""
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not expected or not hmac.compare_digest(expected, sent):
+                raise ApiError(403, "csrf", f"a session request that changes data needs {CSRF_HEADER}")
+        user = db.get(User, session[SESSION_USER_KEY])
+    if user is None:
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
+    g.user = user
+    return user

@@ -1,0 +1,104 @@
+"""JSON errors for the API: every 4xx/5xx under ``/api`` is ``{"error": {"code", "message"}}``
+(plus ``field`` when one request field is to blame). Pages outside ``/api`` keep Flask's defaults
+so the portal can render its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from shared.blobs import BlobNotFound
+from shared.jobs import JobError
+from shared.recipe import RecipeError
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+# Stable codes for the HTTP errors Werkzeug raises by itself.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raised by API views for a request that cannot be done."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, **extra):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, **extra
+) -> Response:
+    body: dict = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    response = jsonify(error=body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="anycost"'
+    return response
+
+
+def _is_api() -> bool:
+    return request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.field, **exc.extra)
+
+    @app.errorhandler(JobError)
+    def _job_error(exc: JobError):
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(RecipeError)
+    def _recipe_error(exc: RecipeError):
+        return error_response(400, "invalid_recipe", str(exc), exc.field)
+
+    @app.errorhandler(BlobNotFound)
+    def _blob_missing(_exc: BlobNotFound):
+        return error_response(404, "not_found", "the image is no longer stored")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if not _is_api():
+            return exc
+        status = exc.code or 500
+        code = HTTP_CODES.get(status, "error")
+        message = exc.description or exc.name
+        if status == 413:
+            message = "the request is larger than the upload limit"
+        response = error_response(status, code, message)
+        allowed = getattr(exc, "valid_methods", None)
+        if status == 405 and allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not _is_api():
+            return InternalServerError()
+        return error_response(500, "internal_error", "something went wrong on our side")

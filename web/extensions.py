@@ -1,0 +1,71 @@
+"""What the web app binds to itself (``app.extensions["anycost"]``): settings, the database engine
+and session factory, the blob store, the queue dispatcher and ``Jobs``.
+
+One ``Services`` per app, built by ``init_app``, so two apps in one process (tests) never share an
+engine. Request code reaches them through ``services()`` and a per-request session ``db()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.blobs import BlobStore, make_blob_store
+from shared.catalog import ModelConfig, get_model_config
+from shared.db import make_engine, make_session_factory
+from shared.jobs import Jobs
+from shared.queue import Dispatcher
+from shared.settings import Settings
+
+EXTENSION_KEY = "anycost"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    dispatcher: Dispatcher
+    jobs: Jobs
+    model: ModelConfig  # the configured model (catalogue entry), for resolutions and costs
+
+    def close(self) -> None:
+        """Release pooled connections (tests that create many apps call this)."""
+        self.engine.dispose()
+
+
+def init_app(app: Flask, settings: Settings) -> Services:
+    # Fail at start-up, not on the first upload, when the configured model is unknown.
+    model = get_model_config(settings.model)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    blobs = make_blob_store(settings)
+    dispatcher = Dispatcher(settings)
+    svc = Services(
+        settings=settings, engine=engine, sessions=sessions, blobs=blobs, dispatcher=dispatcher,
+        jobs=Jobs(settings, sessions, blobs, dispatcher), model=model,
+    )
+    app.extensions[EXTENSION_KEY] = svc
+    app.teardown_appcontext(_close_request_session)
+    return svc
+
+
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions[EXTENSION_KEY]
+
+
+def db() -> Session:
+    """The request's read session, opened on first use and closed when the request ends."""
+    if "anycost_db" not in g:
+        g.anycost_db = services().sessions()
+    return g.anycost_db
+
+
+def _close_request_session(_exc: BaseException | None) -> None:
+    session = g.pop("anycost_db", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,323 @@
+"""The OpenAPI 3.1 description of REST API v1, written as data.
+
+A test checks that every ``/api/v1`` rule of the app (path and method) appears here, so a new
+route without a description fails the suite.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+
+API_VERSION = "1.0.0"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict) -> dict:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict:
+    return _json(_ref("Error"), description)
+
+
+_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+_URL = {"type": "string", "format": "uri"}
+_STATUS = {"type": "string", "enum": [
+    "queued", "previewing", "preview_ready", "finalizing", "done", "failed", "canceled",
+]}
+_BATCH_STATUS = {"type": "string", "enum": [
+    "empty", "queued", "running", "preview_ready", "done", "failed", "canceled",
+]}
+
+SCHEMAS: dict = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "field": {"type": "string", "description": "the request field to blame"},
+            },
+        }},
+    },
+    "Edits": {
+        "type": "object", "additionalProperties": {"type": "number", "minimum": -1, "maximum": 1},
+        "description": "attribute (alias, CelebA name or boundary key) -> value in [-1, 1]",
+    },
+    "Cost": {
+        "type": "object",
+        "properties": {
+            "channels": {"type": "number", "enum": [0.25, 0.5, 0.75, 1.0]},
+            "resolution": {"type": "integer", "description": "a power of two up to the model's"},
+        },
+    },
+    "Recipe": {
+        "type": "object",
+        "properties": {
+            "edits": _ref("Edits"), "preview": _ref("Cost"), "final": _ref("Cost"),
+            "auto_finalize": {"type": "boolean"},
+            "output": {"type": "string", "enum": ["photo", "crop"]},
+            "faces": {"type": "string", "enum": ["largest", "all"]},
+            "refine_steps": {"type": "integer", "minimum": 0, "maximum": 200},
+        },
+    },
+    "ModelRef": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "pretrained": {"type": ["boolean", "null"]}},
+    },
+    "ItemRef": {
+        "type": "object", "required": ["id", "filename", "status"],
+        "properties": {"id": _ID, "filename": {"type": "string"}, "status": _STATUS},
+    },
+    "Item": {
+        "type": "object",
+        "required": ["id", "filename", "status", "error", "preview_url", "final_url"],
+        "properties": {
+            "id": _ID, "batch_id": _ID, "position": {"type": "integer"},
+            "filename": {"type": "string"}, "status": _STATUS,
+            "error": _nullable({
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }),
+            **{f"{k}_url": _nullable(_URL) for k in ("original", "projected", "preview", "final")},
+            "edits": _ref("Edits"), "edit_version": {"type": "integer"},
+            "attempts": {"type": "integer"},
+            "timings": {"type": "object", "additionalProperties": {"type": "number"}},
+            "preview_cost": _ref("Cost"), "final_cost": _ref("Cost"), "model": _ref("ModelRef"),
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+    "BatchCreated": {
+        "type": "object", "required": ["id", "status", "items"],
+        "properties": {
+            "id": _ID, "status": _BATCH_STATUS, "url": _URL,
+            "items": {"type": "array", "items": _ref("ItemRef")},
+        },
+    },
+    "Batch": {
+        "type": "object", "required": ["id", "status", "progress", "counts", "items"],
+        "properties": {
+            "id": _ID, "status": _BATCH_STATUS,
+            "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "counts": _ref("Counts"), "created_at": {"type": "string", "format": "date-time"},
+            "canceled_at": _nullable({"type": "string", "format": "date-time"}),
+            "recipe": _ref("Recipe"), "model": _ref("ModelRef"), "download_url": _URL,
+            "items": {"type": "array", "items": _ref("Item")},
+        },
+    },
+    "BatchSummary": {
+        "type": "object",
+        "properties": {
+            "id": _ID, "status": _BATCH_STATUS, "progress": {"type": "number"},
+            "counts": _ref("Counts"), "item_count": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"}, "model": _ref("ModelRef"),
+            "url": _URL,
+        },
+    },
+    "BatchPage": {
+        "type": "object", "required": ["batches", "page", "per_page", "total", "pages"],
+        "properties": {
+            "batches": {"type": "array", "items": _ref("BatchSummary")},
+            "page": {"type": "integer"}, "per_page": {"type": "integer"},
+            "total": {"type": "integer"}, "pages": {"type": "integer"},
+        },
+    },
+    "Accepted": {
+        "type": "object",
+        "properties": {
+            "id": _ID, "status": _STATUS, "queued": {"type": "integer"},
+            "edit_version": {"type": "integer"},
+        },
+    },
+    "Attributes": {
+        "type": "object",
+        "properties": {
+            "attributes": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string"}, "name": {"type": "string"},
+                    "aliases": {"type": "array", "items": {"type": "string"}},
+                },
+            }},
+            "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+            "range": {"type": "array", "items": {"type": "number"}},
+        },
+    },
+    "CurrentModel": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"}, "resolution": {"type": "integer"},
+            "pretrained": {"type": "boolean"}, "description": {"type": "string"},
+            "edits_available": {"type": "boolean"},
+            "channel_ratios": {"type": "array", "items": {"type": "number"}},
+            "resolutions": {"type": "array", "items": {"type": "integer"}},
+            "default_costs": {"type": "object", "properties": {
+                "preview": _ref("Cost"), "final": _ref("Cost"),
+            }},
+            "costs": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "channels": {"type": "number"}, "resolution": {"type": "integer"},
+                    "macs": {"type": "integer"}, "relative": {"type": "number"},
+                },
+            }},
+        },
+    },
+}
+
+_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": _ID}
+_ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": _ID}
+_NOT_FOUND = {"404": _error("no such batch or item for this user")}
+_CONFLICT = {"409": _error("the item is not in a state that allows this")}
+_IMAGE = {"content": {f"image/{t}": {"schema": {"type": "string", "format": "binary"}}
+                      for t in ("png", "jpeg", "webp")}}
+
+
+def _op(summary: str, responses: dict, *, params: list | None = None, body: dict | None = None,
+        public: bool = False, tag: str = "batches") -> dict:
+    op: dict = {"summary": summary, "tags": [tag], "responses": responses}
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = body
+    if public:
+        op["security"] = []
+    else:
+        op["responses"] = {**responses, "401": _error("missing or invalid token")}
+    return op
+
+
+def _image_path(kind: str) -> dict:
+    return {"get": _op(
+        f"The item's {kind} image", tag="items", params=[_ITEM_ID, {
+            "name": "download", "in": "query", "schema": {"type": "string"},
+            "description": "any value: send as an attachment",
+        }],
+        responses={"200": {"description": f"{kind} image bytes", **_IMAGE},
+                   "304": {"description": "not modified (ETag)"},
+                   "404": _error("no such item, or the image is not ready")},
+    )}
+
+
+_UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["files"],
+    "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "recipe": {"type": "string", "description": "the recipe as JSON text", "contentMediaType":
+                   "application/json"},
+    },
+}}}}
+_EDITS_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["edits"],
+    "properties": {"edits": _ref("Edits"), "preview": _ref("Cost")},
+}}}}
+_PAGE_PARAMS = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+    {"name": "per_page", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+]
+
+PATHS: dict = {
+    "/api/v1/batches": {
+        "post": _op("Upload photos with a recipe", body=_UPLOAD, responses={
+            "201": _json(_ref("BatchCreated"), "the batch; previews are queued"),
+            "400": _error("bad recipe (field named) or missing files"),
+            "413": _error("too many files, a file too large, or the request too large"),
+            "415": _error("a file is not an accepted image type"),
+        }),
+        "get": _op("My batches, newest first", params=_PAGE_PARAMS, responses={
+            "200": _json(_ref("BatchPage"), "one page"),
+            "400": _error("bad page or per_page"),
+        }),
+    },
+    "/api/v1/batches/{batch_id}": {"get": _op(
+        "A batch with its items", params=[_BATCH_ID],
+        responses={"200": _json(_ref("Batch"), "the batch"), **_NOT_FOUND},
+    )},
+    "/api/v1/batches/{batch_id}/finalize": {"post": _op(
+        "Queue finals for every preview_ready item", params=[_BATCH_ID],
+        responses={"202": _json(_ref("Accepted"), "queued: how many finals"), **_NOT_FOUND},
+    )},
+    "/api/v1/batches/{batch_id}/cancel": {"post": _op(
+        "Cancel every item that is not finished", params=[_BATCH_ID],
+        responses={"200": _json({"type": "object", "properties": {
+            "id": _ID, "canceled": {"type": "integer"}}}, "how many items were canceled"),
+            **_NOT_FOUND},
+    )},
+    "/api/v1/batches/{batch_id}/download": {"get": _op(
+        "A zip of the batch's finished images", params=[_BATCH_ID],
+        responses={"200": {"description": "zip archive", "content": {"application/zip": {
+            "schema": {"type": "string", "format": "binary"}}}},
+            "404": _error("no such batch, or no finished images yet")},
+    )},
+    "/api/v1/items/{item_id}": {"get": _op(
+        "One item", tag="items", params=[_ITEM_ID],
+        responses={"200": _json(_ref("Item"), "the item"), **_NOT_FOUND},
+    )},
+    "/api/v1/items/{item_id}/finalize": {"post": _op(
+        "Queue the final of one preview_ready item", tag="items", params=[_ITEM_ID],
+        responses={"202": _json(_ref("Accepted"), "queued"), **_NOT_FOUND, **_CONFLICT},
+    )},
+    "/api/v1/items/{item_id}/edits": {
+        method: _op(
+            "Change the item's edits (and optionally its preview cost); renders a new preview",
+            tag="items", params=[_ITEM_ID], body=_EDITS_BODY,
+            responses={"202": _json(_ref("Accepted"), "the new edit_version"),
+                       "400": _error("bad edits (field named)"), **_NOT_FOUND, **_CONFLICT},
+        ) for method in ("patch", "post")
+    },
+    "/api/v1/items/{item_id}/retry": {"post": _op(
+        "Queue a failed item again", tag="items", params=[_ITEM_ID],
+        responses={"202": _json(_ref("Accepted"), "queued"), **_NOT_FOUND, **_CONFLICT},
+    )},
+    **{f"/api/v1/items/{{item_id}}/{kind}": _image_path(kind)
+       for kind in ("original", "projected", "preview", "final")},
+    "/api/v1/attributes": {"get": _op(
+        "The edit attributes and their aliases", tag="service", public=True,
+        responses={"200": _json(_ref("Attributes"), "attributes")},
+    )},
+    "/api/v1/models/current": {"get": _op(
+        "The model this service runs, its allowed costs and their MACs", tag="service",
+        public=True, responses={"200": _json(_ref("CurrentModel"), "model")},
+    )},
+    "/api/v1/openapi.json": {"get": _op(
+        "This document", tag="service", public=True,
+        responses={"200": {"description": "OpenAPI 3.1 document",
+                           "content": {"application/json": {}}}},
+    )},
+    "/api/v1/me": {"get": _op(
+        "Who the token belongs to", tag="service",
+        responses={"200": _json({"type": "object", "properties": {
+            "id": {"type": "integer"}, "username": {"type": "string"}}}, "the user")},
+    )},
+}
+
+
+def document(server_url: str | None = None) -> dict:
+    """The whole OpenAPI document (a fresh copy: callers may change it)."""
+    doc = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Anycost batch face editor",
+            "version": API_VERSION,
+            "description": "Upload portraits with an edit recipe, get cheap previews from an "
+                           "Anycost GAN sub-network, then full-cost finals.",
+        },
+        "servers": [{"url": server_url}] if server_url else [],
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+    return deepcopy(doc)
