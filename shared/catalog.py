@@ -49,6 +49,7 @@ class ModelConfig:
     pretrained: bool  # False: random weights, images are not meaningful faces
     description: str
     style_dim: int = 512
+    n_mlp: int = 8  # layers of the mapping network
 
     @property
     def n_style(self) -> int:
@@ -74,6 +75,7 @@ class ModelConfig:
             "resolution": self.resolution,
             "n_style": self.n_style,
             "style_dim": self.style_dim,
+            "n_mlp": self.n_mlp,
             "channel_multiplier": self.channel_multiplier,
             "channel_max": self.channel_max,
             "kinds": list(self.kinds),

@@ -5,10 +5,11 @@ released names (``{kind}_{config}.pt``), next to a manifest ``weights.json`` tha
 file: config, kind, sha256, size, source and whether the weights are pretrained.
 
 Files get there by ``fetch`` (mirrors from ``ANYCOST_WEIGHTS_MIRRORS``, comma-separated base URLs
-or directories, tried before the official hosts), ``import_files`` (local files, kind detected
-from content) or ``ensure_tiny_random`` (the development config, built locally). Every file is
-loaded and checked against its config before it is installed. Nothing here runs at request time:
-the worker only reads installed files (``worker.anycost.bundle.load_bundle``).
+or directories, tried before the official hosts; ``ANYCOST_WEIGHTS_OFFICIAL=0`` skips those),
+``import_files`` (local files, kind detected from content) or ``ensure_tiny_random`` (the
+development config, built locally). Every file is loaded and checked against its config before
+it is installed. Nothing here runs at request time: the worker only reads installed files
+(``worker.anycost.bundle.load_bundle``).
 
 Command line: ``python -m worker.anycost.weights list | fetch CONFIG | import CONFIG PATH... |
 verify`` (see :func:`main`).
@@ -88,10 +89,17 @@ def mirrors() -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def use_official_hosts() -> bool:
+    """False when ``$ANYCOST_WEIGHTS_OFFICIAL`` is 0/false/no/off (air-gapped sites, tests)."""
+    raw = os.environ.get("ANYCOST_WEIGHTS_OFFICIAL", "1").strip().lower()
+    return raw not in ("0", "false", "no", "off")
+
+
 def sources(config: ModelConfig, kind: str) -> list[str]:
     """Where ``fetch`` looks for one file, in order: mirrors first, then the official hosts."""
     filename = config.filename(kind)
-    return [join_source(base, filename) for base in mirrors()] + config.urls(kind)
+    official = config.urls(kind) if use_official_hosts() else []
+    return [join_source(base, filename) for base in mirrors()] + official
 
 
 @contextmanager
@@ -187,6 +195,7 @@ def validate_file(config: ModelConfig, kind: str, path: Path) -> None:
             "channel_max": config.channel_max,
             "channel_multiplier": config.channel_multiplier,
             "style_dim": config.style_dim,
+            "n_mlp": config.n_mlp,
         }
         diff = [f"{k} {found[k]} (config says {v})" for k, v in want.items() if found[k] != v]
         if diff:
