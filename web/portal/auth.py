@@ -1,0 +1,92 @@
+"""Portal sign-in: username and password checked against a slow hash, a signed session cookie.
+
+``current_user()`` is the signed-in user (or None); ``login_required`` sends everyone else to the
+sign-in page (pages) or answers 401 (the portal's JSON endpoints).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from flask import g, jsonify, redirect, request, session, url_for
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shared.models import User
+from web.auth import SESSION_USER_KEY as USER_KEY
+from web.portal.csrf import rotate_token
+from web.portal.services import services
+
+# Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not a password")
+
+
+class SignedInUser:
+    """The few facts about the user that pages need (not an ORM object: no session ties)."""
+
+    def __init__(self, user_id: int, username: str):
+        self.id = user_id
+        self.username = username
+
+
+def authenticate(username: str, password: str) -> SignedInUser | None:
+    """The user when ``password`` matches, else None."""
+    with services().sessions() as db:
+        user = db.scalar(select(User).where(User.username == username.strip()))
+        if user is None or not user.password_hash:
+            check_password_hash(_DUMMY_HASH, password)
+            return None
+        if not check_password_hash(user.password_hash, password):
+            return None
+        return SignedInUser(user.id, user.username)
+
+
+def sign_in(user: SignedInUser) -> None:
+    # A new session on sign-in: nothing set before (by anyone) carries over.
+    session.clear()
+    session[USER_KEY] = user.id
+    session.permanent = True
+    rotate_token()
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def current_user() -> SignedInUser | None:
+    if "portal_user" in g:
+        return g.portal_user
+    user = None
+    user_id = session.get(USER_KEY)
+    if isinstance(user_id, int):
+        with services().sessions() as db:
+            row = db.get(User, user_id)
+            if row is not None:
+                user = SignedInUser(row.id, row.username)
+    g.portal_user = user
+    return user
+
+
+def safe_next(target: str | None) -> str | None:
+    """A same-site path to go back to after sign-in, or None (no open redirects)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def login_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            if request.path.startswith("/portal/"):
+                body = {"error": {"code": "unauthorized", "message": "sign in first"}}
+                return jsonify(body), 401
+            return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped

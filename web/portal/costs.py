@@ -1,0 +1,56 @@
+"""Preview and final costs as the portal shows them: the choices a model allows, the MACs of each
+(channel ratio, resolution) sub-network and a rough time to render one image.
+
+The time is MACs divided by a throughput. When the worker has rendered for this user before, the
+throughput measured on those renders is used; otherwise a typical data-centre GPU's figure. It is
+a rough guide, and the page says so.
+"""
+
+from __future__ import annotations
+
+from shared.catalog import ModelConfig
+from shared.costmodel import generator_macs
+from shared.recipe import CHANNEL_RATIOS, allowed_resolutions, default_costs
+
+#: Assumed effective throughput (multiply-accumulates per second) of a current GPU in fp32, when
+#: nothing has been measured yet. Real kernels reach a fraction of the peak; this is that fraction.
+DEFAULT_MACS_PER_SECOND = 5e12
+
+
+def cost_table(model: ModelConfig) -> dict[str, int]:
+    """``"<ratio>@<px>" -> MACs`` for every allowed cost of ``model``."""
+    table = {}
+    for ratio in CHANNEL_RATIOS:
+        for res in allowed_resolutions(model.resolution):
+            table[cost_key(ratio, res)] = generator_macs(
+                model.resolution, ratio, target_resolution=res,
+                channel_multiplier=model.channel_multiplier, channel_max=model.channel_max,
+                style_dim=model.style_dim,
+            )
+    return table
+
+
+def cost_key(ratio: float, resolution: int) -> str:
+    return f"{float(ratio):g}@{int(resolution)}"
+
+
+def cost_options(model: ModelConfig, macs_per_second: float | None = None) -> dict:
+    """Everything the cost sliders need, for the page's JSON (``data-costs``)."""
+    preview, final = default_costs(model.resolution)
+    return {
+        "channels": list(CHANNEL_RATIOS),
+        "resolutions": allowed_resolutions(model.resolution),
+        "macs": cost_table(model),
+        "macs_per_second": macs_per_second or DEFAULT_MACS_PER_SECOND,
+        "measured": macs_per_second is not None,
+        "default_preview": preview.as_dict(),
+        "default_final": final.as_dict(),
+    }
+
+
+def format_macs(macs: float) -> str:
+    """``28.9 GMACs``, ``412 MMACs``: the unit the paper uses."""
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if macs >= scale:
+            return f"{macs / scale:.3g} {unit}MACs"
+    return f"{int(macs)} MACs"

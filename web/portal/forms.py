@@ -1,0 +1,136 @@
+"""Reading the portal's forms: the new-batch form into uploads and a recipe, with messages a
+person can act on. The browser checks type and size first; these checks are the ones that count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from werkzeug.datastructures import FileStorage, MultiDict
+
+from shared.attributes import ALIASES, ATTRIBUTES, bare_name
+from shared.imagetypes import MIME_TYPES, sniff_format
+from shared.jobs import Upload
+from shared.recipe import Recipe, RecipeError, parse_recipe
+from shared.settings import Settings
+
+#: Slider positions run from -100 to 100 like the original editor's; the recipe takes value / 100.
+SLIDER_SCALE = 100
+#: What the file chooser offers (the server sniffs the bytes; the extension is only a hint).
+ACCEPT = ".jpg,.jpeg,.png,.webp,.bmp,.tif,.tiff,.gif,.heic,.heif,.avif," + ",".join(
+    sorted(set(MIME_TYPES.values()))
+)
+
+
+@dataclass(frozen=True)
+class Slider:
+    key: str  # boundary key, e.g. '31_Smiling'
+    label: str
+    field: str  # form field name
+
+
+def _label(key: str) -> str:
+    return bare_name(key).replace("_", " ")
+
+
+#: The original editor's seven sliders first, then the other attributes.
+MAIN_SLIDERS: tuple[Slider, ...] = tuple(
+    Slider(key, alias.replace("_", " ").capitalize(), f"edit_{key}") for alias, key in ALIASES.items()
+)
+OTHER_SLIDERS: tuple[Slider, ...] = tuple(
+    Slider(key, _label(key), f"edit_{key}") for key in ATTRIBUTES if key not in ALIASES.values()
+)
+
+
+@dataclass
+class BatchForm:
+    """The outcome of reading the form: either uploads + recipe, or errors (and what was sent,
+    so the page can show the choices again)."""
+
+    uploads: list[Upload] = field(default_factory=list)
+    recipe: Recipe | None = None
+    errors: list[str] = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.recipe is not None
+
+
+def _number(form: MultiDict, name: str, errors: list[str], label: str) -> float | None:
+    raw = form.get(name, "")
+    if raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        errors.append(f"{label}: {raw!r} is not a number.")
+        return None
+    if not math.isfinite(value):
+        errors.append(f"{label}: {raw!r} is not a number.")
+        return None
+    return value
+
+
+def recipe_dict_from_form(form: MultiDict, errors: list[str]) -> dict:
+    """The recipe JSON the form describes (validated later by ``parse_recipe``)."""
+    edits = {}
+    for slider in MAIN_SLIDERS + OTHER_SLIDERS:
+        value = _number(form, slider.field, errors, slider.label)
+        if value:
+            edits[slider.key] = value / SLIDER_SCALE
+    recipe: dict = {"edits": edits, "auto_finalize": form.get("auto_finalize") in {"on", "1", "true"}}
+    recipe["output"] = form.get("output", "photo")  # parse_recipe names a bad one
+    for stage in ("preview", "final"):
+        cost = {}
+        channels = _number(form, f"{stage}_channels", errors, f"{stage.capitalize()} channels")
+        if channels is not None:
+            cost["channels"] = channels
+        res_log2 = _number(form, f"{stage}_res_log2", errors, f"{stage.capitalize()} resolution")
+        if res_log2 is not None:
+            if not 2 <= res_log2 <= 12 or res_log2 != int(res_log2):
+                errors.append(f"{stage.capitalize()} resolution: {res_log2:g} is not a size step.")
+            else:
+                cost["resolution"] = 2 ** int(res_log2)
+        recipe[stage] = cost
+    return recipe
+
+
+def check_upload(storage: FileStorage, settings: Settings) -> tuple[Upload | None, str | None]:
+    """One file of the form: an Upload, or a message naming the file and what is wrong."""
+    name = storage.filename or "unnamed file"
+    data = storage.read(settings.max_file_mb * 1024 * 1024 + 1)
+    if not data:
+        return None, f"{name}: the file is empty."
+    if len(data) > settings.max_file_mb * 1024 * 1024:
+        return None, f"{name}: larger than {settings.max_file_mb} MB, the limit for one photo."
+    fmt = sniff_format(data)
+    if fmt is None:
+        return None, (f"{name}: not a photo we can read. Use JPEG, PNG, WebP, BMP, TIFF or GIF "
+                      "(HEIC and AVIF where the server supports them).")
+    return Upload(filename=name, data=data, content_type=MIME_TYPES[fmt]), None
+
+
+def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
+                    model_resolution: int) -> BatchForm:
+    result = BatchForm(values=form.to_dict())
+    chosen = [f for f in files.getlist("files") if f and f.filename]
+    if not chosen:
+        result.errors.append("Choose at least one photo.")
+    elif len(chosen) > settings.max_files_per_batch:
+        result.errors.append(
+            f"{len(chosen)} photos chosen; a batch takes at most {settings.max_files_per_batch}.")
+    else:
+        for storage in chosen:
+            upload, problem = check_upload(storage, settings)
+            if problem:
+                result.errors.append(problem)
+            else:
+                result.uploads.append(upload)
+    raw = recipe_dict_from_form(form, result.errors)
+    try:
+        result.recipe = parse_recipe(raw, model_resolution)
+    except RecipeError as exc:
+        result.errors.append(f"{exc.field}: {exc.message}")
+    return result

@@ -1,0 +1,154 @@
+"""The portal's HTML pages: sign in/out, my batches, new batch, a batch, the item editor.
+Actions on a batch (finalize all, cancel) are plain forms that redirect back."""
+
+from __future__ import annotations
+
+import math
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from shared.jobs import JobError
+from shared.recipe import recipe_from_stored
+from web.portal.auth import (
+    authenticate,
+    current_user,
+    login_required,
+    safe_next,
+    sign_in,
+    sign_out,
+)
+from web.portal.blueprint import bp
+from web.portal.costs import cost_options
+from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
+from web.portal.present import batch_dict, batch_summaries, item_dict
+from web.portal.services import services
+
+PER_PAGE = 20
+
+
+@bp.route("/")
+def index():
+    if current_user() is None:
+        return redirect(url_for("portal.login"))
+    return redirect(url_for("portal.batches"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    username = ""
+    if request.method == "POST":
+        username = request.form.get("username", "")
+        password = request.form.get("password", "")
+        user = authenticate(username, password) if username and password else None
+        if user is None:
+            error = "Wrong username or password."
+        else:
+            sign_in(user)
+            return redirect(safe_next(request.args.get("next")) or url_for("portal.batches"))
+    status = 401 if error else 200
+    return render_template("portal/login.html", error=error, username=username), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    sign_out()
+    flash("You are signed out.")
+    return redirect(url_for("portal.login"))
+
+
+@bp.route("/batches")
+@login_required
+def batches():
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    svc = services()
+    with svc.sessions() as db:
+        rows, total = svc.jobs.list_batches(db, current_user().id, page=page, per_page=PER_PAGE)
+        summaries = batch_summaries(db, [b.id for b in rows])
+        listed = [{
+            "id": b.id, "created_at": b.created_at, "model_name": b.model_name,
+            "edits": recipe_from_stored(b.recipe).edits, **summaries[b.id],
+        } for b in rows]
+    pages = max(1, math.ceil(total / PER_PAGE))
+    return render_template("portal/batches.html", batches=listed, page=page, pages=pages, total=total)
+
+
+def _new_batch_page(form=None, status: int = 200):
+    svc = services()
+    model = svc.model
+    costs = cost_options(model)
+    return render_template(
+        "portal/new_batch.html", form=form, costs=costs, accept=ACCEPT, model=model,
+        main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
+        limits={"max_file_mb": svc.settings.max_file_mb,
+                "max_files": svc.settings.max_files_per_batch,
+                "max_upload_mb": svc.settings.max_upload_mb},
+    ), status
+
+
+@bp.route("/batches/new", methods=["GET", "POST"])
+@login_required
+def new_batch():
+    if request.method == "GET":
+        return _new_batch_page()
+    svc = services()
+    form = read_batch_form(request.form, request.files, svc.settings, svc.model.resolution)
+    if not form.ok:
+        return _new_batch_page(form, 400)
+    try:
+        batch_id = svc.jobs.create_batch(current_user().id, form.uploads, form.recipe)
+    except JobError as exc:
+        form.errors.append(exc.message)
+        return _new_batch_page(form, exc.status)
+    flash(f"Batch created with {len(form.uploads)} photo(s). Previews appear as they render.")
+    return redirect(url_for("portal.batch_page", batch_id=batch_id))
+
+
+def _job_call(fn, *args):
+    try:
+        return fn(*args)
+    except JobError as exc:
+        abort(exc.status, description=exc.message)
+
+
+@bp.route("/batches/<batch_id>")
+@login_required
+def batch_page(batch_id: str):
+    svc = services()
+    with svc.sessions() as db:
+        batch = _job_call(svc.jobs.get_batch, db, current_user().id, batch_id)
+        data = batch_dict(batch)
+    return render_template("portal/batch.html", batch=data)
+
+
+@bp.route("/batches/<batch_id>/finalize", methods=["POST"])
+@login_required
+def finalize_batch(batch_id: str):
+    n = _job_call(services().jobs.finalize_batch, current_user().id, batch_id)
+    flash(f"Finals queued for {n} photo(s)." if n else "No photo had a preview ready to finalize.")
+    return redirect(url_for("portal.batch_page", batch_id=batch_id))
+
+
+@bp.route("/batches/<batch_id>/cancel", methods=["POST"])
+@login_required
+def cancel_batch(batch_id: str):
+    n = _job_call(services().jobs.cancel_batch, current_user().id, batch_id)
+    flash(f"Canceled {n} photo(s)." if n else "Nothing left to cancel.")
+    return redirect(url_for("portal.batch_page", batch_id=batch_id))
+
+
+@bp.route("/items/<item_id>")
+@login_required
+def item_page(item_id: str):
+    svc = services()
+    with svc.sessions() as db:
+        item = _job_call(svc.jobs.get_item, db, current_user().id, item_id)
+        data = item_dict(item)
+        recipe = recipe_from_stored(item.batch.recipe)
+        batch_id = item.batch_id
+    current = data["edits"] if data["edits"] is not None else recipe.edits
+    return render_template(
+        "portal/item.html", item=data, batch_id=batch_id, current_edits=current,
+        recipe_edits=recipe.edits, costs=cost_options(svc.model),
+        main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
+    )

@@ -1,0 +1,103 @@
+/* Batch page: polls the batch's JSON and updates the progress bar, the counts and each item's
+   status, error, render times and thumbnails in place. Polls fast while something is rendering,
+   slowly otherwise, and not at all while the tab is hidden. */
+"use strict";
+
+(function () {
+  const root = document.getElementById("batch");
+  if (!root) return;
+  const url = root.dataset.jsonUrl;
+  const KINDS = ["original", "projected", "preview", "final"];
+  const ACTIVE = new Set(["queued", "running"]);
+  const LABELS = { queued: "Queued", previewing: "Rendering preview", preview_ready: "Preview ready",
+                   finalizing: "Rendering final", done: "Done", failed: "Failed", canceled: "Canceled" };
+  let timer = null;
+
+  function setStatus(el, status, label) {
+    el.className = "status status-" + status;
+    el.textContent = label;
+  }
+
+  function updateThumb(li, item, kind) {
+    const figure = li.querySelector(".thumb-" + kind);
+    const src = item.urls[kind];
+    if (!figure || !src) return;
+    let img = figure.querySelector("img");
+    if (img && img.getAttribute("src") === src) return;
+    if (!img) {
+      const link = document.createElement("a");
+      img = document.createElement("img");
+      img.alt = kind.charAt(0).toUpperCase() + kind.slice(1) + " of " + item.filename;
+      link.appendChild(img);
+      const placeholder = figure.querySelector(".placeholder");
+      if (placeholder) placeholder.replaceWith(link); else figure.prepend(link);
+    }
+    img.src = src;
+    img.parentElement.href = src;
+  }
+
+  function updateItem(item) {
+    const li = document.getElementById("item-" + item.id);
+    if (!li) return;
+    li.dataset.status = item.status;
+    setStatus(li.querySelector('[data-role="status"]'), item.status, item.status_label);
+    const err = li.querySelector('[data-role="error"]');
+    err.textContent = item.error || "";
+    err.hidden = !item.error;
+    li.querySelector('[data-role="timings"]').textContent = Object.entries(item.timings)
+      .map(function ([stage, s]) { return stage.replace(/_/g, " ") + " " + Portal.formatSeconds(s); })
+      .join(" \u00b7 ");
+    KINDS.forEach(function (kind) { updateThumb(li, item, kind); });
+  }
+
+  function updateCounts(counts) {
+    const box = document.getElementById("batch-counts");
+    box.replaceChildren();
+    Object.entries(counts).forEach(function ([status, n]) {
+      if (!n) return;
+      const span = document.createElement("span");
+      span.className = "count count-" + status;
+      span.dataset.status = status;
+      span.append(LABELS[status] + ": ");
+      const b = document.createElement("b");
+      b.textContent = n;
+      span.appendChild(b);
+      box.append(span, " ");
+    });
+  }
+
+  function update(batch) {
+    document.getElementById("batch-progress").value = batch.progress;
+    document.getElementById("batch-pct").textContent = Math.round(batch.progress * 100) + "%";
+    setStatus(document.getElementById("batch-status"), batch.status, batch.status_label);
+    updateCounts(batch.counts);
+    batch.items.forEach(updateItem);
+    const zip = document.getElementById("download-zip");
+    document.getElementById("finals-count").textContent = batch.finals;
+    zip.classList.toggle("disabled", !batch.finals);
+    if (batch.finals) zip.removeAttribute("aria-disabled"); else zip.setAttribute("aria-disabled", "true");
+    root.dataset.status = batch.status;
+  }
+
+  async function poll() {
+    timer = null;
+    let delay = 1500;
+    try {
+      const batch = await Portal.request("GET", url);
+      update(batch);
+      // Finalizing items keep the batch "running"; otherwise it is idle until the user acts.
+      if (!ACTIVE.has(batch.status)) delay = 10000;
+    } catch (e) {
+      delay = 5000;
+    }
+    if (!document.hidden) timer = setTimeout(poll, delay);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && timer === null) poll();
+  });
+  document.getElementById("download-zip").addEventListener("click", function (e) {
+    if (this.classList.contains("disabled")) e.preventDefault();
+  });
+  poll();
+})();

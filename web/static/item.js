@@ -1,0 +1,168 @@
+/* Item editor: moving a slider asks for a new preview (debounced). Every request gets a new
+   edit_version from the server; the page shows a preview only when it belongs to the newest
+   version asked for, and never swaps in an image older than the one on screen, whatever order
+   responses and image loads arrive in. The status line says what is running and how long the
+   last render took, like the original editor's status bar. */
+"use strict";
+
+(function () {
+  const root = document.getElementById("editor");
+  if (!root) return;
+  const costs = JSON.parse(root.dataset.costs);
+  const recipeEdits = JSON.parse(root.dataset.recipeEdits);
+  let item = JSON.parse(root.dataset.item);
+  const previewImg = document.getElementById("preview-img");
+  const statusLine = document.getElementById("status-line");
+  const errorBox = document.getElementById("item-error");
+  const SCALE = 100;
+  const SETTLED = new Set(["preview_ready", "done", "failed", "canceled"]);
+  const SHOWABLE = new Set(["preview_ready", "finalizing", "done"]);
+
+  let requested = item.edit_version;               // newest version this page asked for (or saw)
+  let shown = Number(previewImg.dataset.version);  // version of the preview on screen
+  let pending = 0;                                 // edit requests not answered yet
+  let waitingSince = null;                         // when the current render was asked for
+  let pollTimer = null;
+  let finalizing = item.status === "finalizing";
+
+  Portal.bindSliderOutputs(root);
+  const previewCost = Portal.bindCost(root, "preview", costs, function () { requestPreview(); });
+  const sliders = Array.from(root.querySelectorAll('input[type="range"][data-attr]'));
+
+  function say(text) { statusLine.textContent = text; }
+
+  function costText(cost) {
+    return Math.round(cost.channels * 100) + "% channels, " + cost.resolution + " px";
+  }
+
+  function renderTime(timings, stage) {
+    // The worker names its stages; pick the render of this stage when it is there.
+    const keys = Object.keys(timings || {});
+    const key = keys.find(function (k) { return k === stage + "_render" || k === "render_" + stage; })
+      || keys.find(function (k) { return k.indexOf(stage) !== -1; });
+    return key ? timings[key] : null;
+  }
+
+  function currentEdits() {
+    const edits = {};
+    sliders.forEach(function (s) {
+      const v = Number(s.value);
+      if (v !== 0) edits[s.dataset.attr] = v / SCALE;
+    });
+    return edits;
+  }
+
+  async function requestPreview() {
+    pending += 1;
+    waitingSince = performance.now();
+    say("Asking for a new preview (" + costText(previewCost()) + ")\u2026");
+    try {
+      const answer = await Portal.request("POST", root.dataset.editsUrl,
+                                          { edits: currentEdits(), preview: previewCost() });
+      // Answers may come back out of order: the newest version wins.
+      requested = Math.max(requested, answer.edit_version);
+      errorBox.hidden = true;
+    } catch (e) {
+      errorBox.textContent = "Could not ask for a preview: " + e.message;
+      errorBox.hidden = false;
+    } finally {
+      pending -= 1;
+    }
+    schedulePoll(300);
+  }
+  const requestPreviewSoon = Portal.debounce(requestPreview, 350);
+
+  function showPreview(data) {
+    const version = data.edit_version;
+    const src = data.urls.preview;
+    if (!src || version <= shown) return;
+    // Load off-screen first; only a still-newest image replaces the one on screen.
+    const loader = new Image();
+    loader.onload = function () {
+      if (version <= shown) return;
+      shown = version;
+      previewImg.src = src;
+      previewImg.dataset.version = String(version);
+      document.getElementById("preview-version").textContent = "(version " + version + ")";
+    };
+    loader.src = src;
+  }
+
+  function describe(data) {
+    if (data.status === "failed") return "Failed.";
+    if (data.status === "canceled") return "Canceled.";
+    if (data.status === "finalizing") return "Rendering the final at " + costText(data.final_cost) + "\u2026";
+    if (data.status === "done") {
+      const t = renderTime(data.timings, "final");
+      return "Final ready" + (t !== null ? " \u00b7 rendered in " + Portal.formatSeconds(t) : "") +
+        " (" + costText(data.final_cost) + ").";
+    }
+    if (data.status === "preview_ready" && data.edit_version >= requested && pending === 0) {
+      const t = renderTime(data.timings, "preview");
+      return "Preview ready" + (t !== null ? " \u00b7 last render took " + Portal.formatSeconds(t) : "") +
+        " (" + costText(data.preview_cost) + ").";
+    }
+    const waited = waitingSince ? " " + Portal.formatSeconds((performance.now() - waitingSince) / 1000) : "";
+    return (data.status === "queued" ? "Waiting for a worker" : "Rendering the preview") +
+      " (" + costText(data.preview_cost) + ")\u2026" + waited;
+  }
+
+  function apply(data) {
+    item = data;
+    requested = Math.max(requested, data.edit_version);
+    if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data);
+    errorBox.hidden = !data.error;
+    if (data.error) errorBox.textContent = data.error;
+    const finalLink = document.getElementById("final-link");
+    finalLink.hidden = !data.urls.final;
+    if (data.urls.final) finalLink.querySelector("a").href = data.urls.final;
+    say(describe(data));
+    root.dataset.status = data.status;
+    root.dataset.shownVersion = String(shown);
+  }
+
+  async function poll() {
+    pollTimer = null;
+    try {
+      apply(await Portal.request("GET", root.dataset.jsonUrl));
+    } catch (e) {
+      say("Lost touch with the server (" + e.message + "); retrying\u2026");
+    }
+    const busy = pending > 0 || !SETTLED.has(item.status) || item.edit_version < requested
+      || (SHOWABLE.has(item.status) && shown < requested);
+    if (busy) schedulePoll(500);
+  }
+
+  function schedulePoll(ms) {
+    if (pollTimer !== null) clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, ms);
+  }
+
+  sliders.forEach(function (s) { s.addEventListener("input", requestPreviewSoon); });
+
+  document.getElementById("reset").addEventListener("click", function () {
+    sliders.forEach(function (s) {
+      const v = Math.round((recipeEdits[s.dataset.attr] || 0) * SCALE);
+      s.value = String(v);
+      const out = document.getElementById(s.id + "-out");
+      if (out) out.textContent = String(v);
+    });
+    requestPreview();
+  });
+
+  document.getElementById("finalize").addEventListener("click", async function () {
+    say("Asking for the final\u2026");
+    try {
+      await Portal.request("POST", root.dataset.finalizeUrl, {});
+      finalizing = true;
+      waitingSince = performance.now();
+    } catch (e) {
+      errorBox.textContent = "Could not finalize: " + e.message;
+      errorBox.hidden = false;
+    }
+    schedulePoll(200);
+  });
+
+  apply(item);
+  if (finalizing || !SETTLED.has(item.status)) schedulePoll(500);
+})();
