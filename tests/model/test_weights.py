@@ -115,6 +115,8 @@ def test_cli_imports_reference_generator(weights_env, ref_generator, capsys):
     tiny_line = next(line for line in listing if line.startswith("tiny-random"))
     assert "generator" in tiny_line and "(encoder missing)" in tiny_line
     assert "[random weights]" in tiny_line
+    assert cli(["installed", "tiny-random"]) == 1  # encoder and boundary still missing
+    assert "encoder   not installed" in capsys.readouterr().out
     installed = weights_env / "generator_tiny-random.pt"
     record = manifest(weights_env)[installed.name]
     assert record["sha256"] == sha256(ref_generator) == sha256(installed)
@@ -348,6 +350,7 @@ def test_ensure_tiny_random_from_two_threads(weights_env):
         f"{k}_tiny-random.pt" for k in ("generator", "encoder", "boundary"))
     assert not list(weights_env.glob(".*.part"))
     assert weights.verify() and all(r.status == "ok" for r in weights.verify())
+    assert cli(["installed", "tiny-random"]) == 0
 
 
 def test_load_bundle_missing_pretrained_config_says_how_to_install(weights_env, tiny_dir):

@@ -12,7 +12,7 @@ it is installed. Nothing here runs at request time: the worker only reads instal
 (``worker.anycost.bundle.load_bundle``).
 
 Command line: ``python -m worker.anycost.weights list | fetch CONFIG | import CONFIG PATH... |
-verify`` (see :func:`main`).
+verify | installed CONFIG`` (see ``worker.anycost.weights_cli``).
 """
 
 from __future__ import annotations

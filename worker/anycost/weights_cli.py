@@ -1,7 +1,7 @@
 """``python -m worker.anycost.weights``: list, fetch, import and verify checkpoint files.
 
 Exit codes: 0 success; 1 the operation ran but failed (no source delivered a file, ``verify``
-found a changed or missing file); 2 bad input (unknown config or kind, a file that is not a
+found a changed or missing file, ``installed`` found a file missing); 2 bad input (unknown config or kind, a file that is not a
 usable checkpoint). Errors are one line on stderr (a fetch failure lists each source tried),
 never a traceback.
 """
@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("config")
     imp.add_argument("paths", nargs="+", metavar="PATH")
     sub.add_parser("verify", help="re-hash installed files and compare with the manifest")
+    inst = sub.add_parser("installed", help="exit 0 if every file of CONFIG is installed, else 1")
+    inst.add_argument("config")
     return parser
 
 
@@ -76,11 +78,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
+def _cmd_installed(args: argparse.Namespace) -> int:
+    kinds = weights.get_model_config(args.config).kinds
+    have = weights.installed(args.config, args.dir)
+    for kind in kinds:
+        print(f"{kind:9} {have[kind].path if kind in have else 'not installed'}")
+    return EXIT_OK if all(k in have for k in kinds) else EXIT_FAILED
+
+
 def run(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run one command; returns the exit code."""
     args = _parser().parse_args(argv)
     command = {"list": _cmd_list, "fetch": _cmd_fetch, "import": _cmd_import,
-               "verify": _cmd_verify}[args.command]
+               "verify": _cmd_verify, "installed": _cmd_installed}[args.command]
     try:
         return command(args)
     except (UnknownConfigError, CheckpointError) as exc:
