@@ -39,9 +39,10 @@ PRUNE_AFTER = timedelta(days=1)
 
 
 def worker_name(hostname: str | None = None, pid: int | None = None) -> str:
-    """``<celery node name>/<pid>``: one name per process, so a pool child that dies and is
-    replaced (same node, new pid) leaves a silent name behind and its item is reaped."""
-    return f"{hostname or 'celery@' + socket.gethostname()}/{pid or os.getpid()}"
+    """``<celery node name>:<pid>`` (as ``worker.runtime`` names its process): one name per
+    process, so a pool child that dies and is replaced leaves a silent name and its item is
+    reaped. Node names must differ between hosts (Celery's default ``celery@<hostname>`` does)."""
+    return f"{hostname or 'celery@' + socket.gethostname()}:{pid or os.getpid()}"
 
 
 class Heartbeat:
@@ -89,8 +90,11 @@ class Heartbeat:
             self._stop.wait(self.interval)
 
     def start(self) -> Heartbeat:
-        """Beat once synchronously (so a start-up failure is loud), then in a daemon thread."""
-        self.beat()
+        """Beat now and then every ``interval`` seconds in a daemon thread."""
+        try:
+            self.beat()
+        except SQLAlchemyError as exc:
+            log.error("first heartbeat of %s not written (will retry): %s", self.name, exc)
         self._thread = threading.Thread(target=self._run, name="anycost-heartbeat", daemon=True)
         self._thread.start()
         return self
@@ -109,6 +113,30 @@ def start_heartbeat(settings: Settings, sessions: sessionmaker[Session], name: s
                     **info) -> Heartbeat:
     """The worker start-up call: a heartbeat every ``settings.heartbeat_seconds``."""
     return Heartbeat(sessions, name, interval=settings.heartbeat_seconds, **info).start()
+
+
+def start(rt) -> None:
+    """Worker start-up hook (``worker.celery_app`` calls it in each pool process with its
+    ``worker.runtime.Runtime``): beat under the process's name, and take part in reaping."""
+    from worker.reaper import start_reaper_thread
+
+    rt.extras["heartbeat"] = start_heartbeat(
+        rt.settings, rt.sessions, rt.worker_name, model_name=str(rt.model_name),
+        pretrained=bool(rt.pretrained), device=str(rt.device))
+    # Every worker offers to reap; a Redis key lets one of them do it per period, so a worker
+    # host needs nothing but DATABASE_URL and REDIS_URL for lost items to be recovered.
+    rt.extras["reaper_stop"] = start_reaper_thread(rt.settings, sessions=rt.sessions, jobs=rt.jobs)
+
+
+def stop(rt) -> None:
+    """Worker shutdown hook: stop reaping and remove this process's heartbeat row."""
+    if (stop_reaper := rt.extras.pop("reaper_stop", None)) is not None:
+        stop_reaper.set()
+    if (heartbeat := rt.extras.pop("heartbeat", None)) is not None:
+        try:
+            heartbeat.stop(remove=True)
+        except SQLAlchemyError as exc:  # the row goes stale and is pruned later
+            log.warning("heartbeat row of %s not removed: %s", heartbeat.name, exc)
 
 
 @dataclass

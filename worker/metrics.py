@@ -2,9 +2,10 @@
 where the render happens), queue depth and items by status (read at scrape time).
 
 Off unless ``ANYCOST_WORKER_METRICS_PORT`` is set. Celery's prefork pool renders in child
-processes, so the counters live in prometheus_client's multiprocess files: call
-:func:`start_metrics_server` in the main process before the pool forks (Celery's ``worker_init``
-signal); the children inherit the directory and their samples are summed at each scrape.
+processes; ``worker.celery_app`` calls :func:`start` in each of them after the fork. Their
+counters live in prometheus_client's multiprocess files in a directory shared by the pool (one per
+Celery main process, or ``PROMETHEUS_MULTIPROC_DIR``), and the first pool process to bind the port
+serves the sum; a replacement process takes the port over when the serving one dies.
 
     metrics.observe_render({"channels": 0.5, "resolution": 256}, seconds=0.8, batch_size=8)
 """
@@ -85,17 +86,14 @@ def observe_render(cost: Any, seconds: float, batch_size: int) -> None:
     m.batch_size.observe(batch_size)
 
 
-def _use_multiprocess_dir() -> str:
-    """Point prometheus_client at a fresh value directory shared with future children."""
+def _use_multiprocess_dir(path: str, wipe: bool) -> str:
+    """Point prometheus_client at ``path`` for the values of this process (and its children)."""
     global _metrics
-    path = os.environ.get(MULTIPROC_ENV)
-    if path:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        for stale in Path(path).glob("*.db"):  # a previous run's counters would be summed in
+    Path(path).mkdir(parents=True, exist_ok=True)
+    if wipe:  # a previous run's counters would be summed in
+        for stale in Path(path).glob("*.db"):
             stale.unlink(missing_ok=True)
-    else:
-        path = tempfile.mkdtemp(prefix="anycost-worker-metrics-")
-        os.environ[MULTIPROC_ENV] = path
+    os.environ[MULTIPROC_ENV] = path
     # The value class is picked when prometheus_client is imported; pick again now that the
     # directory is set, and drop metrics created before (they would write to memory).
     values.ValueClass = values.get_value_class()
@@ -104,20 +102,52 @@ def _use_multiprocess_dir() -> str:
     return path
 
 
-def start_metrics_server(settings: Settings, port: int | None = None) -> int | None:
-    """Serve /metrics on ``port`` (else ``ANYCOST_WORKER_METRICS_PORT``; 0 picks a free one).
-    Returns the bound port, or None when metrics are off. Call once, in the main process."""
-    if port is None:
-        raw = os.environ.get(PORT_ENV, "").strip()
-        if not raw:
-            return None
-        port = int(raw)
-    path = _use_multiprocess_dir()
+def configured_port() -> int | None:
+    raw = os.environ.get(PORT_ENV, "").strip()
+    return int(raw) if raw else None
+
+
+def scrape_registry(settings: Settings, path: str) -> CollectorRegistry:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=path)
     registry.register(ItemStatusCollector(make_engine(settings.database_url, poolclass=NullPool)))
     registry.register(QueueDepthCollector(settings.redis_url))
-    server, _thread = start_http_server(port, registry=registry)
-    bound = server.server_port
-    log.info("worker metrics on :%d/metrics (values in %s)", bound, path)
-    return bound
+    return registry
+
+
+def start_metrics_server(settings: Settings, port: int | None = None):
+    """Serve /metrics on ``port`` (else ``ANYCOST_WORKER_METRICS_PORT``; 0 picks a free one)
+    from this process, for the values of this process and its future children. Returns the
+    server (``server.server_port``), or None when metrics are off. For a main process that
+    forks its renderers; Celery workers use :func:`start`."""
+    port = configured_port() if port is None else port
+    if port is None:
+        return None
+    path = os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="anycost-worker-metrics-")
+    _use_multiprocess_dir(path, wipe=True)
+    server, _thread = start_http_server(port, registry=scrape_registry(settings, path))
+    log.info("worker metrics on :%d/metrics (values in %s)", server.server_port, path)
+    return server
+
+
+def start(rt) -> None:
+    """Worker start-up hook, in each pool process (``rt`` is its ``worker.runtime.Runtime``)."""
+    port = configured_port()
+    if port is None:
+        return
+    # One directory per Celery main process: its pool processes share it, a restart starts anew.
+    path = os.environ.get(MULTIPROC_ENV) or os.path.join(
+        tempfile.gettempdir(), f"anycost-worker-metrics-{os.getppid()}")
+    _use_multiprocess_dir(path, wipe=False)
+    try:
+        server, _thread = start_http_server(port, registry=scrape_registry(rt.settings, path))
+    except OSError:  # another pool process of this worker serves the port
+        return
+    rt.extras["metrics_server"] = server
+    log.info("worker metrics on :%d/metrics", port)
+
+
+def stop(rt) -> None:
+    if (server := rt.extras.pop("metrics_server", None)) is not None:
+        server.shutdown()
+        server.server_close()

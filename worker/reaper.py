@@ -53,16 +53,17 @@ def reap_if_turn(
     return result
 
 
-def build(settings: Settings) -> tuple[sessionmaker[Session], Jobs, redis.Redis]:
-    sessions = make_session_factory(make_engine(settings.database_url))
-    jobs = Jobs(settings, sessions, make_blob_store(settings), Dispatcher(settings))
+def build(settings: Settings, sessions: sessionmaker[Session] | None = None,
+          jobs: Jobs | None = None) -> tuple[sessionmaker[Session], Jobs, redis.Redis]:
+    sessions = sessions or make_session_factory(make_engine(settings.database_url))
+    jobs = jobs or Jobs(settings, sessions, make_blob_store(settings), Dispatcher(settings))
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
     return sessions, jobs, client
 
 
-def run_forever(settings: Settings, stop: threading.Event,
-                parts: tuple[sessionmaker[Session], Jobs, redis.Redis] | None = None) -> None:
-    sessions, jobs, client = parts or build(settings)
+def run_forever(settings: Settings, stop: threading.Event, sessions=None, jobs=None) -> None:
+    """Offer to reap every period until ``stop`` is set. Reuses ``sessions``/``jobs`` if given."""
+    sessions, jobs, client = build(settings, sessions, jobs)
     period = reap_period(settings)
     while not stop.is_set():
         try:
@@ -72,11 +73,12 @@ def run_forever(settings: Settings, stop: threading.Event,
         stop.wait(period)
 
 
-def start_reaper_thread(settings: Settings, parts=None) -> threading.Event:
+def start_reaper_thread(settings: Settings, sessions: sessionmaker[Session] | None = None,
+                        jobs: Jobs | None = None) -> threading.Event:
     """Reap in a daemon thread of this process; set the returned event to stop it."""
     stop = threading.Event()
-    threading.Thread(target=run_forever, args=(settings, stop, parts), name="anycost-reaper",
-                     daemon=True).start()
+    threading.Thread(target=run_forever, args=(settings, stop, sessions, jobs),
+                     name="anycost-reaper", daemon=True).start()
     return stop
 
 

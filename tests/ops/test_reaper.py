@@ -17,8 +17,8 @@ from tests.ops.conftest import make_batch, queued_args
 from worker.heartbeat import WORKER_LOST, Heartbeat, reap, worker_name
 from worker.reaper import reap_if_turn
 
-DEAD = "celery@gone-host/4242"
-LIVE = "celery@alive-host/77"
+DEAD = "celery@gone-host:4242"
+LIVE = "celery@alive-host:77"
 
 
 def _items(sessions, batch_id):
@@ -38,7 +38,7 @@ def _take_preview(sessions, item_id, worker):
 
 def test_heartbeat_thread_writes_rows(sessions):
     name = worker_name("celery@test-host", 1234)
-    assert name == "celery@test-host/1234"
+    assert name == "celery@test-host:1234"
     hb = Heartbeat(sessions, name, interval=0.2, queues="preview", model_name="tiny-random",
                    device="cpu").start()
     try:

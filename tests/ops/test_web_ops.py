@@ -1,0 +1,101 @@
+"""/healthz, /readyz and /metrics of the web app, against real SQLite/PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from flask import Flask
+
+from shared.settings import Settings
+from tests.ops.conftest import make_batch
+from web import ops
+
+
+def _app(settings: Settings) -> Flask:
+    """The ops blueprint on a bare Flask app (the full app registers the same blueprint)."""
+    app = Flask("ops-test")
+    app.config.update(TESTING=True)
+    ops.init_app(app, settings)
+
+    @app.get("/hello/<name>")
+    def hello(name):
+        return {"hello": name}
+
+    return app
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def _sample(text: str, name: str, **labels) -> float | None:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    prefix = f"{name}{{{want}}} " if labels else f"{name} "
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _single_process_metrics(monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+
+def test_healthz(settings):
+    response = _app(settings).test_client().get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_readyz_ready_with_database_and_redis(settings):
+    response = _app(settings).test_client().get("/readyz")
+    body = response.get_json()
+    assert response.status_code == 200, body
+    assert body["status"] == "ready"
+    assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
+
+
+def test_readyz_503_when_redis_is_down(settings):
+    down = Settings(**{**settings.__dict__, "redis_url": f"redis://127.0.0.1:{_closed_port()}/0"})
+    response = _app(down).test_client().get("/readyz")
+    body = response.get_json()
+    assert response.status_code == 503
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["redis"]["ok"] is False and "Connection" in body["checks"]["redis"]["error"]
+    assert body["checks"]["redis"]["seconds"] < 3
+
+
+def test_readyz_503_when_database_is_down(settings):
+    bad = Settings(**{**settings.__dict__,
+                      "database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none"})
+    response = _app(bad).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"]["ok"] is False
+
+
+def test_metrics_counts_requests_latency_and_items(settings, jobs, owner_id):
+    make_batch(jobs, owner_id, 3)
+    client = _app(settings).test_client()
+    before = _sample(client.get("/metrics").get_data(as_text=True), "anycost_http_requests_total",
+                     endpoint="hello", method="GET", status="200") or 0.0
+    for name in ("a", "b"):
+        assert client.get(f"/hello/{name}").status_code == 200
+    assert client.get("/no/such/page").status_code == 404
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    text = response.get_data(as_text=True)
+    labels = {"endpoint": "hello", "method": "GET", "status": "200"}
+    assert _sample(text, "anycost_http_requests_total", **labels) == before + 2
+    assert _sample(text, "anycost_http_request_duration_seconds_count", **labels) == before + 2
+    assert _sample(text, "anycost_http_requests_total", endpoint="unmatched", method="GET",
+                   status="404") >= 1
+    assert _sample(text, "anycost_items", status="queued") == 3
+    assert _sample(text, "anycost_items", status="done") == 0
+    assert _sample(text, "anycost_queue_depth", queue="preview") == 1  # one message, 3 items
+    assert _sample(text, "anycost_queue_depth", queue="final") == 0
