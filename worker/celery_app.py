@@ -48,10 +48,11 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
         rt = runtime._current
         if rt is not None:
             _services("stop", rt)
+            rt.close()
 
-    signals.worker_process_init.connect(on_process_init, weak=False, dispatch_uid="anycost-init")
+    signals.worker_process_init.connect(on_process_init, weak=False, dispatch_uid=f"anycost-init-{id(app)}")
     signals.worker_process_shutdown.connect(
-        on_process_shutdown, weak=False, dispatch_uid="anycost-shutdown"
+        on_process_shutdown, weak=False, dispatch_uid=f"anycost-shutdown-{id(app)}"
     )
     return app
 

@@ -74,6 +74,10 @@ class Runtime:
     def pretrained(self) -> bool:
         return bool(self.bundle.pretrained)
 
+    def close(self) -> None:
+        """Close the database connections (process shutdown, tests)."""
+        self.sessions.kw["bind"].dispose()
+
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
         """No autograd, and autocast to the configured half precision on a GPU."""

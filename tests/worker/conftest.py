@@ -1,0 +1,90 @@
+"""Fixtures for the worker's in-process tests: the tiny-random model (built once per session)
+and a runtime on a fresh migrated database, with a private Redis database for its messages."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shared.models import Item, User
+from shared.settings import Settings
+
+#: Our own Redis database number (tests/conftest.py leaves 9..15 to tests).
+WORKER_TEST_REDIS_DB = os.environ.get("TEST_WORKER_REDIS_DB", "12")
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_dir(tmp_path_factory) -> str:
+    # One directory per pytest session, shared with tests/integration (same name).
+    return str(tmp_path_factory.getbasetemp() / "weights-tiny-random")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_weights_dir):
+    from worker.anycost.bundle import load_bundle
+
+    return load_bundle("tiny-random", tiny_weights_dir, device="cpu")
+
+
+@pytest.fixture
+def worker_redis_url() -> Iterator[str]:
+    import redis
+
+    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    url = f"{base}/{WORKER_TEST_REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def runtime(sqlite_url, worker_redis_url, tiny_bundle, tiny_weights_dir):
+    """A worker runtime on a migrated SQLite database (the pipeline runs in this process)."""
+    from shared.migrate import upgrade
+    from worker.runtime import build_runtime
+
+    upgrade(sqlite_url)
+    settings = Settings(
+        database_url=sqlite_url, redis_url=worker_redis_url, model="tiny-random",
+        weights_dir=tiny_weights_dir, render_batch_size=4,
+    )
+    rt = build_runtime(settings, "test-worker:1", bundle=tiny_bundle)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def owner(runtime) -> int:
+    with runtime.sessions.begin() as session:
+        user = User(username="owner")
+        session.add(user)
+        session.flush()
+        return user.id
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[bytes]:
+    """Two real photos: skimage's astronaut (colour) and camera (grey) as PNG bytes."""
+    import skimage.data
+
+    return [png_bytes(skimage.data.astronaut()), png_bytes(skimage.data.camera())]
+
+
+def items_of(rt, batch_id: str) -> list[Item]:
+    with rt.sessions() as session:
+        return list(
+            session.query(Item).filter(Item.batch_id == batch_id).order_by(Item.position)
+        )
