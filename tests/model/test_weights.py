@@ -372,3 +372,17 @@ def test_load_bundle_reports_a_corrupted_installed_file(weights_env, tiny_dir):
     (weights_env / "generator_tiny-random.pt").write_bytes(b"")
     with pytest.raises(CheckpointError, match="empty"):
         load_bundle("tiny-random")
+
+
+@pytest.mark.gpu
+def test_tiny_random_bundle_on_cuda_matches_cpu(tiny_dir):
+    cpu = load_bundle("tiny-random", tiny_dir, device="cpu")
+    gpu = load_bundle("tiny-random", tiny_dir, device="cuda")
+    assert gpu.device.type == "cuda"
+    assert next(gpu.generator.parameters()).device.type == "cuda"
+    assert gpu.encoder.mean_latent.device.type == "cuda"
+    wplus = cpu.generator.broadcast(cpu.generator.mapping(torch.randn(1, 512)))
+    with torch.no_grad():
+        on_cpu = cpu.generator.synthesis(wplus)
+        on_gpu = gpu.generator.synthesis(wplus.cuda()).cpu()
+    assert torch.allclose(on_cpu, on_gpu, atol=1e-2)  # TF32 convolutions on Ampere+
