@@ -29,8 +29,8 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
-def make_app(database_url: str, **overrides):
-    config = {"database_url": database_url, "model": MODEL,
+def make_app(**overrides):
+    config = {"model": MODEL,
               "blob_store": "database", "TESTING": True}
     config.update(overrides)
     return create_app(config)
@@ -43,7 +43,8 @@ def app_factory(migrated, redis_url):
 
     def factory(**overrides):
         overrides.setdefault("redis_url", redis_url)
-        apps.append(make_app(migrated, **overrides))
+        overrides.setdefault("database_url", migrated)
+        apps.append(make_app(**overrides))
         return apps[-1]
 
     yield factory

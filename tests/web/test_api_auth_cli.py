@@ -1,0 +1,92 @@
+"""Tokens and the CLI: `create-user` prints a working token as its last line, tokens and
+passwords are stored only hashed, requests without a valid token get a JSON 401."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from shared.models import ApiToken, User
+from web.auth import SESSION_CSRF_KEY, SESSION_USER_KEY, check_password
+from web.extensions import services
+
+
+def _user(app, name):
+    with services(app).sessions() as session:
+        return session.scalar(select(User).where(User.username == name))
+
+
+def test_create_user_prints_a_working_token(app):
+    result = app.test_cli_runner().invoke(args=["create-user", "carol", "--password", "s3cret pw"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    client = app.test_client()
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json["username"] == "carol"
+
+    user = _user(app, "carol")
+    assert user.password_hash and "s3cret" not in user.password_hash
+    assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+    assert check_password(user, "s3cret pw") and not check_password(user, "wrong")
+
+    # Stored as sha256 only: the token appears in no column of the tokens table.
+    with services(app).sessions() as session:
+        row = session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))
+        assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        columns = [c["name"] for c in inspect(services(app).engine).get_columns("api_tokens")]
+        for values in session.execute(text(f"SELECT {', '.join(columns)} FROM api_tokens")):
+            assert all(token != str(v) for v in values)
+
+
+def test_create_user_twice_fails_and_create_token_adds_one(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["create-user", "dave"]).output.strip().splitlines()[-1]
+    again = runner.invoke(args=["create-user", "dave"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    second = runner.invoke(args=["create-token", "dave"])
+    assert second.exit_code == 0
+    token = second.output.strip().splitlines()[-1]
+    assert token != first
+    client = app.test_client()
+    for t in (first, token):
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {t}"}).status_code == 200
+    assert _user(app, "dave").password_hash is None
+    missing = runner.invoke(args=["create-token", "nobody"])
+    assert missing.exit_code != 0 and "no user" in missing.output
+
+
+def test_init_db_creates_the_schema(app_factory, tmp_path, redis_url):
+    url = f"sqlite:///{tmp_path / 'fresh' / 'new.db'}"
+    fresh = app_factory(database_url=url)
+    result = fresh.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert "items" in inspect(services(fresh).engine).get_table_names()
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nope", "Basic abc", "Bearer "])
+def test_missing_or_bad_token_is_401(client, header):
+    headers = {"Authorization": header} if header else {}
+    response = client.get("/api/v1/batches", headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_public_descriptions_need_no_token(client):
+    for url in ("/api/v1/openapi.json", "/api/v1/attributes", "/api/v1/models/current"):
+        assert client.get(url).status_code == 200, url
+
+
+def test_portal_session_reads_but_writes_only_with_csrf(client, alice):
+    created = client.post("/api/v1/batches", headers=alice["headers"], data={})
+    assert created.status_code == 400  # (no files) authenticated by token, checked after
+    with client.session_transaction() as sess:
+        sess[SESSION_USER_KEY] = alice["id"]
+        sess[SESSION_CSRF_KEY] = "csrf-123"
+    assert client.get("/api/v1/me").json["username"] == "alice"
+    forged = client.post("/api/v1/batches/x/cancel")
+    assert forged.status_code == 403 and forged.json["error"]["code"] == "csrf"
+    with_csrf = client.post("/api/v1/batches/x/cancel", headers={"X-CSRF-Token": "csrf-123"})
+    assert with_csrf.status_code == 404  # authenticated; the batch does not exist
