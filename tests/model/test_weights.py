@@ -217,6 +217,17 @@ def test_import_rejects_encoder_of_wrong_n_style(tiny_dir, capsys):
     assert "encoder has n_style 10, config anycost-ffhq-config-f needs 18" in capsys.readouterr().err
 
 
+def test_import_registers_a_file_dropped_into_the_weights_dir(weights_env, ref_generator):
+    weights_env.mkdir()
+    dropped = weights_env / "generator_tiny-random.pt"
+    shutil.copy(ref_generator, dropped)
+    assert weights.installed("tiny-random")["generator"].sha256 is None  # usable, untracked
+    assert [r.status for r in weights.verify()] == ["untracked"]
+    [entry] = weights.import_files("tiny-random", [dropped])
+    assert entry.sha256 == sha256(ref_generator)
+    assert [r.status for r in weights.verify()] == ["ok"]
+
+
 # --------------------------------------------------------------------------- verify
 
 

@@ -265,9 +265,12 @@ def import_files(
     entries = []
     for kind, path in by_kind.items():
         final = directory / cfg.filename(kind)
-        tmp = _tmp_for(directory, final.name)
-        sha, size = copy_file(path, tmp)
-        _install(tmp, final)
+        if final.exists() and final.samefile(path):  # dropped in by hand: just record it
+            sha, size = sha256_file(final), final.stat().st_size
+        else:
+            tmp = _tmp_for(directory, final.name)
+            sha, size = copy_file(path, tmp)
+            _install(tmp, final)
         entries.append(
             InstalledFile(config, kind, final, sha, size, str(path.resolve()), cfg.pretrained)
         )
