@@ -1,0 +1,176 @@
+"""A whole system on one machine, for the integration tests and bench/pipeline.py: real Celery
+worker processes (``python -m celery -A worker.celery_app worker``), the real web app served over
+HTTP from a thread, and a small REST client for DESIGN.md's API."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import requests
+from PIL import Image
+
+from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment a worker on another host would get: database, Redis, model, weights."""
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "ANYCOST_MODEL": settings.model,
+        "ANYCOST_WEIGHTS_DIR": settings.weights_dir,
+        "ANYCOST_RENDER_BATCH_SIZE": str(settings.render_batch_size),
+        "ANYCOST_TORCH_THREADS": str(settings.torch_threads),
+        "ANYCOST_DEVICE": settings.device,
+        "ANYCOST_TASK_SOFT_LIMIT": str(settings.task_soft_time_limit),
+        "ANYCOST_TASK_HARD_LIMIT": str(settings.task_hard_time_limit),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+class WorkerProcess:
+    """One ``celery worker`` (prefork, one pool process) in its own process group, so that
+    ``stop`` ends it and its pool child together."""
+
+    def __init__(self, settings: Settings, name: str, log_path: Path, queues: str = "preview,final"):
+        self.log_path = log_path
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+            "-Q", queues, "-c", "1", "-P", "prefork", "-n", f"{name}@%h",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=worker_env(settings), stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Until the pool process has loaded its models (the runtime logs 'ready: model')."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready: model" in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout}s:\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # warm shutdown of the worker and its child
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        try:  # the pool child, should it have outlived its parent
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._log.close()
+
+
+class WebServer:
+    """The Flask app on a real HTTP port (threaded werkzeug server), for as long as needed."""
+
+    def __init__(self, app, host: str = "127.0.0.1"):
+        from werkzeug.serving import make_server
+
+        self.server = make_server(host, 0, app, threaded=True)
+        self.url = f"http://{host}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+class ApiClient:
+    """DESIGN.md's REST API v1 over HTTP, with polling helpers."""
+
+    def __init__(self, base_url: str, token: str):
+        self.base = base_url.rstrip("/") + "/api/v1"
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def _check(self, response: requests.Response, *expected: int) -> requests.Response:
+        if response.status_code not in expected:
+            raise AssertionError(f"{response.request.method} {response.url}: "
+                                 f"{response.status_code} {response.text[:500]}")
+        return response
+
+    def submit(self, files: list[tuple[str, bytes, str]], recipe: dict | str) -> dict:
+        import json
+
+        recipe_text = recipe if isinstance(recipe, str) else json.dumps(recipe)
+        parts = [("files", (name, data, ctype)) for name, data, ctype in files]
+        r = self.http.post(f"{self.base}/batches", files=parts, data={"recipe": recipe_text})
+        return self._check(r, 201).json()
+
+    def batch(self, batch_id: str) -> dict:
+        return self._check(self.http.get(f"{self.base}/batches/{batch_id}"), 200).json()
+
+    def finalize(self, batch_id: str) -> dict:
+        return self._check(self.http.post(f"{self.base}/batches/{batch_id}/finalize"), 202).json()
+
+    def edit(self, item_id: str, edits: dict) -> dict:
+        r = self.http.patch(f"{self.base}/items/{item_id}/edits", json={"edits": edits})
+        return self._check(r, 202).json()
+
+    def image(self, url: str) -> tuple[bytes, str]:
+        r = self._check(self.http.get(url), 200)
+        return r.content, r.headers["Content-Type"]
+
+    def wait(self, batch_id: str, done: Callable[[dict], bool], timeout: float = 180,
+             poll: float = 0.1) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            batch = self.batch(batch_id)
+            if done(batch):
+                return batch
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"batch {batch_id} still {batch['counts']} after {timeout}s")
+            time.sleep(poll)
+
+
+def settled(*statuses: str) -> Callable[[dict], bool]:
+    """A predicate: every item of the batch is in one of ``statuses``."""
+    return lambda batch: all(item["status"] in statuses for item in batch["items"])
+
+
+def real_photos() -> list[tuple[str, bytes, str]]:
+    """Public-domain photos: skimage's astronaut (Eileen Collins, PNG), matplotlib's
+    grace_hopper.jpg (JPEG, the file itself) and skimage's camera (greyscale PNG)."""
+    import matplotlib.cbook
+    import skimage.data
+
+    def png(rgb: np.ndarray) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(rgb).save(out, format="PNG")
+        return out.getvalue()
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        hopper = f.read()
+    return [
+        ("astronaut.png", png(skimage.data.astronaut()), "image/png"),
+        ("grace_hopper.jpg", hopper, "image/jpeg"),
+        ("camera.png", png(skimage.data.camera()), "image/png"),
+    ]
