@@ -30,3 +30,11 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    # Structured (ANYCOST_LOG_JSON) or plain app logs, the same as the workers'.
+    from shared.logging import configure_logging
+    from shared.settings import get_settings
+
+    configure_logging(get_settings())

@@ -2,6 +2,7 @@
 
     python -m worker.reaper            # loop (the compose ``reaper`` service)
     python -m worker.reaper --once     # one pass, prints what it did
+    python -m worker.reaper --healthcheck   # exit 0 when the loop ran recently (container check)
 
 Workers may also run it in a daemon thread (:func:`start_reaper_thread`), so a deployment
 without the reaper service still recovers lost items. Whoever sets the Redis key first in a
@@ -14,9 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +37,8 @@ from worker.heartbeat import ReapResult, reap
 log = logging.getLogger(__name__)
 
 LOCK_KEY = "anycost:reaper:lock"
+# Touched after every loop turn that reached Redis and the database; the healthcheck reads it.
+ALIVE_FILE = Path(tempfile.gettempdir()) / "anycost-reaper.alive"
 
 
 def reap_period(settings: Settings) -> int:
@@ -61,16 +68,29 @@ def build(settings: Settings, sessions: sessionmaker[Session] | None = None,
     return sessions, jobs, client
 
 
-def run_forever(settings: Settings, stop: threading.Event, sessions=None, jobs=None) -> None:
+def run_forever(settings: Settings, stop: threading.Event, sessions=None, jobs=None,
+                alive_file: Path | None = None) -> None:
     """Offer to reap every period until ``stop`` is set. Reuses ``sessions``/``jobs`` if given."""
     sessions, jobs, client = build(settings, sessions, jobs)
     period = reap_period(settings)
     while not stop.is_set():
         try:
-            reap_if_turn(settings, sessions, jobs, client)
+            if reap_if_turn(settings, sessions, jobs, client) is None:
+                client.ping()  # not our turn: still prove Redis answers before saying alive
+            if alive_file is not None:
+                alive_file.touch()
         except Exception:  # database or Redis away: log and try again next period
             log.exception("reaper pass failed")
         stop.wait(period)
+
+
+def healthy(settings: Settings, alive_file: Path = ALIVE_FILE) -> bool:
+    """The loop got through a turn within the last three periods."""
+    try:
+        age = time.time() - os.stat(alive_file).st_mtime
+    except FileNotFoundError:
+        return False
+    return age < 3 * reap_period(settings) + 10
 
 
 def start_reaper_thread(settings: Settings, sessions: sessionmaker[Session] | None = None,
@@ -85,8 +105,12 @@ def start_reaper_thread(settings: Settings, sessions: sessionmaker[Session] | No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker.reaper", description=__doc__.split("\n")[0])
     parser.add_argument("--once", action="store_true", help="one pass (ignores the lock), then exit")
+    parser.add_argument("--healthcheck", action="store_true",
+                        help="exit 0 if the running loop completed a turn recently, else 1")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.healthcheck:
+        return 0 if healthy(settings) else 1
     configure_logging(settings)
     if args.once:
         sessions, jobs, _ = build(settings)
@@ -96,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("reaper started: a pass every %ds, heartbeat timeout %ds", reap_period(settings),
              settings.heartbeat_timeout)
     try:
-        run_forever(settings, threading.Event())
+        run_forever(settings, threading.Event(), alive_file=ALIVE_FILE)
     except KeyboardInterrupt:
         pass
     return 0

@@ -99,3 +99,17 @@ def test_metrics_counts_requests_latency_and_items(settings, jobs, owner_id):
     assert _sample(text, "anycost_items", status="done") == 0
     assert _sample(text, "anycost_queue_depth", queue="preview") == 1  # one message, 3 items
     assert _sample(text, "anycost_queue_depth", queue="final") == 0
+
+
+def test_full_app_serves_ops_endpoints(settings):
+    from web import create_app
+
+    client = create_app(settings).test_client()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/api/v1/batches/nope").status_code == 401  # no token
+    text = client.get("/metrics").get_data(as_text=True)
+    assert _sample(text, "anycost_http_requests_total", endpoint="ops.readyz", method="GET",
+                   status="200") >= 1
+    assert any(line.startswith("anycost_http_requests_total{endpoint=\"api.")
+               and 'status="401"' in line for line in text.splitlines()), text

@@ -1,0 +1,122 @@
+"""The compose file, validated by docker-compose itself (`docker-compose config`; no Docker
+engine runs here) and checked for what the deployment promises: healthchecks everywhere, GPU
+workers that scale, Redis that keeps its messages, secrets that must be set."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = {"redis", "postgres", "migrate", "web", "worker", "reaper", "flower"}
+ONE_SHOT = {"migrate", "weights"}  # jobs that exit: nothing to health-check
+
+
+def _docker_compose() -> str:
+    found = shutil.which("docker-compose")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "docker-compose"], check=False,
+                       capture_output=True, timeout=600, env={**os.environ,
+                                                              "DEBIAN_FRONTEND": "noninteractive"})
+        found = shutil.which("docker-compose")
+    if not found:
+        pytest.skip("docker-compose is not installed and could not be installed with apt-get "
+                    "(not root, or no package source)")
+    return found
+
+
+def _run_config(env_file: Path) -> subprocess.CompletedProcess:
+    # A clean environment: only the env file decides the variables.
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    return subprocess.run(
+        [_docker_compose(), "--env-file", str(env_file), "-f", str(REPO / "docker-compose.yml"),
+         "config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    result = _run_config(REPO / ".env.example")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_validates_with_every_service(config):
+    assert SERVICES <= set(config["services"])
+
+
+def test_every_long_running_service_has_a_healthcheck(config):
+    for name, service in config["services"].items():
+        if name in ONE_SHOT:
+            assert service.get("restart") == "no", f"{name} is a one-shot job"
+            continue
+        check = service.get("healthcheck")
+        assert check and check.get("test") and not check.get("disable"), f"{name}: no healthcheck"
+
+
+def test_worker_gets_a_gpu_scales_and_reads_weights_read_only(config):
+    worker = config["services"]["worker"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d["driver"] == "nvidia" and d["count"] == 1 and "gpu" in d["capabilities"]
+               for d in devices)
+    # --scale worker=N: replicas must not fight over a name or a host port.
+    assert "container_name" not in worker and "ports" not in worker
+    weights_dir = worker["environment"]["ANYCOST_WEIGHTS_DIR"]
+    mounts = [v for v in worker["volumes"] if v.split(":")[1] == weights_dir]
+    assert mounts and mounts[0].endswith(":ro"), worker["volumes"]
+    command = worker["command"]
+    assert command[:4] == ["celery", "-A", "worker.celery_app", "worker"]
+    assert command[command.index("-c") + 1] == "1", "one process per GPU"
+    assert set(command[command.index("-Q") + 1].split(",")) == {"preview", "final"}
+    assert worker["build"]["dockerfile"] == "worker/Dockerfile"
+
+
+def test_redis_keeps_messages(config):
+    redis = config["services"]["redis"]
+    command = redis["command"] if isinstance(redis["command"], str) else " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert "--maxmemory-policy noeviction" in command
+    assert any(v.split(":")[1] == "/data" for v in redis["volumes"])
+    assert config["services"]["postgres"]["volumes"]
+
+
+def test_start_order(config):
+    services = config["services"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["migrate"]["command"][-3:] == ["-m", "shared.migrate", "upgrade"]
+    for name in ("web", "worker", "reaper"):
+        deps = services[name]["depends_on"]
+        assert deps["migrate"]["condition"] == "service_completed_successfully", name
+        assert deps["redis"]["condition"] == "service_healthy", name
+
+
+def test_web_runs_gunicorn_with_several_workers_from_the_torch_free_image(config):
+    web = config["services"]["web"]
+    assert web["command"][0] == "gunicorn" and "web:create_app()" in web["command"]
+    assert int(web["environment"]["GUNICORN_WORKERS"]) >= 2
+    assert web["build"]["dockerfile"] == "web/Dockerfile"
+    assert config["services"]["reaper"]["image"] == web["image"]  # the reaper needs no torch
+    assert "PROMETHEUS_MULTIPROC_DIR" in web["environment"]
+
+
+def test_services_share_one_database_and_broker(config):
+    urls = {(s["environment"]["DATABASE_URL"], s["environment"]["REDIS_URL"])
+            for name, s in config["services"].items() if name in {"migrate", "web", "worker", "reaper"}}
+    assert len(urls) == 1
+    database_url, redis_url = urls.pop()
+    assert database_url.startswith("postgresql+psycopg://") and "@postgres:5432/" in database_url
+    assert redis_url.startswith("redis://") and "@redis:6379/" in redis_url
+
+
+def test_secrets_must_be_set(tmp_path):
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    result = _run_config(empty)
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr or "REDIS_PASSWORD" in result.stderr
