@@ -25,7 +25,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m worker.anycost.weights", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="python -m worker.anycost.weights",
+                     description="List, fetch, import and verify Anycost checkpoint files.")
     parser.add_argument("--dir", help="weights directory (default: $ANYCOST_WEIGHTS_DIR or var/weights)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="known configs and which of their files are installed")
