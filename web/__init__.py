@@ -9,7 +9,6 @@ Never imports torch or ``worker``: the web process only writes SQL and sends que
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 from collections.abc import Mapping
 
@@ -44,12 +43,12 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_mb * MB,
         # Each uploaded file is one form part; leave room for the recipe and a few more fields.
         MAX_FORM_PARTS=settings.max_files_per_batch + 16,
-        JSON_SORT_KEYS=False,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         ANYCOST_SETTINGS=settings,  # read by web.ops
     )
     app.config.update(flask_config)
+    app.json.sort_keys = False  # keep the contract's field order in responses
 
     extensions.init_app(app, settings)
     errors.register_error_handlers(app)
@@ -57,11 +56,10 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     cli.register_cli(app)
 
     # --- other blueprints -----------------------------------------------------------------
-    # Ops endpoints (healthz, readyz, metrics): web/ops.py, registered once it exists.
-    if importlib.util.find_spec("web.ops") is not None:
-        from web import ops
+    # Ops endpoints (healthz, readyz, metrics): web/ops.py.
+    from web import ops
 
-        app.register_blueprint(ops.bp)
+    app.register_blueprint(ops.bp)
     # Portal (HTML pages): helper E registers its blueprint here.
     from web.portal import init_portal
 
