@@ -91,8 +91,11 @@ class WebServer:
     """The Flask app on a real HTTP port (threaded werkzeug server), for as long as needed."""
 
     def __init__(self, app, host: str = "127.0.0.1"):
+        import logging
+
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self.server = make_server(host, 0, app, threaded=True)
         self.url = f"http://{host}:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
