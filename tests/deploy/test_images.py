@@ -98,7 +98,7 @@ def test_web_image_files_run_web_migrations_and_reaper_without_torch(tmp_path):
         url = "sqlite:///{tmp_path / 'db.sqlite'}"
         upgrade(url)
         from web import create_app
-        app = create_app({{"database_url": url, "redis_url": "redis://127.0.0.1:6379/14"}})
+        app = create_app({{"database_url": url, "redis_url": "redis://127.0.0.1:6379/15"}})
         assert app.test_client().get("/healthz").status_code == 200
         import worker.reaper  # the reaper service runs from this image
         print("ok", MIGRATIONS_DIR)

@@ -1,5 +1,5 @@
 """Fixtures for the operations tests: settings on a migrated database (SQLite and PostgreSQL),
-a Redis database of our own (14) and helpers to create batches and read queued messages."""
+a Redis database of our own (15) and helpers to create batches and read queued messages."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from shared.queue import Dispatcher
 from shared.recipe import Cost, Recipe
 from shared.settings import Settings
 
-OPS_REDIS_DB = int(os.environ.get("TEST_OPS_REDIS_DB", "14"))
+OPS_REDIS_DB = int(os.environ.get("TEST_OPS_REDIS_DB", "15"))
 
 
 @pytest.fixture
