@@ -107,6 +107,19 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     expect(page.locator("#status-line")).to_contain_text("last render took")
     shot("06-editor-after-edit")
 
+    # Quick moves, each its own request: the page ends on the newest version, not a late older one.
+    for key in ("Home", "End", "Home"):  # -100, +100, -100
+        glasses.press(key)
+        page.wait_for_timeout(450)  # longer than the page's debounce
+    newest = old_version + 4
+    expect(page.locator("#editor")).to_have_attribute("data-shown-version", str(newest),
+                                                      timeout=RENDER_TIMEOUT_MS)
+    item_id = page.url.rsplit("/", 1)[1]
+    state = context.request.get(f"{web_server}/portal/items/{item_id}.json").json()
+    assert state["edit_version"] == newest and state["edits"] == {"31_Smiling": 0.3, "15_Eyeglasses": -1.0}
+    assert preview.get_attribute("src") == state["urls"]["preview"]
+    expect(page.locator("#status-line")).to_contain_text("Preview ready")
+
     # Finalize this item from the editor, the rest from the batch page.
     page.get_by_role("button", name="Finalize").click()
     expect(page.locator("#editor")).to_have_attribute("data-status", "done",

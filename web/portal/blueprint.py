@@ -66,6 +66,8 @@ def format_seconds(value) -> str:
         value = float(value)
     except (TypeError, ValueError):
         return ""
+    if value < 0.001:
+        return "< 1 ms"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 

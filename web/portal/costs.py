@@ -8,9 +8,18 @@ a rough guide, and the page says so.
 
 from __future__ import annotations
 
+import statistics
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from shared.catalog import ModelConfig
 from shared.costmodel import generator_macs
+from shared.models import Batch, Item
 from shared.recipe import CHANNEL_RATIOS, allowed_resolutions, default_costs
+
+#: Renders looked at to measure the workers' speed.
+SAMPLE_ITEMS = 40
 
 #: Assumed effective throughput (multiply-accumulates per second) of a current GPU in fp32, when
 #: nothing has been measured yet. Real kernels reach a fraction of the peak; this is that fraction.
@@ -32,6 +41,25 @@ def cost_table(model: ModelConfig) -> dict[str, int]:
 
 def cost_key(ratio: float, resolution: int) -> str:
     return f"{float(ratio):g}@{int(resolution)}"
+
+
+def measured_macs_per_second(db: Session, owner_id: int, model: ModelConfig) -> float | None:
+    """The workers' speed on this model, from the render times of the user's recent items
+    (the worker stores ``render_preview`` / ``render_final`` seconds per image); None if none."""
+    rows = db.execute(
+        select(Item.timings, Item.preview_cost, Item.final_cost).join(Batch)
+        .where(Batch.owner_id == owner_id, Item.model_name == model.name)
+        .order_by(Item.updated_at.desc()).limit(SAMPLE_ITEMS)
+    ).all()
+    table = cost_table(model)
+    rates = []
+    for timings, preview, final in rows:
+        for stage, cost in (("preview", preview), ("final", final)):
+            seconds = (timings or {}).get(f"render_{stage}")
+            macs = table.get(cost_key(cost["channels"], cost["resolution"])) if cost else None
+            if isinstance(seconds, int | float) and seconds > 0 and macs:
+                rates.append(macs / seconds)
+    return statistics.median(rates) if rates else None
 
 
 def cost_options(model: ModelConfig, macs_per_second: float | None = None) -> dict:

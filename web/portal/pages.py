@@ -18,7 +18,7 @@ from web.portal.auth import (
     sign_out,
 )
 from web.portal.blueprint import bp
-from web.portal.costs import cost_options
+from web.portal.costs import cost_options, measured_macs_per_second
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
 from web.portal.present import batch_dict, batch_summaries, item_dict
 from web.portal.services import services
@@ -76,7 +76,8 @@ def batches():
 def _new_batch_page(form=None, status: int = 200):
     svc = services()
     model = svc.model
-    costs = cost_options(model)
+    with svc.sessions() as db:
+        costs = cost_options(model, measured_macs_per_second(db, current_user().id, model))
     return render_template(
         "portal/new_batch.html", form=form, costs=costs, accept=ACCEPT, model=model,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
@@ -146,9 +147,10 @@ def item_page(item_id: str):
         data = item_dict(item)
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id
+        costs = cost_options(svc.model, measured_macs_per_second(db, current_user().id, svc.model))
     current = data["edits"] if data["edits"] is not None else recipe.edits
     return render_template(
         "portal/item.html", item=data, batch_id=batch_id, current_edits=current,
-        recipe_edits=recipe.edits, costs=cost_options(svc.model),
+        recipe_edits=recipe.edits, costs=costs,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
     )

@@ -12,6 +12,7 @@
   const LABELS = { queued: "Queued", previewing: "Rendering preview", preview_ready: "Preview ready",
                    finalizing: "Rendering final", done: "Done", failed: "Failed", canceled: "Canceled" };
   let timer = null;
+  let inFlight = false;
 
   function setStatus(el, status, label) {
     el.className = "status status-" + status;
@@ -80,6 +81,8 @@
   }
 
   async function poll() {
+    if (inFlight) return;
+    inFlight = true;
     timer = null;
     let delay = 1500;
     try {
@@ -89,12 +92,14 @@
       if (!ACTIVE.has(batch.status)) delay = 10000;
     } catch (e) {
       delay = 5000;
+    } finally {
+      inFlight = false;
     }
-    if (!document.hidden) timer = setTimeout(poll, delay);
+    if (!document.hidden && timer === null) timer = setTimeout(poll, delay);
   }
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && timer === null) poll();
+    if (!document.hidden && timer === null && !inFlight) poll();
   });
   document.getElementById("download-zip").addEventListener("click", function (e) {
     if (this.classList.contains("disabled")) e.preventDefault();

@@ -32,6 +32,7 @@ window.Portal = (function () {
 
   function formatSeconds(s) {
     if (s === null || s === undefined || isNaN(s)) return "";
+    if (s < 0.001) return "< 1 ms";
     return s < 1 ? Math.round(s * 1000) + " ms" : s.toFixed(2) + " s";
   }
 
