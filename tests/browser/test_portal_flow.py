@@ -154,5 +154,13 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     assert page.locator("table.batches tbody tr").count() == 1
     assert "Done" in page.locator("table.batches").inner_text()
     shot("09-my-batches-done")
+
+    # On a phone-sized screen the pages fit the width (no sideways scrolling).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for url, name in ((batch_url, "10-phone-batch"), (web_server + f"/items/{item_id}", "11-phone-editor"),
+                      (web_server + "/batches/new", "12-phone-new-batch")):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+        shot(name)
     assert not console_errors, console_errors
     context.close()
