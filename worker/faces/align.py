@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from worker.faces.detect import Face
+from worker.faces.face import Face
 
 
 def ffhq_quad(

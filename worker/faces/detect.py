@@ -14,60 +14,20 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
-Point = tuple[float, float]
+from worker.faces.face import Face
 
 # Longest side of the copy a detector looks at: big photos are detected on a downscaled copy
 # (MTCNN's landmark net sees a 48 px face crop anyway, so a 1024 px copy loses no precision for
 # any face larger than ~5% of the photo).
 DETECT_MAX_SIDE = 1024
-
-
-@dataclass(frozen=True)
-class Face:
-    """One detected face: box (x0, y0, x1, y1), confidence, and five landmarks."""
-
-    box: tuple[float, float, float, float]
-    score: float
-    eye_left: Point
-    eye_right: Point
-    nose: Point
-    mouth_left: Point
-    mouth_right: Point
-
-    @property
-    def landmarks(self) -> np.ndarray:
-        """[5, 2] float64: eye_left, eye_right, nose, mouth_left, mouth_right."""
-        return np.array(
-            [self.eye_left, self.eye_right, self.nose, self.mouth_left, self.mouth_right],
-            dtype=np.float64,
-        )
-
-    @property
-    def area(self) -> float:
-        x0, y0, x1, y1 = self.box
-        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
-
-    @classmethod
-    def from_arrays(cls, box: np.ndarray, score: float, landmarks: np.ndarray) -> Face:
-        """Build from a [4] box and [5, 2] landmarks in the order of `landmarks`."""
-        b = np.asarray(box, dtype=np.float64).reshape(4)
-        lm = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
-        pts = [(float(x), float(y)) for x, y in lm]
-        return cls((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(score), *pts)
-
-    def mapped(self, fn: Callable[[np.ndarray], np.ndarray]) -> Face:
-        """This face with every point sent through `fn` ([N, 2] -> [N, 2]); box re-fitted."""
-        x0, y0, x1, y1 = self.box
-        corners = fn(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64))
-        box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
-        return Face.from_arrays(box, self.score, fn(self.landmarks))
+# A best score at least this high (and upright landmarks) stops the search over orientations.
+CONFIDENT = 0.995
 
 
 @runtime_checkable
@@ -111,15 +71,41 @@ class _ScaledDetector:
                 [(points[:, 0] + 0.5) / scale_x - 0.5, (points[:, 1] + 0.5) / scale_y - 0.5], 1
             )
 
-        turns = (0, 1, 3, 2) if self.try_rotations else (0,)
-        for k in turns:
+        best: list[Face] = []
+        for k in (0, 1, 3, 2) if self.try_rotations else (0,):
             view = np.ascontiguousarray(np.rot90(small, k)) if k else small
-            faces = self._detect_raw(view)
-            if faces:
-                h, w = small.shape[:2]
-                unrotate = functools.partial(_unrotate_points, k=k, height=h, width=w)
-                return [f.mapped(lambda p, u=unrotate: to_original(u(p))) for f in faces]
-        return []
+            found = self._detect_raw(view)
+            if not found:
+                continue
+            h, w = small.shape[:2]
+            unrotate = functools.partial(_unrotate_points, k=k, height=h, width=w)
+            found = [f.mapped(lambda p, u=unrotate: to_original(u(p))) for f in found]
+            if not best or _best_score(found) > _best_score(best):
+                best = found
+            # Detectors sometimes "find" a sideways face with muddled landmarks; only a
+            # confident, upright-looking answer ends the search early.
+            if _best_score(found) >= CONFIDENT and any(_looks_upright(f) for f in found):
+                break
+        return [self._refine(rgb, f) for f in best]
+
+    def _refine(self, rgb: np.ndarray, face: Face) -> Face:
+        """Hook for per-face landmark refinement on the full-resolution photo."""
+        return face
+
+
+def _best_score(faces: Sequence[Face]) -> float:
+    return max(f.score for f in faces)
+
+
+def _looks_upright(face: Face) -> bool:
+    """Eyes side by side and about half a face box apart, mouth below them."""
+    lm = face.landmarks
+    eye_to_eye = lm[1] - lm[0]
+    eye_to_mouth = (lm[3] + lm[4]) / 2 - (lm[0] + lm[1]) / 2
+    width = face.box[2] - face.box[0]
+    roll = np.degrees(np.arctan2(eye_to_eye[1], eye_to_eye[0]))
+    mouth_below = eye_to_eye[0] * eye_to_mouth[1] - eye_to_eye[1] * eye_to_mouth[0] > 0
+    return bool(abs(roll) < 60 and mouth_below and np.hypot(*eye_to_eye) >= 0.25 * width)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -169,8 +155,10 @@ class MTCNNDetector(_ScaledDetector):
         min_face_size: int = 20,
         max_side: int = DETECT_MAX_SIDE,
         try_rotations: bool = True,
+        refine_iterations: int = 3,
     ):
         super().__init__(max_side=max_side, try_rotations=try_rotations)
+        self.refine_iterations = refine_iterations
         try:
             import torch
             from facenet_pytorch import MTCNN
@@ -197,6 +185,13 @@ class MTCNNDetector(_ScaledDetector):
             for b, s, p in zip(boxes, scores, points, strict=True)
             if s >= self.min_score
         ]
+
+    def _refine(self, rgb: np.ndarray, face: Face) -> Face:
+        if self.refine_iterations <= 0:
+            return face
+        from worker.faces.refine import refine_landmarks
+
+        return refine_landmarks(self._net.onet, rgb, face, self.refine_iterations)
 
 
 # MediaPipe face mesh indices (468-point mesh): the six points around each eye and the mouth
