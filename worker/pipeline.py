@@ -23,7 +23,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from shared.errors import ErrorCode
 from shared.queue import chunks
 from shared.states import ItemStatus
-from worker import stages, store
+from worker import metrics, stages, store
 from worker.images import encode_png, to_uint8
 from worker.imaging.errors import ImageError
 from worker.runtime import Runtime
@@ -160,7 +160,9 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
         projected = [j for j in group if kind == "preview" and j.needs_projected and j.edits]
         codes = edited + [j.latent for j in projected]
         images = to_uint8(stages.render(rt.bundle, torch.cat(codes), cost))
-    render_share = timer.lap() / len(group)
+    render_seconds = timer.lap()
+    metrics.observe_render(cost, render_seconds, len(codes))
+    render_share = render_seconds / len(group)
     offset = 0
     for job in group:
         # One image per item: the first (largest) face, output "crop" for now.
