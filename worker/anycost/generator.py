@@ -23,6 +23,8 @@ from .ops import Impl
 
 NoiseMode = Literal["const", "random", "none"]
 NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
+#: The fast path switches activations to channels_last at this output resolution.
+CHANNELS_LAST_FROM = 32
 
 
 class Generator(nn.Module):
@@ -167,7 +169,7 @@ class Generator(nn.Module):
         Returns [N, 3, R, R], unclamped (about [-1, 1]).
         """
         *_, image = self._synthesize(wplus, channels, resolution, noise_mode, impl, generator)
-        return image
+        return image.contiguous()
 
     def synthesis_rgbs(
         self,
@@ -179,7 +181,7 @@ class Generator(nn.Module):
         generator: torch.Generator | None = None,
     ) -> list[torch.Tensor]:
         """Like ``synthesis`` but returns the accumulated RGB after every level: [4 px, 8 px, ... R]."""
-        return list(self._synthesize(wplus, channels, resolution, noise_mode, impl, generator))
+        return [x.contiguous() for x in self._synthesize(wplus, channels, resolution, noise_mode, impl, generator)]
 
     def _synthesize(
         self, wplus: torch.Tensor, channels: costmodel.ChannelSpec, resolution: int | None,
@@ -204,6 +206,11 @@ class Generator(nn.Module):
         for level in range(len(self.to_rgbs)):
             i = 2 * level + 1  # W+ slot / noise index of this level's first conv
             conv_up, conv, to_rgb = self.convs[2 * level], self.convs[2 * level + 1], self.to_rgbs[level]
+            if impl == "fast" and out.shape[-1] * 2 == CHANNELS_LAST_FROM:
+                # From here on channels_last: PyTorch's CPU depthwise blur is many times faster
+                # in it; below this size the weights dominate and NCHW avoids weight reorders.
+                out = out.contiguous(memory_format=torch.channels_last)
+                skip = skip.contiguous(memory_format=torch.channels_last)
             out = conv_up(out, wplus[:, i], noise[i], ch[i + 1], impl=impl)
             out = conv(out, wplus[:, i + 1], noise[i + 1], ch[i + 2], impl=impl)
             skip = to_rgb(out, wplus[:, i + 2], skip, impl=impl)  # [N, 3, 2^(level+3), ...]

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops import Impl, fused_leaky_relu, make_kernel, upfirdn2d
+from .ops import Impl, fused_leaky_relu, fused_leaky_relu_, make_kernel, upfirdn2d
 
 
 class PixelNorm(nn.Module):
@@ -210,27 +210,31 @@ class ModulatedConv2d(nn.Module):
         return out.view(n, c_out, h, w)
 
     def _forward_fast(self, x: torch.Tensor, s: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        n, c_in = s.shape
-        c_out = weight.shape[0]
-        if n == 1:
-            # One sample: modulate the (small) weight instead of the (large) activation.
-            wmod = weight * (s.view(1, c_in, 1, 1) * self.scale)
+        n, c_in, h, w = x.shape
+        c_out, k = weight.shape[0], self.kernel_size
+        s = s * self.scale  # [N, Cin]
+        if n == 1 and h * w >= c_out * k * k:
+            # One sample, large maps: modulating the weight is cheaper than the activations.
+            wmod = weight * s.view(1, c_in, 1, 1)
             if self.demodulate:
-                wmod = wmod * torch.rsqrt(wmod.pow(2).sum([1, 2, 3], keepdim=True) + self.eps)
+                # vector_norm reduces in one pass without a squared temporary.
+                norm = torch.linalg.vector_norm(wmod, dim=(1, 2, 3), keepdim=True)
+                wmod.mul_(torch.rsqrt(norm.square() + self.eps))
             if self.upsample:
-                out = F.conv_transpose2d(x, wmod.transpose(0, 1), stride=2)
-                return self.blur(out, impl="fast")
+                return self.blur(F.conv_transpose2d(x, wmod.transpose(0, 1), stride=2), impl="fast")
             return F.conv2d(x, wmod, padding=self.padding)
-        x = x * (s * self.scale).view(n, c_in, 1, 1)
+        # Scale the input by the style, run one shared-weight conv for the whole batch, then
+        # scale the output by the demodulation factor.
+        x = x * s.view(n, c_in, 1, 1)
         if self.upsample:
             out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
         else:
             out = F.conv2d(x, weight, padding=self.padding)
         if self.demodulate:
-            # d[n, o] = rsqrt(sum_i (scale * s[n, i])^2 * sum_k w[o, i, k]^2 + eps)
-            wsq = weight.pow(2).sum([2, 3])  # [Cout, Cin]
-            d = torch.rsqrt((s * self.scale).pow(2) @ wsq.t() + self.eps)  # [N, Cout]
-            out = out * d.view(n, c_out, 1, 1)
+            # d[n, o] = rsqrt(sum_i s[n, i]^2 * sum_k w[o, i, k]^2 + eps)
+            wsq = torch.linalg.vector_norm(weight, dim=(2, 3)).square()  # [Cout, Cin]
+            d = torch.rsqrt(s.square() @ wsq.t() + self.eps)  # [N, Cout]
+            out.mul_(d.view(n, c_out, 1, 1))
         return self.blur(out, impl="fast") if self.upsample else out
 
 
@@ -254,6 +258,11 @@ class StyledConv(nn.Module):
         out_channels: int | None = None, impl: Impl = "ref",
     ) -> torch.Tensor:
         out = self.conv(x, style, out_channels, impl=impl)
+        if impl == "fast":
+            # `out` is a fresh tensor: add noise, bias, activation in place (no big temporaries).
+            if noise is not None:
+                out.addcmul_(noise, self.noise.weight)
+            return fused_leaky_relu_(out, self.activate.bias, self.activate.negative_slope, self.activate.scale)
         out = self.noise(out, noise)
         return self.activate(out, impl=impl)
 
@@ -276,7 +285,11 @@ class ToRGB(nn.Module):
         impl: Impl = "ref",
     ) -> torch.Tensor:
         """x: [N, C, H, W], skip: [N, 3, H/2, W/2] or None -> [N, 3, H, W]."""
-        out = self.conv(x, style, impl=impl) + self.bias
+        out = self.conv(x, style, impl=impl)
+        if impl == "fast":
+            out.add_(self.bias)
+            return out.add_(self.upsample(skip, impl=impl)) if skip is not None else out
+        out = out + self.bias
         if skip is not None:
             out = out + self.upsample(skip, impl=impl)
         return out

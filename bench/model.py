@@ -1,0 +1,109 @@
+"""Benchmark the Anycost generator: render latency per cost, side by side, plus MACs.
+
+CPU: a 1024 px generator with random weights, one image, median of ``--repeats`` runs for every
+channel ratio x output resolution, reported as speed-ups over the full render measured in the same
+run (machines are noisy; ratios are what to compare). GPU (only if CUDA exists): images/s at
+batch 1/8/32 in fp32/fp16/bf16 and the fraction of the card's peak FLOP/s.
+
+    python bench/model.py            # full table
+    python bench/model.py --quick    # full, 0.5@256, 0.25@128 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shared.costmodel import generator_macs  # noqa: E402
+from worker.anycost.generator import Generator  # noqa: E402
+
+RATIOS = (0.25, 0.5, 0.75, 1.0)
+RESOLUTIONS = (128, 256, 512, 1024)
+QUICK = [(1.0, 1024), (0.5, 1024), (0.5, 256), (0.25, 256), (0.25, 128)]
+# Targets from the task: speed-up over the full render.
+TARGETS = {(0.5, 256): 5.0, (0.25, 128): 12.0}
+
+
+def median_time(fn, repeats: int, sync=lambda: None) -> float:
+    fn()  # warm-up (allocations, kernel selection)
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_cpu(g: Generator, configs, repeats: int, impl: str) -> list[dict]:
+    torch.manual_seed(0)
+    wplus = g.broadcast(g.mapping(torch.randn(1, g.style_dim)))
+    rows = []
+    for ratio, res in configs:
+        t = median_time(lambda r=ratio, s=res: g.synthesis(wplus, r, s, impl=impl), repeats)
+        rows.append({"ratio": ratio, "res": res, "s": t, "macs": generator_macs(1024, ratio, res)})
+    return rows
+
+
+def print_cpu(rows: list[dict], impl: str) -> None:
+    full = next(r["s"] for r in rows if r["ratio"] == 1.0 and r["res"] == 1024)
+    print(f"\nCPU ({torch.get_num_threads()} threads, impl={impl}), 1 image, median times")
+    print(f"{'ratio':>6} {'res':>5} {'time':>9} {'speed-up':>9} {'GMACs':>8} {'MAC ratio':>9}  target")
+    full_macs = generator_macs(1024, 1.0, 1024)
+    for r in rows:
+        speedup = full / r["s"]
+        target = TARGETS.get((r["ratio"], r["res"]))
+        mark = "" if target is None else f">= {target:.0f}x {'ok' if speedup >= target else 'MISSED'}"
+        print(f"{r['ratio']:>6} {r['res']:>5} {r['s'] * 1000:>7.0f}ms {speedup:>8.1f}x "
+              f"{r['macs'] / 1e9:>8.2f} {full_macs / r['macs']:>8.1f}x  {mark}")
+
+
+def bench_gpu(g: Generator, repeats: int) -> None:
+    dev = torch.device("cuda")
+    g = g.to(dev)
+    name = torch.cuda.get_device_name(dev)
+    print(f"\nGPU: {name}")
+    print(f"{'dtype':>9} {'batch':>5} {'ratio':>5} {'res':>5} {'ms/batch':>9} {'img/s':>8} {'TFLOP/s':>8}")
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        gd = g.to(dtype)
+        for batch in (1, 8, 32):
+            wplus = gd.broadcast(gd.mapping(torch.randn(batch, gd.style_dim, device=dev, dtype=dtype)))
+            for ratio, res in ((1.0, 1024), (0.5, 256)):
+                t = median_time(lambda r=ratio, s=res, w=wplus, m=gd: m.synthesis(w, r, s),
+                                repeats, torch.cuda.synchronize)
+                flops = 2 * generator_macs(1024, ratio, res) * batch
+                print(f"{str(dtype)[6:]:>9} {batch:>5} {ratio:>5} {res:>5} {t * 1000:>9.1f} "
+                      f"{batch / t:>8.1f} {flops / t / 1e12:>8.1f}")
+    g.float().cpu()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer configs")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--impl", default="fast", choices=["fast", "ref"])
+    ap.add_argument("--no-gpu", action="store_true", help="skip the GPU section")
+    ap.add_argument("--no-cpu", action="store_true", help="skip the CPU section")
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(0)
+    g = Generator(1024).eval().requires_grad_(False)
+    with torch.inference_mode():
+        if not args.no_cpu:
+            configs = QUICK if args.quick else [(r, s) for r in RATIOS for s in RESOLUTIONS]
+            print_cpu(bench_cpu(g, configs, args.repeats, args.impl), args.impl)
+        if torch.cuda.is_available() and not args.no_gpu:
+            bench_gpu(g, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
