@@ -127,6 +127,7 @@ def request_edit(session: Session, item_id: str, edits: dict) -> int | None:
         session, item_id, S.PREVIEWING,
         expected={S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE},
         edits=edits, edit_version=Item.edit_version + 1, final_blob_id=None,
+        attempts=0,  # a new piece of work: the reaper's attempt cap starts again
     )
     if not ok:
         return None
@@ -134,7 +135,7 @@ def request_edit(session: Session, item_id: str, edits: dict) -> int | None:
 
 
 def request_final(session: Session, item_id: str) -> bool:
-    return transition(session, item_id, S.FINALIZING, expected={S.PREVIEW_READY})
+    return transition(session, item_id, S.FINALIZING, expected={S.PREVIEW_READY}, attempts=0)
 
 
 def start_final(session: Session, item_id: str, worker: str) -> bool:
