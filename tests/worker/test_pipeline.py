@@ -75,7 +75,7 @@ def test_duplicate_delivery_has_one_effect(runtime, owner, photos):
     assert pipeline.run_finals(runtime, [pairs[0][0]]).skipped == [pairs[0][0]]
     assert _blob_count(runtime) == blobs + 1
     (item,) = items_of(runtime, batch_id)
-    assert item.attempts == 2  # one preview, one final; the duplicates took nothing
+    assert item.attempts == 1  # the final counts afresh (one attempt); duplicates took nothing
 
 
 def test_stale_version_and_canceled_items_are_skipped(runtime, owner, photos):
