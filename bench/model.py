@@ -6,7 +6,8 @@ run (machines are noisy; ratios are what to compare). GPU (only if CUDA exists):
 batch 1/8/32 in fp32/fp16/bf16 and the fraction of the card's peak FLOP/s.
 
     python bench/model.py            # full table
-    python bench/model.py --quick    # full, 0.5@256, 0.25@128 only
+    python bench/model.py --quick    # a few configs only
+    python bench/model.py --with-ref # also upstream's formulation (impl="ref"), side by side
 """
 
 from __future__ import annotations
@@ -43,26 +44,39 @@ def median_time(fn, repeats: int, sync=lambda: None) -> float:
     return statistics.median(times)
 
 
-def bench_cpu(g: Generator, configs, repeats: int, impl: str) -> list[dict]:
+def bench_cpu(g: Generator, configs, repeats: int, impls: tuple[str, ...]) -> list[dict]:
+    """Median latency per config and impl; impls alternate run by run so noise hits both alike."""
     torch.manual_seed(0)
     wplus = g.broadcast(g.mapping(torch.randn(1, g.style_dim)))
     rows = []
     for ratio, res in configs:
-        t = median_time(lambda r=ratio, s=res: g.synthesis(wplus, r, s, impl=impl), repeats)
-        rows.append({"ratio": ratio, "res": res, "s": t, "macs": generator_macs(1024, ratio, res)})
+        times: dict[str, list[float]] = {impl: [] for impl in impls}
+        for impl in impls:  # warm-up
+            g.synthesis(wplus, ratio, res, impl=impl)
+        for _ in range(repeats):
+            for impl in impls:
+                t0 = time.perf_counter()
+                g.synthesis(wplus, ratio, res, impl=impl)
+                times[impl].append(time.perf_counter() - t0)
+        row = {"ratio": ratio, "res": res, "macs": generator_macs(1024, ratio, res)}
+        row.update({impl: statistics.median(ts) for impl, ts in times.items()})
+        rows.append(row)
     return rows
 
 
-def print_cpu(rows: list[dict], impl: str) -> None:
-    full = next(r["s"] for r in rows if r["ratio"] == 1.0 and r["res"] == 1024)
-    print(f"\nCPU ({torch.get_num_threads()} threads, impl={impl}), 1 image, median times")
-    print(f"{'ratio':>6} {'res':>5} {'time':>9} {'speed-up':>9} {'GMACs':>8} {'MAC ratio':>9}  target")
-    full_macs = generator_macs(1024, 1.0, 1024)
+def print_cpu(rows: list[dict], impls: tuple[str, ...]) -> None:
+    main = impls[0]
+    full = next(r for r in rows if r["ratio"] == 1.0 and r["res"] == 1024)
+    full_macs = full["macs"]
+    print(f"\nCPU ({torch.get_num_threads()} threads), 1 image, median of runs; speed-up = full / this")
+    extra = "".join(f" {impl + ' time':>10}" for impl in impls[1:])
+    print(f"{'ratio':>6} {'res':>5} {main + ' time':>10} {'speed-up':>9}{extra} {'GMACs':>8} {'MAC ratio':>9}  target")
     for r in rows:
-        speedup = full / r["s"]
+        speedup = full[main] / r[main]
         target = TARGETS.get((r["ratio"], r["res"]))
         mark = "" if target is None else f">= {target:.0f}x {'ok' if speedup >= target else 'MISSED'}"
-        print(f"{r['ratio']:>6} {r['res']:>5} {r['s'] * 1000:>7.0f}ms {speedup:>8.1f}x "
+        others = "".join(f" {r[impl] * 1000:>8.0f}ms" for impl in impls[1:])
+        print(f"{r['ratio']:>6} {r['res']:>5} {r[main] * 1000:>8.0f}ms {speedup:>8.1f}x{others} "
               f"{r['macs'] / 1e9:>8.2f} {full_macs / r['macs']:>8.1f}x  {mark}")
 
 
@@ -90,16 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer configs")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--impl", default="fast", choices=["fast", "ref"])
+    ap.add_argument("--with-ref", action="store_true",
+                    help="also time impl=ref (upstream's formulation) side by side")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--no-gpu", action="store_true", help="skip the GPU section")
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU section")
     args = ap.parse_args(argv)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    impls = (args.impl, "ref") if args.with_ref and args.impl != "ref" else (args.impl,)
     torch.manual_seed(0)
     g = Generator(1024).eval().requires_grad_(False)
     with torch.inference_mode():
         if not args.no_cpu:
             configs = QUICK if args.quick else [(r, s) for r in RATIOS for s in RESOLUTIONS]
-            print_cpu(bench_cpu(g, configs, args.repeats, args.impl), args.impl)
+            print_cpu(bench_cpu(g, configs, args.repeats, impls), impls)
         if torch.cuda.is_available() and not args.no_gpu:
             bench_gpu(g, args.repeats)
     return 0
