@@ -55,9 +55,15 @@ def test_flexible_list_equals_uniform(res64_generator, res64_inputs):
     with torch.inference_mode():
         a = g.synthesis(res64_inputs["wplus"], channels=0.5, resolution=32)
         b = g.synthesis(res64_inputs["wplus"], channels=g.channel_config(0.5), resolution=32)
-        c = g.synthesis(res64_inputs["wplus"], channels=[64] * 6 + [32, 16, 8, 8], resolution=64)
+        flex = [64] * 6 + [32, 16, 8, 8]
+        c = g.synthesis(res64_inputs["wplus"], channels=flex, resolution=64)
+        c_ref = g.synthesis(res64_inputs["wplus"], channels=flex, resolution=64, impl="ref")
+        c1 = g.synthesis(res64_inputs["wplus"][:1], channels=flex, resolution=64)
     assert torch.equal(a, b)
     assert c.shape == (2, 3, 64, 64) and torch.isfinite(c).all()
+    assert_close(c, c_ref)
+    assert_close(c1, c_ref[:1])
+    assert not torch.allclose(c, g.synthesis(res64_inputs["wplus"]), atol=1e-3)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
