@@ -11,9 +11,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import sys
 
 from celery import Celery, signals
 
+from shared.logging import configure_logging
 from shared.queue import make_celery
 from shared.settings import Settings, get_settings, set_settings
 from worker import runtime, tasks
@@ -35,8 +37,16 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
     app.conf.worker_proc_alive_timeout = float(settings.worker_startup_timeout)
     tasks.register(app)
 
+    def on_setup_logging(loglevel=None, **_) -> None:
+        # Connected, this replaces Celery's own set-up: every line of the worker (main process
+        # and pool children) goes through shared.logging (JSON with ANYCOST_LOG_JSON, bound
+        # batch/item ids). The real stderr: Celery swaps sys.stderr for a logging proxy later.
+        configure_logging(get_settings(), level=loglevel or logging.INFO, stream=sys.__stderr__)
+
     def on_process_init(sender=None, **_) -> None:
         hostname = str(sender or "worker")
+        configure_logging(get_settings(), level=logging.getLogger().level or logging.INFO,
+                          stream=sys.__stderr__)
         try:
             rt = runtime.init_runtime(get_settings(), hostname, celery=app)
         except Exception:
@@ -50,6 +60,7 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
             _services("stop", rt)
             rt.close()
 
+    signals.setup_logging.connect(on_setup_logging, weak=False, dispatch_uid=f"anycost-log-{id(app)}")
     signals.worker_process_init.connect(on_process_init, weak=False, dispatch_uid=f"anycost-init-{id(app)}")
     signals.worker_process_shutdown.connect(
         on_process_shutdown, weak=False, dispatch_uid=f"anycost-shutdown-{id(app)}"

@@ -21,6 +21,7 @@ import torch
 from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.errors import ErrorCode
+from shared.logging import bind
 from shared.queue import chunks
 from shared.states import ItemStatus
 from worker import metrics, stages, store
@@ -68,17 +69,25 @@ def _fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus, rep
 @contextmanager
 def _per_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report) -> Iterator[None]:
     """Turn an exception in one item's work into that item's failure; a soft time limit goes up
-    to the task, which fails everything unfinished."""
-    try:
-        yield
-    except SoftTimeLimitExceeded:
-        raise
-    except ImageError as exc:
-        log.info("item %s refused: %s", job.item_id, exc)
-        _fail(rt, job, exc.code, exc.message, stage, report)
-    except Exception as exc:
-        log.exception("item %s failed", job.item_id)
-        _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
+    to the task, which fails everything unfinished. Log records inside carry the ids."""
+    with bind(batch_id=job.batch_id, item_id=job.item_id):
+        try:
+            yield
+        except SoftTimeLimitExceeded:
+            raise
+        except ImageError as exc:
+            log.info("item %s refused: %s", job.item_id, exc)
+            _fail(rt, job, exc.code, exc.message, stage, report)
+        except Exception as exc:
+            log.exception("item %s failed", job.item_id)
+            _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
+
+
+def _group_ids(group: list[Job]) -> dict:
+    """Log fields for a batched pass: the batch when the group has one, and all item ids."""
+    batches = {j.batch_id for j in group}
+    return {"batch_id": batches.pop() if len(batches) == 1 else None,
+            "item_ids": [j.item_id for j in group]}
 
 
 def _batched(
@@ -89,7 +98,8 @@ def _batched(
     one by one so only the culprit fails."""
     for group in chunks(jobs, rt.settings.render_batch_size):
         try:
-            work(group)
+            with bind(**_group_ids(group)):
+                work(group)
         except SoftTimeLimitExceeded:
             raise
         except Exception:
@@ -208,6 +218,9 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
                     report.skipped.append(job.item_id)
                     continue
                 report.completed.append(job.item_id)
+                # One line per stored result, naming the worker that rendered it.
+                log.info("preview v%d stored", job.edit_version,
+                         extra={"rendered_by": rt.worker_name, "kind": "preview"})
                 if finalize:
                     report.finals_queued.append(job.item_id)
     except SoftTimeLimitExceeded:
@@ -234,6 +247,7 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
                 job.done = True
                 if store.complete_final(rt, job):
                     report.completed.append(job.item_id)
+                    log.info("final stored", extra={"rendered_by": rt.worker_name, "kind": "final"})
                 else:
                     report.skipped.append(job.item_id)
     except SoftTimeLimitExceeded:

@@ -78,15 +78,49 @@ class Runtime:
         """Close the database connections (process shutdown, tests)."""
         self.sessions.kw["bind"].dispose()
 
-    @contextlib.contextmanager
-    def inference(self) -> Iterator[None]:
+    def inference(self) -> contextlib.AbstractContextManager[None]:
         """No autograd, and autocast to the configured half precision on a GPU."""
-        with torch.inference_mode():
-            if self.dtype != torch.float32 and self.device.type == "cuda":
-                with torch.autocast(device_type="cuda", dtype=self.dtype):
-                    yield
-            else:
+        return inference(self.device, self.dtype)
+
+
+@contextlib.contextmanager
+def inference(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
+    """No autograd; with a half ``dtype``, autocast on ``device`` (convolutions and matmuls in
+    half, reductions and the epilogues autocast keeps in fp32). fp32 is the plain path.
+    ``resolve_precision`` only hands half types to GPU workers; tests use bf16 on the CPU to
+    measure the error of the same autocast path."""
+    with torch.inference_mode():
+        if dtype == torch.float32:
+            yield
+        else:
+            with torch.autocast(device_type=device.type, dtype=dtype):
                 yield
+
+
+def warm_up(rt: Runtime) -> float:
+    """One preview-cost and one final-cost render (batch 1) on dummy codes, so the first user
+    does not pay for lazy start-up (CUDA context and kernels, cuDNN algorithm choice, allocator
+    growth, CPU thread pools). Returns the seconds spent; failures are logged, not raised: a
+    worker that cannot warm up will report the real error on the first item."""
+    from shared.recipe import default_costs
+    from worker import stages
+
+    started = time.perf_counter()
+    try:
+        generator = rt.bundle.generator
+        codes = torch.zeros(1, generator.n_style, generator.style_dim, device=rt.device)
+        for cost in default_costs(int(rt.bundle.resolution)):
+            with rt.inference():
+                stages.render(rt.bundle, codes, cost)
+        if rt.device.type == "cuda":
+            torch.cuda.synchronize(rt.device)
+    except Exception:
+        log.exception("warm-up render failed")
+    seconds = time.perf_counter() - started
+    rt.extras["warmup_seconds"] = seconds
+    log.info("warm-up renders (preview and final cost) took %.3fs", seconds,
+             extra={"warmup_seconds": round(seconds, 4)})
+    return seconds
 
 
 def load_models(settings: Settings, device: torch.device):
@@ -135,7 +169,9 @@ def init_runtime(settings: Settings, hostname: str, celery=None) -> Runtime:
     several processes share a Celery hostname and each holds its own items."""
     global _current
     if _current is None:
-        _current = build_runtime(settings, f"{hostname}:{os.getpid()}", celery=celery)
+        rt = build_runtime(settings, f"{hostname}:{os.getpid()}", celery=celery)
+        warm_up(rt)
+        _current = rt
     return _current
 
 
