@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     CORRUPT_IMAGE = "corrupt_image"
     NO_FACE = "no_face"
     FACE_TOO_SMALL = "face_too_small"
+    TIMEOUT = "timeout"
+    WORKER_LOST = "worker_lost"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -43,6 +45,14 @@ ERROR_MESSAGES: dict[str, str] = {
     ),
     ErrorCode.FACE_TOO_SMALL: (
         "The face in this photo is too small to edit well. Please use a closer or larger photo."
+    ),
+    ErrorCode.TIMEOUT: (
+        "Processing this photo took longer than the time limit. Please try again, perhaps with "
+        "a smaller photo."
+    ),
+    ErrorCode.WORKER_LOST: (
+        "The server processing this photo stopped unexpectedly, several times. Please try "
+        "again later."
     ),
     ErrorCode.INTERNAL_ERROR: "Something went wrong on our side while processing this photo.",
 }

@@ -132,7 +132,8 @@ def _decode_and_find_faces(rt: Runtime, job: Job) -> None:
     job.add_time("read_upload", timer.lap())
     rgb = stages.decode(data, rt.settings.max_pixels)
     job.add_time("decode", timer.lap())
-    faces = stages.prepare_faces(rgb, rt.bundle, job.recipe)
+    detector = stages.face_detector(rt.settings.detector, rt.device)
+    faces = stages.prepare_faces(rgb, rt.bundle, job.recipe, detector)
     job.add_time("faces", timer.lap())
     job.crops = [f.rgb for f in faces]
     job.face_meta = [f.meta for f in faces]

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from PIL import Image
 
+from shared.errors import ErrorCode
 from shared.recipe import Cost, Recipe
-from worker.images import center_square, from_uint8
+from worker.images import from_uint8
 from worker.imaging import decode_image
 from worker.imaging.errors import ImageError
 
@@ -35,15 +37,40 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     return decode_image(data, max_pixels).rgb
 
 
-def prepare_faces(rgb: np.ndarray, bundle, recipe: Recipe) -> list[FaceCrop]:
-    """The faces of a photo, cropped for the encoder. For now: the centred square of the photo,
-    resized (face detection and FFHQ alignment replace this function; same signature).
-    ``recipe.faces`` ("largest"/"all") chooses how many faces once detection exists."""
+def face_detector(name: str = "mtcnn", device: torch.device | str = "cpu"):
+    """The process-wide detector ``name`` on ``device`` (built on first use, then cached)."""
+    from worker.faces import get_detector
+
+    return get_detector(name, str(device))
+
+
+def prepare_faces(rgb: np.ndarray, bundle, recipe: Recipe, detector=None) -> list[FaceCrop]:
+    """The faces of a photo, FFHQ-aligned at the model's resolution and resized for the encoder.
+
+    ``recipe.faces`` picks the largest face (default) or all of them (largest first). Each
+    crop's meta holds the alignment transform (``AlignTransform.to_dict``) so a later pass can
+    paste the edited face back. No face -> ``ImageError(no_face)``.
+    """
+    from worker.faces import align_face, select_faces
+
+    detector = detector if detector is not None else face_detector()
+    faces = select_faces(detector.detect(rgb), recipe.faces or "largest")
+    if not faces:
+        raise ImageError(ErrorCode.NO_FACE, "the detector found no face")
+    size = int(getattr(bundle, "resolution", 0) or ENCODER_INPUT)
+    out = []
     h, w = rgb.shape[:2]
-    side = min(h, w)
-    box = [(w - side) // 2, (h - side) // 2, side, side]  # x, y, width, height
-    crop = center_square(rgb, ENCODER_INPUT)
-    return [FaceCrop(crop, {"method": "center_square", "box": box, "photo_size": [w, h]})]
+    for face in faces:
+        aligned = align_face(rgb, face, size=size)
+        crop = aligned.image
+        if size != ENCODER_INPUT:
+            crop = np.asarray(Image.fromarray(crop, "RGB").resize(
+                (ENCODER_INPUT, ENCODER_INPUT), Image.Resampling.LANCZOS))
+        meta = {"method": "ffhq_align", "box": [round(float(v), 2) for v in face.box],
+                "score": round(float(face.score), 4), "photo_size": [w, h],
+                "transform": aligned.transform.to_dict()}
+        out.append(FaceCrop(np.ascontiguousarray(crop), meta))
+    return out
 
 
 def encode(bundle, crops: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
