@@ -25,7 +25,8 @@ from shared.logging import bind
 from shared.queue import chunks
 from shared.states import ItemStatus
 from worker import metrics, stages, store
-from worker.images import encode_png, to_uint8
+from worker.faces import AlignTransform, paste_back
+from worker.images import JPEG, PNG, encode_jpeg, encode_png, to_uint8
 from worker.imaging.errors import ImageError
 from worker.runtime import Runtime
 from worker.store import Job
@@ -135,6 +136,8 @@ def _decode_and_find_faces(rt: Runtime, job: Job) -> None:
     detector = stages.face_detector(rt.settings.detector, rt.device)
     faces = stages.prepare_faces(rgb, rt.bundle, job.recipe, detector)
     job.add_time("faces", timer.lap())
+    if job.recipe.output == "photo":
+        job.photo = rgb  # kept for the paste-back of this pass
     job.crops = [f.rgb for f in faces]
     job.face_meta = [f.meta for f in faces]
 
@@ -176,11 +179,13 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
     render_share = render_seconds / len(group)
     offset = 0
     for job in group:
-        # One image per item: the first (largest) face, output "crop" for now.
-        job.images[kind] = encode_png(images[offset])
-        offset += len(job.latent)
+        n = len(job.latent)
+        job.images[kind], job.mimes[kind] = _output(rt, job, images[offset:offset + n])
         if kind == "preview" and job.needs_projected and not job.edits:
-            job.images["projected"] = job.images["preview"]  # no edits: the same picture
+            # No edits: the projection is the same render (the crop of the first face).
+            job.images["projected"] = (job.images["preview"] if job.mimes[kind] == PNG
+                                       else encode_png(images[offset]))
+        offset += n
     for job in projected:
         job.images["projected"] = encode_png(images[offset])
         offset += len(job.latent)
@@ -189,6 +194,20 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
         job.add_time("edit" if kind == "preview" else "edit_final", edit_share)
         job.add_time(f"render_{kind}", render_share)
         job.add_time(f"png_{kind}", png_share)
+
+
+def _output(rt: Runtime, job: Job, crops) -> tuple[bytes, str]:
+    """One item's result from its rendered faces ``[F, R, R, 3]``: output "photo" pastes each
+    face back into the original photo (JPEG), "crop" is the first face's crop (PNG)."""
+    transforms = [m.get("transform") for m in job.face_meta]
+    if job.recipe.output != "photo" or not transforms or None in transforms:
+        return encode_png(crops[0]), PNG
+    if job.photo is None:  # re-edit or final: the photo was decoded by an earlier pass
+        job.photo = stages.decode(store.read_upload(rt, job), rt.settings.max_pixels)
+    photo = job.photo
+    for crop, transform in zip(crops, transforms, strict=False):
+        photo = paste_back(photo, crop, AlignTransform.from_dict(transform))
+    return encode_jpeg(photo, quality=92), JPEG
 
 
 # ----- the two entry points ---------------------------------------------------------------------

@@ -43,7 +43,9 @@ class Job:
     # Filled by the stages:
     crops: list = field(default_factory=list)
     face_meta: list = field(default_factory=list)
-    images: dict[str, bytes] = field(default_factory=dict)  # "preview"/"projected"/"final" -> PNG
+    images: dict[str, bytes] = field(default_factory=dict)  # "preview"/"projected"/"final" -> bytes
+    mimes: dict[str, str] = field(default_factory=dict)  # kind -> media type (PNG when absent)
+    photo: object = None  # the decoded upload [H, W, 3] uint8, once read (output "photo")
     error: tuple[str, str] | None = None  # (code, message) once the item has failed
     done: bool = False  # completed or failed: nothing more to do
 
@@ -64,6 +66,14 @@ def _stored_latent(rt: Runtime, item: Item) -> torch.Tensor | None:
     return latent_from_bytes(latent.data, latent.shape, rt.device)
 
 
+def _face_meta(rt: Runtime, item: Item) -> list:
+    """The stored faces' metadata (alignment transforms) of a latent this worker can reuse."""
+    latent = item.latent
+    if latent is None or latent.model_name != rt.model_name:
+        return []
+    return list((latent.meta or {}).get("faces") or [])
+
+
 def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[Job]:
     """Take each (item_id, edit_version) that is still waiting for exactly that version."""
     jobs: list[Job] = []
@@ -79,7 +89,7 @@ def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[Job]:
                 item_id=item_id, batch_id=batch.id, edit_version=int(version), recipe=recipe,
                 edits=_item_edits(item, batch), cost=Cost(**item.preview_cost),
                 upload_blob_id=item.upload_blob_id, latent=_stored_latent(rt, item),
-                needs_projected=item.projected_blob_id is None,
+                needs_projected=item.projected_blob_id is None, face_meta=_face_meta(rt, item),
             )
             if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
                 job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
@@ -102,6 +112,7 @@ def claim_finals(rt: Runtime, item_ids: list[str]) -> list[Job]:
                 recipe=recipe_from_stored(batch.recipe), edits=_item_edits(item, batch),
                 cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
                 latent=_stored_latent(rt, item), needs_projected=False,
+                face_meta=_face_meta(rt, item),
             )
             jobs.append(job)
     return jobs
@@ -142,7 +153,7 @@ def complete_preview(rt: Runtime, job: Job) -> bool | None:
     when the guarded update lost (stale or canceled; nothing kept), else whether the recipe's
     auto-finalize queued a final."""
     with rt.sessions() as session:
-        preview = rt.blobs.put(session, job.images["preview"], PNG)
+        preview = rt.blobs.put(session, job.images["preview"], job.mimes.get("preview", PNG))
         values = {"preview_blob_id": preview.id}
         projected = job.images.get("projected")
         if projected is job.images["preview"]:  # no edits: one picture, one blob
@@ -167,7 +178,7 @@ def complete_preview(rt: Runtime, job: Job) -> bool | None:
 
 def complete_final(rt: Runtime, job: Job) -> bool:
     with rt.sessions() as session:
-        final = rt.blobs.put(session, job.images["final"], PNG)
+        final = rt.blobs.put(session, job.images["final"], job.mimes.get("final", PNG))
         session.flush()
         ok = states.complete_final(
             session, job.item_id, final_blob_id=final.id,

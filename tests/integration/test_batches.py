@@ -18,7 +18,7 @@ from tests.integration.stack import real_photos, settled
 
 pytestmark = pytest.mark.integration
 
-RECIPE = {"edits": {"smiling": 0.5, "young": -0.3},
+RECIPE = {"output": "crop", "edits": {"smiling": 0.5, "young": -0.3},
           "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}}
 PREVIEW_STAGES = {"queue_wait", "decode", "faces", "encode", "store_latent", "edit",

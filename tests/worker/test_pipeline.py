@@ -16,7 +16,7 @@ from tests.worker.conftest import items_of
 from worker import pipeline, stages
 from worker.images import decode_rgb
 
-RECIPE = {"edits": {"smiling": 0.5}, "preview": {"channels": 0.5, "resolution": 32},
+RECIPE = {"output": "crop", "edits": {"smiling": 0.5}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}}
 
 

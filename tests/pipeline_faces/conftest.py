@@ -1,0 +1,60 @@
+"""Fixtures for the photo pipeline tests: the tiny-random model and a worker runtime on SQLite
+with our own Redis database (8), the pipeline running in this process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from shared.models import User
+from shared.settings import Settings
+
+REDIS_DB = os.environ.get("TEST_PIPELINE_FACES_REDIS_DB", "8")
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.getbasetemp() / "weights-tiny-random")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_weights_dir):
+    from worker.anycost.bundle import load_bundle
+
+    return load_bundle("tiny-random", tiny_weights_dir, device="cpu")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    import redis
+
+    url = f"{os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379')}/{REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def runtime(sqlite_url, redis_url, tiny_bundle, tiny_weights_dir):
+    from shared.migrate import upgrade
+    from worker.runtime import build_runtime
+
+    upgrade(sqlite_url)
+    settings = Settings(database_url=sqlite_url, redis_url=redis_url, model="tiny-random",
+                        weights_dir=tiny_weights_dir, render_batch_size=4)
+    rt = build_runtime(settings, "faces-worker:1", bundle=tiny_bundle)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def owner(runtime) -> int:
+    with runtime.sessions.begin() as session:
+        user = User(username="owner")
+        session.add(user)
+        session.flush()
+        return user.id
