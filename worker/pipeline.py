@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -24,8 +25,9 @@ from shared.errors import ErrorCode
 from shared.logging import bind
 from shared.queue import chunks
 from shared.states import ItemStatus
-from worker import metrics, stages, store
+from worker import inversion, metrics, stages, store
 from worker.faces import AlignTransform, paste_back
+from worker.faces.align import render_quad
 from worker.images import JPEG, PNG, encode_jpeg, encode_png, to_uint8
 from worker.imaging.errors import ImageError
 from worker.runtime import Runtime
@@ -163,6 +165,28 @@ def _store_latent(rt: Runtime, job: Job) -> None:
     job.add_time("store_latent", timer.lap())
 
 
+def _refine(rt: Runtime, job: Job) -> None:
+    """Recipe ``refine_steps`` > 0: optimise the item's W+ against its aligned faces before the
+    final render (at the final cost). Needs the stored transforms; crops of the old centre-crop
+    kind have none and are rendered from the encoder's code."""
+    transforms = [m.get("transform") for m in job.face_meta]
+    if job.recipe.refine_steps <= 0 or not transforms or None in transforms:
+        return
+    timer = _Timer()
+    if job.photo is None:
+        job.photo = stages.decode(store.read_upload(rt, job), rt.settings.max_pixels)
+    size = job.cost.resolution
+    targets = np.stack([render_quad(job.photo, np.asarray(t["quad"]), size) for t in transforms])
+    job.latent, info = inversion.refine(rt.bundle, targets, job.latent, job.recipe.refine_steps,
+                                        cost=job.cost)
+    seconds = timer.lap()
+    job.add_time("refine", seconds)
+    job.add_time("refine_per_step", seconds / max(1, job.recipe.refine_steps))
+    job.add_time("refine_error_before", info["error_before"])
+    job.add_time("refine_error_after", info["error_after"])
+    store.record_refine(rt, job, info)
+
+
 def _render(rt: Runtime, group: list[Job], kind: str) -> None:
     """Edit and render a group at its (shared) cost; with ``kind == "preview"`` also the unedited
     projection of the items that need one, in the same forward pass."""
@@ -260,6 +284,9 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
         for job in jobs:
             if job.latent is None:
                 _fail(rt, job, INTERNAL_ERROR, "no stored latent for this item", stage, report)
+        for job in _live(jobs):
+            with _per_item(rt, job, stage, report):
+                _refine(rt, job)
         for group in _by_cost(_live(jobs)):
             _batched(rt, group, lambda g: _render(rt, g, "final"), stage, report)
         for job in _live(jobs):

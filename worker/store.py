@@ -143,6 +143,15 @@ def store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int], encode_se
         log.info("latent of %s was stored by another delivery", job.item_id)
 
 
+def record_refine(rt: Runtime, job: Job, info: dict) -> None:
+    """Note the last refinement (loss, errors before/after) in the latent's meta. The stored code
+    stays the encoder's: re-edits and previews start from it, finals refine again."""
+    with rt.sessions.begin() as session:
+        latent = session.get(Latent, job.item_id)
+        if latent is not None:
+            latent.meta = {**(latent.meta or {}), "refine": info}
+
+
 def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, float]:
     old = session.execute(select(Item.timings).where(Item.id == item_id)).scalar_one_or_none()
     return {**(old or {}), **new}

@@ -126,3 +126,23 @@ def test_no_face_fails_with_code(runtime, owner):
     assert report.failed == {item_id: "no_face"}
     item, latent = _item(runtime, item_id)
     assert item.status == "failed" and item.error_code == "no_face" and latent is None
+
+
+def test_final_with_refinement_records_errors(runtime, owner):
+    photo = skimage.data.astronaut()
+    (item_id,), report = _run(runtime, owner, [Upload("a.png", encode(photo), "image/png")],
+                              {**RECIPE, "refine_steps": 3})
+    assert report.completed == [item_id], report.failed
+    with runtime.sessions.begin() as s:
+        from shared import states
+        assert states.request_final(s, item_id)
+    report = pipeline.run_finals(runtime, [item_id])
+    assert report.completed == [item_id], report.failed
+    item, (shape, meta) = _item(runtime, item_id)
+    info = meta["refine"]
+    assert info["steps"] == 3 and info["loss"] in ("lpips_alex", "mse+l1_down4")
+    assert info["error_after"] <= info["error_before"]
+    assert item.timings["refine"] > 0
+    assert item.timings["refine_error_after"] <= item.timings["refine_error_before"]
+    final, _ = _blob(runtime, item.final_blob_id)
+    assert final.shape == photo.shape
