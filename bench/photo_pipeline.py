@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 
 def main() -> None:
