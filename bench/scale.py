@@ -9,14 +9,16 @@ Each run: fresh worker processes (started and warmed up before the clock starts)
 submit of the same batch of real photos with ``auto_finalize`` (each item: decode, faces,
 encode, preview + projection render, then a final render), timed until every item is done.
 Workers and the web app share a private PostgreSQL database (created and dropped here) and one
-Redis database (default 8, flushed). A job is one item (its preview and its final); the ratio
-column compares 2 workers with 1 at the same batch size. On a 2-core machine the ceiling is 2x,
+Redis database (default 7, flushed; tests use 6 and 8-15, and a test flushing ours mid-run
+would drop its messages). A job is one item (its preview and its final); the ratio column
+compares 2 workers with 1 at the same batch size. On a 2-core machine the ceiling is 2x,
 less whatever else runs (the web server and the bench's polling share those cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -48,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", default="1,2", help="worker process counts to compare")
     p.add_argument("--batch-sizes", default="1,8", help="render_batch_size values to compare")
     p.add_argument("--repeat", type=int, default=1, help="runs per configuration (best kept)")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     p.add_argument("--pg-admin-url", default=PG_ADMIN)
     p.add_argument("--weights-dir", default=None, help="default: a temporary directory")
     return p.parse_args(argv)
@@ -72,7 +74,7 @@ def one_run(settings: Settings, api: ApiClient, n_workers: int, n: int, logs: Pa
         uploads = photos(n)
         started = time.perf_counter()
         created = api.submit(uploads, RECIPE)
-        batch = api.wait(created["id"], settled("done", "failed"), timeout=1800, poll=0.1)
+        batch = api.wait(created["id"], settled("done", "failed"), timeout=600, poll=0.1)
         seconds = time.perf_counter() - started
     finally:
         for worker in workers:
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     from web.extensions import services
 
     args = parse_args(argv)
+    # Killed (timeout, Ctrl-C from a wrapper): still stop the workers and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     n = 8 if args.quick else args.n
     worker_counts = [int(x) for x in args.workers.split(",")]
     batch_sizes = [int(x) for x in args.batch_sizes.split(",")]
