@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--preview", default=None, help="channels,resolution (default: model's)")
     p.add_argument("--final", default=None, help="channels,resolution (default: full)")
     p.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     p.add_argument("--weights-dir", default=None, help="default: var/weights (tiny: a tmp dir)")
     p.add_argument("--poll", type=float, default=0.05, help="seconds between status polls")
     p.add_argument("--repeat", type=int, default=1,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,17 +77,49 @@ def database_url(request) -> str:
     return request.getfixturevalue(fixture)
 
 
-@pytest.fixture
-def redis_url(worker_id: str = "master") -> Iterator[str]:
-    """A Redis database number of our own, flushed before and after."""
+#: Redis database numbers, one per suite: a suite's real Celery workers must never take (or
+#: flush) another suite's messages. 0-3 are left to people running the service on this machine;
+#: the benchmarks' defaults are listed too so a bench never runs on a suite's database.
+REDIS_DBS = {
+    "web": 4,
+    "portal": 5,
+    "pipeline_faces_stack": 6,
+    "bench_scale": 7,  # bench/scale.py
+    "pipeline_faces": 8,
+    "shared": 9,
+    "scale": 10,
+    "integration": 11,
+    "worker": 12,
+    "bench_pipeline": 13,  # bench/pipeline.py
+    "browser": 14,
+    "ops": 15,
+}
+
+
+def redis_db_url(suite: str) -> str:
+    return f"{TEST_REDIS_BASE}/{REDIS_DBS[suite]}"
+
+
+@contextmanager
+def private_redis(suite: str) -> Iterator[str]:
+    """The URL of ``suite``'s own Redis database, flushed before and after."""
     import redis
 
-    url = f"{TEST_REDIS_BASE}/{os.environ.get('TEST_REDIS_DB', '9')}"
+    url = redis_db_url(suite)
     client = redis.Redis.from_url(url)
     client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database of our own (suites with workers override this with their own number)."""
+    with private_redis("shared") as url:
+        yield url
 
 
 @pytest.fixture

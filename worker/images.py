@@ -33,7 +33,7 @@ def from_uint8(rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.Ten
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
         raise ValueError(f"expected [..., H, W, 3] uint8, got {arr.shape} {arr.dtype}")
-    x = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+    x = torch.from_numpy(np.array(arr, order="C")).to(device)  # a copy: inputs may be read-only
     return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 

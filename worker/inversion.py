@@ -78,20 +78,23 @@ def refine(
     code = start.clone().requires_grad_(True)
     opt = torch.optim.Adam([code], lr=lr)
 
-    def error(w: torch.Tensor) -> float:
-        with torch.no_grad():
-            return float(F.mse_loss(_render(bundle, w, cost), target))
-
-    before = error(start)
-    best, best_err = start, before
+    # Each step's forward pass also measures the code it started from, so one render per step.
+    best, best_err, before = start, float("inf"), None
     for _ in range(max(0, int(steps))):
         opt.zero_grad(set_to_none=True)
-        loss = _loss(_render(bundle, code, cost), target)
-        loss.backward()
-        opt.step()
-        err = error(code.detach())
+        image = _render(bundle, code, cost)
+        err = float(F.mse_loss(image.detach(), target))
+        before = err if before is None else before
         if err <= best_err:  # keep the best, so refinement can never make the result worse
             best, best_err = code.detach().clone(), err
+        _loss(image, target).backward()
+        opt.step()
+    with torch.no_grad():
+        final_err = float(F.mse_loss(_render(bundle, code, cost), target))
+    if before is None:
+        before = best_err = final_err
+    elif final_err <= best_err:
+        best, best_err = code.detach().clone(), final_err
     seconds = time.perf_counter() - started
     info = {"loss": loss_name(), "steps": int(steps), "lr": lr, "error_before": before,
             "error_after": best_err, "resolution": cost.resolution, "channels": cost.channels,

@@ -24,6 +24,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from shared.errors import ErrorCode
 from shared.logging import bind
 from shared.queue import chunks
+from shared.recipe import Cost
 from shared.states import ItemStatus
 from worker import inversion, metrics, stages, store
 from worker.faces import AlignTransform, paste_back
@@ -165,20 +166,25 @@ def _store_latent(rt: Runtime, job: Job) -> None:
     job.add_time("store_latent", timer.lap())
 
 
+REFINE_MAX_RESOLUTION = 256
+
+
 def _refine(rt: Runtime, job: Job) -> None:
     """Recipe ``refine_steps`` > 0: optimise the item's W+ against its aligned faces before the
-    final render (at the final cost). Needs the stored transforms; crops of the old centre-crop
-    kind have none and are rendered from the encoder's code."""
+    final render. The optimisation runs on the full-width generator at no more than
+    ``REFINE_MAX_RESOLUTION``: Anycost's sub-resolutions are consistent with the full output, and
+    a 1024 px backward pass per step costs ~20 s on a CPU. Needs the stored transforms; crops of
+    the old centre-crop kind have none and are rendered from the encoder's code."""
     transforms = [m.get("transform") for m in job.face_meta]
     if job.recipe.refine_steps <= 0 or not transforms or None in transforms:
         return
     timer = _Timer()
     if job.photo is None:
         job.photo = stages.decode(store.read_upload(rt, job), rt.settings.max_pixels)
-    size = job.cost.resolution
+    size = min(job.cost.resolution, REFINE_MAX_RESOLUTION)
     targets = np.stack([render_quad(job.photo, np.asarray(t["quad"]), size) for t in transforms])
     job.latent, info = inversion.refine(rt.bundle, targets, job.latent, job.recipe.refine_steps,
-                                        cost=job.cost)
+                                        cost=Cost(channels=1.0, resolution=size))
     seconds = timer.lap()
     job.add_time("refine", seconds)
     job.add_time("refine_per_step", seconds / max(1, job.recipe.refine_steps))

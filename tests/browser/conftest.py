@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import REPO, TEST_REDIS_BASE
+from tests.conftest import REPO, redis_db_url
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-BROWSER_REDIS_DB = os.environ.get("TEST_BROWSER_REDIS_DB", "14")
 OUTPUT = REPO / "tests" / "_output" / "browser"
 USERNAME, PASSWORD = "carol", "a long portal password"
 
@@ -36,7 +35,7 @@ def stack_env(pg_url, tmp_path) -> Iterator[dict]:
     """Settings for every process of the stack (a fresh migrated database, our Redis db)."""
     from shared.migrate import upgrade
 
-    redis_url = f"{TEST_REDIS_BASE}/{BROWSER_REDIS_DB}"
+    redis_url = redis_db_url("browser")
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     upgrade(pg_url)

@@ -14,10 +14,10 @@ import redis
 from sqlalchemy import create_engine, text
 
 from shared.settings import Settings
+from tests.conftest import redis_db_url
 from tests.integration.stack import ApiClient, WebServer, WorkerProcess
 
 #: Our own Redis database number (web tests use 13, ops 14, worker unit tests 12).
-INTEGRATION_REDIS_DB = os.environ.get("TEST_INTEGRATION_REDIS_DB", "11")
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -66,7 +66,7 @@ def stack(database, tiny_weights_dir, tmp_path_factory) -> Iterator[Stack]:
     from web.auth import create_token, create_user
 
     upgrade(database)
-    redis_url = f"{os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379')}/{INTEGRATION_REDIS_DB}"
+    redis_url = redis_db_url("integration")
     broker = redis.Redis.from_url(redis_url)
     broker.flushdb()
     settings = Settings(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -18,19 +17,13 @@ from shared.models import User
 from shared.queue import Dispatcher
 from shared.recipe import Cost, Recipe
 from shared.settings import Settings
-
-OPS_REDIS_DB = int(os.environ.get("TEST_OPS_REDIS_DB", "15"))
+from tests.conftest import private_redis
 
 
 @pytest.fixture
 def ops_redis_url() -> Iterator[str]:
-    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-    url = f"{base}/{OPS_REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with private_redis("ops") as url:
+        yield url
 
 
 @pytest.fixture

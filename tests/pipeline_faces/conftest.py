@@ -3,15 +3,13 @@ with our own Redis database (8), the pipeline running in this process."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from shared.models import User
 from shared.settings import Settings
-
-REDIS_DB = os.environ.get("TEST_PIPELINE_FACES_REDIS_DB", "8")
+from tests.conftest import private_redis
 
 
 @pytest.fixture(scope="session")
@@ -28,14 +26,8 @@ def tiny_bundle(tiny_weights_dir):
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    import redis
-
-    url = f"{os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379')}/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with private_redis("pipeline_faces") as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ or a correct output (a photo the original's size), the good faces finish, the wo
 from __future__ import annotations
 
 import io
-import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -20,11 +19,11 @@ from shared.jobs import Upload
 from shared.models import Item
 from shared.recipe import parse_recipe
 from shared.settings import Settings
+from tests.conftest import redis_db_url
 from tests.integration.stack import ApiClient, WebServer, WorkerProcess, settled
 
 pytestmark = pytest.mark.integration
 
-REDIS_DB = os.environ.get("TEST_PIPELINE_FACES_STACK_REDIS_DB", "6")
 RECIPE = {"edits": {"smiling": 0.5}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}}
 
@@ -98,7 +97,7 @@ def stack(tmp_path_factory) -> Iterator[tuple]:
     base = tmp_path_factory.mktemp("faces-stack")
     database = f"sqlite:///{base / 'anycost.db'}"
     upgrade(database)
-    redis_url = f"{os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379')}/{REDIS_DB}"
+    redis_url = redis_db_url("pipeline_faces_stack")
     broker = redis.Redis.from_url(redis_url)
     broker.flushdb()
     settings = Settings(database_url=database, redis_url=redis_url, model="tiny-random",

@@ -4,28 +4,21 @@ users with passwords, and a signed-in test client helper that knows the page's C
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator
 
 import pytest
-import redis
 
-from tests.conftest import TEST_REDIS_BASE
+from tests.conftest import private_redis
 
 # A Redis database number of the portal tests' own (the shared fixture's default is shared).
-PORTAL_REDIS_DB = os.environ.get("TEST_PORTAL_REDIS_DB", "13")
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def portal_redis_url() -> Iterator[str]:
-    url = f"{TEST_REDIS_BASE}/{PORTAL_REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with private_redis("portal") as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ which the tests read back: each stored result names the worker that rendered it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,10 +16,10 @@ import pytest
 import redis
 
 from shared.settings import Settings
+from tests.conftest import redis_db_url
 from tests.integration.stack import REPO, ApiClient, WebServer, WorkerProcess, worker_env
 
 #: Our own Redis database number (integration 11, worker 12, web 13, ops 14/15).
-SCALE_REDIS_DB = os.environ.get("TEST_SCALE_REDIS_DB", "10")
 TINY_RECIPE = {"edits": {"smiling": 0.5},
                "preview": {"channels": 0.5, "resolution": 32},
                "final": {"channels": 1.0, "resolution": 64}}
@@ -105,7 +104,7 @@ def scale_stack(request, pg_url, tiny_weights_dir, tmp_path) -> Iterator[ScaleSt
     marker = request.node.get_closest_marker("scale_settings")
     overrides = dict(marker.kwargs) if marker else {}
     upgrade(pg_url)
-    redis_url = f"{os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379')}/{SCALE_REDIS_DB}"
+    redis_url = redis_db_url("scale")
     broker = redis.Redis.from_url(redis_url)
     broker.flushdb()
     settings = Settings(database_url=pg_url, redis_url=redis_url, model="tiny-random",

@@ -3,30 +3,23 @@ private Redis database, users with tokens, and helpers to read the queue and mak
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-import redis
 
+from tests.conftest import private_redis
 from web import create_app
 from web.auth import create_token, create_user
 from web.extensions import services
 
 # Web tests use their own Redis database number so that runs beside other suites do not clash.
-WEB_REDIS_DB = os.environ.get("TEST_WEB_REDIS_DB", "13")
 MODEL = "anycost-ffhq-config-f"  # the web side never loads weights; 1024 px for the cost checks
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-    url = f"{base}/{WEB_REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with private_redis("web") as url:
+        yield url
 
 
 def make_app(**overrides):

@@ -4,7 +4,6 @@ and a runtime on a fresh migrated database, with a private Redis database for it
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -13,9 +12,9 @@ from PIL import Image
 
 from shared.models import Item, User
 from shared.settings import Settings
+from tests.conftest import private_redis
 
 #: Our own Redis database number (tests/conftest.py leaves 9..15 to tests).
-WORKER_TEST_REDIS_DB = os.environ.get("TEST_WORKER_REDIS_DB", "12")
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +32,8 @@ def tiny_bundle(tiny_weights_dir):
 
 @pytest.fixture
 def worker_redis_url() -> Iterator[str]:
-    import redis
-
-    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-    url = f"{base}/{WORKER_TEST_REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with private_redis("worker") as url:
+        yield url
 
 
 @pytest.fixture
