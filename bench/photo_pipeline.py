@@ -37,6 +37,7 @@ def main() -> None:
     from worker.anycost.bundle import load_bundle
     from worker.faces import align_face, paste_back, select_faces
     from worker.images import to_uint8
+    from worker.pipeline import REFINE_MAX_RESOLUTION
 
     weights = tempfile.mkdtemp(prefix="bench-weights-")
     if args.model == "random-1024":
@@ -70,8 +71,10 @@ def main() -> None:
         wplus = lap("encode", lambda: stages.encode(bundle, [enc_in], torch.device("cpu")))
     cost = Cost(1.0, res)
     if args.steps > 0:
+        # As the pipeline does: optimise at no more than REFINE_MAX_RESOLUTION.
+        refine_cost = Cost(1.0, min(res, REFINE_MAX_RESOLUTION))
         _, info = lap("refine_total", lambda: inversion.refine(bundle, aligned.image, wplus,
-                                                               args.steps, cost=cost))
+                                                               args.steps, cost=refine_cost))
         times["refine_per_step"] = times.pop("refine_total") / args.steps
         print(f"refine loss={info['loss']} error {info['error_before']:.4f} -> "
               f"{info['error_after']:.4f}")
