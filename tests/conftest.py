@@ -122,6 +122,19 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def tiny_weights_dir(tmp_path_factory) -> str:
+    """tiny-random weights, built once per pytest session (by the first worker that needs them)."""
+    return str(tmp_path_factory.getbasetemp() / "weights-tiny-random")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_weights_dir):
+    from worker.anycost.bundle import load_bundle
+
+    return load_bundle("tiny-random", tiny_weights_dir, device="cpu")
+
+
 @pytest.fixture
 def migrated(database_url: str) -> str:
     """A database URL upgraded to the head revision."""

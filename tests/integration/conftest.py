@@ -17,14 +17,7 @@ from shared.settings import Settings
 from tests.conftest import redis_db_url
 from tests.integration.stack import ApiClient, WebServer, WorkerProcess
 
-#: Our own Redis database number (web tests use 13, ops 14, worker unit tests 12).
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture(scope="session")
-def tiny_weights_dir(tmp_path_factory) -> str:
-    # Same directory as tests/worker's fixture: tiny-random weights are built once per session.
-    return str(tmp_path_factory.getbasetemp() / "weights-tiny-random")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

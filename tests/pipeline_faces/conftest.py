@@ -12,18 +12,6 @@ from shared.settings import Settings
 from tests.conftest import private_redis
 
 
-@pytest.fixture(scope="session")
-def tiny_weights_dir(tmp_path_factory) -> str:
-    return str(tmp_path_factory.getbasetemp() / "weights-tiny-random")
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(tiny_weights_dir):
-    from worker.anycost.bundle import load_bundle
-
-    return load_bundle("tiny-random", tiny_weights_dir, device="cpu")
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     with private_redis("pipeline_faces") as url:

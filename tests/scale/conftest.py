@@ -25,12 +25,6 @@ TINY_RECIPE = {"edits": {"smiling": 0.5},
                "final": {"channels": 1.0, "resolution": 64}}
 
 
-@pytest.fixture(scope="session")
-def tiny_weights_dir(tmp_path_factory) -> str:
-    # The same directory as tests/worker's and tests/integration's: built once per session.
-    return str(tmp_path_factory.getbasetemp() / "weights-tiny-random")
-
-
 class NamedWorker(WorkerProcess):
     """A ``celery worker`` with an exact node name (``w1@hostA``) and extra environment, e.g.
     the fairness cap and JSON logs; the rest (readiness, stopping) as ``WorkerProcess``."""

@@ -14,21 +14,6 @@ from shared.models import Item, User
 from shared.settings import Settings
 from tests.conftest import private_redis
 
-#: Our own Redis database number (tests/conftest.py leaves 9..15 to tests).
-
-
-@pytest.fixture(scope="session")
-def tiny_weights_dir(tmp_path_factory) -> str:
-    # One directory per pytest session, shared with tests/integration (same name).
-    return str(tmp_path_factory.getbasetemp() / "weights-tiny-random")
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(tiny_weights_dir):
-    from worker.anycost.bundle import load_bundle
-
-    return load_bundle("tiny-random", tiny_weights_dir, device="cpu")
-
 
 @pytest.fixture
 def worker_redis_url() -> Iterator[str]:
