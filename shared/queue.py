@@ -86,15 +86,17 @@ class Dispatcher:
     def celery(self) -> Celery:
         return self._celery or make_celery(self.settings, name="anycost-producer")
 
-    def send_previews(self, items: Sequence[tuple[str, int]]) -> int:
+    def send_previews(self, items: Sequence[tuple[str, int]], group_size: int | None = None) -> int:
         """``items``: (item_id, edit_version) pairs. Returns the number of messages sent."""
-        groups = chunks([list(pair) for pair in items], self.settings.render_batch_size)
+        size = min(group_size or self.settings.render_batch_size, self.settings.render_batch_size)
+        groups = chunks([list(pair) for pair in items], size)
         for group in groups:
             self.celery.send_task(PREVIEW_TASK, args=[group], queue=PREVIEW_QUEUE)
         return len(groups)
 
-    def send_finals(self, item_ids: Sequence[str]) -> int:
-        groups = chunks(list(item_ids), self.settings.render_batch_size)
+    def send_finals(self, item_ids: Sequence[str], group_size: int | None = None) -> int:
+        size = min(group_size or self.settings.render_batch_size, self.settings.render_batch_size)
+        groups = chunks(list(item_ids), size)
         for group in groups:
             self.celery.send_task(FINAL_TASK, args=[group], queue=FINAL_QUEUE)
         return len(groups)

@@ -3,6 +3,7 @@ batch holds at most ``batch_queue_cap`` items in the queue; a broker outage lose
 
 import base64
 import json
+from datetime import datetime
 
 import pytest
 import redis
@@ -12,7 +13,7 @@ from shared import states
 from shared.blobs import DatabaseBlobStore, FilesystemBlobStore
 from shared.db import make_engine, make_session_factory
 from shared.jobs import JobError, Jobs, Upload
-from shared.models import Item, User
+from shared.models import Item, User, WorkerHeartbeat
 from shared.queue import PREVIEW_TASK, Dispatcher
 from shared.recipe import parse_recipe
 from shared.settings import Settings
@@ -101,3 +102,19 @@ def test_blob_stores_round_trip(env, tmp_path, store):
         blob_id = blobs.put(s, b"bytes", "image/png").id
     with jobs.sessions() as s:
         assert blobs.get(s, blob_id) == (b"bytes", "image/png")
+
+
+def test_groups_are_spread_over_live_workers(env, redis_url):
+    jobs, uid = env
+    jobs.settings = Settings(database_url=jobs.settings.database_url, redis_url=redis_url,
+                             model="tiny-random", batch_queue_cap=100, render_batch_size=8)
+    with jobs.sessions.begin() as s:
+        for name in ("w1@a:1", "w2@b:1"):
+            s.add(WorkerHeartbeat(name=name, queues="preview,final", model_name="tiny-random",
+                                  pretrained=False, device="cpu"))
+        s.add(WorkerHeartbeat(name="dead@c:1", queues="preview,final", model_name="tiny-random",
+                              pretrained=False, device="cpu", last_seen=datetime(2000, 1, 1)))
+    jobs.create_batch(uid, uploads(8), parse_recipe({}, 64))
+    # Two live workers, two messages each: groups of 2, not one group of 8 for one worker.
+    assert [len(group) for _, group in queued_messages(redis_url)] == [2, 2, 2, 2]
+    assert jobs.group_size(100, "preview") == 8  # never above render_batch_size
