@@ -44,25 +44,31 @@ def _pg_admin_engine():
     return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, private PostgreSQL database for one test (dropped afterwards)."""
+@contextmanager
+def private_pg_database(prefix: str = "anycost_test") -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped afterwards); its URL."""
     from sqlalchemy import text
 
-    name = f"anycost_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin_engine()
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # pragma: no cover - environment problem, reported loudly
         pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable: {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield url
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, private PostgreSQL database for one test."""
+    with private_pg_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -133,6 +139,35 @@ def tiny_bundle(tiny_weights_dir):
     from worker.anycost.bundle import load_bundle
 
     return load_bundle("tiny-random", tiny_weights_dir, device="cpu")
+
+
+@contextmanager
+def pipeline_runtime(database_url: str, redis_url: str, bundle, weights_dir: str, name: str):
+    """A worker runtime (the pipeline runs in the test's process) on a migrated database."""
+    from shared.migrate import upgrade
+    from shared.settings import Settings
+    from worker.runtime import build_runtime
+
+    upgrade(database_url)
+    settings = Settings(database_url=database_url, redis_url=redis_url, model="tiny-random",
+                        weights_dir=weights_dir, render_batch_size=4)
+    rt = build_runtime(settings, name, bundle=bundle)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+@pytest.fixture
+def owner(runtime) -> int:
+    """A user in the database of the suite's ``runtime`` fixture."""
+    from shared.models import User
+
+    with runtime.sessions.begin() as session:
+        user = User(username="owner")
+        session.add(user)
+        session.flush()
+        return user.id
 
 
 @pytest.fixture

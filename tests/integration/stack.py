@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +179,51 @@ def real_photos() -> list[tuple[str, bytes, str]]:
         ("grace_hopper.jpg", hopper, "image/jpeg"),
         ("camera.png", png(skimage.data.camera()), "image/png"),
     ]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api: ApiClient
+    app: object  # the Flask app (its services: sessions, jobs, dispatcher, blobs)
+    worker: WorkerProcess
+    user_id: int
+
+    @property
+    def services(self):
+        from web.extensions import services
+
+        return services(self.app)
+
+
+@contextmanager
+def running_stack(settings: Settings, worker_name: str, log_path: Path,
+                  username: str) -> Iterator[Stack]:
+    """Migrations, a flushed Redis database, one real worker process, the web app on a real port
+    and a user with a token; everything stopped (and Redis flushed) afterwards."""
+    import redis
+
+    from shared.migrate import upgrade
+    from web import create_app
+    from web.auth import create_token, create_user
+    from web.extensions import services
+
+    upgrade(settings.database_url)
+    broker = redis.Redis.from_url(settings.redis_url)
+    broker.flushdb()
+    worker = WorkerProcess(settings, worker_name, log_path)
+    app = create_app(settings)
+    server = WebServer(app)
+    try:
+        with services(app).sessions.begin() as session:
+            user = create_user(session, username)
+            token = create_token(session, user)
+            user_id = user.id
+        worker.wait_ready()
+        yield Stack(settings, ApiClient(server.url, token), app, worker, user_id)
+    finally:
+        server.stop()
+        worker.stop()
+        services(app).close()
+        broker.flushdb()
+        broker.close()

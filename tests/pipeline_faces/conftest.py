@@ -7,9 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.models import User
-from shared.settings import Settings
-from tests.conftest import private_redis
+from tests.conftest import pipeline_runtime, private_redis
 
 
 @pytest.fixture
@@ -20,21 +18,6 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def runtime(sqlite_url, redis_url, tiny_bundle, tiny_weights_dir):
-    from shared.migrate import upgrade
-    from worker.runtime import build_runtime
-
-    upgrade(sqlite_url)
-    settings = Settings(database_url=sqlite_url, redis_url=redis_url, model="tiny-random",
-                        weights_dir=tiny_weights_dir, render_batch_size=4)
-    rt = build_runtime(settings, "faces-worker:1", bundle=tiny_bundle)
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def owner(runtime) -> int:
-    with runtime.sessions.begin() as session:
-        user = User(username="owner")
-        session.add(user)
-        session.flush()
-        return user.id
+    """A worker runtime on a migrated SQLite database (the pipeline runs in this process)."""
+    with pipeline_runtime(sqlite_url, redis_url, tiny_bundle, tiny_weights_dir, "faces-worker:1") as rt:
+        yield rt

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import redis
 import skimage.data
 from PIL import Image
 
@@ -20,7 +19,7 @@ from shared.models import Item
 from shared.recipe import parse_recipe
 from shared.settings import Settings
 from tests.conftest import redis_db_url
-from tests.integration.stack import ApiClient, WebServer, WorkerProcess, settled
+from tests.integration.stack import running_stack, settled
 
 pytestmark = pytest.mark.integration
 
@@ -88,37 +87,13 @@ EARLY = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[tuple]:
-    from shared.migrate import upgrade
-    from web import create_app
-    from web.auth import create_token, create_user
-    from web.extensions import services
-
+def stack(tmp_path_factory, tiny_weights_dir) -> Iterator[tuple]:
     base = tmp_path_factory.mktemp("faces-stack")
-    database = f"sqlite:///{base / 'anycost.db'}"
-    upgrade(database)
-    redis_url = redis_db_url("pipeline_faces_stack")
-    broker = redis.Redis.from_url(redis_url)
-    broker.flushdb()
-    settings = Settings(database_url=database, redis_url=redis_url, model="tiny-random",
-                        weights_dir=str(tmp_path_factory.getbasetemp() / "weights-tiny-random"),
-                        render_batch_size=4, torch_threads=1)
-    worker = WorkerProcess(settings, "faces", base / "worker.log")
-    app = create_app(settings)
-    server = WebServer(app)
-    try:
-        with services(app).sessions.begin() as session:
-            user = create_user(session, "faces")
-            token = create_token(session, user)
-            user_id = user.id
-        worker.wait_ready()
-        yield ApiClient(server.url, token), services(app), worker, user_id
-    finally:
-        server.stop()
-        worker.stop()
-        services(app).close()
-        broker.flushdb()
-        broker.close()
+    settings = Settings(database_url=f"sqlite:///{base / 'anycost.db'}",
+                        redis_url=redis_db_url("pipeline_faces_stack"), model="tiny-random",
+                        weights_dir=tiny_weights_dir, render_batch_size=4, torch_threads=1)
+    with running_stack(settings, "faces", base / "worker.log", "faces") as stack:
+        yield stack.api, stack.services, stack.worker, stack.user_id
 
 
 def test_bad_files_fail_alone_and_good_photos_finish(stack):

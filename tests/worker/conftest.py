@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.models import Item, User
-from shared.settings import Settings
-from tests.conftest import private_redis
+from shared.models import Item
+from tests.conftest import pipeline_runtime, private_redis
 
 
 @pytest.fixture
@@ -24,26 +23,8 @@ def worker_redis_url() -> Iterator[str]:
 @pytest.fixture
 def runtime(sqlite_url, worker_redis_url, tiny_bundle, tiny_weights_dir):
     """A worker runtime on a migrated SQLite database (the pipeline runs in this process)."""
-    from shared.migrate import upgrade
-    from worker.runtime import build_runtime
-
-    upgrade(sqlite_url)
-    settings = Settings(
-        database_url=sqlite_url, redis_url=worker_redis_url, model="tiny-random",
-        weights_dir=tiny_weights_dir, render_batch_size=4,
-    )
-    rt = build_runtime(settings, "test-worker:1", bundle=tiny_bundle)
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def owner(runtime) -> int:
-    with runtime.sessions.begin() as session:
-        user = User(username="owner")
-        session.add(user)
-        session.flush()
-        return user.id
+    with pipeline_runtime(sqlite_url, worker_redis_url, tiny_bundle, tiny_weights_dir, "test-worker:1") as rt:
+        yield rt
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
