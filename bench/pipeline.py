@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--preview", default=None, help="channels,resolution (default: model's)")
     p.add_argument("--final", default=None, help="channels,resolution (default: full)")
     p.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    p.add_argument("--redis-url", default=None,
+                   help="a Redis the bench may flush (default: a private redis-server it starts)")
     p.add_argument("--weights-dir", default=None, help="default: var/weights (tiny: a tmp dir)")
     p.add_argument("--poll", type=float, default=0.05, help="seconds between status polls")
     p.add_argument("--repeat", type=int, default=1,
@@ -143,6 +144,14 @@ def _task_starts(services, batch_id: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.redis_url is None:  # never flush a Redis someone else uses
+        from tests.redis_server import RedisServer
+
+        private = RedisServer().start()
+        args.redis_url = private.url(0)
+        import atexit
+
+        atexit.register(private.close)
     import redis
 
     from shared.migrate import upgrade

@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", default="1,2", help="worker process counts to compare")
     p.add_argument("--batch-sizes", default="1,8", help="render_batch_size values to compare")
     p.add_argument("--repeat", type=int, default=1, help="runs per configuration (best kept)")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
+    p.add_argument("--redis-url", default=None,
+                   help="a Redis the bench may flush (default: a private redis-server it starts)")
     p.add_argument("--pg-admin-url", default=PG_ADMIN)
     p.add_argument("--weights-dir", default=None, help="default: a temporary directory")
     return p.parse_args(argv)
@@ -94,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     from web.extensions import services
 
     args = parse_args(argv)
+    if args.redis_url is None:  # never flush a Redis someone else uses
+        from tests.redis_server import RedisServer
+
+        private = RedisServer().start()
+        args.redis_url = private.url(0)
+        import atexit
+
+        atexit.register(private.close)
     # Killed (timeout, Ctrl-C from a wrapper): still stop the workers and drop the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     n = 8 if args.quick else args.n

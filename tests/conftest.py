@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_server import RedisServer
+
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-# Redis database numbers 0-3 are left to people running the service; tests use 9..15.
-TEST_REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -83,32 +83,46 @@ def database_url(request) -> str:
     return request.getfixturevalue(fixture)
 
 
-#: Redis database numbers, one per suite: a suite's real Celery workers must never take (or
-#: flush) another suite's messages. 0-3 are left to people running the service on this machine;
-#: the benchmarks' defaults are listed too so a bench never runs on a suite's database.
+#: Database numbers on the session's private redis-server, one per suite: a suite's real Celery
+#: workers must never take (or flush) another suite's messages.
 REDIS_DBS = {
-    "web": 4,
-    "portal": 5,
-    "pipeline_faces_stack": 6,
-    "bench_scale": 7,  # bench/scale.py
-    "pipeline_faces": 8,
-    "shared": 9,
-    "scale": 10,
-    "integration": 11,
-    "worker": 12,
-    "bench_pipeline": 13,  # bench/pipeline.py
-    "browser": 14,
-    "ops": 15,
+    "web": 1,
+    "portal": 2,
+    "pipeline_faces_stack": 3,
+    "pipeline_faces": 4,
+    "shared": 5,
+    "scale": 6,
+    "integration": 7,
+    "worker": 8,
+    "browser": 9,
+    "ops": 10,
 }
+
+_redis_server: RedisServer | None = None
+
+
+def session_redis() -> RedisServer:
+    """This pytest session's own redis-server (started on first use, stopped at the end)."""
+    global _redis_server
+    if _redis_server is None:
+        _redis_server = RedisServer().start()
+    return _redis_server
+
+
+def pytest_sessionfinish(session, exitstatus):
+    global _redis_server
+    if _redis_server is not None:
+        _redis_server.close()
+        _redis_server = None
 
 
 def redis_db_url(suite: str) -> str:
-    return f"{TEST_REDIS_BASE}/{REDIS_DBS[suite]}"
+    return session_redis().url(REDIS_DBS[suite])
 
 
 @contextmanager
 def private_redis(suite: str) -> Iterator[str]:
-    """The URL of ``suite``'s own Redis database, flushed before and after."""
+    """The URL of ``suite``'s own database on the private server, flushed before and after."""
     import redis
 
     url = redis_db_url(suite)
