@@ -11,7 +11,7 @@ Three kinds of edit name resolve to a stored key:
 The sidecar (written by ``worker.anycost.factorize.install_generator_directions``)::
 
     {"version": 1, "config": "tiny-random", "style_dim": 512, "n_style": 10,
-     "pca_samples": 10000, "pca_seed": 20200601,
+     "pca_samples": 4096, "pca_seed": 20200601,
      "directions": [{"key": "sefa_00", "method": "sefa", "index": 0, "slots": [0, ..., 9],
                      "gain": 1.7, "sigma": 0.85, "eigenvalue": 3.1}, ...]}
 

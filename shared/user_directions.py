@@ -67,7 +67,7 @@ class UserDirections:
         self.sessions = sessions
         self.dispatcher = dispatcher
 
-    def list(self, owner_id: int) -> list[dict]:
+    def listing(self, owner_id: int) -> list[dict]:
         with self.sessions() as session:
             return [describe(r) for r in user_rows(session, owner_id, self.settings.model)]
 
