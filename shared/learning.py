@@ -20,7 +20,7 @@ from shared.directions import MIN_EXAMPLES
 
 #: L2 penalty relative to the mean squared feature norm: strong enough to keep the separable,
 #: few-example problem well posed, weak enough not to wash out the signal.
-RIDGE = 1e-2
+RIDGE = 0.1
 NEWTON_STEPS = 50
 
 
