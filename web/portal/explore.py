@@ -12,8 +12,18 @@ from shared.jobs import JobError
 from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
 from web.portal.auth import current_user, login_required
 from web.portal.blueprint import bp
+from web.portal.forms import Slider
 from web.portal.present import item_dict
 from web.portal.services import services
+
+
+def direction_sliders(svc, user_id: int) -> list[Slider]:
+    """Editor sliders for the model's generator directions and the user's own."""
+    out = [Slider(d["key"], d["name"], f"edit_user_{d['name']}")
+           for d in svc.directions.listing(user_id)]
+    out += [Slider(d["key"], f"{d['method'].upper()} {d['index']}", f"edit_{d['key']}")
+            for d in generator_entries(svc.settings)]
+    return out
 
 
 @bp.route("/items/<item_id>/explore")
