@@ -77,7 +77,11 @@ def user_directions(rt: Runtime, session, owner_id: int, keys) -> dict[str, Dire
         if row.vector is not None:
             out[USER_PREFIX + row.name] = Direction.make(row.vector, row.slots, row.gain)
         elif row.source and rt.bundle.directions is not None:
-            vector = rt.bundle.directions.direction(row.source)
+            try:  # a saved generator direction: its vector is in the installed directions file
+                vector = rt.bundle.directions.direction(row.source)
+            except KeyError:
+                log.warning("direction %s: %s is not installed", row.name, row.source)
+                continue
             out[USER_PREFIX + row.name] = Direction.make(vector, row.slots, row.gain)
     return out
 
