@@ -75,7 +75,10 @@ def user_directions(rt: Runtime, session, owner_id: int, keys) -> dict[str, Dire
     out = {}
     for row in rows:
         if row.vector is not None:
-            out[USER_PREFIX + row.name] = Direction.make(row.vector, row.slots, row.gain)
+            try:
+                out[USER_PREFIX + row.name] = Direction.make(row.vector, row.slots, row.gain)
+            except (TypeError, ValueError) as exc:  # left out: the edit names it in the error
+                log.warning("direction %s is unusable: %s", row.name, exc)
         elif row.source and rt.bundle.directions is not None:
             try:  # a saved generator direction: its vector is in the installed directions file
                 vector = rt.bundle.directions.direction(row.source)
