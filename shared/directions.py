@@ -1,4 +1,4 @@
-"""Names of edit directions beyond the 40 built-in boundaries (no torch: web reads this).
+"""Names of edit directions beyond the 40 built-in boundaries (pure Python: web reads this).
 
 Three kinds of edit name resolve to a stored key:
 
@@ -24,12 +24,7 @@ import json
 import re
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from shared.attributes import EDIT_GAIN, resolve_attribute
-from shared.models import UserDirection
-from shared.settings import Settings
 
 SIDECAR_VERSION = 1
 GENERATOR_METHODS: tuple[str, ...] = ("sefa", "pca")
@@ -129,22 +124,3 @@ def edit_names(generator_keys: list[str], user_names: list[str]) -> dict[str, st
     for name in user_names:
         table[name] = table[user_key(name)] = user_key(name)
     return table
-
-
-def generator_entries(settings: Settings) -> list[dict]:
-    """The configured model's generator directions, from its sidecar."""
-    return generator_directions(settings.weights_dir, settings.model)
-
-
-def user_rows(session: Session, owner_id: int, model_name: str) -> list[UserDirection]:
-    return list(session.scalars(
-        select(UserDirection).where(UserDirection.owner_id == owner_id,
-                                    UserDirection.model_name == model_name)
-        .order_by(UserDirection.name)
-    ))
-
-
-def names_for(session: Session, settings: Settings, owner_id: int | None) -> dict[str, str]:
-    """Every extra edit name ``owner_id`` may use in a recipe -> its stored key."""
-    users = [r.name for r in user_rows(session, owner_id, settings.model)] if owner_id else []
-    return edit_names([d["key"] for d in generator_entries(settings)], users)

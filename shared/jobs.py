@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import states
 from shared.blobs import BlobStore
-from shared.directions import names_for
+from shared.edit_names import names_for
 from shared.models import Batch, Item, WorkerHeartbeat, new_id, utcnow
 from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
 from shared.recipe import Recipe, parse_edits

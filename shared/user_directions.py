@@ -13,14 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.catalog import get_model_config
-from shared.directions import (
-    DirectionNameError,
-    check_direction_name,
-    generator_entries,
-    names_for,
-    user_key,
-    user_rows,
-)
+from shared.directions import DirectionNameError, check_direction_name, user_key
+from shared.edit_names import generator_entries, names_for, user_rows
 from shared.jobs import JobError
 from shared.learning import latent_feature, learn_direction
 from shared.models import Batch, DirectionStrip, Item, Latent, UserDirection, utcnow

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Response, request, url_for
 
-from shared.directions import generator_entries
+from shared.edit_names import generator_entries
 from shared.user_directions import describe_strip
 from web.api import bp, current_user
 from web.errors import ApiError

@@ -9,7 +9,7 @@ from flask import jsonify, request
 
 from shared.attributes import ALIASES, ATTRIBUTES, EDIT_RANGE, bare_name
 from shared.catalog import ModelConfig
-from shared.directions import generator_entries
+from shared.edit_names import generator_entries
 from shared.recipe import CHANNEL_RATIOS, allowed_resolutions, default_costs
 from web import openapi
 from web.api import bp, current_user

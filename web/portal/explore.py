@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import abort, render_template, url_for
 
 from shared.attributes import ALIASES
-from shared.directions import generator_entries
+from shared.edit_names import generator_entries
 from shared.jobs import JobError
 from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
 from web.portal.auth import current_user, login_required
