@@ -121,3 +121,24 @@ def test_tiny_random_install_has_directions_and_edits_use_them(tiny_bundle, tiny
     expected[:, :10] += -0.25 * 0.6 * directions.direction("smiling")
     assert torch.allclose(out, expected, atol=1e-5)
     assert not torch.equal(out, wplus)
+
+
+def test_importing_a_generator_computes_its_directions(tiny_bundle, tiny_weights_dir, tmp_path,
+                                                       capsys):
+    from pathlib import Path
+
+    from worker.anycost import weights
+    from worker.anycost.weights_cli import run
+
+    target = tmp_path / "imported"
+    weights.import_files("tiny-random", [Path(tiny_weights_dir) / "generator_tiny-random.pt"],
+                         target)
+    assert pt_path(target, "tiny-random").is_file()
+    assert generator_directions(target, "tiny-random") == generator_directions(
+        tiny_weights_dir, "tiny-random")  # the same generator: the same directions
+    assert [r.status for r in weights.verify(target)] == ["ok"]  # derived files: not in it
+    pt_path(target, "tiny-random").unlink()
+    assert run(["--dir", str(target), "directions", "tiny-random"]) == 0
+    assert "directions_tiny-random.pt" in capsys.readouterr().out
+    assert pt_path(target, "tiny-random").is_file()
+    assert run(["--dir", str(tmp_path / "empty"), "directions", "tiny-random"]) == 2
