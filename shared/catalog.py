@@ -19,9 +19,10 @@ from pathlib import Path
 
 #: The kinds of checkpoint file a config can have, in the order they are fetched.
 KINDS: tuple[str, ...] = ("generator", "encoder", "boundary")
-#: Kinds that any config may have besides its released files, made or imported locally:
-#: a discriminator (NVIDIA import; realism scores) and directions computed from the generator.
-OPTIONAL_KINDS: tuple[str, ...] = ("discriminator", "directions")
+#: Kinds that any config may have besides its released files: a discriminator (from an NVIDIA
+#: import; realism scores). Directions computed from the generator are derived files, kept
+#: beside it (``shared.directions``), not registry entries.
+OPTIONAL_KINDS: tuple[str, ...] = ("discriminator",)
 #: The manifest in the weights directory (files, and configs registered by imports).
 MANIFEST_NAME = "weights.json"
 

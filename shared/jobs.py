@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import states
 from shared.blobs import BlobStore
+from shared.edit_names import names_for
 from shared.models import Batch, Item, WorkerHeartbeat, new_id, utcnow
 from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
 from shared.recipe import Recipe, parse_edits
@@ -198,9 +199,15 @@ class Jobs:
         except Exception as exc:  # the reaper resends finals that nobody holds
             log.warning("could not enqueue %d finals (%s); the reaper will retry", len(item_ids), exc)
 
+    def edit_names(self, owner_id: int | None) -> dict[str, str]:
+        """Edit names beyond the built-in attributes this user may use: the model's generator
+        directions and the user's own (name -> stored key; see ``shared.directions``)."""
+        with self.sessions() as session:
+            return names_for(session, self.settings, owner_id)
+
     def edit_item(self, owner_id: int, item_id: str, raw_edits) -> int:
         """New edits for one item (a new preview). Returns the new edit version."""
-        edits = parse_edits(raw_edits)
+        edits = parse_edits(raw_edits, extra_names=self.edit_names(owner_id))
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
             version = states.request_edit(session, item.id, edits)

@@ -1,4 +1,5 @@
-"""SQLAlchemy models: users and API tokens, batches, items, latents, blobs, worker heartbeats.
+"""SQLAlchemy models: users and API tokens, batches, items, latents, blobs, worker heartbeats,
+users' own edit directions and direction strips (the explorer's previews).
 
 The database is the source of truth for every job; queue messages carry ids only. Columns are
 NOT NULL unless there is a reason. The schema only changes through a migration (migrations/).
@@ -20,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -165,3 +167,44 @@ class WorkerHeartbeat(Base):
     device: Mapped[str] = mapped_column(String(40))
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class UserDirection(Base):
+    """A user's own edit direction in one model's W: learned from examples ("learned", with its
+    vector) or a generator direction saved under a name ("saved": ``source`` names it, the
+    vector stays in the weights directory). Edits use it by name as ``user:<name>``."""
+
+    __tablename__ = "user_directions"
+    __table_args__ = (UniqueConstraint("owner_id", "model_name", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model_name: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(40))
+    method: Mapped[str] = mapped_column(String(20))  # learned | saved
+    source: Mapped[str | None] = mapped_column(String(40))  # saved: the generator key
+    vector: Mapped[list | None] = mapped_column(JSON)  # learned: unit vector, style_dim floats
+    slots: Mapped[list] = mapped_column(JSON)  # W+ slots the edit moves
+    gain: Mapped[float] = mapped_column(Float)  # W displacement at value 1
+    # learned: example item ids, accuracy and margin on them
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DirectionStrip(Base):
+    """Previews of one item along one direction (values from -1 to +1), rendered by a worker at
+    the item's preview cost into one image, frames side by side."""
+
+    __tablename__ = "direction_strips"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(80))  # stored edit key
+    values: Mapped[list] = mapped_column(JSON)
+    cost: Mapped[dict] = mapped_column(JSON)  # {"channels": r, "resolution": px}
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | done | failed
+    blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -23,6 +23,7 @@ QUEUES = (PREVIEW_QUEUE, FINAL_QUEUE)
 
 PREVIEW_TASK = "anycost.render_previews"  # args: [[item_id, edit_version], ...]
 FINAL_TASK = "anycost.render_finals"  # args: [item_id, ...]
+STRIP_TASK = "anycost.render_strip"  # args: [strip_id] (the direction explorer, preview cost)
 
 
 def celery_config(settings: Settings) -> dict:
@@ -56,7 +57,8 @@ def celery_config(settings: Settings) -> dict:
         "visibility_timeout": visibility,
         "broker_connection_retry_on_startup": True,
         "task_default_queue": PREVIEW_QUEUE,
-        "task_routes": {PREVIEW_TASK: {"queue": PREVIEW_QUEUE}, FINAL_TASK: {"queue": FINAL_QUEUE}},
+        "task_routes": {PREVIEW_TASK: {"queue": PREVIEW_QUEUE}, FINAL_TASK: {"queue": FINAL_QUEUE},
+                        STRIP_TASK: {"queue": PREVIEW_QUEUE}},
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,
         "broker_connection_timeout": 5,
@@ -100,3 +102,7 @@ class Dispatcher:
         for group in groups:
             self.celery.send_task(FINAL_TASK, args=[group], queue=FINAL_QUEUE)
         return len(groups)
+
+    def send_strip(self, strip_id: str) -> None:
+        """One direction strip (previews along a direction); it rides the preview queue."""
+        self.celery.send_task(STRIP_TASK, args=[strip_id], queue=PREVIEW_QUEUE)

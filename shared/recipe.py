@@ -6,13 +6,16 @@
  "final":   {"channels": 1.0, "resolution": 1024},
  "auto_finalize": false, "output": "photo", "faces": "largest", "refine_steps": 0}
 ```
-Edits are stored under their boundary keys ('31_Smiling'); costs get the model's defaults.
+Edits are stored under their boundary keys ('31_Smiling'), or for the generator's own and a
+user's directions under the keys ``extra_names`` maps them to ('sefa_00', 'user:freckles'; see
+``shared.directions``); costs get the model's defaults.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from shared.attributes import resolve_attribute
@@ -76,8 +79,22 @@ def default_costs(model_resolution: int) -> tuple[Cost, Cost]:
     return preview, Cost(1.0, model_resolution)
 
 
-def parse_edits(raw, field_name: str = "edits") -> dict[str, float]:
-    """Validate ``{name: value}``; names resolved to boundary keys, values in [-1, 1]."""
+def _resolve_edit_name(name: str, extra_names: Mapping[str, str] | None) -> str:
+    try:
+        return resolve_attribute(name)
+    except KeyError as exc:
+        key = (extra_names or {}).get(str(name).strip().lower())
+        if key is None:
+            more = " or a direction listed by GET /api/v1/attributes" if extra_names else ""
+            raise KeyError(exc.args[0] + more) from None
+        return key
+
+
+def parse_edits(
+    raw, field_name: str = "edits", extra_names: Mapping[str, str] | None = None
+) -> dict[str, float]:
+    """Validate ``{name: value}``; names resolved to boundary keys (or by ``extra_names``,
+    lower-case name -> stored key), values in [-1, 1]."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -85,7 +102,7 @@ def parse_edits(raw, field_name: str = "edits") -> dict[str, float]:
     edits: dict[str, float] = {}
     for name, value in raw.items():
         try:
-            key = resolve_attribute(name)
+            key = _resolve_edit_name(name, extra_names)
         except KeyError as exc:
             raise RecipeError(f"{field_name}.{name}", exc.args[0]) from None
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -124,8 +141,11 @@ def parse_cost(raw, field_name: str, model_resolution: int, default: Cost) -> Co
 _FIELDS = {"edits", "preview", "final", "auto_finalize", "output", "faces", "refine_steps"}
 
 
-def parse_recipe(raw, model_resolution: int) -> Recipe:
-    """A validated recipe from a dict or JSON text. Raises RecipeError naming the field."""
+def parse_recipe(
+    raw, model_resolution: int, extra_names: Mapping[str, str] | None = None
+) -> Recipe:
+    """A validated recipe from a dict or JSON text. Raises RecipeError naming the field.
+    ``extra_names``: edit names beyond the built-in attributes (see ``parse_edits``)."""
     if raw is None or raw == "":
         raw = {}
     if isinstance(raw, str | bytes):
@@ -152,7 +172,7 @@ def parse_recipe(raw, model_resolution: int) -> Recipe:
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_REFINE_STEPS:
         raise RecipeError("refine_steps", f"must be an integer from 0 to {MAX_REFINE_STEPS}")
     return Recipe(
-        edits=parse_edits(raw.get("edits")),
+        edits=parse_edits(raw.get("edits"), extra_names=extra_names),
         preview=parse_cost(raw.get("preview"), "preview", model_resolution, preview_default),
         final=parse_cost(raw.get("final"), "final", model_resolution, final_default),
         auto_finalize=auto,

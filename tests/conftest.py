@@ -96,6 +96,7 @@ REDIS_DBS = {
     "worker": 8,
     "browser": 9,
     "ops": 10,
+    "directions": 11,
 }
 
 _redis_server: RedisServer | None = None

@@ -1,5 +1,5 @@
 """What the web app binds to itself (``app.extensions["anycost"]``): settings, the database engine
-and session factory, the blob store, the queue dispatcher and ``Jobs``.
+and session factory, the blob store, the queue dispatcher, ``Jobs`` and ``UserDirections``.
 
 One ``Services`` per app, built by ``init_app``, so two apps in one process (tests) never share an
 engine. Request code reaches them through ``services()`` and a per-request session ``db()``.
@@ -19,6 +19,7 @@ from shared.db import make_engine, make_session_factory
 from shared.jobs import Jobs
 from shared.queue import Dispatcher
 from shared.settings import Settings
+from shared.user_directions import UserDirections
 
 EXTENSION_KEY = "anycost"
 
@@ -32,6 +33,7 @@ class Services:
     dispatcher: Dispatcher
     jobs: Jobs
     model: ModelConfig  # the configured model (catalogue entry), for resolutions and costs
+    directions: UserDirections  # users' own directions and the explorer's strips
 
     def close(self) -> None:
         """Release pooled connections (tests that create many apps call this)."""
@@ -48,6 +50,7 @@ def init_app(app: Flask, settings: Settings) -> Services:
     svc = Services(
         settings=settings, engine=engine, sessions=sessions, blobs=blobs, dispatcher=dispatcher,
         jobs=Jobs(settings, sessions, blobs, dispatcher), model=model,
+        directions=UserDirections(settings, sessions, dispatcher),
     )
     app.extensions[EXTENSION_KEY] = svc
     app.teardown_appcontext(_close_request_session)

@@ -49,7 +49,9 @@ SCHEMAS: dict = {
     },
     "Edits": {
         "type": "object", "additionalProperties": {"type": "number", "minimum": -1, "maximum": 1},
-        "description": "attribute (alias, CelebA name or boundary key) -> value in [-1, 1]",
+        "description": "attribute (alias, CelebA name or boundary key), generator direction "
+                       "(sefa_NN, pca_NN) or one of my directions (name or user:name) -> value "
+                       "in [-1, 1]",
     },
     "Cost": {
         "type": "object",
@@ -150,6 +152,56 @@ SCHEMAS: dict = {
             }},
             "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
             "range": {"type": "array", "items": {"type": "number"}},
+            "directions": {"type": "array", "items": _ref("GeneratorDirection")},
+        },
+    },
+    "GeneratorDirection": {
+        "type": "object", "required": ["key", "method", "slots", "gain"],
+        "description": "a direction computed from the generator when its weights were installed; "
+                       "an edit moves w[:, slots] += value * gain * direction",
+        "properties": {
+            "key": {"type": "string", "pattern": "^(sefa|pca)_[0-9]{2}$"},
+            "method": {"type": "string", "enum": ["sefa", "pca"]},
+            "index": {"type": "integer"},
+            "slots": {"type": "array", "items": {"type": "integer"}},
+            "gain": {"type": "number"}, "sigma": {"type": "number"},
+            "eigenvalue": {"type": "number"}, "variance": {"type": "number"},
+        },
+    },
+    "UserDirection": {
+        "type": "object", "required": ["key", "name", "method", "slots", "gain"],
+        "description": "a user's own direction; use it in edits as name or key",
+        "properties": {
+            "key": {"type": "string", "description": "user:<name>"},
+            "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"},
+            "method": {"type": "string", "enum": ["learned", "saved"]},
+            "source": _nullable({"type": "string"}),
+            "slots": {"type": "array", "items": {"type": "integer"}},
+            "gain": {"type": "number"}, "accuracy": {"type": "number"},
+            "margin": {"type": "number"},
+            "positive": {"type": "array", "items": _ID},
+            "negative": {"type": "array", "items": _ID},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Directions": {
+        "type": "object",
+        "properties": {
+            "model": {"type": "string"},
+            "generator": {"type": "array", "items": _ref("GeneratorDirection")},
+            "user": {"type": "array", "items": _ref("UserDirection")},
+        },
+    },
+    "Strip": {
+        "type": "object", "required": ["id", "status", "values"],
+        "description": "previews of one item along one direction, frames side by side",
+        "properties": {
+            "id": _ID, "item_id": _ID, "direction": {"type": "string"},
+            "values": {"type": "array", "items": {"type": "number"}},
+            "cost": _ref("Cost"),
+            "status": {"type": "string", "enum": ["queued", "done", "failed"]},
+            "error": _nullable({"type": "string"}), "url": _URL,
+            "image_url": _nullable(_URL),
         },
     },
     "CurrentModel": {
@@ -174,6 +226,23 @@ SCHEMAS: dict = {
     },
 }
 
+_STRIP_ID = {"name": "strip_id", "in": "path", "required": True, "schema": _ID}
+_DIRECTION_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+    {"type": "object", "required": ["name", "positive", "negative"], "properties": {
+        "name": {"type": "string"},
+        "positive": {"type": "array", "items": _ID, "minItems": 5,
+                     "description": "items that have the attribute (previewed: codes stored)"},
+        "negative": {"type": "array", "items": _ID, "minItems": 5,
+                     "description": "items that lack it"}}},
+    {"type": "object", "required": ["name", "source"], "properties": {
+        "name": {"type": "string"},
+        "source": {"type": "string", "description": "a generator direction, e.g. sefa_03"}}},
+]}}}}
+_STRIP_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["direction"],
+    "properties": {"direction": {"type": "string", "description": "any edit name"},
+                   "steps": {"type": "integer", "minimum": 3, "maximum": 11, "default": 7}},
+}}}}
 _BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": _ID}
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": _ID}
 _NOT_FOUND = {"404": _error("no such batch or item for this user")}
@@ -281,8 +350,40 @@ PATHS: dict = {
     )},
     **{f"/api/v1/items/{{item_id}}/{kind}": _image_path(kind)
        for kind in ("original", "projected", "preview", "final")},
+    "/api/v1/directions": {
+        "get": _op("The model's generator directions and my own", tag="directions", responses={
+            "200": _json(_ref("Directions"), "directions")}),
+        "post": _op("Learn a direction from examples, or save a generator direction under a "
+                    "name", tag="directions", body=_DIRECTION_BODY, responses={
+                        "201": _json(_ref("UserDirection"), "the new direction"),
+                        "400": _error("bad name, too few or unusable examples, unknown source"),
+                        "409": _error("I already have a direction of that name")}),
+    },
+    "/api/v1/directions/{name}": {"delete": _op(
+        "Delete one of my directions", tag="directions",
+        params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+        responses={"204": {"description": "deleted"}, "404": _error("no such direction")},
+    )},
+    "/api/v1/items/{item_id}/strips": {"post": _op(
+        "Previews of the item along one direction (-1 .. +1), rendered at its preview cost",
+        tag="directions", params=[_ITEM_ID], body=_STRIP_BODY,
+        responses={"202": _json(_ref("Strip"), "queued"),
+                   "400": _error("unknown direction or bad steps"), **_NOT_FOUND,
+                   "409": _error("the item has no stored code yet")},
+    )},
+    "/api/v1/strips/{strip_id}": {"get": _op(
+        "A strip and its status", tag="directions", params=[_STRIP_ID],
+        responses={"200": _json(_ref("Strip"), "the strip"), "404": _error("no such strip")},
+    )},
+    "/api/v1/strips/{strip_id}/image": {"get": _op(
+        "The strip's image: its frames side by side", tag="directions", params=[_STRIP_ID],
+        responses={"200": {"description": "PNG", "content": {"image/png": {
+            "schema": {"type": "string", "format": "binary"}}}},
+            "404": _error("no such strip, or not rendered")},
+    )},
     "/api/v1/attributes": {"get": _op(
-        "The edit attributes and their aliases", tag="service", public=True,
+        "The edit attributes, their aliases and the model's own directions", tag="service",
+        public=True,
         responses={"200": _json(_ref("Attributes"), "attributes")},
     )},
     "/api/v1/models/current": {"get": _op(

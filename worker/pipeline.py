@@ -199,7 +199,8 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
     timer = _Timer()
     cost = group[0].cost
     with rt.inference():
-        edited = [stages.edit(rt.bundle, job.latent, job.edits) for job in group]
+        edited = [stages.edit(rt.bundle, job.latent, job.edits, job.user_directions)
+                  for job in group]
         edit_share = timer.lap() / len(group)
         projected = [j for j in group if kind == "preview" and j.needs_projected and j.edits]
         codes = edited + [j.latent for j in projected]

@@ -83,14 +83,15 @@ def encode(bundle, crops: Sequence[np.ndarray], device: torch.device) -> torch.T
     return bundle.encoder(x).float()
 
 
-def edit(bundle, wplus: torch.Tensor, edits: Mapping[str, float]) -> torch.Tensor:
-    """Apply the recipe's edits (boundary key -> value) to ``[N, L, S]`` codes, from the unedited
-    codes every time (the original editor's slider formula)."""
+def edit(bundle, wplus: torch.Tensor, edits: Mapping[str, float], extra=None) -> torch.Tensor:
+    """Apply the recipe's edits (stored key -> value) to ``[N, L, S]`` codes, from the unedited
+    codes every time (the original editor's slider formula). ``extra``: the batch owner's own
+    directions (stored key -> ``Direction``)."""
     if not edits:
         return wplus
     if bundle.directions is None:
         raise RuntimeError(f"model {bundle.config} has no edit directions")
-    return bundle.directions.edit(wplus, dict(edits))
+    return bundle.directions.edit(wplus, dict(edits), extra)
 
 
 def render(bundle, wplus: torch.Tensor, cost: Cost) -> torch.Tensor:

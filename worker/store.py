@@ -16,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from shared import states
-from shared.models import Batch, Item, Latent, utcnow
+from shared.directions import USER_PREFIX
+from shared.models import Batch, Item, Latent, UserDirection, utcnow
 from shared.recipe import Cost, Recipe, recipe_from_stored
 from shared.states import ItemStatus
+from worker.anycost.directions import Direction
 from worker.images import PNG
 from worker.runtime import Runtime
 from worker.stages import latent_from_bytes
@@ -38,6 +40,8 @@ class Job:
     cost: Cost  # the cost this job renders at (preview or final)
     upload_blob_id: str
     latent: torch.Tensor | None = None  # [F, L, S] when already stored (re-edit, final)
+    # The batch owner's own directions among the edits (stored key 'user:<name>' -> Direction)
+    user_directions: dict[str, Direction] = field(default_factory=dict)
     needs_projected: bool = True
     timings: dict[str, float] = field(default_factory=dict)
     # Filled by the stages:
@@ -53,13 +57,39 @@ class Job:
         self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 6)
 
 
-def _item_edits(item: Item, batch: Batch) -> dict[str, float]:
+def item_edits(item: Item, batch: Batch) -> dict[str, float]:
     if item.edits is not None:
         return dict(item.edits)
     return dict(batch.recipe.get("edits") or {})
 
 
-def _stored_latent(rt: Runtime, item: Item) -> torch.Tensor | None:
+def user_directions(rt: Runtime, session, owner_id: int, keys) -> dict[str, Direction]:
+    """The owner's directions named by ``keys`` ('user:<name>') for this worker's model. One
+    deleted meanwhile is left out: the edit then fails that item with the name in the message."""
+    names = [k[len(USER_PREFIX):] for k in keys if k.startswith(USER_PREFIX)]
+    if not names:
+        return {}
+    rows = session.scalars(select(UserDirection).where(
+        UserDirection.owner_id == owner_id, UserDirection.model_name == rt.model_name,
+        UserDirection.name.in_(names))).all()
+    out = {}
+    for row in rows:
+        if row.vector is not None:
+            try:
+                out[USER_PREFIX + row.name] = Direction.make(row.vector, row.slots, row.gain)
+            except (TypeError, ValueError) as exc:  # left out: the edit names it in the error
+                log.warning("direction %s is unusable: %s", row.name, exc)
+        elif row.source and rt.bundle.directions is not None:
+            try:  # a saved generator direction: its vector is in the installed directions file
+                vector = rt.bundle.directions.direction(row.source)
+            except KeyError:
+                log.warning("direction %s: %s is not installed", row.name, row.source)
+                continue
+            out[USER_PREFIX + row.name] = Direction.make(vector, row.slots, row.gain)
+    return out
+
+
+def stored_latent(rt: Runtime, item: Item) -> torch.Tensor | None:
     latent = item.latent
     if latent is None or latent.model_name != rt.model_name:
         return None  # none yet, or encoded by another model: encode again
@@ -87,10 +117,11 @@ def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[Job]:
             recipe = recipe_from_stored(batch.recipe)
             job = Job(
                 item_id=item_id, batch_id=batch.id, edit_version=int(version), recipe=recipe,
-                edits=_item_edits(item, batch), cost=Cost(**item.preview_cost),
-                upload_blob_id=item.upload_blob_id, latent=_stored_latent(rt, item),
+                edits=item_edits(item, batch), cost=Cost(**item.preview_cost),
+                upload_blob_id=item.upload_blob_id, latent=stored_latent(rt, item),
                 needs_projected=item.projected_blob_id is None, face_meta=_face_meta(rt, item),
             )
+            job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
             if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
                 job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
             jobs.append(job)
@@ -109,11 +140,12 @@ def claim_finals(rt: Runtime, item_ids: list[str]) -> list[Job]:
             batch = item.batch
             job = Job(
                 item_id=item_id, batch_id=batch.id, edit_version=item.edit_version,
-                recipe=recipe_from_stored(batch.recipe), edits=_item_edits(item, batch),
+                recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
                 cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
-                latent=_stored_latent(rt, item), needs_projected=False,
+                latent=stored_latent(rt, item), needs_projected=False,
                 face_meta=_face_meta(rt, item),
             )
+            job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
             jobs.append(job)
     return jobs
 

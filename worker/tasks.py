@@ -10,8 +10,8 @@ import logging
 
 from celery import Celery
 
-from shared.queue import FINAL_TASK, PREVIEW_TASK
-from worker import pipeline
+from shared.queue import FINAL_TASK, PREVIEW_TASK, STRIP_TASK
+from worker import pipeline, strips
 from worker.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,11 @@ def render_finals(item_ids: list[str]) -> dict:
     return _summary(report)
 
 
+def render_strip(strip_id: str) -> str:
+    """``strip_id``: a queued direction strip -> its image stored, the strip done (or failed)."""
+    return strips.run_strip(get_runtime(), str(strip_id))
+
+
 def _summary(report: pipeline.Report) -> dict:
     # Celery logs the return value of a task: a one-line account of what the message did.
     return {
@@ -42,3 +47,4 @@ def register(app: Celery) -> None:
     """Bind the tasks to ``app`` under their shared names (shared.queue)."""
     app.task(name=PREVIEW_TASK, ignore_result=True)(render_previews)
     app.task(name=FINAL_TASK, ignore_result=True)(render_finals)
+    app.task(name=STRIP_TASK, ignore_result=True)(render_strip)

@@ -23,7 +23,7 @@ def create_batch():
     svc = services()
     user = current_user()
     # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.
-    recipe = parse_recipe(recipe_text(request), svc.model.resolution)
+    recipe = parse_recipe(recipe_text(request), svc.model.resolution, svc.jobs.edit_names(user.id))
     uploads = read_uploads(request, svc.settings)
     batch_id = svc.jobs.create_batch(user.id, uploads, recipe)
     batch = svc.jobs.get_batch(db(), user.id, batch_id)

@@ -9,6 +9,7 @@ from flask import jsonify, request
 
 from shared.attributes import ALIASES, ATTRIBUTES, EDIT_RANGE, bare_name
 from shared.catalog import ModelConfig
+from shared.edit_names import generator_entries
 from shared.recipe import CHANNEL_RATIOS, allowed_resolutions, default_costs
 from web import openapi
 from web.api import bp, current_user
@@ -17,6 +18,8 @@ from web.extensions import services
 
 @bp.get("/attributes")
 def list_attributes():
+    """The built-in attributes, and the model's own directions (SeFa, PCA) with their W+ slots.
+    A user's own directions are listed by ``GET /api/v1/directions``."""
     by_key: dict[str, list[str]] = {}
     for alias, key in ALIASES.items():
         by_key.setdefault(key, []).append(alias)
@@ -27,6 +30,7 @@ def list_attributes():
         ],
         "aliases": dict(ALIASES),
         "range": list(EDIT_RANGE),
+        "directions": generator_entries(services().settings),
     }
 
 

@@ -1,5 +1,5 @@
 """The browser portal: server-rendered pages for signing in, uploading batches, watching them
-render, tuning an item's edits on live previews, finalizing and downloading.
+render, tuning an item's edits on live previews, exploring directions, finalizing and downloading.
 
 ``init_portal(app)`` registers the blueprint; ``web.create_app`` calls it.
 """
@@ -10,7 +10,7 @@ import secrets
 
 from flask import Flask
 
-from web.portal import data, pages  # noqa: F401  (routes register themselves on the blueprint)
+from web.portal import data, explore, pages  # noqa: F401  (routes register themselves on the blueprint)
 from web.portal.blueprint import bp
 
 __all__ = ["bp", "init_portal"]

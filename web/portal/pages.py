@@ -19,6 +19,7 @@ from web.portal.auth import (
 )
 from web.portal.blueprint import bp
 from web.portal.costs import cost_options, measured_macs_per_second
+from web.portal.explore import direction_sliders
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
 from web.portal.present import batch_dict, batch_summaries, item_dict
 from web.portal.services import services
@@ -153,4 +154,5 @@ def item_page(item_id: str):
         "portal/item.html", item=data, batch_id=batch_id, current_edits=current,
         recipe_edits=recipe.edits, costs=costs,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
+        direction_sliders=direction_sliders(svc, current_user().id),
     )

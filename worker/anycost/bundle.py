@@ -2,17 +2,20 @@
 
 The worker calls ``load_bundle(config)`` once after fork. It only reads files the registry has
 installed (``worker.anycost.weights``); it never downloads. The one exception is the development
-config ``tiny-random``, whose files are built locally on first use (under a lock).
+config ``tiny-random``, whose files are built locally on first use (under a lock). The generator's
+own directions (``directions_<config>.pt``, computed at install) join the boundaries when present.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from shared.catalog import TINY_CONFIG, get_model_config
+from shared.directions import pt_path
 from worker.anycost import weights
 from worker.anycost.checkpoints import (
     load_boundaries,
@@ -21,10 +24,12 @@ from worker.anycost.checkpoints import (
     load_generator,
     load_latent_avg,
 )
-from worker.anycost.directions import Directions
+from worker.anycost.directions import Direction, Directions, load_generator_directions
 from worker.anycost.discriminator import Discriminator
 from worker.anycost.encoder import Encoder
 from worker.anycost.generator import Generator
+
+log = logging.getLogger(__name__)
 
 
 class WeightsNotInstalledError(weights.WeightsError):
@@ -38,7 +43,7 @@ class ModelBundle:
     config: str
     generator: Generator
     encoder: Encoder | None  # None for configs released without one (anycost-car-config-f)
-    directions: Directions | None  # None when there is no boundary file
+    directions: Directions | None  # None when there are neither boundaries nor generator ones
     pretrained: bool  # False: random weights; results must be labelled as such
     resolution: int
     n_style: int
@@ -86,9 +91,9 @@ def load_bundle(
         )
     generator = load_generator(files["generator"].path, device)
     encoder = load_encoder(files["encoder"].path, device) if "encoder" in files else None
-    directions = (
-        Directions(load_boundaries(files["boundary"].path, device)) if "boundary" in files else None
-    )
+    boundaries = load_boundaries(files["boundary"].path, device) if "boundary" in files else {}
+    own = _generator_directions(weights.weights_dir(weights_dir), cfg.name, generator.style_dim)
+    directions = Directions(boundaries, own) if boundaries or own else None
     discriminator = (
         load_discriminator(files["discriminator"].path, device) if "discriminator" in files else None
     )
@@ -106,3 +111,18 @@ def load_bundle(
         discriminator=discriminator,
         latent_avg=None if latent_avg is None else latent_avg.to(device),
     )
+
+
+def _generator_directions(directory: Path, config: str, style_dim: int) -> dict[str, Direction]:
+    """The installed ``directions_<config>.pt`` as Directions; none (logged) when absent or bad."""
+    path = pt_path(directory, config)
+    if not path.is_file():
+        log.info("no %s: only the boundary edits are available (python -m worker.anycost.weights "
+                 "directions %s computes them)", path.name, config)
+        return {}
+    try:
+        loaded = load_generator_directions(path, style_dim)
+    except Exception as exc:  # a damaged extra file must not stop the worker
+        log.warning("ignoring %s: %s", path, exc)
+        return {}
+    return {key: Direction.make(vec, slots, gain) for key, (vec, slots, gain) in loaded.items()}

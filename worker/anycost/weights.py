@@ -9,16 +9,19 @@ or directories, tried before the official hosts; ``ANYCOST_WEIGHTS_OFFICIAL=0`` 
 ``import_files`` (local files, kind detected from content) or ``ensure_tiny_random`` (the
 development config, built locally). Every file is loaded and checked against its config before
 it is installed. Nothing here runs at request time: the worker only reads installed files
-(``worker.anycost.bundle.load_bundle``).
+(``worker.anycost.bundle.load_bundle``). Installing a generator also computes its own edit
+directions (``directions_<config>.pt`` and ``.json``, see ``worker.anycost.factorize``): files
+derived from the generator, rebuilt with it, so they are not manifest entries.
 
 Command line: ``python -m worker.anycost.weights list | fetch CONFIG | import CONFIG PATH... |
-verify | installed CONFIG`` (see ``worker.anycost.weights_cli``).
+verify | installed CONFIG | directions CONFIG`` (see ``worker.anycost.weights_cli``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -36,6 +39,7 @@ from shared.catalog import (
     all_configs,
     get_model_config,
 )
+from shared.directions import pt_path
 from worker.anycost import checkpoints as ckpt
 from worker.anycost.download import (
     DownloadError,
@@ -46,6 +50,8 @@ from worker.anycost.download import (
     sha256_file,
     stderr_progress,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "var" / "weights"
 
@@ -297,6 +303,8 @@ def import_files(
             InstalledFile(config, kind, final, sha, size, str(path.resolve()), cfg.pretrained)
         )
     record(directory, entries)
+    if "generator" in by_kind:
+        compute_directions_after_install(config, directory)
     return entries
 
 
@@ -346,6 +354,8 @@ def _fetch_one(cfg: ModelConfig, kind: str, directory: Path, progress: ProgressF
         _install(tmp, final)
         entry = InstalledFile(cfg.name, kind, final, sha, size, source, cfg.pretrained)
         record(directory, [entry])
+        if kind == "generator":
+            compute_directions_after_install(cfg.name, directory)
         return entry
     tried = "\n  ".join(failures) or "no sources"
     raise FetchError(
@@ -372,7 +382,29 @@ def ensure_tiny_random(weights_dir_: str | Path | None = None) -> dict[str, Inst
             ]
             record(directory, entries)
             have = installed(cfg.name, directory)
+        if "generator" in missing or not pt_path(directory, cfg.name).is_file():
+            compute_directions_after_install(cfg.name, directory)
     return have
+
+
+def install_directions(config: str, weights_dir_: str | Path | None = None) -> Path:
+    """(Re)compute the installed generator's own directions (SeFa, PCA) beside it; their path."""
+    from worker.anycost.factorize import install_generator_directions
+
+    directory = weights_dir(weights_dir_)
+    files = installed(config, directory)
+    if "generator" not in files:
+        raise WeightsError(f"model {config}: no generator installed in {directory}")
+    generator = ckpt.load_generator(files["generator"].path)
+    return install_generator_directions(generator, config, directory)
+
+
+def computecompute_directions_after_install(config: str, directory: Path) -> None:
+    # The weights are installed and usable without them: a failure here is logged, not raised.
+    try:
+        install_directions(config, directory)
+    except Exception as exc:
+        log.warning("could not compute the generator directions of %s: %s", config, exc)
 
 
 def verify(weights_dir_: str | Path | None = None) -> list[VerifyResult]:
@@ -395,7 +427,7 @@ def verify(weights_dir_: str | Path | None = None) -> list[VerifyResult]:
             results.append(VerifyResult(name, "ok", sha[:12]))
     if directory.is_dir():
         for path in sorted(directory.glob("*.pt")):
-            if path.name not in files:
+            if path.name not in files and not path.name.startswith("directions_"):
                 results.append(VerifyResult(path.name, "untracked", "not in the manifest"))
     return results
 
@@ -412,6 +444,7 @@ if __name__ == "__main__":
 
 __all__ = [
     "KINDS", "FetchError", "InstalledFile", "UnknownConfigError", "VerifyResult", "WeightsError",
-    "ensure_tiny_random", "fetch", "import_files", "installed", "list_configs", "main",
+    "ensure_tiny_random", "fetch", "import_files", "install_directions", "installed",
+    "list_configs", "main",
     "verify", "weights_dir",
 ]

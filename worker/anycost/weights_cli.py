@@ -1,4 +1,5 @@
-"""``python -m worker.anycost.weights``: list, fetch, import and verify checkpoint files.
+"""``python -m worker.anycost.weights``: list, fetch, import and verify checkpoint files; compute
+the generator's own edit directions (``directions CONFIG``).
 
 Exit codes: 0 success; 1 the operation ran but failed (no source delivered a file, ``verify``
 found a changed or missing file, ``installed`` found a file missing); 2 bad input (unknown config or kind, a file that is not a
@@ -47,7 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("verify", help="re-hash installed files and compare with the manifest")
     inst = sub.add_parser("installed", help="exit 0 if every file of CONFIG is installed, else 1")
     inst.add_argument("config")
+    dirs = sub.add_parser("directions", help="(re)compute the generator's own edit directions")
+    dirs.add_argument("config")
     return parser
+
+
+def _cmd_directions(args: argparse.Namespace) -> int:
+    print(f"wrote {weights.install_directions(args.config, args.dir)}")
+    return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -108,7 +116,8 @@ def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = {"list": _cmd_list, "fetch": _cmd_fetch, "import": _cmd_import,
                "import-nvidia": _cmd_import_nvidia,
-               "verify": _cmd_verify, "installed": _cmd_installed}[args.command]
+               "verify": _cmd_verify, "installed": _cmd_installed,
+               "directions": _cmd_directions}[args.command]
     try:
         return command(args)
     except (UnknownConfigError, CheckpointError) as exc:

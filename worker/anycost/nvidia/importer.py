@@ -222,6 +222,7 @@ def import_nvidia(
         entries.append(_install(directory, f"discriminator_{name}.pt", nets.discriminator, name,
                                 "discriminator", provenance))
     weights.record(directory, entries, configs)
+    weights.compute_directions_after_install(name, directory)
     return entries
 
 

@@ -1,0 +1,53 @@
+"""The direction explorer: for one item, a strip of previews along a direction (-1 .. +1), so
+people see what a direction does and can keep it under a name. The page is a client of REST
+API v1 (``/api/v1/items/<id>/strips``, ``/api/v1/strips/<id>``, ``/api/v1/directions``)."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, url_for
+
+from shared.attributes import ALIASES
+from shared.edit_names import generator_entries
+from shared.jobs import JobError
+from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
+from web.portal.auth import current_user, login_required
+from web.portal.blueprint import bp
+from web.portal.forms import Slider
+from web.portal.present import item_dict
+from web.portal.services import services
+
+
+def direction_sliders(svc, user_id: int) -> list[Slider]:
+    """Editor sliders for the model's generator directions and the user's own."""
+    out = [Slider(d["key"], d["name"], f"edit_user_{d['name']}")
+           for d in svc.directions.listing(user_id)]
+    out += [Slider(d["key"], f"{d['method'].upper()} {d['index']}", f"edit_{d['key']}")
+            for d in generator_entries(svc.settings)]
+    return out
+
+
+@bp.route("/items/<item_id>/explore")
+@login_required
+def explore_item(item_id: str):
+    svc = services()
+    user = current_user()
+    with svc.sessions() as db:
+        try:
+            item = svc.jobs.get_item(db, user.id, item_id)
+        except JobError as exc:
+            abort(exc.status, description=exc.message)
+        data = item_dict(item)
+        batch_id = item.batch_id
+        has_code = item.latent is not None and item.latent.model_name == svc.model.name
+    choices = {
+        "generator": [{"key": d["key"], "label": f"{d['method'].upper()} {d['index']}"}
+                      for d in generator_entries(svc.settings)],
+        "user": [{"key": d["key"], "label": d["name"]} for d in svc.directions.listing(user.id)],
+        "builtin": [{"key": alias, "label": alias.replace("_", " ")} for alias in ALIASES],
+    }
+    return render_template(
+        "portal/explore.html", item=data, batch_id=batch_id, has_code=has_code, choices=choices,
+        steps=STRIP_STEPS, default_steps=DEFAULT_STRIP_STEPS,
+        api={"strips": url_for("api.create_strip", item_id=item_id),
+             "directions": url_for("api.list_directions")},
+    )

@@ -1,0 +1,69 @@
+/* Direction explorer: asks the API for a strip of previews along the chosen direction, polls it
+   until the worker has rendered it, shows it with its values; a generator direction can then be
+   kept under a name (POST /api/v1/directions). */
+"use strict";
+
+(function () {
+  const root = document.getElementById("explorer");
+  if (!root) return;
+  const form = document.getElementById("explore-form");
+  const select = document.getElementById("direction");
+  const steps = document.getElementById("steps");
+  const statusLine = document.getElementById("strip-status");
+  const figure = document.getElementById("strip-figure");
+  const img = document.getElementById("strip-img");
+  const values = document.getElementById("strip-values");
+  const nameForm = document.getElementById("name-form");
+  const nameStatus = document.getElementById("name-status");
+  let current = 0;  // the newest strip asked for: older answers are ignored
+
+  function say(text) { statusLine.textContent = text; }
+  function isGenerator(key) { return /^(sefa|pca)_\d\d$/.test(key); }
+
+  async function poll(url, ticket) {
+    for (let i = 0; i < 600 && ticket === current; i++) {
+      const strip = await Portal.request("GET", url);
+      if (strip.status === "done") return strip;
+      if (strip.status === "failed") throw new Error(strip.error || "the strip failed");
+      await new Promise(function (r) { setTimeout(r, 250); });
+    }
+    return null;
+  }
+
+  form.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    const ticket = ++current;
+    const direction = select.value;
+    say("Rendering previews along " + direction + "\u2026");
+    nameForm.hidden = true;
+    try {
+      const strip = await Portal.request("POST", root.dataset.stripsUrl,
+                                         { direction: direction, steps: Number(steps.value) });
+      const done = await poll(strip.url, ticket);
+      if (!done || ticket !== current) return;
+      img.src = done.image_url;
+      values.textContent = "Values: " + done.values.map(function (v) {
+        return (v > 0 ? "+" : "") + v;
+      }).join("  ");
+      figure.hidden = false;
+      nameForm.hidden = !isGenerator(direction);
+      nameForm.dataset.source = direction;
+      say("Previews of " + direction + " (" + done.values.length + " frames).");
+    } catch (e) {
+      say("Could not render the strip: " + e.message);
+    }
+  });
+
+  nameForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    const name = document.getElementById("direction-name").value.trim();
+    try {
+      const saved = await Portal.request("POST", root.dataset.directionsUrl,
+                                         { name: name, source: nameForm.dataset.source });
+      nameStatus.textContent = "Saved as \u201c" + saved.name + "\u201d: use " + saved.key +
+        " (or " + saved.name + ") in edits.";
+    } catch (e) {
+      nameStatus.textContent = "Could not save: " + e.message;
+    }
+  });
+})();
