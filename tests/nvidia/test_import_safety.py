@@ -157,6 +157,9 @@ def test_cli_import_is_idempotent_and_registers_the_config(ada_pickle, tmp_path,
     assert "NVIDIA Source Code License-NC" in config["licence"]
     assert len(config["sha256"]) == 64 and config["format"] == "stylegan2-ada-pytorch"
 
+    sidecar = json.loads((wdir / "directions_cars-64.json").read_text())  # computed at import
+    assert {d["key"] for d in sidecar["directions"]} >= {"sefa_00", "pca_00"}
+
     listing = cli("--dir", str(wdir), "list")
     assert "cars-64" in listing.stdout and "generator discriminator" in listing.stdout
     assert cli("--dir", str(wdir), "installed", "cars-64").returncode == 0

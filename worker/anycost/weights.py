@@ -399,7 +399,7 @@ def install_directions(config: str, weights_dir_: str | Path | None = None) -> P
     return install_generator_directions(generator, config, directory)
 
 
-def computecompute_directions_after_install(config: str, directory: Path) -> None:
+def compute_directions_after_install(config: str, directory: Path) -> None:
     # The weights are installed and usable without them: a failure here is logged, not raised.
     try:
         install_directions(config, directory)
