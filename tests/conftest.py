@@ -96,6 +96,8 @@ REDIS_DBS = {
     "worker": 8,
     "browser": 9,
     "ops": 10,
+    "quality": 12,
+    "quality_stack": 13,
 }
 
 _redis_server: RedisServer | None = None

@@ -42,6 +42,11 @@ def _lpips_model():
     return model
 
 
+def lpips_model():
+    """The LPIPS(alex) net when its weights are all on disk, else None (never downloads)."""
+    return _lpips_model()
+
+
 def loss_name() -> str:
     return "lpips_alex" if _lpips_model() is not None else "mse+l1_down4"
 
