@@ -76,6 +76,7 @@ class Settings:
     heartbeat_timeout: int = 90  # a worker silent this long is presumed dead
     batch_queue_cap: int = 16  # items of one batch allowed in the queue at once (fairness)
     projection_steps: int = 100  # optimisation steps per photo for configs without an encoder
+    projection_max_seconds: float = 30.0  # ... stopped early after this long; 0 = no limit
     log_json: bool = False
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -104,6 +105,8 @@ class Settings:
                      "render_batch_size", "max_attempts", "batch_queue_cap", "projection_steps"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.projection_max_seconds < 0:
+            raise SettingsError("projection_max_seconds must not be negative")
 
     def as_public_dict(self) -> dict:
         """Settings safe to show (no secrets, no credentials in URLs)."""
@@ -172,6 +175,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "items of one batch in the queue at once; the rest are released as it drains"),
     EnvVar("ANYCOST_PROJECTION_STEPS", "projection_steps", "int",
            "optimisation steps projecting a photo on a config without an encoder"),
+    EnvVar("ANYCOST_PROJECTION_MAX_SECONDS", "projection_max_seconds", "float",
+           "time limit of one photo's projection by optimisation (s); 0 = none"),
     EnvVar("ANYCOST_LOG_JSON", "log_json", "bool", "structured JSON logs"),
 )
 

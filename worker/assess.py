@@ -59,17 +59,19 @@ def projection_targets(rt: Runtime, job: Job, rgb: np.ndarray) -> np.ndarray:
 
 def optimise(rt: Runtime, job: Job) -> None:
     """Project the item's faces by optimisation from w_avg (a config without an encoder)."""
-    steps = int(rt.settings.projection_steps)
-    code, info = projection.project(rt.bundle, job.targets, steps)
+    limit = float(rt.settings.projection_max_seconds) or None
+    code, info = projection.project(rt.bundle, job.targets, int(rt.settings.projection_steps),
+                                    max_seconds=limit)
     job.latent = code.detach()
     job.targets = None
     job.projection = {
         "method": projection.METHOD, "error": round(info["error"], 6),
-        "error_start": round(info["error_before"], 6), "steps": steps,
-        "resolution": info["resolution"], "loss": info["loss"],
+        "error_start": round(info["error_before"], 6), "steps": info["steps"],
+        "stopped_early": info["stopped_early"], "resolution": info["resolution"],
+        "loss": info["loss"],
     }
     job.add_time("project", info["seconds"])
-    job.add_time("project_per_step", info["seconds"] / max(1, steps))
+    job.add_time("project_per_step", info["seconds"] / max(1, info["steps"]))
 
 
 def after_refine(job: Job, info: dict) -> None:

@@ -12,6 +12,7 @@ per step and the error after N steps.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -54,16 +55,19 @@ def projection_size(model_resolution: int) -> int:
 
 def project(
     bundle, targets: np.ndarray, steps: int, lr: float = LEARNING_RATE,
+    on_step: Callable[[int, float], None] | None = None, max_seconds: float | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """``steps`` Adam steps from ``w_avg`` towards ``targets`` (``[F, R, R, 3]`` uint8 aligned
-    faces, R = ``projection_size``). Returns the best code ``[F, L, S]`` and info: method, steps,
-    error at w_avg (``error_before``) and of the code returned (``error``), seconds."""
+    faces, R = ``projection_size``), stopping early once ``max_seconds`` have passed. Returns the
+    best code ``[F, L, S]`` and info: method, steps taken, error at w_avg (``error_before``) and
+    of the code returned (``error``), seconds."""
     targets = np.asarray(targets)
     if targets.ndim == 3:
         targets = targets[None]
     size = int(targets.shape[1])
     start = average_code(bundle, targets.shape[0])
     code, info = inversion.refine(bundle, targets, start, steps, lr=lr,
-                                  cost=Cost(channels=1.0, resolution=size))
+                                  cost=Cost(channels=1.0, resolution=size), on_step=on_step,
+                                  max_seconds=max_seconds)
     info = {**info, "method": METHOD, "error": info["error_after"]}
     return code, info

@@ -150,3 +150,13 @@ def test_encoderless_config_projects_real_photos_by_optimisation(make_runtime, u
         item = _load(rt, item_id)
         assert item.final_realism is not None and item.consistency["psnr"] > 5
         assert item.projection["method"] == "optimisation"
+
+
+def test_projection_stops_at_its_time_limit(make_runtime, user_id, tiny_bundle):
+    # Far more steps than the limit allows: the photo is still projected, after one step.
+    bundle = with_parts(tiny_bundle, encoder=None, directions=None, discriminator=None)
+    rt = make_runtime(bundle, projection_steps=10_000, projection_max_seconds=0.001)
+    (item_id,) = _previews(rt, user_id, CROP, [real_photos()[0]])
+    p = _load(rt, item_id).projection
+    assert p["method"] == "optimisation" and p["steps"] == 1 and p["stopped_early"] is True
+    assert p["error"] <= p["error_start"]
