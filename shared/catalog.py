@@ -12,11 +12,18 @@ from a fixed seed (``worker.anycost.tiny``). Anything rendered from it is marked
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 #: The kinds of checkpoint file a config can have, in the order they are fetched.
 KINDS: tuple[str, ...] = ("generator", "encoder", "boundary")
+#: Kinds that any config may have besides its released files, made or imported locally:
+#: a discriminator (NVIDIA import; realism scores) and directions computed from the generator.
+OPTIONAL_KINDS: tuple[str, ...] = ("discriminator", "directions")
+#: The manifest in the weights directory (files, and configs registered by imports).
+MANIFEST_NAME = "weights.json"
 
 #: Official hosts of the released files, newest first (the older one is a fallback mirror).
 OFFICIAL_HOSTS: tuple[str, ...] = (
@@ -50,6 +57,20 @@ class ModelConfig:
     description: str
     style_dim: int = 512
     n_mlp: int = 8  # layers of the mapping network
+    #: kinds a worker needs to serve the config (default: all of ``kinds``)
+    required_kinds: tuple[str, ...] | None = None
+    user_defined: bool = False  # registered by an import into this weights directory
+    provenance: dict = field(default_factory=dict, compare=False)  # source, licence, sha256
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The kinds without which a worker cannot serve this config."""
+        return self.kinds if self.required_kinds is None else self.required_kinds
+
+    @property
+    def all_kinds(self) -> tuple[str, ...]:
+        """Every kind of file this config may have installed (released, then optional)."""
+        return self.kinds + tuple(k for k in OPTIONAL_KINDS if k not in self.kinds)
 
     @property
     def n_style(self) -> int:
@@ -58,13 +79,14 @@ class ModelConfig:
 
     def filename(self, kind: str) -> str:
         """File name of one checkpoint, as released: ``{kind}_{config}.pt``."""
-        self._check_kind(kind)
+        if kind not in self.all_kinds:
+            self._check_kind(kind)
         return f"{kind}_{self.name}.pt"
 
     def urls(self, kind: str) -> list[str]:
         """Official download URLs of one checkpoint, newest host first (empty when local-only)."""
         self._check_kind(kind)
-        if not self.pretrained:
+        if not self.pretrained or self.user_defined:
             return []
         return [f"{host}/{self.filename(kind)}" for host in OFFICIAL_HOSTS]
 
@@ -79,8 +101,11 @@ class ModelConfig:
             "channel_multiplier": self.channel_multiplier,
             "channel_max": self.channel_max,
             "kinds": list(self.kinds),
+            "required_kinds": list(self.required),
             "pretrained": self.pretrained,
             "description": self.description,
+            "user_defined": self.user_defined,
+            **({"provenance": dict(self.provenance)} if self.provenance else {}),
         }
 
     def _check_kind(self, kind: str) -> None:
@@ -115,8 +140,10 @@ _CONFIGS: tuple[ModelConfig, ...] = (
         channel_multiplier=2,
         channel_max=512,
         kinds=KINDS,
+        required_kinds=("generator",),
         pretrained=True,
-        description="The original StyleGAN2 FFHQ config-f generator (full cost only).",
+        description="The original StyleGAN2 FFHQ config-f generator: `weights import-nvidia` "
+                    "fills it from NVIDIA's published pickle (its sub-networks are untrained).",
     ),
     ModelConfig(
         name="anycost-car-config-f",
@@ -141,16 +168,62 @@ _CONFIGS: tuple[ModelConfig, ...] = (
 CONFIGS: dict[str, ModelConfig] = {c.name: c for c in _CONFIGS}
 
 
-def config_names() -> list[str]:
-    """Names of all known configs, in catalogue order."""
-    return list(CONFIGS)
+#: Names a user config may take: what a file name and a URL carry without quoting.
+USER_CONFIG_NAME = r"[a-z0-9][a-z0-9._-]{0,63}"
 
 
-def get_model_config(name: str) -> ModelConfig:
-    """The config called ``name``; raises :class:`UnknownConfigError` listing the known names."""
+def _default_weights_dir() -> Path:
+    from shared.settings import get_settings
+
+    return Path(get_settings().weights_dir)
+
+
+def user_configs(weights_dir: str | Path | None = None) -> dict[str, ModelConfig]:
+    """Configs registered in a weights directory's manifest (by ``weights import-nvidia``).
+
+    A missing or unreadable manifest means none; the weights CLI reports unreadable manifests.
+    """
+    path = Path(weights_dir if weights_dir is not None else _default_weights_dir()) / MANIFEST_NAME
     try:
+        raw = json.loads(path.read_text()).get("configs") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    out: dict[str, ModelConfig] = {}
+    for name, rec in raw.items() if isinstance(raw, dict) else ():
+        try:
+            out[name] = ModelConfig(
+                name=name, resolution=int(rec["resolution"]),
+                channel_multiplier=rec["channel_multiplier"], channel_max=int(rec["channel_max"]),
+                kinds=tuple(rec.get("kinds", ("generator",))), pretrained=bool(rec["pretrained"]),
+                description=str(rec.get("description", "")), style_dim=int(rec["style_dim"]),
+                n_mlp=int(rec["n_mlp"]), required_kinds=("generator",), user_defined=True,
+                provenance={k: rec[k] for k in ("source", "licence", "sha256", "format") if k in rec},
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # a hand-edited entry that makes no sense: not a config
+    return out
+
+
+def all_configs(weights_dir: str | Path | None = None) -> dict[str, ModelConfig]:
+    """Built-in configs, then the weights directory's user configs (built-in names win)."""
+    return {**CONFIGS, **{n: c for n, c in user_configs(weights_dir).items() if n not in CONFIGS}}
+
+
+def config_names(weights_dir: str | Path | None = None) -> list[str]:
+    """Names of all known configs: the catalogue's, then those registered by imports."""
+    return list(CONFIGS) + [n for n in user_configs(weights_dir) if n not in CONFIGS]
+
+
+def get_model_config(name: str, weights_dir: str | Path | None = None) -> ModelConfig:
+    """The config called ``name`` (built-in, or registered in the weights directory).
+
+    Raises :class:`UnknownConfigError` listing the known names.
+    """
+    if name in CONFIGS:
         return CONFIGS[name]
-    except KeyError:
+    found = user_configs(weights_dir).get(name)
+    if found is None:
         raise UnknownConfigError(
-            f"unknown model config {name!r}; known configs: {', '.join(CONFIGS)}"
-        ) from None
+            f"unknown model config {name!r}; known configs: {', '.join(config_names(weights_dir))}"
+        )
+    return found

@@ -40,7 +40,7 @@ class Services:
 
 def init_app(app: Flask, settings: Settings) -> Services:
     # Fail at start-up, not on the first upload, when the configured model is unknown.
-    model = get_model_config(settings.model)
+    model = get_model_config(settings.model, settings.weights_dir)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     blobs = make_blob_store(settings)

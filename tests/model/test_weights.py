@@ -176,7 +176,7 @@ BAD_FILES = {
     "html": "an HTML page",
     "jpeg": "a JPEG image",
     "unsafe": "unsafe global argparse.Namespace",
-    "layout": "not a generator, encoder or boundary checkpoint: a dict with keys 'model'",
+    "layout": "not a generator, encoder, boundary or discriminator checkpoint: a dict with keys 'model'",
     "missing": "missing keys (1): to_rgb1.bias",
     "unexpected": "unexpected keys (1): bogus",
 }

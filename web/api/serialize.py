@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared import quality, states
-from shared.catalog import CONFIGS
+from shared.catalog import get_model_config
 from shared.errors import message_for
 from shared.models import Batch, Item
 
@@ -23,7 +23,10 @@ def iso(value: datetime | None) -> str | None:
 
 def model_info(name: str, item_flag: bool | None = None) -> dict:
     """A model name plus whether it is pretrained (random-weight renders are marked as such)."""
-    config = CONFIGS.get(name)
+    try:
+        config = get_model_config(name)
+    except KeyError:  # a model that was removed since the item was rendered
+        config = None
     pretrained = item_flag if item_flag is not None else (config.pretrained if config else None)
     return {"name": name, "pretrained": pretrained}
 

@@ -14,8 +14,15 @@ import torch
 
 from shared.catalog import TINY_CONFIG, get_model_config
 from worker.anycost import weights
-from worker.anycost.checkpoints import load_boundaries, load_encoder, load_generator
+from worker.anycost.checkpoints import (
+    load_boundaries,
+    load_discriminator,
+    load_encoder,
+    load_generator,
+    load_latent_avg,
+)
 from worker.anycost.directions import Directions
+from worker.anycost.discriminator import Discriminator
 from worker.anycost.encoder import Encoder
 from worker.anycost.generator import Generator
 
@@ -36,6 +43,18 @@ class ModelBundle:
     resolution: int
     n_style: int
     device: torch.device
+    discriminator: Discriminator | None = None  # realism scores, when one is installed
+    latent_avg: torch.Tensor | None = None  # w_avg [S] stored with the generator (NVIDIA imports)
+
+    def w_avg(self) -> torch.Tensor:
+        """The truncation / projection start point: the file's w_avg, else the mean of 4096 w."""
+        if self.latent_avg is not None:
+            return self.latent_avg
+        g = torch.Generator(device="cpu").manual_seed(0)
+        z = torch.randn(4096, self.generator.style_dim, generator=g).to(self.device)
+        with torch.no_grad():
+            self.latent_avg = self.generator.mapping(z).mean(0)
+        return self.latent_avg
 
     @property
     def can_edit(self) -> bool:
@@ -51,13 +70,13 @@ def load_bundle(
     Raises UnknownConfigError for an unknown name, WeightsNotInstalledError (naming the command
     to run) when files are missing, CheckpointError when an installed file is unusable.
     """
-    cfg = get_model_config(config_name)
+    cfg = get_model_config(config_name, weights.weights_dir(weights_dir))
     device = torch.device(device)
     if cfg.name == TINY_CONFIG:
         files = weights.ensure_tiny_random(weights_dir)
     else:
         files = weights.installed(cfg.name, weights_dir)
-    missing = [kind for kind in cfg.kinds if kind not in files]
+    missing = [kind for kind in cfg.required if kind not in files]
     if missing:
         where = weights.weights_dir(weights_dir)
         raise WeightsNotInstalledError(
@@ -70,6 +89,10 @@ def load_bundle(
     directions = (
         Directions(load_boundaries(files["boundary"].path, device)) if "boundary" in files else None
     )
+    discriminator = (
+        load_discriminator(files["discriminator"].path, device) if "discriminator" in files else None
+    )
+    latent_avg = load_latent_avg(files["generator"].path)
     return ModelBundle(
         config=cfg.name,
         generator=generator,
@@ -80,4 +103,6 @@ def load_bundle(
         resolution=generator.resolution,
         n_style=generator.n_style,
         device=device,
+        discriminator=discriminator,
+        latent_avg=None if latent_avg is None else latent_avg.to(device),
     )

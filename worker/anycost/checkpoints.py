@@ -1,7 +1,12 @@
 """Reading checkpoint files in the released Anycost layouts, with errors a person can act on.
 
 Layouts (those of the released ``{kind}_{config}.pt`` files):
-- generator: ``{'g_ema': state_dict}`` (rosinality/Anycost key names);
+- generator: ``{'g_ema': state_dict}`` (rosinality/Anycost key names), optionally with
+  ``'latent_avg'`` (w_avg [S]) and ``'arch'`` (``{'conv_clamp': float | None, 'lr_mlp': float}``,
+  the arguments a state_dict cannot show; written by the NVIDIA import when they differ from
+  Anycost's defaults);
+- discriminator: ``{'d': state_dict}`` of our single-resolution ``Discriminator``, optionally with
+  ``'arch'`` (``{'conv_clamp', 'mbstd_group_size'}``);
 - encoder: ``{'state_dict': state_dict}`` (torchvision ResNet-50 names, ``fc``, ``mean_latent``);
 - boundary: ``{attribute_name: tensor[1, 512]}``, one unit-norm direction per CelebA attribute.
 
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:  # the model classes import torch.nn; only needed for annotations here
+    from worker.anycost.discriminator import Discriminator
     from worker.anycost.encoder import Encoder
     from worker.anycost.generator import Generator
 
@@ -119,10 +125,13 @@ def _is_direction(t: torch.Tensor) -> bool:
 
 
 def detect_kind(obj: Any) -> str | None:
-    """Which released layout a loaded object has: 'generator', 'encoder', 'boundary' or None."""
+    """Which layout a loaded object has: 'generator', 'encoder', 'boundary', 'discriminator'
+    or None."""
     if isinstance(obj, Mapping):
         if _is_tensor_dict(obj.get("g_ema")):
             return "generator"
+        if _is_tensor_dict(obj.get("d")):
+            return "discriminator"
         inner = obj.get("state_dict")
         if _is_tensor_dict(inner) and "fc.weight" in inner:
             return "encoder"
@@ -141,6 +150,8 @@ def describe_layout(obj: Any) -> str:
         return "an encoder checkpoint ({'state_dict': ...})"
     if kind == "boundary":
         return f"a boundary file ({len(obj)} direction tensors)"
+    if kind == "discriminator":
+        return "a discriminator checkpoint ({'d': ...})"
     if _is_tensor_dict(obj):
         if "input.input" in obj:
             return "a bare generator state_dict (expected it wrapped as {'g_ema': state_dict})"
@@ -214,14 +225,79 @@ def generator_state_dict(path: str | Path, device: str | torch.device = "cpu") -
     return dict(obj["g_ema"])
 
 
+_GENERATOR_ARCH = {"conv_clamp": (float, type(None)), "lr_mlp": (float,)}
+_DISCRIMINATOR_ARCH = {"conv_clamp": (float, type(None)), "mbstd_group_size": (int,)}
+
+
+def _arch(path: Path, obj: Mapping, allowed: Mapping[str, tuple[type, ...]]) -> dict:
+    """The optional ``'arch'`` entry: known keys of the right types only."""
+    arch = obj.get("arch", {})
+    if not isinstance(arch, Mapping):
+        raise CheckpointError(path, f"'arch' is a {type(arch).__name__}, expected a dict")
+    out = {}
+    for key, value in arch.items():
+        if key not in allowed:
+            raise CheckpointError(path, f"unknown architecture argument {key!r} in 'arch'")
+        if isinstance(value, int) and not isinstance(value, bool) and float in allowed[key]:
+            value = float(value)
+        if not isinstance(value, allowed[key]) or isinstance(value, bool):
+            raise CheckpointError(path, f"'arch'[{key!r}] is {value!r}")
+        out[key] = value
+    return out
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
     """THE way to load a generator file: infer its architecture, build it, load it strictly."""
     from worker.anycost.generator import Generator
 
     path = Path(path)
-    sd = generator_state_dict(path)  # CPU first: the model is built there, then moved once
+    obj = read_checkpoint(path)  # CPU first: the model is built there, then moved once
+    _expect_layout(path, obj, "generator", "{'g_ema': state_dict}")
+    sd = dict(obj["g_ema"])
     config = infer_generator_config(sd, path)
-    model = Generator(**config)
+    model = Generator(**config, **_arch(path, obj, _GENERATOR_ARCH))
+    check_state_dict(path, sd, model.state_dict())
+    model.load_state_dict(sd, strict=True)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def load_latent_avg(path: str | Path) -> torch.Tensor | None:
+    """A generator file's ``latent_avg`` (w_avg, [S]), or None when the file has none."""
+    path = Path(path)
+    obj = read_checkpoint(path)
+    _expect_layout(path, obj, "generator", "{'g_ema': state_dict}")
+    avg = obj.get("latent_avg")
+    if avg is None:
+        return None
+    if not isinstance(avg, torch.Tensor) or avg.numel() != obj["g_ema"]["style.1.weight"].shape[1]:
+        raise CheckpointError(path, "latent_avg is not a [style_dim] tensor")
+    return avg.detach().reshape(-1).to(torch.float32)
+
+
+# --------------------------------------------------------------------------- discriminator
+
+
+def infer_discriminator_config(sd: Mapping[str, torch.Tensor], path: str | Path = "<state_dict>") -> dict:
+    """``Discriminator`` kwargs (resolution, channel_multiplier, channel_max) from its shapes."""
+    from worker.anycost.discriminator import Discriminator
+
+    try:
+        return Discriminator.config_from_state_dict(sd)
+    except KeyError as exc:
+        raise CheckpointError(path, f"cannot infer the discriminator's size: missing key {exc}") from None
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        raise CheckpointError(path, f"cannot infer the discriminator's size: {exc}") from None
+
+
+def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
+    """Load a discriminator file (``{'d': state_dict}``) strictly, its size inferred."""
+    from worker.anycost.discriminator import Discriminator
+
+    path = Path(path)
+    obj = read_checkpoint(path)
+    _expect_layout(path, obj, "discriminator", "{'d': state_dict}")
+    sd = dict(obj["d"])
+    model = Discriminator(**infer_discriminator_config(sd, path), **_arch(path, obj, _DISCRIMINATOR_ARCH))
     check_state_dict(path, sd, model.state_dict())
     model.load_state_dict(sd, strict=True)
     return model.to(device).eval().requires_grad_(False)

@@ -39,6 +39,7 @@ class Generator(nn.Module):
         channel_max: int = 512,
         lr_mlp: float = 0.01,
         blur_kernel: tuple[int, ...] = (1, 3, 3, 1),
+        conv_clamp: float | None = None,
     ):
         """
         resolution: output width of the full model (power of two, 8..1024).
@@ -47,6 +48,8 @@ class Generator(nn.Module):
         channel_multiplier, channel_max: full widths = min(channel_max, base[r] * multiplier).
         lr_mlp: equalized-lr multiplier of the mapping network (part of the weights' scale).
         blur_kernel: 1-D taps of the up-sampling low-pass filter.
+        conv_clamp: clamp every conv's activations and every ToRGB output to +-conv_clamp
+            (NVIDIA's ADA networks are trained with 256; None: no clamping, as in Anycost).
         """
         super().__init__()
         self.log_res = costmodel.check_resolution(resolution)
@@ -56,6 +59,8 @@ class Generator(nn.Module):
         self.style_dim = style_dim
         self.channel_multiplier = channel_multiplier
         self.channel_max = channel_max
+        self.conv_clamp = conv_clamp
+        self.lr_mlp = lr_mlp
         self.n_style = 2 * self.log_res - 2
         self.num_layers = 2 * (self.log_res - 2) + 1  # styled convs (= noise inputs)
 
@@ -65,14 +70,16 @@ class Generator(nn.Module):
         )
         widths = costmodel.full_channels(resolution, channel_multiplier, channel_max)[::2]
         self.input = ConstantInput(widths[0])
-        self.conv1 = StyledConv(widths[0], widths[0], 3, style_dim, blur_kernel=blur_kernel)
-        self.to_rgb1 = ToRGB(widths[0], style_dim, upsample=False)
+        clamp = {"conv_clamp": conv_clamp}
+        self.conv1 = StyledConv(widths[0], widths[0], 3, style_dim, blur_kernel=blur_kernel, **clamp)
+        self.to_rgb1 = ToRGB(widths[0], style_dim, upsample=False, **clamp)
         self.convs = nn.ModuleList()
         self.to_rgbs = nn.ModuleList()
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
-            self.convs.append(StyledConv(c_in, c_out, 3, style_dim, upsample=True, blur_kernel=blur_kernel))
-            self.convs.append(StyledConv(c_out, c_out, 3, style_dim, blur_kernel=blur_kernel))
-            self.to_rgbs.append(ToRGB(c_out, style_dim, blur_kernel=blur_kernel))
+            self.convs.append(StyledConv(c_in, c_out, 3, style_dim, upsample=True,
+                                         blur_kernel=blur_kernel, **clamp))
+            self.convs.append(StyledConv(c_out, c_out, 3, style_dim, blur_kernel=blur_kernel, **clamp))
+            self.to_rgbs.append(ToRGB(c_out, style_dim, blur_kernel=blur_kernel, **clamp))
         self.noises = nn.Module()
         for i in range(self.num_layers):
             size = 2 ** ((i + 5) // 2)

@@ -244,8 +244,11 @@ class StyledConv(nn.Module):
     def __init__(
         self, in_channel: int, out_channel: int, kernel_size: int, style_dim: int,
         upsample: bool = False, blur_kernel: tuple[int, ...] = (1, 3, 3, 1), demodulate: bool = True,
+        conv_clamp: float | None = None,
     ):
+        """conv_clamp: clamp activations to [-conv_clamp, conv_clamp] (NVIDIA's ADA networks)."""
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.conv = ModulatedConv2d(
             in_channel, out_channel, kernel_size, style_dim,
             upsample=upsample, blur_kernel=blur_kernel, demodulate=demodulate,
@@ -262,9 +265,10 @@ class StyledConv(nn.Module):
             # `out` is a fresh tensor: add noise, bias, activation in place (no big temporaries).
             if noise is not None:
                 out.addcmul_(noise, self.noise.weight)
-            return fused_leaky_relu_(out, self.activate.bias, self.activate.negative_slope, self.activate.scale)
-        out = self.noise(out, noise)
-        return self.activate(out, impl=impl)
+            out = fused_leaky_relu_(out, self.activate.bias, self.activate.negative_slope, self.activate.scale)
+            return out.clamp_(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else out
+        out = self.activate(self.noise(out, noise), impl=impl)
+        return out.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else out
 
 
 class ToRGB(nn.Module):
@@ -272,9 +276,11 @@ class ToRGB(nn.Module):
 
     def __init__(
         self, in_channel: int, style_dim: int, upsample: bool = True,
-        blur_kernel: tuple[int, ...] = (1, 3, 3, 1),
+        blur_kernel: tuple[int, ...] = (1, 3, 3, 1), conv_clamp: float | None = None,
     ):
+        """conv_clamp: clamp this layer's RGB (before the skip is added) to +-conv_clamp."""
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
         if upsample:
             self.upsample = Upsample(blur_kernel)
@@ -288,8 +294,12 @@ class ToRGB(nn.Module):
         out = self.conv(x, style, impl=impl)
         if impl == "fast":
             out.add_(self.bias)
+            if self.conv_clamp is not None:
+                out.clamp_(-self.conv_clamp, self.conv_clamp)
             return out.add_(self.upsample(skip, impl=impl)) if skip is not None else out
         out = out + self.bias
+        if self.conv_clamp is not None:
+            out = out.clamp(-self.conv_clamp, self.conv_clamp)
         if skip is not None:
             out = out + self.upsample(skip, impl=impl)
         return out
@@ -315,8 +325,9 @@ class ConvLayer(nn.Sequential):
     def __init__(
         self, in_channel: int, out_channel: int, kernel_size: int, downsample: bool = False,
         blur_kernel: tuple[int, ...] = (1, 3, 3, 1), bias: bool = True, activate: bool = True,
-        modulate: bool = False, g_arch_len: int = 18 * 4,
+        modulate: bool = False, g_arch_len: int = 18 * 4, conv_clamp: float | None = None,
     ):
+        """conv_clamp: clamp the output to +-conv_clamp (NVIDIA's ADA discriminators)."""
         layers: list[nn.Module] = []
         if downsample:
             p = (len(blur_kernel) - 2) + (kernel_size - 1)
@@ -332,6 +343,7 @@ class ConvLayer(nn.Sequential):
         if activate:
             layers.append(FusedLeakyReLU(out_channel))
         super().__init__(*layers)
+        self.conv_clamp = conv_clamp
 
     def forward(self, x: torch.Tensor, g_arch: torch.Tensor | None = None) -> torch.Tensor:
         for module in self:
@@ -341,7 +353,7 @@ class ConvLayer(nn.Sequential):
                 x = module(x, g_arch)
             else:
                 x = module(x)
-        return x
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
 
 
 class ResBlock(nn.Module):
@@ -349,14 +361,15 @@ class ResBlock(nn.Module):
 
     def __init__(
         self, in_channel: int, out_channel: int, blur_kernel: tuple[int, ...] = (1, 3, 3, 1),
-        modulate: bool = False, g_arch_len: int = 18 * 4,
+        modulate: bool = False, g_arch_len: int = 18 * 4, conv_clamp: float | None = None,
     ):
         super().__init__()
-        self.conv1 = ConvLayer(in_channel, in_channel, 3, modulate=modulate, g_arch_len=g_arch_len)
+        common = {"modulate": modulate, "g_arch_len": g_arch_len, "conv_clamp": conv_clamp}
+        self.conv1 = ConvLayer(in_channel, in_channel, 3, **common)
         self.conv2 = ConvLayer(in_channel, out_channel, 3, downsample=True, blur_kernel=blur_kernel,
-                               modulate=modulate, g_arch_len=g_arch_len)
+                               **common)
         self.skip = ConvLayer(in_channel, out_channel, 1, downsample=True, activate=False,
-                              bias=False, modulate=modulate, g_arch_len=g_arch_len)
+                              bias=False, **common)
 
     def forward(self, x: torch.Tensor, g_arch: torch.Tensor | None = None) -> torch.Tensor:
         out = self.conv2(self.conv1(x, g_arch), g_arch)

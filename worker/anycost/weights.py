@@ -28,7 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.attributes import ATTRIBUTES
-from shared.catalog import KINDS, ModelConfig, UnknownConfigError, get_model_config
+from shared.catalog import (
+    KINDS,
+    MANIFEST_NAME,
+    ModelConfig,
+    UnknownConfigError,
+    all_configs,
+    get_model_config,
+)
 from worker.anycost import checkpoints as ckpt
 from worker.anycost.download import (
     DownloadError,
@@ -40,7 +47,6 @@ from worker.anycost.download import (
     stderr_progress,
 )
 
-MANIFEST_NAME = "weights.json"
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "var" / "weights"
 
 
@@ -117,45 +123,54 @@ def _locked(directory: Path, name: str = ".weights.lock") -> Iterator[None]:
 # --------------------------------------------------------------------------- manifest
 
 
-def _read_manifest(directory: Path) -> dict[str, dict]:
+def _read_manifest_data(directory: Path) -> dict:
+    """The whole manifest: ``{'version', 'files': {name: record}, 'configs': {name: config}}``."""
     path = directory / MANIFEST_NAME
     if not path.exists():
-        return {}
+        return {"version": 1, "files": {}, "configs": {}}
     try:
         data = json.loads(path.read_text())
-        files = data["files"]
-        if not isinstance(files, dict):
+        if not isinstance(data.get("files"), dict):
             raise TypeError("'files' is not an object")
-    except (ValueError, KeyError, TypeError) as exc:
+        if not isinstance(data.setdefault("configs", {}), dict):
+            raise TypeError("'configs' is not an object")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise WeightsError(f"{path}: unreadable manifest ({exc}); move it away and re-import") from None
-    return files
+    return data
 
 
-def _write_manifest(directory: Path, files: dict[str, dict]) -> None:
+def _read_manifest(directory: Path) -> dict[str, dict]:
+    return _read_manifest_data(directory)["files"]
+
+
+def _write_manifest(directory: Path, data: dict) -> None:
     tmp = directory / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"version": 1, "files": files}, indent=2, sort_keys=True) + "\n")
+    data = {"version": 1, "files": data.get("files", {}), "configs": data.get("configs", {})}
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, directory / MANIFEST_NAME)
 
 
-def _record(directory: Path, entries: Iterable[InstalledFile]) -> None:
+def record(directory: Path, entries: Iterable[InstalledFile], configs: dict[str, dict] | None = None) -> None:
+    """Add file records (and user configs) to the manifest, under the directory's lock."""
     with _locked(directory):
-        files = _read_manifest(directory)
+        data = _read_manifest_data(directory)
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        data["configs"].update(configs or {})
         for entry in entries:
             record = asdict(entry)
             record["path"] = entry.path.name
             record["installed_at"] = now
-            files[entry.path.name] = record
-        _write_manifest(directory, files)
+            data["files"][entry.path.name] = record
+        _write_manifest(directory, data)
 
 
 def installed(config: str, weights_dir_: str | Path | None = None) -> dict[str, InstalledFile]:
     """Installed files of one config, by kind (files on disk only; manifest entries win)."""
-    cfg = get_model_config(config)
     directory = weights_dir(weights_dir_)
+    cfg = get_model_config(config, directory)
     files = _read_manifest(directory)
     out: dict[str, InstalledFile] = {}
-    for kind in cfg.kinds:
+    for kind in cfg.all_kinds:
         path = directory / cfg.filename(kind)
         if not path.is_file():
             continue
@@ -173,12 +188,11 @@ def installed(config: str, weights_dir_: str | Path | None = None) -> dict[str, 
 
 def list_configs(weights_dir_: str | Path | None = None) -> list[dict]:
     """Every known config with its installed kinds (for the CLI, the API and the portal)."""
-    from shared.catalog import CONFIGS
-
+    directory = weights_dir(weights_dir_)
     out = []
-    for cfg in CONFIGS.values():
+    for cfg in all_configs(directory).values():
         entry = cfg.to_dict()
-        entry["installed"] = sorted(installed(cfg.name, weights_dir_))
+        entry["installed"] = sorted(installed(cfg.name, directory))
         out.append(entry)
     return out
 
@@ -210,6 +224,13 @@ def validate_file(config: ModelConfig, kind: str, path: Path) -> None:
             raise ckpt.CheckpointError(
                 path, f"encoder has n_style {n_style}, config {config.name} needs {config.n_style}"
             )
+    elif kind == "discriminator":
+        found = ckpt.infer_discriminator_config(dict(ckpt.read_checkpoint(path)["d"]), path)
+        if found["resolution"] != config.resolution:
+            raise ckpt.CheckpointError(
+                path, f"discriminator is for {found['resolution']} px, config {config.name} is "
+                      f"{config.resolution} px")
+        ckpt.load_discriminator(path)
     elif kind == "boundary":
         directions = ckpt.load_boundaries(path)
         dims = {v.shape[-1] for v in directions.values()}
@@ -222,12 +243,13 @@ def validate_file(config: ModelConfig, kind: str, path: Path) -> None:
 
 
 def detect_file_kind(path: str | Path) -> str:
-    """generator / encoder / boundary, from the file's content; CheckpointError otherwise."""
+    """generator / encoder / boundary / discriminator, from the file's content."""
     obj = ckpt.read_checkpoint(path)
     kind = ckpt.detect_kind(obj)
     if kind is None:
         raise ckpt.CheckpointError(
-            path, f"not a generator, encoder or boundary checkpoint: {ckpt.describe_layout(obj)}"
+            path, "not a generator, encoder, boundary or discriminator checkpoint: "
+                  f"{ckpt.describe_layout(obj)}"
         )
     return kind
 
@@ -247,13 +269,13 @@ def import_files(
     config: str, paths: Iterable[str | Path], weights_dir_: str | Path | None = None
 ) -> list[InstalledFile]:
     """Install local files for ``config``; each file's kind is detected from its content."""
-    cfg = get_model_config(config)
     directory = weights_dir(weights_dir_)
+    cfg = get_model_config(config, directory)
     by_kind: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw).expanduser()
         kind = detect_file_kind(path)
-        if kind not in cfg.kinds:
+        if kind not in cfg.all_kinds:
             raise WeightsError(f"{path}: config {config} has no {kind} file")
         if kind in by_kind:
             raise WeightsError(f"{path}: two {kind} files given ({by_kind[kind]} and {path})")
@@ -274,7 +296,7 @@ def import_files(
         entries.append(
             InstalledFile(config, kind, final, sha, size, str(path.resolve()), cfg.pretrained)
         )
-    _record(directory, entries)
+    record(directory, entries)
     return entries
 
 
@@ -286,7 +308,7 @@ def fetch(
     force: bool = False,
 ) -> list[InstalledFile]:
     """Download the config's files (mirrors first, then official hosts); skip installed ones."""
-    cfg = get_model_config(config)
+    cfg = get_model_config(config, weights_dir(weights_dir_))
     wanted = list(kinds) if kinds is not None else list(cfg.kinds)
     for kind in wanted:
         if kind not in cfg.kinds:
@@ -323,7 +345,7 @@ def _fetch_one(cfg: ModelConfig, kind: str, directory: Path, progress: ProgressF
             continue
         _install(tmp, final)
         entry = InstalledFile(cfg.name, kind, final, sha, size, source, cfg.pretrained)
-        _record(directory, [entry])
+        record(directory, [entry])
         return entry
     tried = "\n  ".join(failures) or "no sources"
     raise FetchError(
@@ -348,7 +370,7 @@ def ensure_tiny_random(weights_dir_: str | Path | None = None) -> dict[str, Inst
                               tiny.SOURCE, False)
                 for kind, path in built.items()
             ]
-            _record(directory, entries)
+            record(directory, entries)
             have = installed(cfg.name, directory)
     return have
 

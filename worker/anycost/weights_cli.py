@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="install local files (kind detected from content)")
     imp.add_argument("config")
     imp.add_argument("paths", nargs="+", metavar="PATH")
+    nv = sub.add_parser("import-nvidia", help="convert and install NVIDIA's StyleGAN2 pickle "
+                        "(ADA-pytorch, StyleGAN3 repo or TensorFlow); nothing in it is executed")
+    nv.add_argument("path", metavar="FILE.pkl")
+    nv.add_argument("--config", help="config name (default: stylegan2-ffhq-config-f for a 1024 px "
+                                     "config-f network; required otherwise)")
     sub.add_parser("verify", help="re-hash installed files and compare with the manifest")
     inst = sub.add_parser("installed", help="exit 0 if every file of CONFIG is installed, else 1")
     inst.add_argument("config")
@@ -68,6 +73,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_import_nvidia(args: argparse.Namespace) -> int:
+    from worker.anycost.nvidia.importer import LICENCE, import_nvidia
+
+    entries = import_nvidia(args.path, args.config, args.dir)
+    for entry in entries:
+        print(f"imported {entry.kind}: {entry.path}  sha256={entry.sha256}")
+    print(f"config {entries[0].config}: serve it with ANYCOST_MODEL={entries[0].config}")
+    print(f"licence: {LICENCE}")
+    return EXIT_OK
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     results = weights.verify(args.dir)
     bad = [r for r in results if r.status not in ("ok", "untracked")]
@@ -80,7 +96,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_installed(args: argparse.Namespace) -> int:
-    kinds = weights.get_model_config(args.config).kinds
+    kinds = weights.get_model_config(args.config, weights.weights_dir(args.dir)).required
     have = weights.installed(args.config, args.dir)
     for kind in kinds:
         print(f"{kind:9} {have[kind].path if kind in have else 'not installed'}")
@@ -91,6 +107,7 @@ def run(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run one command; returns the exit code."""
     args = _parser().parse_args(argv)
     command = {"list": _cmd_list, "fetch": _cmd_fetch, "import": _cmd_import,
+               "import-nvidia": _cmd_import_nvidia,
                "verify": _cmd_verify, "installed": _cmd_installed}[args.command]
     try:
         return command(args)
