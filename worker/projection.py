@@ -11,7 +11,6 @@ per step and the error after N steps.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -27,24 +26,11 @@ LEARNING_RATE = 0.05
 METHOD = "optimisation"
 
 
-@functools.lru_cache(maxsize=4)
-def _mean_w(generator: torch.nn.Module) -> torch.Tensor:
-    """The generator's average w ``[S]`` over a fixed set of z (the same on every worker)."""
-    rng = torch.Generator().manual_seed(0)
-    z = torch.randn(4096, generator.style_dim, generator=rng)
-    device = generator.input.input.device
-    with torch.no_grad():
-        return generator.mapping(z.to(device)).mean(0).detach()
-
-
 def average_code(bundle, n_faces: int) -> torch.Tensor:
     """``w_avg`` in every style slot: ``[n_faces, L, S]`` on the generator's device."""
     generator = bundle.generator
     device = generator.input.input.device
-    w = getattr(bundle, "latent_avg", None)
-    if w is None:
-        w = _mean_w(generator)
-    w = torch.as_tensor(w).detach().float().reshape(-1, generator.style_dim)[0].to(device)
+    w = bundle.w_avg().detach().float().reshape(-1, generator.style_dim)[0].to(device)
     return w.reshape(1, 1, -1).expand(n_faces, generator.n_style, -1).clone()
 
 

@@ -84,7 +84,6 @@ def test_imported_model_projects_photos_and_scores_realism(stack, ada_weights):
         preview = item["realism"]["preview"]
         assert 0.0 <= preview["score"] <= 1.0 and item["realism"]["final"] is None
         # The worker's logit is the imported discriminator's on the stored 32 px preview.
-        d = getattr(d, "d", d)
         logit = quality.realism_logits(d, _image(api, item["preview_url"]))[0]
         assert logit == pytest.approx(preview["logit"], abs=0.05)
 
