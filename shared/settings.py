@@ -77,6 +77,7 @@ class Settings:
     batch_queue_cap: int = 16  # items of one batch allowed in the queue at once (fairness)
     projection_steps: int = 100  # optimisation steps per photo for configs without an encoder
     projection_max_seconds: float = 30.0  # ... stopped early after this long; 0 = no limit
+    realism: str = "all"  # all | finals | off: which renders the discriminator scores
     log_json: bool = False
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -177,6 +178,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "optimisation steps projecting a photo on a config without an encoder"),
     EnvVar("ANYCOST_PROJECTION_MAX_SECONDS", "projection_max_seconds", "float",
            "time limit of one photo's projection by optimisation (s); 0 = none"),
+    EnvVar("ANYCOST_REALISM", "realism", "choice",
+           "which renders the discriminator scores, when one is installed",
+           ("all", "finals", "off")),
     EnvVar("ANYCOST_LOG_JSON", "log_json", "bool", "structured JSON logs"),
 )
 

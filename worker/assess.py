@@ -32,7 +32,8 @@ def score(rt: Runtime, job: Job, kind: str, images: torch.Tensor) -> None:
     """The realism logit of one item's rendered faces ``[F, 3, R, R]`` (their mean) as
     ``job.realism[kind]``; nothing without a discriminator."""
     d = discriminator(rt)
-    if d is None:
+    wanted = rt.settings.realism == "all" or (rt.settings.realism == "finals" and kind == "final")
+    if d is None or not wanted:
         return
     started = time.perf_counter()
     with rt.inference():

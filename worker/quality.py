@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from worker import inversion
+from worker.anycost.discriminator import Discriminator
 from worker.anycost.layers import ResBlock
 
 #: PSNR of two identical images (dB): a finite stand-in for infinity, JSON has no inf.
@@ -50,7 +51,14 @@ def realism_logits(discriminator: torch.nn.Module, images: torch.Tensor) -> list
     param = next(discriminator.parameters())
     x = resize(images.detach().float().clamp(-1.0, 1.0), discriminator_resolution(discriminator))
     x = x.to(device=param.device)
-    out = [float(discriminator(x[i:i + 1]).float().reshape(-1)[0]) for i in range(x.shape[0])]
+    if type(discriminator) is Discriminator:
+        # The convolutions (nearly all the cost) in one batched pass; the head, whose minibatch
+        # stddev would mix the images, once per image: the same numbers as one call per image.
+        features = discriminator.convs(x)
+        heads = [discriminator._head(features[i:i + 1]) for i in range(x.shape[0])]  # noqa: SLF001
+    else:
+        heads = [discriminator(x[i:i + 1]) for i in range(x.shape[0])]
+    out = [float(h.float().reshape(-1)[0]) for h in heads]
     return [v if math.isfinite(v) else 0.0 for v in out]
 
 

@@ -110,12 +110,14 @@ def test_previews_and_finals_carry_realism_and_consistency(make_runtime, user_id
 
 
 def test_refined_final_is_encoder_plus_refine(make_runtime, user_id, judged_bundle):
-    rt = make_runtime(judged_bundle)
+    rt = make_runtime(judged_bundle, realism="finals")  # ANYCOST_REALISM=finals
     (item_id,) = _previews(rt, user_id, {**CROP, "refine_steps": 3},
                            [real_photos()[0]])
     before = _load(rt, item_id).projection
+    assert _load(rt, item_id).preview_realism is None  # previews are not scored
     _finals(rt, [item_id])
     item = _load(rt, item_id)
+    assert item.final_realism is not None
     p = item.projection
     assert p["method"] == "encoder+refine" and p["refine_steps"] == 3
     assert p["error"] <= p["error_before_refine"] and before["method"] == "encoder"
