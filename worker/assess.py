@@ -48,7 +48,7 @@ def encoder_projection(job: Job, projected: torch.Tensor) -> dict:
     size = int(projected.shape[-1])
     targets = quality.resize(from_uint8(np.stack(job.crops), projected.device), size)
     error = float(F.mse_loss(projected.float(), targets))
-    return {"method": "encoder", "error": round(error, 6), "resolution": size}
+    return {"method": "encoder", "error": quality.finite(error), "resolution": size}
 
 
 def projection_targets(rt: Runtime, job: Job, rgb: np.ndarray) -> np.ndarray:
@@ -66,8 +66,8 @@ def optimise(rt: Runtime, job: Job) -> None:
     job.latent = code.detach()
     job.targets = None
     job.projection = {
-        "method": projection.METHOD, "error": round(info["error"], 6),
-        "error_start": round(info["error_before"], 6), "steps": info["steps"],
+        "method": projection.METHOD, "error": quality.finite(info["error"]),
+        "error_start": quality.finite(info["error_before"]), "steps": info["steps"],
         "stopped_early": info["stopped_early"], "resolution": info["resolution"],
         "loss": info["loss"],
     }
@@ -80,8 +80,8 @@ def after_refine(job: Job, info: dict) -> None:
     base = dict(job.projection or {"method": "encoder"})
     method = projection.METHOD if base.get("method") == projection.METHOD else "encoder+refine"
     job.projection = {
-        **base, "method": method, "error": round(info["error_after"], 6),
-        "error_before_refine": round(info["error_before"], 6), "refine_steps": info["steps"],
+        **base, "method": method, "error": quality.finite(info["error_after"]),
+        "error_before_refine": quality.finite(info["error_before"]), "refine_steps": info["steps"],
         "resolution": info["resolution"],
     }
 

@@ -58,13 +58,20 @@ def realism_logits(discriminator: torch.nn.Module, images: torch.Tensor) -> list
         heads = [discriminator._head(features[i:i + 1]) for i in range(x.shape[0])]  # noqa: SLF001
     else:
         heads = [discriminator(x[i:i + 1]) for i in range(x.shape[0])]
-    out = [float(h.float().reshape(-1)[0]) for h in heads]
-    return [v if math.isfinite(v) else 0.0 for v in out]
+    return [float(h.float().reshape(-1)[0]) for h in heads]
 
 
 def item_logit(logits: list[float]) -> float | None:
-    """One logit for an item from its faces' logits (their mean); None without faces."""
-    return sum(logits) / len(logits) if logits else None
+    """One logit for an item from its faces' logits (the mean of the finite ones); None when
+    there is none (a render gone NaN has no score rather than a made-up one)."""
+    finite = [v for v in logits if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+def finite(value: float, digits: int = 6) -> float | None:
+    """``value`` rounded, or None when it is NaN or infinite (JSON and SQL take no NaN)."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def _quantise(images: torch.Tensor) -> torch.Tensor:
@@ -72,11 +79,14 @@ def _quantise(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().clamp(-1.0, 1.0) + 1.0) * 127.5).round()
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR (dB) of two same-sized image batches in about [-1, 1], as 8-bit images."""
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float | None:
+    """PSNR (dB) of two same-sized image batches in about [-1, 1], as 8-bit images; None when
+    either holds NaN."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     mse = float(F.mse_loss(_quantise(a), _quantise(b)))
+    if not math.isfinite(mse):
+        return None
     if mse <= 0.0:
         return PSNR_IDENTICAL
     return round(min(PSNR_IDENTICAL, 10.0 * math.log10(255.0 ** 2 / mse)), 4)
@@ -91,7 +101,7 @@ def lpips_distance(a: torch.Tensor, b: torch.Tensor) -> float | None:
     side = max(LPIPS_MIN_SIDE, a.shape[-1])
     model.to(a.device)
     value = model(resize(a.float().clamp(-1, 1), side), resize(b.float().clamp(-1, 1), side))
-    return round(float(value.mean()), 5)
+    return finite(float(value.mean()), 5)
 
 
 def consistency(final: torch.Tensor, preview: torch.Tensor) -> dict:

@@ -59,6 +59,12 @@ def test_psnr_and_consistency():
     other = quality.consistency(torch.rand(1, 3, 64, 64) * 2 - 1, a)
     assert other["psnr"] < 15
     assert got["lpips"] is None or got["lpips"] < other["lpips"]
+    # A render gone NaN gets no number at all (JSON and SQL take none), not a made-up one.
+    broken = torch.full_like(a, float("nan"))
+    assert quality.psnr(broken, a) is None
+    assert quality.item_logit([float("nan"), 1.0, 3.0]) == 2.0
+    assert quality.item_logit([float("nan")]) is None and quality.item_logit([]) is None
+    assert quality.finite(float("inf")) is None and quality.finite(0.1234567) == 0.123457
 
 
 def _item(position, preview=None, final=None):

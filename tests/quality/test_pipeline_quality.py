@@ -138,7 +138,7 @@ def test_encoderless_config_projects_real_photos_by_optimisation(make_runtime, u
                                                                  judged_bundle):
     bundle = with_parts(judged_bundle, encoder=None, directions=None)
     rt = make_runtime(bundle, projection_steps=6)
-    ids = _previews(rt, user_id, CROP)
+    ids = _previews(rt, user_id, CROP, [real_photos()[1]])  # both photos: the e2e test
     for item_id in ids:
         item = _load(rt, item_id)
         p = item.projection
