@@ -5,12 +5,16 @@ and final, and a final's consistency with the item's last preview.
 They work on renders the pipeline already made (one extra cheap pass per final group: the last
 preview, re-rendered from the stored code at the preview cost, deterministic noise) and record
 on the ``Job``; ``worker.store`` writes it with the result. Errors are MSE in [-1, 1] units,
-the measure ``inversion.refine`` reports.
+the measure ``inversion.refine`` reports. A measure that fails is logged and left out: it never
+costs the item its result.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -22,12 +26,29 @@ from worker.images import from_uint8
 from worker.runtime import Runtime
 from worker.store import Job
 
+log = logging.getLogger(__name__)
+
+
+def _best_effort(fn: Callable) -> Callable:
+    """Run a measure; on an exception log it and return None (the render stands)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            log.exception("quality measure %s failed; the result is kept without it", fn.__name__)
+            return None
+
+    return run
+
 
 def discriminator(rt: Runtime) -> torch.nn.Module | None:
     """The model's discriminator, None when the config has none installed."""
     return getattr(rt.bundle, "discriminator", None)
 
 
+@_best_effort
 def score(rt: Runtime, job: Job, kind: str, images: torch.Tensor) -> None:
     """The realism logit of one item's rendered faces ``[F, 3, R, R]`` (their mean) as
     ``job.realism[kind]``; nothing without a discriminator."""
@@ -42,7 +63,8 @@ def score(rt: Runtime, job: Job, kind: str, images: torch.Tensor) -> None:
     job.add_time(f"realism_{kind}", time.perf_counter() - started)
 
 
-def encoder_projection(job: Job, projected: torch.Tensor) -> dict:
+@_best_effort
+def encoder_projection(job: Job, projected: torch.Tensor) -> dict | None:
     """The encoder's projection error: its unedited render ``[F, 3, R, R]`` against the aligned
     faces the encoder saw, at the render's resolution."""
     size = int(projected.shape[-1])
@@ -86,6 +108,7 @@ def after_refine(job: Job, info: dict) -> None:
     }
 
 
+@_best_effort
 def render_last_previews(rt: Runtime, group: list[Job]) -> None:
     """The item's last preview again, from its stored code at its preview cost (one forward
     pass per group of the same preview cost), kept in ``job.renders["last_preview"]``."""
@@ -103,6 +126,7 @@ def render_last_previews(rt: Runtime, group: list[Job]) -> None:
         job.add_time("render_last_preview", share)
 
 
+@_best_effort
 def final_consistency(job: Job, final: torch.Tensor) -> None:
     """``job.consistency`` of the final's faces ``[F, 3, R, R]`` with the last preview's."""
     preview = job.renders.pop("last_preview", None)

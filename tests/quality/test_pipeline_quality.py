@@ -125,11 +125,24 @@ def test_refined_final_is_encoder_plus_refine(make_runtime, user_id, judged_bund
     assert 5 < item.consistency["psnr"] < quality.PSNR_IDENTICAL
 
 
-def test_no_discriminator_no_realism(make_runtime, user_id, tiny_bundle):
-    rt = make_runtime(with_parts(tiny_bundle, discriminator=None))
+class BrokenDiscriminator(torch.nn.Module):
+    """Fails on every image: a measure that breaks must not cost the item its result."""
+
+    def __init__(self):
+        super().__init__()
+        self.resolution = 64
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        raise RuntimeError("broken discriminator")
+
+
+def test_failing_discriminator_keeps_the_results(make_runtime, user_id, tiny_bundle):
+    rt = make_runtime(with_parts(tiny_bundle, discriminator=BrokenDiscriminator()))
     (item_id,) = _previews(rt, user_id, CROP, [real_photos()[1]])
     _finals(rt, [item_id])
     item = _load(rt, item_id)
+    assert item.status == "done" and item.final_blob_id is not None
     assert item.preview_realism is None and item.final_realism is None
     assert item.consistency["psnr"] > 5 and item.projection["method"] == "encoder"
 
