@@ -74,12 +74,17 @@
     setStatus(document.getElementById("batch-status"), batch.status, batch.status_label);
     updateCounts(batch.counts);
     batch.items.forEach(updateItem);
-    // Sorted by realism, the order changes as scores arrive: follow the server's order.
+    // Sorted by realism, the order changes as scores arrive: follow the server's order, but
+    // touch the list only when it changed (moving a node would drop the keyboard focus).
     const list = document.getElementById("items");
-    batch.items.forEach(function (item) {
-      const li = document.getElementById("item-" + item.id);
-      if (li) list.appendChild(li);
-    });
+    const wanted = batch.items.map(function (item) { return "item-" + item.id; });
+    const shown = Array.from(list.children).map(function (li) { return li.id; });
+    if (wanted.join() !== shown.join()) {
+      wanted.forEach(function (id) {
+        const li = document.getElementById(id);
+        if (li) list.appendChild(li);
+      });
+    }
     const zip = document.getElementById("download-zip");
     document.getElementById("finals-count").textContent = batch.finals;
     zip.classList.toggle("disabled", !batch.finals);
