@@ -123,6 +123,13 @@ class Item(Base):
     projected_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
     preview_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
     final_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
+    # Quality (shared.quality): the discriminator's logit for the latest preview and the final
+    # (NULL when the model has no discriminator), how the face was projected into W+
+    # ({"method", "error", ...}) and how close the final came to the last preview ({"psnr", ...}).
+    preview_realism: Mapped[float | None] = mapped_column(Float)
+    final_realism: Mapped[float | None] = mapped_column(Float)
+    projection: Mapped[dict | None] = mapped_column(JSON)
+    consistency: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

@@ -75,6 +75,9 @@ class Settings:
     heartbeat_seconds: int = 15
     heartbeat_timeout: int = 90  # a worker silent this long is presumed dead
     batch_queue_cap: int = 16  # items of one batch allowed in the queue at once (fairness)
+    projection_steps: int = 100  # optimisation steps per photo for configs without an encoder
+    projection_max_seconds: float = 30.0  # ... stopped early after this long; 0 = no limit
+    realism: str = "all"  # all | finals | off: which renders the discriminator scores
     log_json: bool = False
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -100,9 +103,11 @@ class Settings:
         if self.task_hard_time_limit <= self.task_soft_time_limit:
             raise SettingsError("ANYCOST_TASK_HARD_LIMIT must be greater than ANYCOST_TASK_SOFT_LIMIT")
         for name in ("max_upload_mb", "max_file_mb", "max_files_per_batch", "max_pixels",
-                     "render_batch_size", "max_attempts", "batch_queue_cap"):
+                     "render_batch_size", "max_attempts", "batch_queue_cap", "projection_steps"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.projection_max_seconds < 0:
+            raise SettingsError("projection_max_seconds must not be negative")
 
     def as_public_dict(self) -> dict:
         """Settings safe to show (no secrets, no credentials in URLs)."""
@@ -169,6 +174,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "silence after which a worker's items are requeued (s)"),
     EnvVar("ANYCOST_BATCH_QUEUE_CAP", "batch_queue_cap", "int",
            "items of one batch in the queue at once; the rest are released as it drains"),
+    EnvVar("ANYCOST_PROJECTION_STEPS", "projection_steps", "int",
+           "optimisation steps projecting a photo on a config without an encoder"),
+    EnvVar("ANYCOST_PROJECTION_MAX_SECONDS", "projection_max_seconds", "float",
+           "time limit of one photo's projection by optimisation (s); 0 = none"),
+    EnvVar("ANYCOST_REALISM", "realism", "choice",
+           "which renders the discriminator scores, when one is installed",
+           ("all", "finals", "off")),
     EnvVar("ANYCOST_LOG_JSON", "log_json", "bool", "structured JSON logs"),
 )
 

@@ -127,6 +127,7 @@ def request_edit(session: Session, item_id: str, edits: dict) -> int | None:
         session, item_id, S.PREVIEWING,
         expected={S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE},
         edits=edits, edit_version=Item.edit_version + 1, final_blob_id=None,
+        final_realism=None, consistency=None,  # they described the final that is gone
         attempts=0,  # a new piece of work: the reaper's attempt cap starts again
     )
     if not ok:

@@ -97,6 +97,8 @@ REDIS_DBS = {
     "browser": 9,
     "ops": 10,
     "directions": 11,
+    "quality": 12,
+    "quality_stack": 13,
 }
 
 _redis_server: RedisServer | None = None

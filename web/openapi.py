@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from copy import deepcopy
 
+from shared.quality import ORDERS, PROJECTION_METHODS, SORT_ORDERS
+
 API_VERSION = "1.0.0"
 
 
@@ -93,10 +95,47 @@ SCHEMAS: dict = {
             "attempts": {"type": "integer"},
             "timings": {"type": "object", "additionalProperties": {"type": "number"}},
             "preview_cost": _ref("Cost"), "final_cost": _ref("Cost"), "model": _ref("ModelRef"),
+            "realism": {
+                "type": "object", "description": "null inside when the model has no "
+                "discriminator or the image is not rendered yet",
+                "properties": {"preview": _ref("Realism"), "final": _ref("Realism")},
+            },
+            "projection": _ref("Projection"), "consistency": _ref("Consistency"),
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
         },
     },
+    "Realism": _nullable({
+        "type": "object", "required": ["logit", "score"],
+        "description": "the discriminator's verdict on the rendered face(s): its logit (the "
+                       "mean over the item's faces) and sigmoid(logit) as a 0..1 score",
+        "properties": {"logit": {"type": "number"},
+                       "score": {"type": "number", "minimum": 0, "maximum": 1}},
+    }),
+    "Projection": _nullable({
+        "type": "object", "required": ["method", "error"],
+        "description": "how the face was projected into W+: the encoder alone, the encoder "
+                       "then refine_steps of optimisation (finals), or optimisation from w_avg "
+                       "(configs without an encoder; projection_steps steps). error: MSE in "
+                       "[-1, 1] units against the aligned face at resolution",
+        "properties": {
+            "method": {"type": "string", "enum": list(PROJECTION_METHODS)},
+            "error": {"type": "number", "minimum": 0},
+            "resolution": {"type": "integer"},
+            "error_start": {"type": "number", "description": "optimisation: error at w_avg"},
+            "steps": {"type": "integer", "description": "optimisation steps"},
+            "error_before_refine": {"type": "number"},
+            "refine_steps": {"type": "integer"},
+        },
+    }),
+    "Consistency": _nullable({
+        "type": "object", "required": ["psnr"],
+        "description": "how close the final came to the item's last preview, compared at the "
+                       "preview's resolution: PSNR (dB, 100 = identical) and LPIPS (null when "
+                       "the LPIPS weights are not installed on the worker)",
+        "properties": {"psnr": {"type": "number"}, "lpips": _nullable({"type": "number"}),
+                       "resolution": {"type": "integer"}},
+    }),
     "Counts": {"type": "object", "additionalProperties": {"type": "integer"}},
     "BatchCreated": {
         "type": "object", "required": ["id", "status", "items"],
@@ -295,6 +334,15 @@ _PAGE_PARAMS = [
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
 ]
 
+_SORT_PARAMS = [
+    {"name": "sort", "in": "query", "description": "item order: position (upload order) or "
+     "realism (the final's score once there is one, else the latest preview's; most realistic "
+     "first; items without a score last)",
+     "schema": {"type": "string", "enum": list(SORT_ORDERS), "default": "position"}},
+    {"name": "order", "in": "query", "description": "asc or desc; default asc for position, "
+     "desc for realism", "schema": {"type": "string", "enum": list(ORDERS)}},
+]
+
 PATHS: dict = {
     "/api/v1/batches": {
         "post": _op("Upload photos with a recipe", body=_UPLOAD, responses={
@@ -309,8 +357,9 @@ PATHS: dict = {
         }),
     },
     "/api/v1/batches/{batch_id}": {"get": _op(
-        "A batch with its items", params=[_BATCH_ID],
-        responses={"200": _json(_ref("Batch"), "the batch"), **_NOT_FOUND},
+        "A batch with its items", params=[_BATCH_ID, *_SORT_PARAMS],
+        responses={"200": _json(_ref("Batch"), "the batch"),
+                   "400": _error("bad sort or order"), **_NOT_FOUND},
     )},
     "/api/v1/batches/{batch_id}/finalize": {"post": _op(
         "Queue finals for every preview_ready item", params=[_BATCH_ID],

@@ -14,6 +14,7 @@ import functools
 import glob
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -42,6 +43,11 @@ def _lpips_model():
     return model
 
 
+def lpips_model():
+    """The LPIPS(alex) net when its weights are all on disk, else None (never downloads)."""
+    return _lpips_model()
+
+
 def loss_name() -> str:
     return "lpips_alex" if _lpips_model() is not None else "mse+l1_down4"
 
@@ -62,11 +68,15 @@ def _render(bundle, wplus: torch.Tensor, cost: Cost) -> torch.Tensor:
 
 def refine(
     bundle, target_crop: np.ndarray, wplus: torch.Tensor, steps: int, lr: float = 0.01,
-    cost: Cost | None = None,
+    cost: Cost | None = None, on_step: Callable[[int, float], None] | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """``steps`` Adam steps on ``wplus`` ``[F, L, S]`` towards ``target_crop`` (``[R, R, 3]`` or
     ``[F, R, R, 3]`` uint8, aligned faces). Renders at ``cost`` (default: full width at the
-    target's resolution). Returns the best code seen (never worse than the input) and info."""
+    target's resolution). Returns the best code seen (never worse than the input) and info.
+    ``on_step(i, error)`` hears the error of the code each step starts from (benchmarks).
+    ``max_seconds``: stop after the step that reaches this time (at least one step is taken);
+    info's ``steps`` is the number taken, ``stopped_early`` whether the time ran out."""
     started = time.perf_counter()
     target = from_uint8(np.asarray(target_crop), wplus.device)
     if target.shape[0] != wplus.shape[0]:
@@ -80,15 +90,22 @@ def refine(
 
     # Each step's forward pass also measures the code it started from, so one render per step.
     best, best_err, before = start, float("inf"), None
-    for _ in range(max(0, int(steps))):
+    done, stopped_early = 0, False
+    for step in range(max(0, int(steps))):
+        if max_seconds is not None and done and time.perf_counter() - started >= max_seconds:
+            stopped_early = True
+            break
         opt.zero_grad(set_to_none=True)
         image = _render(bundle, code, cost)
         err = float(F.mse_loss(image.detach(), target))
+        if on_step is not None:
+            on_step(step, err)
         before = err if before is None else before
         if err <= best_err:  # keep the best, so refinement can never make the result worse
             best, best_err = code.detach().clone(), err
         _loss(image, target).backward()
         opt.step()
+        done += 1
     with torch.no_grad():
         final_err = float(F.mse_loss(_render(bundle, code, cost), target))
     if before is None:
@@ -96,7 +113,7 @@ def refine(
     elif final_err <= best_err:
         best, best_err = code.detach().clone(), final_err
     seconds = time.perf_counter() - started
-    info = {"loss": loss_name(), "steps": int(steps), "lr": lr, "error_before": before,
+    info = {"loss": loss_name(), "steps": done, "stopped_early": stopped_early, "lr": lr, "error_before": before,
             "error_after": best_err, "resolution": cost.resolution, "channels": cost.channels,
             "seconds": round(seconds, 4)}
     return best, info

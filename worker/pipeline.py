@@ -26,7 +26,7 @@ from shared.logging import bind
 from shared.queue import chunks
 from shared.recipe import Cost
 from shared.states import ItemStatus
-from worker import inversion, metrics, stages, store
+from worker import assess, inversion, metrics, stages, store
 from worker.faces import AlignTransform, paste_back
 from worker.faces.align import render_quad
 from worker.images import JPEG, PNG, encode_jpeg, encode_png, to_uint8
@@ -124,6 +124,14 @@ def _by_cost(jobs: list[Job]) -> list[list[Job]]:
     return list(groups.values())
 
 
+def _by_preview_cost(jobs: list[Job]) -> list[list[Job]]:
+    groups: dict[tuple[float, int], list[Job]] = {}
+    for job in jobs:
+        if job.preview_cost is not None:
+            groups.setdefault((job.preview_cost.channels, job.preview_cost.resolution), []).append(job)
+    return list(groups.values())
+
+
 def _live(jobs: list[Job]) -> list[Job]:
     return [j for j in jobs if not j.done]
 
@@ -143,6 +151,8 @@ def _decode_and_find_faces(rt: Runtime, job: Job) -> None:
         job.photo = rgb  # kept for the paste-back of this pass
     job.crops = [f.rgb for f in faces]
     job.face_meta = [f.meta for f in faces]
+    if rt.bundle.encoder is None:  # no encoder: the faces are projected by optimisation
+        job.targets = assess.projection_targets(rt, job, rgb)
 
 
 def _encode(rt: Runtime, group: list[Job]) -> None:
@@ -162,7 +172,8 @@ def _encode(rt: Runtime, group: list[Job]) -> None:
 def _store_latent(rt: Runtime, job: Job) -> None:
     timer = _Timer()
     data, shape = stages.latent_to_bytes(job.latent)
-    store.store_latent(rt, job, data, shape, job.timings.get("encode", 0.0))
+    seconds = job.timings.get("encode", job.timings.get("project", 0.0))
+    store.store_latent(rt, job, data, shape, seconds)
     job.add_time("store_latent", timer.lap())
 
 
@@ -190,37 +201,57 @@ def _refine(rt: Runtime, job: Job) -> None:
     job.add_time("refine_per_step", seconds / max(1, job.recipe.refine_steps))
     job.add_time("refine_error_before", info["error_before"])
     job.add_time("refine_error_after", info["error_after"])
+    assess.after_refine(job, info)
     store.record_refine(rt, job, info)
+
+
+def _needs_projected(job: Job, kind: str) -> bool:
+    """A preview pass renders the unedited projection when there is none yet, or when the face
+    was projected again in this pass (decoded here: its crops are set)."""
+    return kind == "preview" and (job.needs_projected or bool(job.crops))
 
 
 def _render(rt: Runtime, group: list[Job], kind: str) -> None:
     """Edit and render a group at its (shared) cost; with ``kind == "preview"`` also the unedited
-    projection of the items that need one, in the same forward pass."""
+    projection of the items that need one, in the same forward pass. Then the quality steps on
+    the float renders: realism, the encoder's projection error, a final's consistency."""
     timer = _Timer()
     cost = group[0].cost
     with rt.inference():
         edited = [stages.edit(rt.bundle, job.latent, job.edits, job.user_directions)
                   for job in group]
         edit_share = timer.lap() / len(group)
-        projected = [j for j in group if kind == "preview" and j.needs_projected and j.edits]
+        projected = [j for j in group if _needs_projected(j, kind) and j.edits]
         codes = edited + [j.latent for j in projected]
-        images = to_uint8(stages.render(rt.bundle, torch.cat(codes), cost))
+        rendered = stages.render(rt.bundle, torch.cat(codes), cost).float()
+        images = to_uint8(rendered)
     render_seconds = timer.lap()
     metrics.observe_render(cost, render_seconds, len(codes))
     render_share = render_seconds / len(group)
     offset = 0
+    unedited: dict[str, torch.Tensor] = {}
     for job in group:
         n = len(job.latent)
         job.images[kind], job.mimes[kind] = _output(rt, job, images[offset:offset + n])
-        if kind == "preview" and job.needs_projected and not job.edits:
+        job.renders[kind] = rendered[offset:offset + n]
+        if _needs_projected(job, kind) and not job.edits:
             # No edits: the projection is the same render (the crop of the first face).
             job.images["projected"] = (job.images["preview"] if job.mimes[kind] == PNG
                                        else encode_png(images[offset]))
+            unedited[job.item_id] = job.renders[kind]
         offset += n
     for job in projected:
         job.images["projected"] = encode_png(images[offset])
+        unedited[job.item_id] = rendered[offset:offset + len(job.latent)]
         offset += len(job.latent)
     png_share = timer.lap() / len(group)
+    for job in group:
+        faces = job.renders.pop(kind)
+        assess.score(rt, job, kind, faces)
+        if job.crops and job.projection is None and job.item_id in unedited:
+            job.projection = assess.encoder_projection(job, unedited[job.item_id])
+        if kind == "final":
+            assess.final_consistency(job, faces)
     for job in group:
         job.add_time("edit" if kind == "preview" else "edit_final", edit_share)
         job.add_time(f"render_{kind}", render_share)
@@ -255,7 +286,12 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
         for job in fresh:
             with _per_item(rt, job, stage, report):
                 _decode_and_find_faces(rt, job)
-        _batched(rt, _live(fresh), lambda g: _encode(rt, g), stage, report)
+        if rt.bundle.encoder is None:  # each face optimised from w_avg on its own
+            for job in _live(fresh):
+                with _per_item(rt, job, stage, report):
+                    assess.optimise(rt, job)
+        else:
+            _batched(rt, _live(fresh), lambda g: _encode(rt, g), stage, report)
         for job in _live(fresh):
             with _per_item(rt, job, stage, report):
                 _store_latent(rt, job)
@@ -291,6 +327,8 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
         for job in jobs:
             if job.latent is None:
                 _fail(rt, job, INTERNAL_ERROR, "no stored latent for this item", stage, report)
+        for group in _by_preview_cost(_live(jobs)):
+            _batched(rt, group, lambda g: assess.render_last_previews(rt, g), stage, report)
         for job in _live(jobs):
             with _per_item(rt, job, stage, report):
                 _refine(rt, job)

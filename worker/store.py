@@ -50,6 +50,12 @@ class Job:
     images: dict[str, bytes] = field(default_factory=dict)  # "preview"/"projected"/"final" -> bytes
     mimes: dict[str, str] = field(default_factory=dict)  # kind -> media type (PNG when absent)
     photo: object = None  # the decoded upload [H, W, 3] uint8, once read (output "photo")
+    preview_cost: Cost | None = None  # finals: the cost of the item's last preview
+    targets: object = None  # aligned faces [F, R, R, 3] uint8 for an encoder-less projection
+    renders: dict = field(default_factory=dict)  # float renders kept for the quality measures
+    projection: dict | None = None  # how this pass projected the face (shared.quality)
+    realism: dict[str, float | None] = field(default_factory=dict)  # kind -> D logit
+    consistency: dict | None = None  # final vs last preview
     error: tuple[str, str] | None = None  # (code, message) once the item has failed
     done: bool = False  # completed or failed: nothing more to do
 
@@ -143,7 +149,8 @@ def claim_finals(rt: Runtime, item_ids: list[str]) -> list[Job]:
                 recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
                 cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
                 latent=stored_latent(rt, item), needs_projected=False,
-                face_meta=_face_meta(rt, item),
+                face_meta=_face_meta(rt, item), preview_cost=Cost(**item.preview_cost),
+                projection=dict(item.projection) if item.projection else None,
             )
             job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
             jobs.append(job)
@@ -202,10 +209,13 @@ def complete_preview(rt: Runtime, job: Job) -> bool | None:
         elif projected is not None:
             values["projected_blob_id"] = rt.blobs.put(session, projected, PNG).id
         session.flush()  # the blob rows exist before the item references them
+        if job.projection is not None:  # a fresh projection (first preview, other model)
+            values["projection"] = job.projection
         ok = states.complete_preview(
             session, job.item_id, job.edit_version,
             timings=_merged_timings(session, job.item_id, job.timings),
-            model_name=rt.model_name, pretrained=rt.pretrained, **values,
+            model_name=rt.model_name, pretrained=rt.pretrained,
+            preview_realism=job.realism.get("preview"), **values,
         )
         if not ok:
             session.rollback()  # the blobs go too
@@ -225,6 +235,8 @@ def complete_final(rt: Runtime, job: Job) -> bool:
             session, job.item_id, final_blob_id=final.id,
             timings=_merged_timings(session, job.item_id, job.timings),
             model_name=rt.model_name, pretrained=rt.pretrained,
+            final_realism=job.realism.get("final"), consistency=job.consistency,
+            projection=job.projection,
         )
         if not ok:
             session.rollback()

@@ -38,6 +38,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "ANYCOST_DEVICE": settings.device,
         "ANYCOST_TASK_SOFT_LIMIT": str(settings.task_soft_time_limit),
         "ANYCOST_TASK_HARD_LIMIT": str(settings.task_hard_time_limit),
+        "ANYCOST_PROJECTION_STEPS": str(settings.projection_steps),
+        "ANYCOST_PROJECTION_MAX_SECONDS": str(settings.projection_max_seconds),
+        "ANYCOST_REALISM": settings.realism,
         "PYTHONUNBUFFERED": "1",
     })
     return env

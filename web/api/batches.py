@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request, send_file, url_for
 from sqlalchemy import select
 
+from shared import quality
 from shared.models import Blob
 from shared.recipe import parse_recipe
 from shared.states import ItemStatus
@@ -59,9 +60,24 @@ def list_batches():
     }
 
 
+def _choice_arg(name: str, allowed, default: str | None) -> str | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in allowed:
+        raise ApiError(400, "invalid_parameter", f"{name} must be one of {', '.join(allowed)}",
+                       name)
+    return raw
+
+
 @bp.get("/batches/<batch_id>")
 def get_batch(batch_id: str):
-    return batch_dict(services().jobs.get_batch(db(), current_user().id, batch_id))
+    """``?sort=realism`` lists the most realistic items first (``order=asc`` reverses);
+    items without a score come last."""
+    sort = _choice_arg("sort", tuple(quality.SORT_ORDERS), "position")
+    order = _choice_arg("order", quality.ORDERS, None)
+    batch = services().jobs.get_batch(db(), current_user().id, batch_id)
+    return batch_dict(batch, sort, order)
 
 
 @bp.post("/batches/<batch_id>/finalize")

@@ -8,7 +8,7 @@ from flask import url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared import states
+from shared import quality, states
 from shared.catalog import get_model_config
 from shared.errors import message_for
 from shared.models import Batch, Item
@@ -72,12 +72,16 @@ def item_dict(item: Item, batch: Batch) -> dict:
         "preview_cost": item.preview_cost,
         "final_cost": item.final_cost,
         "model": model_info(item.model_name or batch.model_name, item.pretrained),
+        "realism": quality.item_realism(item),
+        "projection": item.projection,
+        "consistency": item.consistency,
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
     }
 
 
-def batch_dict(batch: Batch) -> dict:
+def batch_dict(batch: Batch, sort: str = "position", order: str | None = None) -> dict:
+    """A batch with its items in ``sort`` order (``shared.quality.sort_items``)."""
     statuses = [item.status for item in batch.items]
     return {
         "id": batch.id,
@@ -89,7 +93,7 @@ def batch_dict(batch: Batch) -> dict:
         "recipe": batch.recipe,
         "model": model_info(batch.model_name),
         "download_url": url_for("api.download_batch", batch_id=batch.id, _external=True),
-        "items": [item_dict(item, batch) for item in batch.items],
+        "items": [item_dict(item, batch) for item in quality.sort_items(batch.items, sort, order)],
     }
 
 

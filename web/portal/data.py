@@ -22,7 +22,7 @@ from shared.recipe import Cost, RecipeError, parse_cost
 from shared.states import ItemStatus
 from web.portal.auth import current_user, login_required
 from web.portal.blueprint import bp
-from web.portal.present import IMAGE_KINDS, batch_dict, item_dict
+from web.portal.present import IMAGE_KINDS, batch_dict, item_dict, portal_sort
 from web.portal.services import services
 
 EXTENSIONS = {mime: ("jpg" if fmt == "jpeg" else fmt) for fmt, mime in MIME_TYPES.items()}
@@ -41,7 +41,7 @@ def batch_json(batch_id: str):
             batch = svc.jobs.get_batch(db, current_user().id, batch_id)
         except JobError as exc:
             return _json_error(exc.code, exc.message, exc.status)
-        return jsonify(batch_dict(batch))
+        return jsonify(batch_dict(batch, portal_sort()))
 
 
 @bp.route("/portal/items/<item_id>.json")

@@ -21,7 +21,7 @@ from web.portal.blueprint import bp
 from web.portal.costs import cost_options, measured_macs_per_second
 from web.portal.explore import direction_sliders
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
-from web.portal.present import batch_dict, batch_summaries, item_dict
+from web.portal.present import batch_dict, batch_summaries, item_dict, portal_sort
 from web.portal.services import services
 
 PER_PAGE = 20
@@ -119,7 +119,7 @@ def batch_page(batch_id: str):
     svc = services()
     with svc.sessions() as db:
         batch = _job_call(svc.jobs.get_batch, db, current_user().id, batch_id)
-        data = batch_dict(batch)
+        data = batch_dict(batch, portal_sort())
     return render_template("portal/batch.html", batch=data)
 
 

@@ -3,11 +3,11 @@ JSON the pages poll, so the first render and every update agree."""
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared import states
+from shared import quality, states
 from shared.errors import message_for
 from shared.models import Batch, Item
 from shared.states import ItemStatus
@@ -50,6 +50,29 @@ def item_error(item: Item) -> str | None:
     return message_for(item.error_code or "internal_error")
 
 
+def _number(value, digits: int) -> str:
+    return f"{float(value):.{digits}f}"
+
+
+def quality_text(item: Item) -> str:
+    """One line on an item's quality: realism scores (0..1), how the face was projected and at
+    what error, and the final's consistency with the last preview."""
+    parts = []
+    realism = quality.item_realism(item)
+    scores = [f"{kind} {_number(r['score'], 2)}" for kind, r in realism.items() if r]
+    if scores:
+        parts.append("Realism " + ", ".join(scores))
+    p = item.projection or {}
+    if p.get("method"):
+        error = f", error {_number(p['error'], 4)}" if p.get("error") is not None else ""
+        parts.append(f"Projected by {p['method']}{error}")
+    c = item.consistency or {}
+    if c.get("psnr") is not None:
+        lpips = f", LPIPS {_number(c['lpips'], 3)}" if c.get("lpips") is not None else ""
+        parts.append(f"Final vs preview PSNR {_number(c['psnr'], 1)} dB{lpips}")
+    return " \u00b7 ".join(parts)
+
+
 def item_dict(item: Item) -> dict:
     return {
         "id": item.id,
@@ -65,9 +88,19 @@ def item_dict(item: Item) -> dict:
         "timings": {k: round(float(v), 3) for k, v in (item.timings or {}).items()
                     if isinstance(v, int | float)},
         "pretrained": item.pretrained,
+        "realism": quality.item_realism(item),
+        "projection": item.projection,
+        "consistency": item.consistency,
+        "quality_text": quality_text(item),
         "urls": {kind: image_url(item, kind) for kind in IMAGE_KINDS},
         "editor_url": url_for("portal.item_page", item_id=item.id),
     }
+
+
+def portal_sort() -> str:
+    """The batch page's ``?sort=``: a key of ``SORT_ORDERS``; anything else is upload order."""
+    sort = request.args.get("sort", "position")
+    return sort if sort in quality.SORT_ORDERS else "position"
 
 
 def summary(statuses: list[str]) -> dict:
@@ -81,14 +114,16 @@ def summary(statuses: list[str]) -> dict:
     }
 
 
-def batch_dict(batch: Batch) -> dict:
-    items = list(batch.items)
+def batch_dict(batch: Batch, sort: str = "position") -> dict:
+    """The batch page's data, items in ``sort`` order (``shared.quality.SORT_ORDERS``)."""
+    items = quality.sort_items(batch.items, sort)
     out = summary([i.status for i in items])
     out.update({
         "id": batch.id,
         "created_at": batch.created_at.isoformat(timespec="seconds") + "Z",
         "recipe": batch.recipe,
         "model_name": batch.model_name,
+        "sort": sort,
         "items": [item_dict(i) for i in items],
         "finals": sum(1 for i in items if i.final_blob_id and i.status == ItemStatus.DONE.value),
     })

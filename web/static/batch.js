@@ -45,6 +45,7 @@
     const err = li.querySelector('[data-role="error"]');
     err.textContent = item.error || "";
     err.hidden = !item.error;
+    li.querySelector('[data-role="quality"]').textContent = item.quality_text || "";
     li.querySelector('[data-role="timings"]').textContent = Object.entries(item.timings)
       .map(function ([stage, s]) { return stage.replace(/_/g, " ") + " " + Portal.formatSeconds(s); })
       .join(" \u00b7 ");
@@ -73,6 +74,17 @@
     setStatus(document.getElementById("batch-status"), batch.status, batch.status_label);
     updateCounts(batch.counts);
     batch.items.forEach(updateItem);
+    // Sorted by realism, the order changes as scores arrive: follow the server's order, but
+    // touch the list only when it changed (moving a node would drop the keyboard focus).
+    const list = document.getElementById("items");
+    const wanted = batch.items.map(function (item) { return "item-" + item.id; });
+    const shown = Array.from(list.children).map(function (li) { return li.id; });
+    if (wanted.join() !== shown.join()) {
+      wanted.forEach(function (id) {
+        const li = document.getElementById(id);
+        if (li) list.appendChild(li);
+      });
+    }
     const zip = document.getElementById("download-zip");
     document.getElementById("finals-count").textContent = batch.finals;
     zip.classList.toggle("disabled", !batch.finals);

@@ -113,6 +113,7 @@
     if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data);
     errorBox.hidden = !data.error;
     if (data.error) errorBox.textContent = data.error;
+    document.getElementById("item-quality").textContent = data.quality_text || "";
     const finalLink = document.getElementById("final-link");
     finalLink.hidden = !data.urls.final;
     if (data.urls.final) finalLink.querySelector("a").href = data.urls.final;

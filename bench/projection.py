@@ -1,0 +1,132 @@
+"""Projection without an encoder: Adam steps from w_avg on the full-width generator at the
+resolution the worker optimises at (<= 256 px), on a real photo (skimage's astronaut, aligned).
+Prints seconds per step and the reconstruction error (MSE in [-1, 1] units) at w_avg and after
+N/4, N/2 and N steps, per device (CPU always, the GPU section when CUDA is present); optionally
+the discriminator's cost per image (the realism score every preview and final pays).
+
+    .venv/bin/python bench/projection.py [--model random-1024|tiny-random] [--steps 8]
+        [--threads 2] [--realism]
+
+``random-1024`` uses bench/random_weights.py (1024 px architecture, random weights): the seconds
+are those of the real model; the errors only show that the optimisation works, not how close a
+trained model gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_device(bundle, target, steps: int, device: torch.device) -> dict:
+    """One projection of ``target`` on ``device``: seconds per step and errors along the way."""
+    from worker import projection
+
+    bundle.generator.to(device)
+    projection.project(bundle, target, 1)  # warm-up: kernels, allocator, thread pools
+    errors: dict[int, float] = {}
+    _sync(device)
+    started = time.perf_counter()
+    _, info = projection.project(bundle, target, steps,
+                                 on_step=lambda i, e: errors.__setitem__(i, e))
+    _sync(device)
+    seconds = time.perf_counter() - started
+    marks = {0: info["error_before"]}
+    for n in (steps // 4, steps // 2):
+        if 0 < n < steps:
+            marks[n] = errors[n]
+    marks[steps] = info["error"]
+    return {"device": str(device), "per_step": seconds / max(1, steps), "marks": marks,
+            "total": seconds}
+
+
+def realism_seconds(resolution: int, channel_max: int, size: int, device: torch.device,
+                    repeat: int = 3) -> float:
+    """Seconds for a discriminator as wide as the generator to score one image
+    rendered at ``size`` px (resized to the discriminator's input), median of ``repeat``."""
+    from worker import quality
+    from worker.anycost.discriminator import Discriminator
+
+    d = Discriminator(resolution, channel_multiplier=2, channel_max=channel_max).to(device).eval()
+    image = torch.rand(1, 3, size, size, device=device) * 2 - 1
+    quality.realism_logits(d, image)
+    times = []
+    for _ in range(repeat):
+        _sync(device)
+        t = time.perf_counter()
+        quality.realism_logits(d, image)
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="random-1024", choices=["random-1024", "tiny-random"])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--realism", action="store_true", help="also time the discriminator")
+    parser.add_argument("--no-cpu", action="store_true", help="GPU section only")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import skimage.data
+
+    from worker import projection
+    from worker.anycost.bundle import load_bundle
+    from worker.faces import align_face, get_detector, select_faces
+
+    weights = tempfile.mkdtemp(prefix="bench-weights-")
+    if args.model == "random-1024":
+        from bench.random_weights import install_random_1024
+
+        bundle = load_bundle(install_random_1024(weights), weights, device="cpu")
+    else:
+        bundle = load_bundle("tiny-random", weights, device="cpu")
+    size = projection.projection_size(bundle.resolution)
+    rgb = skimage.data.astronaut()
+    face = select_faces(get_detector().detect(rgb), "largest")[0]
+    target = align_face(rgb, face, size=size).image
+
+    devices = [] if args.no_cpu else [torch.device("cpu")]
+    if torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    rows = [run_device(bundle, target, args.steps, d) for d in devices]
+    print(f"projection by optimisation: model {args.model} ({bundle.resolution} px), full width "
+          f"at {size} px, lr {projection.LEARNING_RATE}, {args.steps} steps, "
+          f"CPU threads {torch.get_num_threads()}")
+    marks = list(rows[0]["marks"]) if rows else []
+    head = " | ".join(f"err@{n}" for n in marks)
+    print(f"| device | s/step | total s | {head} |")
+    print("|---|---|---|" + "---|" * len(marks))
+    for row in rows:
+        errs = " | ".join(f"{row['marks'][n]:.4f}" for n in marks)
+        print(f"| {row['device']} | {row['per_step']:.3f} | {row['total']:.1f} | {errs} |")
+    default = 100
+    for row in rows:
+        print(f"{row['device']}: the default {default} steps take about "
+              f"{row['per_step'] * default:.0f} s per face")
+    if args.realism:
+        res = int(bundle.resolution)
+        channel_max = 512 if res >= 1024 else 64
+        for device in devices:
+            for render in sorted({min(res, 256), res}):
+                secs = realism_seconds(res, channel_max, render, device)
+                print(f"realism: discriminator {res} px on a {render} px render, {device}: "
+                      f"{secs * 1000:.0f} ms per image")
+
+
+if __name__ == "__main__":
+    main()
