@@ -52,6 +52,24 @@ def run_device(bundle, target, steps: int, device: torch.device) -> dict:
             "total": seconds}
 
 
+def render_seconds(bundle, cost, device: torch.device, repeat: int = 3) -> float:
+    """One forward render of one code at ``cost`` on ``device``, median of ``repeat``."""
+    from worker import stages
+
+    g = bundle.generator
+    codes = torch.zeros(1, g.n_style, g.style_dim, device=device)
+    times = []
+    with torch.inference_mode():
+        stages.render(bundle, codes, cost)
+        for _ in range(repeat):
+            _sync(device)
+            t = time.perf_counter()
+            stages.render(bundle, codes, cost)
+            _sync(device)
+            times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
 def realism_seconds(resolution: int, channel_max: int, size: int, device: torch.device,
                     repeat: int = 3) -> float:
     """Seconds for a discriminator as wide as the generator to score one image
@@ -103,7 +121,16 @@ def main() -> None:
     devices = [] if args.no_cpu else [torch.device("cpu")]
     if torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    rows = [run_device(bundle, target, args.steps, d) for d in devices]
+    from shared.recipe import default_costs
+
+    preview_cost, final_cost = default_costs(bundle.resolution)
+    rows = []
+    for d in devices:
+        row = run_device(bundle, target, args.steps, d)
+        # Side by side in the same run: what a step costs next to the renders a worker does.
+        row["preview_render"] = render_seconds(bundle, preview_cost, d)
+        row["final_render"] = render_seconds(bundle, final_cost, d)
+        rows.append(row)
     print(f"projection by optimisation: model {args.model} ({bundle.resolution} px), full width "
           f"at {size} px, lr {projection.LEARNING_RATE}, {args.steps} steps, "
           f"CPU threads {torch.get_num_threads()}")
@@ -116,16 +143,22 @@ def main() -> None:
         print(f"| {row['device']} | {row['per_step']:.3f} | {row['total']:.1f} | {errs} |")
     default = 100
     for row in rows:
-        print(f"{row['device']}: the default {default} steps take about "
-              f"{row['per_step'] * default:.0f} s per face")
+        print(f"{row['device']}: one step = {row['per_step'] / row['preview_render']:.1f}x a "
+              f"preview render ({preview_cost.channels:g} channels, {preview_cost.resolution} px: "
+              f"{row['preview_render'] * 1000:.0f} ms), "
+              f"{row['per_step'] / row['final_render']:.2f}x a final render "
+              f"({final_cost.resolution} px: {row['final_render'] * 1000:.0f} ms); the default "
+              f"{default} steps take about {row['per_step'] * default:.0f} s per face")
     if args.realism:
         res = int(bundle.resolution)
         channel_max = 512 if res >= 1024 else 64
         for device in devices:
             for render in sorted({min(res, 256), res}):
                 secs = realism_seconds(res, channel_max, render, device)
+                row = next(r for r in rows if r["device"] == str(device))
                 print(f"realism: discriminator {res} px on a {render} px render, {device}: "
-                      f"{secs * 1000:.0f} ms per image")
+                      f"{secs * 1000:.0f} ms per image = {secs / row['preview_render']:.1f}x a "
+                      f"preview render")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     expect(page.locator("#items .thumb-projected img")).to_have_count(2)
     assert page.locator('#items [data-status="failed"]').count() == 0
     assert "render preview" in items.first.locator('[data-role="timings"]').inner_text()
+    # The quality line arrives with the preview (tiny-random has an encoder, no discriminator).
+    expect(items.first.locator('[data-role="quality"]')).to_contain_text("Projected by encoder")
     shot("04-batch-previews")
 
     # Item editor: move a slider, a new preview replaces the old one.
