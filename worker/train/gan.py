@@ -1,8 +1,8 @@
 """Stages 1 and 2: distilling a teacher generator into an Anycost generator, data-parallel.
 
 Each step (all ranks make the same choices, drawn from (seed, step)):
-1. pick ``res_per_step`` of the discriminator's resolutions (stage 1 samples 2 of 4; stage 2
-   defaults to the full resolution only) and, in stage 2, a sub-network (``channels``);
+1. pick ``res_per_step`` of the discriminator's resolutions (stage 1 samples 2 of 4, stage 2
+   1 of 4: sub-networks keep their lower resolutions) and, in stage 2, a sub-network (``channels``);
 2. D step: non-saturating logistic loss on real images (area-downsampled) and the student's
    images at those resolutions (lower resolutions are the generator's intermediate RGB outputs);
    every ``r1_every`` steps an R1 penalty on real images, scaled by the interval (lazy R1);
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -140,13 +139,16 @@ class GanTrainer:
             self.ema.model.load_state_dict(state["g_ema"])
             self.g_opt.load_state_dict(state["g_optim"])
             self.d_opt.load_state_dict(state["d_optim"])
-            set_rng_state(state["rng"][world.rank % len(state["rng"])])
+        self.g_params = [p for p in g.parameters() if p.requires_grad]
         self.g_ddp = wrap_ddp(_Synthesis(g), world)
-        self.d_ddp = wrap_ddp(MultiResCritic(d), world)
+        self.critic = MultiResCritic(d)
+        self.d_ddp = wrap_ddp(self.critic, world)
         self.dataset = ImageDataset(s.data, g.resolution, s.hflip)
         self.batches = image_batches(self.dataset, s.batch, world.rank, world.size, s.seed,
                                      self.step, s.workers)
         self.global_batch = s.batch * world.size
+        if state is not None:  # last: building the models and the loader drew from it too
+            set_rng_state(state["rng"][world.rank % len(state["rng"])])
 
     # ----- one step --------------------------------------------------------------------------
     def _latents(self, step: int) -> torch.Tensor:
@@ -212,10 +214,11 @@ class GanTrainer:
         # G step
         with torch.no_grad():
             target = self.teacher.synthesis(wplus, None, None, noise_mode, "ref", self._noise(step))
-        sync = self.d_ddp.no_sync() if self.world.distributed else nullcontext()
-        with sync:  # D's gradients from the G step are thrown away: no need to all-reduce them
-            fakes = student(grad=True)
-            loss_gan = losses.g_nonsaturating(torch.cat(self.d_ddp(fakes, arch)))
+        fakes = student(grad=True)
+        # The plain critic, not its DDP wrapper, and backward(inputs=G's parameters): the G step
+        # neither computes nor all-reduces gradients of D (DDP's no_sync would carry this
+        # step's used-parameter set into the next D step).
+        loss_gan = losses.g_nonsaturating(torch.cat(self.critic(fakes, arch)))
         distill = {"mse": 0.0, "lpips": 0.0}
         for fake in fakes:
             for name, v in losses.image_distance(fake, losses.downsample_to(target, fake.shape[-1]),
@@ -224,7 +227,7 @@ class GanTrainer:
         loss_g = (s.gan_weight * loss_gan + s.mse_weight * distill["mse"]
                   + s.lpips_weight * distill["lpips"])
         self.g_opt.zero_grad(set_to_none=True)
-        loss_g.backward()
+        loss_g.backward(inputs=self.g_params)
         self.g_opt.step()
         self.ema.update(g, self.global_batch)
         out.update({"loss_g": float(loss_gan.detach()), "mse": float(distill["mse"].detach())})
