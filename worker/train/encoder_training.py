@@ -37,6 +37,8 @@ from worker.train.state import (
     step_random,
 )
 
+FC_LR_MULT = 0.01
+
 
 @dataclass
 class EncoderSettings:
@@ -86,7 +88,13 @@ class EncoderTrainer:
         if s.sync_bn and world.distributed and dev.type == "cuda":
             enc = torch.nn.SyncBatchNorm.convert_sync_batchnorm(enc)
         self.enc = enc
-        self.opt = torch.optim.Adam(enc.parameters(), lr=s.lr)
+        # The pooled features of a ResNet (all positive, ~20 each at random init) feed fc: an
+        # Adam step (about lr per weight, same sign along a row) moves every output by about
+        # lr x 2048 x 20, so fc learns at FC_LR_MULT of the rate or the first steps overshoot.
+        fc = [p for n, p in enc.named_parameters() if n.startswith("fc.")]
+        rest = [p for n, p in enc.named_parameters() if not n.startswith("fc.")]
+        self.opt = torch.optim.Adam([{"params": rest}, {"params": fc, "lr": s.lr * FC_LR_MULT}],
+                                    lr=s.lr)
         if state is not None:
             self.opt.load_state_dict(state["optim"])
             set_rng_state(state["rng"][world.rank % len(state["rng"])])

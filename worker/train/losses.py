@@ -43,8 +43,8 @@ def perceptual_model():
 
 def perceptual_note() -> str:
     if perceptual_model() is not None:
-        return "distillation loss: MSE + LPIPS(alex)"
-    return ("distillation loss: MSE only (LPIPS needs the lpips package and its alex weights "
+        return "image loss: MSE + LPIPS(alex)"
+    return ("image loss: MSE only (LPIPS needs the lpips package and its alex weights "
             "on disk; nothing is downloaded)")
 
 
