@@ -109,3 +109,31 @@ def test_sampler_shards_global_batches_contiguously():
     assert one.indices_for_step(3) != one.indices_for_step(0)  # a new order each epoch
     resumed = ShardedBatchSampler(20, 6, 0, 1, seed=5, start_step=4)
     assert next(iter(resumed)) == one.indices_for_step(4)
+
+
+def test_dataset_reads_folders_and_zips_and_survives_a_broken_file(tmp_path):
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    from worker.train.data import ImageDataset
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((16, 16, 3), 100 * i, np.uint8)).save(folder / f"{i}.png")
+    (folder / "2.png").write_bytes(b"not a png")
+    with zipfile.ZipFile(tmp_path / "faces.zip", "w") as zf:
+        for i in range(2):
+            zf.write(folder / f"{i}.png", f"a/{i}.png")
+    zipped = ImageDataset(tmp_path / "faces.zip", 8, hflip=True)
+    assert len(zipped) == 4 and zipped[1].shape == (3, 8, 8)
+    assert torch.allclose(zipped[1], torch.full((3, 8, 8), 100 / 127.5 - 1))
+    folder_set = ImageDataset(folder, 8)
+    with pytest.warns(UserWarning, match="2.png: unreadable image skipped"):
+        substitute = folder_set[2]
+    assert torch.equal(substitute, folder_set[0])  # the next file, deterministically
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        ImageDataset(tmp_path / "nothing", 8)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 
 import torch
 
@@ -119,6 +120,8 @@ def build_trainer(args: argparse.Namespace, world):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # DDP's note about the [1, C] weight of the critic's last linear: harmless, once per step.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.batch < 1:

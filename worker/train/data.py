@@ -14,6 +14,7 @@ process with batch B would see, and the position in the data is a function of th
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ class ImageDataset(Dataset):
                 self.files = sorted(n for n in zf.namelist()
                                     if Path(n).suffix.lower() in IMAGE_SUFFIXES)
             self._zip: zipfile.ZipFile | None = None
+        self._warned: set[str] = set()
         if not self.files:
             raise ValueError(f"{self.source}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
 
@@ -60,15 +62,32 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         mirrored = index >= len(self.files)
-        with self._read(self.files[index % len(self.files)]) as im:
-            im = im.convert("RGB")
-            if im.size != (self.resolution, self.resolution):
-                im = im.resize((self.resolution, self.resolution), Image.LANCZOS)
-            arr = np.asarray(im, dtype=np.float32)
+        n = len(self.files)
+        for attempt in range(n):
+            # An unreadable file must not end a run hours in: warn, take the next file instead
+            # (deterministically, so every process and a resumed run agree).
+            name = self.files[(index + attempt) % n]
+            try:
+                arr = self._decode(name)
+                break
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                if name not in self._warned:
+                    self._warned.add(name)
+                    warnings.warn(f"{self.source}/{name}: unreadable image skipped ({exc})",
+                                  stacklevel=2)
+        else:
+            raise ValueError(f"{self.source}: no readable image")
         if mirrored:
             arr = arr[:, ::-1]
         x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
         return x / 127.5 - 1.0
+
+    def _decode(self, name: str) -> np.ndarray:
+        with self._read(name) as im:
+            im = im.convert("RGB")
+            if im.size != (self.resolution, self.resolution):
+                im = im.resize((self.resolution, self.resolution), Image.LANCZOS)
+            return np.asarray(im, dtype=np.float32)
 
     def __getstate__(self) -> dict:  # an open ZipFile does not pickle into workers
         state = dict(self.__dict__)
