@@ -29,7 +29,7 @@ from worker.anycost.discriminator import DiscriminatorMultiRes
 from worker.anycost.generator import Generator
 from worker.train import channels as chan
 from worker.train import losses
-from worker.train.critic import MultiResCritic, init_from_single_res
+from worker.train.critic import STDDEV_GROUP, MultiResCritic, init_from_single_res
 from worker.train.data import ImageDataset, image_batches
 from worker.train.distributed import World, barrier, gather_objects, mean_scalars, wrap_ddp
 from worker.train.state import (
@@ -98,6 +98,9 @@ class GanTrainer:
     def __init__(self, s: GanSettings, world: World):
         if s.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {s.stage!r}")
+        if s.batch > STDDEV_GROUP and s.batch % STDDEV_GROUP:
+            raise ValueError(f"--batch {s.batch}: use a multiple of {STDDEV_GROUP} (the "
+                             "minibatch-stddev group) or fewer than that")
         self.s, self.world, dev = s, world, world.device
         self.out = Path(s.out)
         torch.manual_seed(s.seed)  # module initialisation; DDP also broadcasts rank 0's
@@ -112,9 +115,16 @@ class GanTrainer:
         d = d.to(dev, self.dtype)
         self.d_note = ""
         if s.discriminator:
-            sd = read_checkpoint(s.discriminator, dev)
-            sd = sd.get("d", sd) if isinstance(sd, dict) else sd
+            obj = read_checkpoint(s.discriminator, dev)
+            sd = obj.get("d", obj) if isinstance(obj, dict) else obj
+            if not isinstance(sd, dict) or not sd or not all(
+                    isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
+                raise ValueError(f"{s.discriminator}: not a discriminator ({{'d': state_dict}} "
+                                 "or a stage-1 train_state.pt)")
             report = init_from_single_res(d, sd)
+            if not report["copied"]:
+                raise ValueError(f"{s.discriminator}: no tensor fits this discriminator "
+                                 f"({g.resolution} px, channel_max {g.channel_max})")
             self.d_note = (f"discriminator: {len(report['copied'])} tensors from "
                            f"{s.discriminator}, {len(report['skipped'])} skipped")
         self.res_levels = [g.resolution // 2**i for i in range(len(d.convs))]
@@ -166,6 +176,9 @@ class GanTrainer:
             return g.broadcast(w1)
 
     def _noise(self, step: int) -> torch.Generator | None:
+        """The step's noise source, shared by student and teacher. Random noise maps are drawn
+        per process (drawing them for the global batch would not scale), so P x b == 1 x Pb
+        holds exactly with ``--noise const``; with random noise only in distribution."""
         if self.s.noise != "random":
             return None
         return step_generator(self.s.seed, step, 1 + self.world.rank, self.world.device)
