@@ -30,6 +30,7 @@ from worker.train.state import (
     STATE_NAME,
     Progress,
     load_state,
+    refuse_overwrite,
     rng_state,
     save_atomic,
     set_rng_state,
@@ -82,6 +83,7 @@ class EncoderTrainer:
                                                   [_preview(g.resolution)])
         self.step = 0
         state = load_state(self.out) if s.resume else None
+        refuse_overwrite(self.out, s.resume)
         if state is not None:
             enc.load_state_dict(state["encoder"])
             self.step = int(state["step"])

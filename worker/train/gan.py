@@ -37,6 +37,7 @@ from worker.train.state import (
     Ema,
     Progress,
     load_state,
+    refuse_overwrite,
     rng_state,
     save_atomic,
     set_rng_state,
@@ -131,7 +132,12 @@ class GanTrainer:
         self.res_per_step = s.res_per_step or (2 if s.stage == "multires" else 1)
         self.step = 0
         state = load_state(self.out) if s.resume else None
+        refuse_overwrite(self.out, s.resume)
+        self.note = ""
         if state is not None:
+            if state.get("world_size") != world.size:
+                self.note = (f"resuming a {state.get('world_size')}-process run on {world.size}: "
+                             "the data order from here on differs from the original's")
             if state["stage"] != s.stage:
                 raise ValueError(f"{self.out / STATE_NAME} is a {state['stage']} run")
             g.load_state_dict(state["g"])
@@ -254,8 +260,9 @@ class GanTrainer:
         if w.is_main:
             print(f"{s.stage}: {w.size} process(es) x batch {s.batch} on {w.device}, "
                   f"steps {self.step}->{s.steps}; {losses.perceptual_note()}", flush=True)
-            if self.d_note:
-                print(self.d_note, flush=True)
+            for note in (self.d_note, self.note):
+                if note:
+                    print(note, flush=True)
         progress = Progress(s.steps, self.step, self.global_batch, s.log_every, w.is_main)
         while self.step < s.steps:
             real = next(self.batches).to(w.device, self.dtype, non_blocking=True)

@@ -42,6 +42,13 @@ def load_state(out_dir: str | Path) -> dict | None:
     return read_checkpoint(path) if path.exists() else None
 
 
+def refuse_overwrite(out_dir: str | Path, resume: bool) -> None:
+    """A new run must not overwrite another run's state (hours of training) by accident."""
+    if not resume and (Path(out_dir) / STATE_NAME).exists():
+        raise ValueError(f"{Path(out_dir) / STATE_NAME} exists: pass --resume to continue that "
+                         "run, or choose another --out")
+
+
 def rng_state() -> dict:
     """This process's global RNG states (torch CPU, CUDA if any, Python)."""
     state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
