@@ -14,7 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = {"redis", "postgres", "migrate", "web", "worker", "reaper", "flower"}
-ONE_SHOT = {"migrate", "weights"}  # jobs that exit: nothing to health-check
+ONE_SHOT = {"migrate", "weights", "train"}  # jobs that exit: nothing to health-check
 
 
 def _docker_compose() -> str:
@@ -120,3 +120,18 @@ def test_secrets_must_be_set(tmp_path):
     result = _run_config(empty)
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr or "REDIS_PASSWORD" in result.stderr
+
+
+def test_training_container_uses_every_gpu_through_torchrun(config):
+    train = config["services"]["train"]
+    assert train["profiles"] == ["train"]  # a tool: `up` does not start it
+    assert train["image"] == config["services"]["worker"]["image"]
+    entry = train["entrypoint"]
+    assert entry[0] == "torchrun" and entry[-2:] == ["-m", "worker.train"]
+    assert entry[entry.index("--nproc_per_node") + 1] == "gpu"
+    assert "--rdzv-endpoint" in entry and "--nnodes" in entry
+    devices = train["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d["driver"] == "nvidia" and d["count"] == "all" for d in devices)
+    mounts = {v.split(":")[1]: v for v in train["volumes"]}
+    assert mounts["/weights"].endswith(":ro") and mounts["/data"].endswith(":ro")
+    assert not mounts["/runs"].endswith(":ro")

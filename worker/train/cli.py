@@ -1,0 +1,147 @@
+"""``python -m worker.train STAGE ...`` (under ``torchrun`` for several processes or nodes).
+
+    torchrun --nproc_per_node 8 -m worker.train multires --teacher generator_stylegan2.pt \\
+        --data faces/ --out runs/stage1 --name my-anycost --batch 4 --kimg 5000
+    torchrun --nproc_per_node 8 -m worker.train channels --teacher runs/stage1/generator_my-anycost.pt \\
+        --discriminator runs/stage1/train_state.pt --data faces/ --out runs/stage2 ...
+    torchrun --nproc_per_node 8 -m worker.train encoder --teacher runs/stage2/generator_....pt ...
+
+Exit codes: 0 done, 2 bad arguments or unusable input files (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+
+import torch
+
+from worker.anycost.checkpoints import CheckpointError
+from worker.train.distributed import close_world, init_world
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--teacher", required=True, help="generator file ({'g_ema': ...})")
+    p.add_argument("--out", required=True, help="output directory (checkpoints, train_state.pt)")
+    p.add_argument("--name", default="trained", help="NAME in generator_<NAME>.pt")
+    p.add_argument("--resolution", type=int, help="check: the teacher's output resolution")
+    p.add_argument("--batch", type=int, default=4, help="batch per process (GPU)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, help="total optimisation steps")
+    length.add_argument("--kimg", type=float, help="total thousands of images (all processes)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--log-every", type=int, default=50, help="steps between progress lines")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mixing", type=float, default=0.5, help="style-mixing probability")
+    p.add_argument("--lpips-weight", type=float, help="0 disables LPIPS even when available")
+    p.add_argument("--mse-weight", type=float)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: keep)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m worker.train",
+                                     description="Train Anycost weights (see README).")
+    sub = parser.add_subparsers(dest="stage", required=True)
+    for stage, text in (("multires", "stage 1: multi-resolution distillation"),
+                        ("channels", "stage 2: adaptive-channel distillation")):
+        p = sub.add_parser(stage, help=text)
+        _common(p)
+        p.add_argument("--data", required=True, help="folder or zip of aligned face images")
+        p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life, kimg")
+        p.add_argument("--discriminator", help="D to start from: {'d': state_dict} of a "
+                       "single-res Discriminator, or a stage-1 train_state.pt")
+        p.add_argument("--res-per-step", type=int, help="resolutions per step (2 / 1)")
+        p.add_argument("--n-res", type=int, default=4, help="resolutions the D accepts")
+        p.add_argument("--r1-gamma", type=float, default=10.0)
+        p.add_argument("--r1-every", type=int, default=16)
+        p.add_argument("--gan-weight", type=float, default=1.0)
+        p.add_argument("--flexible-prob", type=float, default=0.5,
+                       help="stage 2: share of steps on per-layer (flexible) configs")
+        p.add_argument("--noise", choices=["random", "const", "none"], default="random")
+        p.add_argument("--hflip", action="store_true", help="also train on mirrored images")
+        p.add_argument("--workers", type=int, default=2, help="data loader processes per rank")
+        p.add_argument("--no-sort", action="store_true", help="stage 2: keep channel order")
+        p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="float64 only for exactness checks")
+    p = sub.add_parser("encoder", help="train the ResNet-50 encoder on generator samples")
+    _common(p)
+    p.add_argument("--init", help="encoder file to start from")
+    p.add_argument("--w-weight", type=float, default=1.0)
+    p.add_argument("--preview-cost", action="append", default=[], metavar="RATIO@RES",
+                   help="extra image-loss cost, e.g. 0.5@256 (repeatable; default the preview)")
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs")
+    return parser
+
+
+def _steps(args: argparse.Namespace, world_size: int) -> int:
+    if args.steps is not None:
+        return args.steps
+    if args.kimg is not None:
+        return math.ceil(args.kimg * 1000 / (args.batch * world_size))
+    raise SystemExit("error: give --steps or --kimg")
+
+
+def _cost(text: str) -> tuple[float, int]:
+    ratio, _, res = text.partition("@")
+    return float(ratio), int(res)
+
+
+def _optional(args: argparse.Namespace, *names: str) -> dict:
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def build_trainer(args: argparse.Namespace, world):
+    steps = _steps(args, world.size)
+    common = dict(teacher=args.teacher, out=args.out, name=args.name, batch=args.batch,
+                  steps=steps, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                  seed=args.seed, mixing=args.mixing, resume=args.resume,
+                  **_optional(args, "lr", "lpips_weight", "mse_weight"))
+    if args.stage == "encoder":
+        from worker.train.encoder_training import EncoderSettings, EncoderTrainer
+
+        s = EncoderSettings(**common, init=args.init, w_weight=args.w_weight, sync_bn=args.sync_bn,
+                            preview_costs=[_cost(c) for c in args.preview_cost])
+        return EncoderTrainer(s, world)
+    from worker.train.gan import GanSettings, GanTrainer
+
+    s = GanSettings(**common, stage=args.stage, data=args.data, ema_kimg=args.ema_kimg,
+                    discriminator=args.discriminator, res_per_step=args.res_per_step,
+                    n_res=args.n_res, r1_gamma=args.r1_gamma, r1_every=args.r1_every,
+                    gan_weight=args.gan_weight, flexible_prob=args.flexible_prob,
+                    noise=args.noise, hflip=args.hflip, workers=args.workers,
+                    sort=not args.no_sort, dtype=args.dtype)
+    return GanTrainer(s, world)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # DDP's note about the [1, C] weight of the critic's last linear: harmless, once per step.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.batch < 1:
+        print("error: --batch must be at least 1", file=sys.stderr)
+        return 2
+    world = init_world(args.device)
+    try:
+        trainer = build_trainer(args, world)
+        if args.resolution and args.resolution != trainer_resolution(trainer):
+            raise ValueError(f"--resolution {args.resolution}: the teacher renders "
+                             f"{trainer_resolution(trainer)} px")
+        trainer.run()
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        close_world()
+    return 0
+
+
+def trainer_resolution(trainer) -> int:
+    g = getattr(trainer, "teacher", None) or trainer.g
+    return g.resolution
