@@ -119,7 +119,7 @@ def _load_square(path: Path, resolution: int, max_pixels: int) -> torch.Tensor |
     h, w = rgb.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    x = torch.from_numpy(np.ascontiguousarray(rgb[top:top + side, left:left + side]))
+    x = torch.from_numpy(np.array(rgb[top:top + side, left:left + side], order="C"))
     x = x.permute(2, 0, 1)[None].float() / 127.5 - 1.0
     if side != resolution:
         x = F.interpolate(x, size=(resolution, resolution), mode="area" if side > resolution
