@@ -96,6 +96,7 @@ REDIS_DBS = {
     "worker": 8,
     "browser": 9,
     "ops": 10,
+    "evaluate": 14,
 }
 
 _redis_server: RedisServer | None = None

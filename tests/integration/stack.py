@@ -38,6 +38,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "ANYCOST_DEVICE": settings.device,
         "ANYCOST_TASK_SOFT_LIMIT": str(settings.task_soft_time_limit),
         "ANYCOST_TASK_HARD_LIMIT": str(settings.task_hard_time_limit),
+        "ANYCOST_INCEPTION_PATH": settings.inception_path,
+        "ANYCOST_INCEPTION_SHA256": settings.inception_sha256,
+        "ANYCOST_LPIPS_VGG_PATH": settings.lpips_vgg_path,
+        "ANYCOST_EVAL_DATA_DIR": settings.eval_data_dir,
+        "ANYCOST_EVAL_CACHE_DIR": settings.eval_cache_dir,
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -198,7 +203,7 @@ class Stack:
 
 @contextmanager
 def running_stack(settings: Settings, worker_name: str, log_path: Path,
-                  username: str) -> Iterator[Stack]:
+                  username: str, queues: str = "preview,final") -> Iterator[Stack]:
     """Migrations, a flushed Redis database, one real worker process, the web app on a real port
     and a user with a token; everything stopped (and Redis flushed) afterwards."""
     import redis
@@ -211,7 +216,7 @@ def running_stack(settings: Settings, worker_name: str, log_path: Path,
     upgrade(settings.database_url)
     broker = redis.Redis.from_url(settings.redis_url)
     broker.flushdb()
-    worker = WorkerProcess(settings, worker_name, log_path)
+    worker = WorkerProcess(settings, worker_name, log_path, queues=queues)
     app = create_app(settings)
     server = WebServer(app)
     try:

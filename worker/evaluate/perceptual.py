@@ -102,8 +102,11 @@ def _build(net: str, backbone: str, device: str):
                               f"{backbone} is not a torchvision {net} state dict "
                               f"({len(state)} of {len(expected)} backbone tensors found)")
     missing, unexpected = model.load_state_dict({**state, **heads}, strict=False)
-    if unexpected or [k for k in missing if not k.startswith("scaling_layer")]:
-        raise EvaluationError(ErrorCode.LPIPS_MISSING, f"LPIPS({net}) files do not fit: {missing} {unexpected}")
+    # Not in the files: the constant input scaling, and `lins.N`, aliases of the heads `linN`.
+    missing = [k for k in missing if not k.startswith(("scaling_layer.", "lins."))]
+    if unexpected or missing:
+        raise EvaluationError(ErrorCode.LPIPS_MISSING,
+                              f"LPIPS({net}) files do not fit: missing {missing}, unexpected {unexpected}")
     model = model.eval().to(device)
     for p in model.parameters():
         p.requires_grad_(False)
