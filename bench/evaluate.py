@@ -45,7 +45,9 @@ def _lpips(settings: Settings, tmp: Path):
     return load_lpips("vgg", str(fake)), "RANDOM VGG16 (no ImageNet file here): values not meaningful"
 
 
-def _timed(fn):
+def _timed(fn, warm: bool = False):
+    if warm:
+        fn()  # first calls pay for allocations and thread pools
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
@@ -72,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     # Component speeds, side by side on the same 16 codes.
     codes = sample_wplus(bundle.generator, 16, seed=0)
     full = Cost(1.0, bundle.resolution)
-    images, t_render = _timed(lambda: render(bundle.generator, codes, full))
-    _, t_inception = _timed(lambda: inception.features(images, 16))
-    _, t_lpips = _timed(lambda: lpips_net(images, images.flip(0)))
+    images, t_render = _timed(lambda: render(bundle.generator, codes, full), warm=True)
+    _, t_inception = _timed(lambda: inception.features(images, 16), warm=True)
+    with torch.no_grad():
+        _, t_lpips = _timed(lambda: lpips_net(images, images.flip(0)), warm=True)
     print("component                         s per 1k images")
     print(f"tiny render at full cost          {t_render / 16 * 1000:10.1f}")
     print(f"Inception features (299 px)       {t_inception / 16 * 1000:10.1f}"

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     LPIPS_MISSING = "lpips_missing"
     EVAL_DATA_MISSING = "eval_data_missing"
     WEIGHTS_MISSING = "weights_missing"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
 
 
 ERROR_MESSAGES: dict[str, str] = {
@@ -70,6 +71,7 @@ ERROR_MESSAGES: dict[str, str] = {
     ),
     ErrorCode.EVAL_DATA_MISSING: "The evaluation data set has no readable images on this worker.",
     ErrorCode.WEIGHTS_MISSING: "The model's weights are not installed on this worker.",
+    ErrorCode.QUEUE_UNAVAILABLE: "The job queue was unavailable when this was requested.",
 }
 
 

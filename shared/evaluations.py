@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.catalog import ModelConfig
+from shared.errors import ErrorCode
 from shared.jobs import JobError
 from shared.models import Evaluation, new_id, utcnow
 from shared.queue import Dispatcher
@@ -98,7 +99,8 @@ class Evaluations:
             self.dispatcher.send_evaluation(evaluation_id)
         except Exception as exc:
             log.warning("could not queue evaluation %s: %s", evaluation_id, exc)
-            self.fail(evaluation_id, "queue_unavailable", "the job queue is unavailable; try again")
+            self.fail(evaluation_id, ErrorCode.QUEUE_UNAVAILABLE,
+                      "the job queue was unavailable; start the evaluation again")
             raise JobError("unavailable", "the job queue is unavailable; try again later", 503) from exc
         return evaluation_id
 

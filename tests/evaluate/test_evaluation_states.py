@@ -81,3 +81,16 @@ def test_worker_app_routes_evaluations_with_their_own_limits():
         assert app.conf.broker_transport_options["visibility_timeout"] > 960
     finally:
         set_settings(previous)
+
+
+def test_redis_down_is_a_503_and_the_job_is_marked(evaluations):
+    down = Settings(database_url=evaluations.settings.database_url,
+                    redis_url="redis://127.0.0.1:1/0")
+    offline = Evaluations(down, evaluations.sessions, Dispatcher(down))
+    with pytest.raises(JobError) as err:
+        offline.create(_owner(evaluations), get_model_config("tiny-random"),
+                       {"kind": "fid", "n": 2})
+    assert err.value.status == 503
+    with evaluations.sessions() as session:
+        row = session.query(Evaluation).one()
+        assert (row.status, row.error_code) == ("failed", "queue_unavailable")
