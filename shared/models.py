@@ -1,5 +1,5 @@
 """SQLAlchemy models: users and API tokens, batches, items, latents, blobs, worker heartbeats,
-users' own edit directions and direction strips (the explorer's previews).
+users' own edit directions and direction strips (the explorer's previews), model evaluations.
 
 The database is the source of truth for every job; queue messages carry ids only. Columns are
 NOT NULL unless there is a reason. The schema only changes through a migration (migrations/).
@@ -215,3 +215,25 @@ class DirectionStrip(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+class Evaluation(Base):
+    """A measurement of a model (FID, PPL or preview/final consistency), run as a job on the
+    ``evaluate`` queue. ``params`` is what was asked (n, costs, seed, data set); ``result`` what
+    the worker measured, with the settings it used (Inception file hash, LPIPS net ...)."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_model_created", "model_name", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model_name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(20))  # fid | ppl | consistency
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # shared.evaluations
+    params: Mapped[dict] = mapped_column(JSON)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)

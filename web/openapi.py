@@ -263,6 +263,45 @@ SCHEMAS: dict = {
             }},
         },
     },
+    "EvaluationRequest": {
+        "type": "object", "required": ["kind", "n"], "additionalProperties": False,
+        "properties": {
+            "kind": {"type": "string", "enum": ["fid", "ppl", "consistency"]},
+            "n": {"type": "integer", "minimum": 1,
+                  "description": "samples per cost (FID: at least 2; at most ANYCOST_EVAL_MAX_N)"},
+            "channels": {"type": "number", "enum": [0.25, 0.5, 0.75, 1.0],
+                         "description": "only this channel ratio (default: every one; PPL: 1.0)"},
+            "resolution": {"type": "integer",
+                           "description": "only this resolution (default: every one; PPL: full)"},
+            "seed": {"type": "integer", "minimum": 0, "default": 0},
+            "data": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+                     "description": "FID only: a data set folder under ANYCOST_EVAL_DATA_DIR on "
+                                    "the workers (default: the full model's own samples)"},
+        },
+    },
+    "Evaluation": {
+        "type": "object", "required": ["id", "kind", "status", "params", "result", "error"],
+        "properties": {
+            "id": _ID, "model": _ref("ModelRef"),
+            "kind": {"type": "string", "enum": ["fid", "ppl", "consistency"]},
+            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "params": {"type": "object", "description": "the request, defaults filled in"},
+            "result": _nullable({
+                "type": "object",
+                "description": "metric, n, seed, settings used (data set, Inception sha256, "
+                               "LPIPS net ...) and `results`: one entry per cost",
+                "properties": {"results": {"type": "array", "items": {"type": "object"}}},
+            }),
+            "error": _nullable({
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }),
+            "worker": _nullable({"type": "string"}), "attempts": {"type": "integer"},
+            **{f"{k}_at": _nullable({"type": "string", "format": "date-time"})
+               for k in ("created", "started", "finished")},
+            "url": _URL,
+        },
+    },
 }
 
 _STRIP_ID = {"name": "strip_id", "in": "path", "required": True, "schema": _ID}
@@ -284,6 +323,8 @@ _STRIP_BODY = {"required": True, "content": {"application/json": {"schema": {
 }}}}
 _BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": _ID}
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": _ID}
+_MODEL_NAME = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": "a model config of the catalogue, e.g. anycost-ffhq-config-f"}
 _NOT_FOUND = {"404": _error("no such batch or item for this user")}
 _CONFLICT = {"409": _error("the item is not in a state that allows this")}
 _IMAGE = {"content": {f"image/{t}": {"schema": {"type": "string", "format": "binary"}}
@@ -438,6 +479,28 @@ PATHS: dict = {
     "/api/v1/models/current": {"get": _op(
         "The model this service runs, its allowed costs and their MACs", tag="service",
         public=True, responses={"200": _json(_ref("CurrentModel"), "model")},
+    )},
+    "/api/v1/models/{model_name}/evaluations": {
+        "post": _op("Start an evaluation (FID, PPL or consistency) of a model", tag="evaluations",
+                    params=[_MODEL_NAME], body={"required": True, "content": {
+                        "application/json": {"schema": _ref("EvaluationRequest")}}},
+                    responses={"202": _json(_ref("Evaluation"), "queued on the evaluate queue"),
+                               "400": _error("bad request (field named in the message)"),
+                               "404": _error("no such model"),
+                               "503": _error("the job queue is unavailable")}),
+        "get": _op("The model's evaluations, newest first (at most 50)", tag="evaluations",
+                   params=[_MODEL_NAME],
+                   responses={"200": _json({"type": "object", "properties": {
+                       "model": {"type": "string"},
+                       "evaluations": {"type": "array", "items": _ref("Evaluation")}}},
+                       "the evaluations"), "404": _error("no such model")}),
+    },
+    "/api/v1/models/{model_name}/evaluations/{evaluation_id}": {"get": _op(
+        "One evaluation (poll until status is done or failed)", tag="evaluations",
+        params=[_MODEL_NAME, {"name": "evaluation_id", "in": "path", "required": True,
+                              "schema": _ID}],
+        responses={"200": _json(_ref("Evaluation"), "the evaluation"),
+                   "404": _error("no such model or evaluation")},
     )},
     "/api/v1/openapi.json": {"get": _op(
         "This document", tag="service", public=True,

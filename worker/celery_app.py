@@ -1,4 +1,5 @@
-"""The worker's Celery app: ``celery -A worker.celery_app worker -Q preview,final -c 1 -n NAME``.
+"""The worker's Celery app: ``celery -A worker.celery_app worker -Q preview,final -c 1 -n NAME``
+(add ``evaluate`` to the queues, or run a separate worker on it, for model evaluations).
 
 The app is built on first access (``worker.celery_app.app``), from settings read once from the
 environment, with the configuration producers use too (``shared.queue.celery_config``). Models
@@ -35,7 +36,7 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
     # Loading the models after fork may take minutes (a 1024 px generator, an encoder, CUDA
     # start-up); Celery's default kills a pool process that is not up within 4 seconds.
     app.conf.worker_proc_alive_timeout = float(settings.worker_startup_timeout)
-    tasks.register(app)
+    tasks.register(app, settings)
 
     def on_setup_logging(loglevel=None, **_) -> None:
         # Connected, this replaces Celery's own set-up: every line of the worker (main process

@@ -11,8 +11,6 @@ shapes honest where MSE alone blurs). ``info`` says which loss ran and the recon
 from __future__ import annotations
 
 import functools
-import glob
-import os
 import time
 from collections.abc import Callable
 
@@ -26,21 +24,11 @@ from worker.images import from_uint8
 
 @functools.lru_cache(maxsize=1)
 def _lpips_model():
-    """An LPIPS(alex) net when it can be built from local files only; None otherwise."""
-    try:
-        import lpips  # noqa: F401 - optional dependency
-    except ImportError:
-        return None
-    import lpips as lp
+    """An LPIPS(alex) net when it can be built from local files only; None otherwise (the
+    files and where they go: ``worker.evaluate.perceptual``)."""
+    from worker.evaluate.perceptual import load_lpips, lpips_available
 
-    linear = os.path.join(os.path.dirname(lp.__file__), "weights", "v0.1", "alex.pth")
-    hub = os.path.join(torch.hub.get_dir(), "checkpoints", "alexnet-owt-*.pth")
-    if not os.path.exists(linear) or not glob.glob(hub):
-        return None  # building it would download the backbone
-    model = lp.LPIPS(net="alex", verbose=False).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return load_lpips("alex") if lpips_available("alex") else None
 
 
 def lpips_model():

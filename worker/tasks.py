@@ -10,7 +10,8 @@ import logging
 
 from celery import Celery
 
-from shared.queue import FINAL_TASK, PREVIEW_TASK, STRIP_TASK
+from shared.queue import EVALUATE_TASK, FINAL_TASK, PREVIEW_TASK, STRIP_TASK
+from shared.settings import Settings, get_settings
 from worker import pipeline, strips
 from worker.runtime import get_runtime
 
@@ -34,6 +35,13 @@ def render_strip(strip_id: str) -> str:
     return strips.run_strip(get_runtime(), str(strip_id))
 
 
+def evaluate(evaluation_id: str) -> dict:
+    """``evaluation_id``: a queued evaluation -> its result (or error code) stored."""
+    from worker.evaluate.jobs import run_evaluation  # torch-heavy metrics load on first use
+
+    return {"evaluation": evaluation_id, "status": run_evaluation(get_runtime(), evaluation_id)}
+
+
 def _summary(report: pipeline.Report) -> dict:
     # Celery logs the return value of a task: a one-line account of what the message did.
     return {
@@ -43,8 +51,12 @@ def _summary(report: pipeline.Report) -> dict:
     }
 
 
-def register(app: Celery) -> None:
+def register(app: Celery, settings: Settings | None = None) -> None:
     """Bind the tasks to ``app`` under their shared names (shared.queue)."""
+    settings = settings or get_settings()
     app.task(name=PREVIEW_TASK, ignore_result=True)(render_previews)
     app.task(name=FINAL_TASK, ignore_result=True)(render_finals)
     app.task(name=STRIP_TASK, ignore_result=True)(render_strip)
+    # Evaluations run for minutes to hours: their own limits, not a render's.
+    app.task(name=EVALUATE_TASK, ignore_result=True, soft_time_limit=settings.eval_time_limit,
+             time_limit=settings.eval_time_limit + 60)(evaluate)

@@ -41,6 +41,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "ANYCOST_PROJECTION_STEPS": str(settings.projection_steps),
         "ANYCOST_PROJECTION_MAX_SECONDS": str(settings.projection_max_seconds),
         "ANYCOST_REALISM": settings.realism,
+        "ANYCOST_INCEPTION_PATH": settings.inception_path,
+        "ANYCOST_INCEPTION_SHA256": settings.inception_sha256,
+        "ANYCOST_LPIPS_VGG_PATH": settings.lpips_vgg_path,
+        "ANYCOST_EVAL_DATA_DIR": settings.eval_data_dir,
+        "ANYCOST_EVAL_CACHE_DIR": settings.eval_cache_dir,
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -201,7 +206,7 @@ class Stack:
 
 @contextmanager
 def running_stack(settings: Settings, worker_name: str, log_path: Path,
-                  username: str) -> Iterator[Stack]:
+                  username: str, queues: str = "preview,final") -> Iterator[Stack]:
     """Migrations, a flushed Redis database, one real worker process, the web app on a real port
     and a user with a token; everything stopped (and Redis flushed) afterwards."""
     import redis
@@ -214,7 +219,7 @@ def running_stack(settings: Settings, worker_name: str, log_path: Path,
     upgrade(settings.database_url)
     broker = redis.Redis.from_url(settings.redis_url)
     broker.flushdb()
-    worker = WorkerProcess(settings, worker_name, log_path)
+    worker = WorkerProcess(settings, worker_name, log_path, queues=queues)
     app = create_app(settings)
     server = WebServer(app)
     try:

@@ -1,6 +1,7 @@
 """REST API v1 (``/api/v1``): the contract of DESIGN.md, extended.
 
-Routes live in ``batches``, ``items``, ``directions`` and ``meta``; ``web/openapi.py`` describes every one of them.
+Routes live in ``batches``, ``items``, ``directions``, ``evaluations`` and ``meta``; ``web/openapi.py``
+describes every one of them.
 Every route needs a token except the public descriptions (``PUBLIC_ENDPOINTS``).
 """
 
@@ -30,4 +31,4 @@ def current_user() -> User:
 
 
 # Route modules register themselves on ``bp`` when imported.
-from web.api import batches, directions, items, meta  # noqa: E402, F401
+from web.api import batches, directions, evaluations, items, meta  # noqa: E402, F401

@@ -1,4 +1,4 @@
-"""JSON shapes of batches and items (the REST contract of DESIGN.md, extended)."""
+"""JSON shapes of batches, items and model evaluations (the REST contract of DESIGN.md, extended)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from shared import quality, states
 from shared.catalog import get_model_config
 from shared.errors import message_for
-from shared.models import Batch, Item
+from shared.models import Batch, Evaluation, Item
 
 IMAGE_KINDS = ("original", "projected", "preview", "final")
 
@@ -132,3 +132,27 @@ def batch_summaries(session: Session, batches: list[Batch]) -> list[dict]:
             "url": url_for("api.get_batch", batch_id=batch.id, _external=True),
         })
     return out
+
+
+def evaluation_dict(evaluation: Evaluation) -> dict:
+    """A model evaluation job: what was asked, its status, and what the worker measured."""
+    error = None
+    if evaluation.error_code:
+        error = {"code": evaluation.error_code,
+                 "message": evaluation.error_message or message_for(evaluation.error_code)}
+    return {
+        "id": evaluation.id,
+        "model": model_info(evaluation.model_name),
+        "kind": evaluation.kind,
+        "status": evaluation.status,
+        "params": evaluation.params,
+        "result": evaluation.result,
+        "error": error,
+        "worker": evaluation.worker,
+        "attempts": evaluation.attempts,
+        "created_at": iso(evaluation.created_at),
+        "started_at": iso(evaluation.started_at),
+        "finished_at": iso(evaluation.finished_at),
+        "url": url_for("api.get_evaluation", model_name=evaluation.model_name,
+                       evaluation_id=evaluation.id, _external=True),
+    }

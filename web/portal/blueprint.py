@@ -79,6 +79,7 @@ def page_values() -> dict:
         "csrf_token": csrf_token,
         "model_notice": random_weights_notice(),
         "status_labels": STATUS_LABELS,
+        "model_name": services().model.name,
     }
 
 

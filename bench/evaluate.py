@@ -1,0 +1,112 @@
+"""Benchmark the evaluation metrics on the tiny model: the numbers (FID and consistency at each
+cost) and what they cost on this machine (seconds per 1k images), measured side by side.
+
+    python bench/evaluate.py                      # defaults: FID n=16, consistency n=64, PPL n=16
+    python bench/evaluate.py --fid-n 64 --threads 2
+
+FID's reference is the full model's own samples (no data set needed). LPIPS uses the VGG16 file
+at ANYCOST_LPIPS_VGG_PATH when it exists; otherwise a seeded random VGG16 of the same layout is
+written to a temporary file, so the timings are real but the LPIPS/PPL *values* are not
+meaningful (the output says which). Per-1k times are extrapolated from the measured runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shared.recipe import Cost  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from worker.anycost.bundle import load_bundle  # noqa: E402
+from worker.evaluate.common import all_costs, render, sample_wplus  # noqa: E402
+from worker.evaluate.consistency import evaluate_consistency  # noqa: E402
+from worker.evaluate.fid import evaluate_fid  # noqa: E402
+from worker.evaluate.inception import load_inception  # noqa: E402
+from worker.evaluate.perceptual import backbone_file, load_lpips  # noqa: E402
+from worker.evaluate.ppl import evaluate_ppl  # noqa: E402
+
+
+def _lpips(settings: Settings, tmp: Path):
+    path = backbone_file("vgg", settings.lpips_vgg_path)
+    if path.is_file():
+        return load_lpips("vgg", str(path)), f"VGG16 from {path}"
+    from torchvision.models.vgg import cfgs, make_layers
+
+    torch.manual_seed(0)
+    fake = tmp / "vgg16-random.pth"
+    torch.save({f"features.{k}": v for k, v in make_layers(cfgs["D"]).state_dict().items()}, fake)
+    return load_lpips("vgg", str(fake)), "RANDOM VGG16 (no ImageNet file here): values not meaningful"
+
+
+def _timed(fn, warm: bool = False):
+    if warm:
+        fn()  # first calls pay for allocations and thread pools
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--fid-n", type=int, default=16)
+    p.add_argument("--consistency-n", type=int, default=64)
+    p.add_argument("--ppl-n", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--weights-dir", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    settings = Settings.from_env()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
+    bundle = load_bundle("tiny-random", args.weights_dir or str(tmp / "weights"), device="cpu")
+    costs = all_costs(bundle.resolution)
+    inception = load_inception(settings.inception_path, settings.inception_sha256)
+    lpips_net, lpips_note = _lpips(settings, tmp)
+    print(f"tiny-random (64 px, random weights), CPU, {args.threads} torch threads")
+    print(f"inception sha256 {inception.sha256[:16]}..., LPIPS: {lpips_note}\n")
+
+    # Component speeds, side by side on the same 16 codes.
+    codes = sample_wplus(bundle.generator, 16, seed=0)
+    full = Cost(1.0, bundle.resolution)
+    images, t_render = _timed(lambda: render(bundle.generator, codes, full), warm=True)
+    _, t_inception = _timed(lambda: inception.features(images, 16), warm=True)
+    with torch.no_grad():
+        _, t_lpips = _timed(lambda: lpips_net(images, images.flip(0)), warm=True)
+    print("component                         s per 1k images")
+    print(f"tiny render at full cost          {t_render / 16 * 1000:10.1f}")
+    print(f"Inception features (299 px)       {t_inception / 16 * 1000:10.1f}"
+          f"   ({t_inception / t_render:.0f}x the render)")
+    print(f"LPIPS VGG pair (64 px)            {t_lpips / 16 * 1000:10.1f}\n")
+
+    fid, t_fid = _timed(lambda: evaluate_fid(bundle, inception, args.fid_n, costs, seed=0))
+    cons, t_cons = _timed(lambda: evaluate_consistency(
+        bundle, args.consistency_n, costs, seed=0, lpips_net=lpips_net, lpips_name="lpips_vgg"))
+    ppl, t_ppl = _timed(lambda: evaluate_ppl(bundle, lpips_net, args.ppl_n, [full], seed=0))
+    fid_rows = {(r["channels"], r["resolution"]): r for r in fid["results"]}
+    print(f"FID n={args.fid_n} (vs {args.fid_n} full-cost samples) and consistency "
+          f"n={args.consistency_n} (final box-filtered to the preview size)")
+    print("channels  res      FID        MSE   PSNR dB    LPIPS")
+    for row in cons["results"]:
+        f = fid_rows[(row["channels"], row["resolution"])]["fid"]
+        psnr = "inf" if row["psnr"] is None else f"{row['psnr']:.2f}"
+        print(f"{row['channels']:>8}  {row['resolution']:>3}  {f:8.2f}  {row['mse']:9.5f}  "
+              f"{psnr:>8}  {row['lpips']:7.4f}")
+    print(f"PPL (W, end, eps 1e-4, crop) n={args.ppl_n} at full cost: {ppl['results'][0]['ppl']:.2f}\n")
+    fid_images = args.fid_n * (len(costs) + len({c.resolution for c in costs}))
+    print("whole metric                      s per 1k samples")
+    print(f"FID, all {len(costs)} costs + references       {t_fid / args.fid_n * 1000:10.1f}"
+          f"   ({fid_images} Inception passes)")
+    print(f"consistency, all {len(costs)} costs             {t_cons / args.consistency_n * 1000:10.1f}")
+    print(f"PPL, full cost (2 renders/sample)  {t_ppl / args.ppl_n * 1000:10.1f}")
+    print(f"ratio FID / consistency per sample: {(t_fid / args.fid_n) / (t_cons / args.consistency_n):.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

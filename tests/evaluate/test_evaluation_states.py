@@ -1,0 +1,96 @@
+"""Evaluation jobs in SQL (SQLite and PostgreSQL): one claim per job, guarded ends, a stale
+running job claimable again; the worker app routes the task to its queue with its own limits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from shared.catalog import get_model_config
+from shared.db import make_engine, make_session_factory
+from shared.evaluations import Evaluations, parse_request
+from shared.jobs import JobError
+from shared.models import Evaluation, User, utcnow
+from shared.queue import EVALUATE_TASK, Dispatcher
+from shared.settings import Settings, get_settings, set_settings
+from tests.conftest import private_redis
+
+
+@pytest.fixture
+def evaluations(migrated):
+    with private_redis("evaluate") as redis_url:
+        settings = Settings(database_url=migrated, redis_url=redis_url, eval_time_limit=600)
+        engine = make_engine(migrated)
+        sessions = make_session_factory(engine)
+        with sessions.begin() as session:
+            session.add(User(username="owner"))
+        yield Evaluations(settings, sessions, Dispatcher(settings))
+        engine.dispose()
+
+
+def _owner(evaluations) -> int:
+    with evaluations.sessions() as session:
+        return session.query(User).one().id
+
+
+def test_one_claim_guarded_ends_and_stale_reclaim(evaluations):
+    model = get_model_config("tiny-random")
+    first = evaluations.create(_owner(evaluations), model, {"kind": "consistency", "n": 4})
+    claimed = evaluations.claim(first, "w:1")
+    assert claimed is not None and claimed.status == "running" and claimed.attempts == 1
+    assert evaluations.claim(first, "w:2") is None  # a second delivery does nothing
+    assert evaluations.finish(first, {"results": []})
+    assert not evaluations.fail(first, "internal_error", "late")  # done stays done
+    with evaluations.sessions() as session:
+        row = session.get(Evaluation, first)
+        assert (row.status, row.error_code, row.worker) == ("done", None, "w:1")
+
+    second = evaluations.create(_owner(evaluations), model, {"kind": "ppl", "n": 2})
+    assert evaluations.claim(second, "dead:1") is not None
+    with evaluations.sessions.begin() as session:  # its worker died long ago
+        session.execute(update(Evaluation).where(Evaluation.id == second)
+                        .values(started_at=utcnow() - timedelta(seconds=3600)))
+    again = evaluations.claim(second, "w:3")
+    assert again is not None and again.worker == "w:3" and again.attempts == 2
+
+
+def test_request_defaults_and_limits():
+    model, settings = get_model_config("anycost-ffhq-config-f"), Settings(eval_max_n=1000)
+    assert parse_request({"kind": "fid", "n": 10, "data": "ffhq-1k", "channels": 1},
+                         model, settings) == {
+        "n": 10, "channels": 1.0, "resolution": None, "seed": 0, "data": "ffhq-1k"}
+    for body in ({"kind": "fid", "n": 1001}, {"kind": "ppl", "n": True},
+                 {"kind": "fid", "n": 4, "resolution": 64}, {"kind": "fid", "n": 4, "seed": -1},
+                 {"kind": "fid", "n": 4, "data": "a/b"}, ["fid"]):
+        with pytest.raises(JobError) as err:
+            parse_request(body, model, settings)
+        assert err.value.status == 400 and err.value.code == "invalid_parameter"
+
+
+def test_worker_app_routes_evaluations_with_their_own_limits():
+    from worker.celery_app import create_worker_app
+
+    previous = get_settings()
+    try:
+        app = create_worker_app(Settings(redis_url="redis://127.0.0.1:1/0", eval_time_limit=900))
+        task = app.tasks[EVALUATE_TASK]
+        assert (task.soft_time_limit, task.time_limit) == (900, 960)
+        assert app.amqp.router.route({}, EVALUATE_TASK)["queue"].name == "evaluate"
+        assert app.conf.broker_transport_options["visibility_timeout"] > 960
+    finally:
+        set_settings(previous)
+
+
+def test_redis_down_is_a_503_and_the_job_is_marked(evaluations):
+    down = Settings(database_url=evaluations.settings.database_url,
+                    redis_url="redis://127.0.0.1:1/0")
+    offline = Evaluations(down, evaluations.sessions, Dispatcher(down))
+    with pytest.raises(JobError) as err:
+        offline.create(_owner(evaluations), get_model_config("tiny-random"),
+                       {"kind": "fid", "n": 2})
+    assert err.value.status == 503
+    with evaluations.sessions() as session:
+        row = session.query(Evaluation).one()
+        assert (row.status, row.error_code) == ("failed", "queue_unavailable")

@@ -1,0 +1,59 @@
+"""One evaluation from its parameters: loads the metric's files as the settings say, picks the
+costs, runs the metric. Shared by the command line and the worker's jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.settings import Settings
+from worker.evaluate.common import full_cost, select_costs
+from worker.evaluate.consistency import evaluate_consistency
+from worker.evaluate.fid import evaluate_fid
+from worker.evaluate.inception import load_inception
+from worker.evaluate.perceptual import load_lpips, lpips_available
+from worker.evaluate.ppl import evaluate_ppl
+
+KINDS = ("fid", "ppl", "consistency")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to measure. ``channels``/``resolution`` narrow the costs (None: FID and consistency
+    take every cost, PPL the full one); ``data_dir`` is FID's data set (None: the full model)."""
+
+    kind: str
+    n: int
+    channels: float | None = None
+    resolution: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    batch_size: int = 8
+
+
+def costs_for(request: Request, model_resolution: int) -> list:
+    if request.kind == "ppl" and request.channels is None and request.resolution is None:
+        return [full_cost(model_resolution)]
+    return select_costs(model_resolution, request.channels, request.resolution)
+
+
+def run(request: Request, bundle, settings: Settings) -> dict:
+    """The metric's result (JSON-friendly); raises EvaluationError for a missing file."""
+    if request.kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    costs = costs_for(request, bundle.resolution)
+    device = bundle.device
+    if request.kind == "fid":
+        inception = load_inception(settings.inception_path, settings.inception_sha256, device)
+        result = evaluate_fid(bundle, inception, request.n, costs, request.seed, request.data_dir,
+                              settings.eval_cache_dir, request.batch_size)
+    elif request.kind == "ppl":
+        net = load_lpips("vgg", settings.lpips_vgg_path, device)
+        result = evaluate_ppl(bundle, net, request.n, costs, request.seed,
+                              batch_size=request.batch_size)
+    else:
+        name = next((n for n in ("vgg", "alex")
+                     if lpips_available(n, settings.lpips_vgg_path if n == "vgg" else "")), None)
+        net = load_lpips(name, settings.lpips_vgg_path if name == "vgg" else "", device) if name else None
+        result = evaluate_consistency(bundle, request.n, costs, request.seed, net,
+                                      f"lpips_{name}" if name else None, request.batch_size)
+    return {"model": bundle.config, "pretrained": bool(bundle.pretrained), **result}
