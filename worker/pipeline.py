@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from celery.exceptions import SoftTimeLimitExceeded
 
+from shared.db import is_transient
 from shared.errors import ErrorCode
 from shared.logging import bind
 from shared.queue import chunks
@@ -79,12 +80,19 @@ def _per_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report) -> Itera
             yield
         except SoftTimeLimitExceeded:
             raise
-        except ImageError as exc:
-            log.info("item %s refused: %s", job.item_id, exc)
-            _fail(rt, job, exc.code, exc.message, stage, report)
         except Exception as exc:
-            log.exception("item %s failed", job.item_id)
-            _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
+            if is_transient(exc):  # the database, not the photo: the task gives the items back
+                raise
+            _fail_item(rt, job, stage, report, exc)
+
+
+def _fail_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report, exc: Exception) -> None:
+    if isinstance(exc, ImageError):
+        log.info("item %s refused: %s", job.item_id, exc)
+        _fail(rt, job, exc.code, exc.message, stage, report)
+        return
+    log.error("item %s failed", job.item_id, exc_info=exc)
+    _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
 
 
 def _group_ids(group: list[Job]) -> dict:
@@ -106,7 +114,9 @@ def _batched(
                 work(group)
         except SoftTimeLimitExceeded:
             raise
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise
             if len(group) == 1:
                 with _per_item(rt, group[0], stage, report):
                     raise
@@ -318,13 +328,10 @@ def _time_out(rt: Runtime, jobs: list[Job], stage: ItemStatus, report: Report) -
 def _after(rt: Runtime, jobs: list[Job], report: Report) -> None:
     """Follow-up messages once the results are committed: auto-finalized items' finals, and the
     next items of each batch (fair queues)."""
-    if report.finals_queued:
-        try:
-            rt.jobs.dispatcher.send_finals(report.finals_queued)
-        except Exception as exc:  # they stay finalizing in SQL; the reaper sends them again
-            log.warning("could not queue %d finals: %s", len(report.finals_queued), exc)
-    for batch_id in dict.fromkeys(j.batch_id for j in jobs):
-        try:
+    try:
+        if report.finals_queued:  # unsent again if Redis fails: the reconciler sends them
+            rt.jobs.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in report.finals_queued])
+        for batch_id in dict.fromkeys(j.batch_id for j in jobs):
             rt.jobs.release_pending(batch_id)
-        except Exception as exc:
-            log.warning("could not release more items of batch %s: %s", batch_id, exc)
+    except Exception as exc:  # the reconciler sends whatever this could not
+        log.warning("could not send follow-up messages: %s", exc)
