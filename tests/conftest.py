@@ -96,6 +96,8 @@ REDIS_DBS = {
     "worker": 8,
     "browser": 9,
     "ops": 10,
+    "recovery": 15,
+    "faults": 16,  # the fault suite runs its own redis-server; this number names its database
 }
 
 _redis_server: RedisServer | None = None

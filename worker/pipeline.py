@@ -280,7 +280,8 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
                 report.completed.append(job.item_id)
                 # One line per stored result, naming the worker that rendered it.
                 log.info("preview v%d stored", job.edit_version,
-                         extra={"rendered_by": rt.worker_name, "kind": "preview"})
+                         extra={"rendered_by": rt.worker_name, "kind": "preview",
+                                "edit_version": job.edit_version})
                 if finalize:
                     report.finals_queued.append(job.item_id)
     except SoftTimeLimitExceeded:
@@ -310,7 +311,8 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
                 job.done = True
                 if store.complete_final(rt, job):
                     report.completed.append(job.item_id)
-                    log.info("final stored", extra={"rendered_by": rt.worker_name, "kind": "final"})
+                    log.info("final stored", extra={"rendered_by": rt.worker_name, "kind": "final",
+                                                    "edit_version": job.edit_version})
                 else:
                     report.skipped.append(job.item_id)
     except SoftTimeLimitExceeded:
