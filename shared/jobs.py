@@ -135,7 +135,7 @@ class Jobs:
 
     # --- sending (the reconciler, shared.recovery, sends whatever this could not) ----------
 
-    def release_user(self, owner_id: int) -> int:
+    def release_user(self, owner_id: int, now: datetime | None = None) -> int:
         """Send a user's queued-but-unsent items (oldest batch first), keeping at most
         ``batch_queue_cap`` of their previews in the queue. Safe to call from anywhere, any
         number of times. Returns items sent."""
@@ -156,7 +156,7 @@ class Jobs:
                     Item.enqueued_at.is_(None), Item.worker.is_(None),
                 ).order_by(Batch.created_at, Batch.id, Item.position).limit(room)
             ).all()
-            now = utcnow()
+            now = now or utcnow()
             # Guarded: two releasers never send the same item twice.
             claimed = [(i, v) for i, v in candidates
                        if states.mark_sent(session, i, ItemStatus.QUEUED, now)]
@@ -172,10 +172,10 @@ class Jobs:
         return 0 if owner_id is None else self.release_user(owner_id)
 
     def send_unheld(self, status: ItemStatus, rows: Sequence[tuple[str, int]],
-                    stale_before: datetime | None = None) -> int:
+                    stale_before: datetime | None = None, now: datetime | None = None) -> int:
         """Send edits (``previewing``) or finals (``finalizing``) that nobody holds and that are
         unsent (or were sent before ``stale_before``). ``rows``: (item_id, edit_version)."""
-        now = utcnow()
+        now = now or utcnow()
         with self.sessions.begin() as session:
             claimed = [(i, v) for i, v in rows
                        if states.mark_sent(session, i, status, now, stale_before)]

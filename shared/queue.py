@@ -49,6 +49,8 @@ def celery_config(settings: Settings, socket_timeout: float | None = None) -> di
         "unacked_restore_interval": min(10, max(1, visibility // 4)),
         "unacked_restore_throttle": 1,
     }
+    if socket_timeout is not None:  # a web producer: one connection attempt, no retry loop
+        transport["max_retries"] = 0
     return {
         "broker_url": settings.redis_url,
         "result_backend": None,

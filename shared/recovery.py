@@ -67,8 +67,11 @@ def reconcile(sessions: sessionmaker[Session], jobs: Jobs, settings: Settings,
             .order_by(Item.updated_at)).all()
             for status in (ItemStatus.PREVIEWING, ItemStatus.FINALIZING)}
     for owner_id in owners:
-        out.previews += jobs.release_user(owner_id)
-    out.edits = jobs.send_unheld(ItemStatus.PREVIEWING, [tuple(r) for r in unheld[ItemStatus.PREVIEWING]])
-    out.finals = jobs.send_unheld(ItemStatus.FINALIZING,
-                                  [tuple(r) for r in unheld[ItemStatus.FINALIZING]])
+        out.previews += jobs.release_user(owner_id, now)
+    for status in unheld:
+        sent = jobs.send_unheld(status, [tuple(r) for r in unheld[status]], now=now)
+        if status == ItemStatus.PREVIEWING:
+            out.edits = sent
+        else:
+            out.finals = sent
     return out

@@ -149,14 +149,15 @@ def _claim_final(rt: Runtime, item_id: str) -> Job | None:
         )
 
 
-def release(rt: Runtime, item_ids: list[str], seconds: float = 5.0) -> int:
+def release(rt: Runtime, item_ids: list[str], seconds: float | None = None) -> int:
     """Give back the items of a task that died: whatever this worker still holds goes back to
     be sent again. Raises when the database stays away for ``seconds``."""
     def give_back() -> int:
         with rt.sessions.begin() as session:
             return sum(states.release(session, str(i), rt.worker_name) for i in item_ids)
 
-    return retry_transient(give_back, seconds, "release items")
+    return retry_transient(give_back, min(5.0, rt.settings.db_retry_seconds) if seconds is None
+                           else seconds, "release items")
 
 
 def read_upload(rt: Runtime, job: Job) -> bytes:
