@@ -160,10 +160,12 @@ class Jobs:
             # Guarded: two releasers never send the same item twice.
             claimed = [(i, v) for i, v in candidates
                        if states.mark_sent(session, i, ItemStatus.QUEUED, now)]
-        if claimed:
-            size = self.group_size(len(claimed), PREVIEW_QUEUE)
-            self._send(lambda: self.dispatcher.send_previews(claimed, size), [i for i, _ in claimed])
-        return len(claimed)
+        if not claimed:
+            return 0
+        size = self.group_size(len(claimed), PREVIEW_QUEUE)
+        sent = self._send(lambda: self.dispatcher.send_previews(claimed, size),
+                          [i for i, _ in claimed])
+        return len(claimed) if sent else 0
 
     def release_pending(self, batch_id: str) -> int:
         """:meth:`release_user` for the owner of ``batch_id`` (the cap is per user)."""
@@ -184,10 +186,10 @@ class Jobs:
         ids = [i for i, _ in claimed]
         if status == ItemStatus.FINALIZING:
             size = self.group_size(len(ids), FINAL_QUEUE)
-            self._send(lambda: self.dispatcher.send_finals(ids, size), ids)
+            sent = self._send(lambda: self.dispatcher.send_finals(ids, size), ids)
         else:
-            self._send(lambda: self.dispatcher.send_previews(claimed, 1), ids)
-        return len(claimed)
+            sent = self._send(lambda: self.dispatcher.send_previews(claimed, 1), ids)
+        return len(claimed) if sent else 0
 
     def group_size(self, n_items: int, queue: str) -> int:
         """Items per message: ``render_batch_size``, but with several live workers of ``queue``

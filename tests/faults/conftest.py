@@ -71,7 +71,7 @@ class FaultWorker(WorkerProcess):
             children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
         except OSError:
             return None
-        pids = [int(p) for p in children.split()]
+        pids = [int(p) for p in children.split() if _running(int(p))]
         return pids[0] if pids else None
 
     def kill_child(self) -> int:
@@ -102,6 +102,15 @@ class FaultWorker(WorkerProcess):
                 out.append((record["item_id"], int(record.get("edit_version", -1)),
                             record["kind"]))
         return out
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed child stays listed until Celery reaps it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
 
 
 def process_env(settings: Settings) -> dict[str, str]:
