@@ -116,7 +116,8 @@ class Dispatcher:
 
     def _send(self, task: str, args: list, queue: str) -> None:
         if time.monotonic() < self._down_until:
-            raise BrokerUnavailable(f"Redis failed a send less than {self.BREAKER_SECONDS:.0f}s ago")
+            raise BrokerUnavailable(
+                f"Redis failed a send less than {self.BREAKER_SECONDS:.0f}s ago")
         try:
             self.celery.send_task(task, args=args, queue=queue, retry=False)
         except Exception:

@@ -252,10 +252,30 @@ def _output(rt: Runtime, job: Job, crops) -> tuple[bytes, str]:
 
 # ----- the two entry points ---------------------------------------------------------------------
 
+def _isolate_retakes(rt: Runtime, jobs: list[Job], stage: ItemStatus) -> list[Job]:
+    """A group taken again after its last take died (a killed pool process, a lost worker) may
+    hold the photo that kills workers: keep the first item, give the others back and send each
+    in a message of its own, so only the culprit reaches the attempt cap, not its siblings."""
+    if len(jobs) <= 1 or all(j.attempt <= 1 for j in jobs):
+        return jobs
+    rest = jobs[1:]
+    ids = [j.item_id for j in rest]
+    store.release(rt, ids)
+    back = ItemStatus.QUEUED if stage == ItemStatus.PREVIEWING else ItemStatus.FINALIZING
+    try:
+        rt.jobs.send_unheld(back, [(j.item_id, j.edit_version) for j in rest])
+    except Exception as exc:  # unsent: the reconciler sends them
+        log.warning("could not send %d retaken items singly: %s", len(ids), exc)
+    log.warning("group taken again: rendering %s alone, %d others sent one per message",
+                jobs[0].item_id, len(ids))
+    return jobs[:1]
+
+
 def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
     """Render previews for ``[(item_id, edit_version), ...]`` (one queue message)."""
     report = Report()
     jobs = store.claim_previews(rt, [(str(i), int(v)) for i, v in pairs])
+    jobs = _isolate_retakes(rt, jobs, ItemStatus.PREVIEWING)
     taken = {j.item_id for j in jobs}
     report.skipped.extend(i for i, _ in pairs if str(i) not in taken)
     stage = ItemStatus.PREVIEWING
@@ -294,6 +314,7 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
     """Render finals at full cost from the stored latents (one queue message)."""
     report = Report()
     jobs = store.claim_finals(rt, [str(i) for i in item_ids])
+    jobs = _isolate_retakes(rt, jobs, ItemStatus.FINALIZING)
     taken = {j.item_id for j in jobs}
     report.skipped.extend(str(i) for i in item_ids if str(i) not in taken)
     stage = ItemStatus.FINALIZING

@@ -52,6 +52,7 @@ class Job:
     upload_blob_id: str
     latent: torch.Tensor | None = None  # [F, L, S] when already stored (re-edit, final)
     needs_projected: bool = True
+    attempt: int = 1  # how many times the item has been taken, this take included
     timings: dict[str, float] = field(default_factory=dict)
     # Filled by the stages:
     crops: list = field(default_factory=list)
@@ -113,7 +114,7 @@ def _claim_preview(rt: Runtime, item_id: str, version: int) -> Job | None:
             recipe=recipe_from_stored(batch.recipe), edits=_item_edits(item, batch),
             cost=Cost(**item.preview_cost), upload_blob_id=item.upload_blob_id,
             latent=_stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
-            face_meta=_face_meta(rt, item),
+            face_meta=_face_meta(rt, item), attempt=item.attempts,
         )
         if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
             job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
@@ -145,7 +146,7 @@ def _claim_final(rt: Runtime, item_id: str) -> Job | None:
             recipe=recipe_from_stored(batch.recipe), edits=_item_edits(item, batch),
             cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
             latent=_stored_latent(rt, item), needs_projected=False,
-            face_meta=_face_meta(rt, item),
+            face_meta=_face_meta(rt, item), attempt=item.attempts,
         )
 
 

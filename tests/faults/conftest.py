@@ -48,7 +48,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for f in fields(Settings):
         if f.name in by_attr and getattr(settings, f.name) != getattr(defaults, f.name):
             value = getattr(settings, f.name)
-            env[by_attr[f.name]] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            env[by_attr[f.name]] = str(value)
     return env
 
 

@@ -61,6 +61,27 @@ def test_tiny_and_degenerate_photos_fail_no_face(runtime, owner):
     assert {_item(runtime, i).error_code for i in ids} == {"no_face"}
 
 
+def test_a_group_taken_again_renders_one_item_and_sends_the_others_singly(runtime, owner):
+    import redis
+
+    from tests.integration.stack import real_photos
+    from tests.recovery.conftest import queued_ids
+
+    photo = real_photos()[0][1]
+    ids = _batch(runtime, owner, [photo, photo])
+    client = redis.Redis.from_url(runtime.settings.redis_url)
+    client.flushdb()
+    with runtime.sessions.begin() as session:  # a pool process took the group, then died
+        for item_id in ids:
+            assert states.start_preview(session, item_id, 0, "celery@h:1")
+    report = pipeline.run_previews(runtime, [(i, 0) for i in ids])
+    assert report.completed == [ids[0]] and report.skipped == [ids[1]]
+    second = _item(runtime, ids[1])
+    assert (second.status, second.worker, second.attempts) == ("queued", None, 2)
+    assert second.enqueued_at is not None and queued_ids(client, "preview") == [ids[1]]
+    client.close()
+
+
 def test_a_task_that_dies_gives_its_items_back(runtime, owner):
     (item_id,) = _batch(runtime, owner, [_png((64, 64))])
     with runtime.sessions.begin() as session:
