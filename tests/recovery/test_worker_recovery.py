@@ -24,6 +24,8 @@ from tests.conftest import pipeline_runtime, private_redis
 from tests.redis_server import free_port
 from worker import pipeline, tasks
 
+pytestmark = pytest.mark.slow  # loads the tiny-random models (about 15 s on a busy CPU)
+
 RECIPE = Recipe(edits={}, preview=Cost(0.5, 32), final=Cost(1.0, 64), output="crop")
 
 
