@@ -1,0 +1,105 @@
+"""Rate limits (Flask-Limiter, counters in the service's Redis): portal sign-in attempts per
+client address, failed API token checks per client address, batch uploads per user.
+
+Every limit is a setting (``ANYCOST_RATE_LIMIT_*``, limits syntax such as ``10 per minute``). A
+breach is a 429 with ``Retry-After`` and the API's JSON error body. When Redis cannot be reached
+the limits let requests through (logged): a broker outage must not lock everybody out.
+
+The client address is ``request.remote_addr``; behind a reverse proxy set ``ANYCOST_PROXY_HOPS``
+so that it is the client's, not the proxy's (web/__init__.py applies ProxyFix).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+from limits import parse_many
+
+from shared.errors import RequestErrorCode
+from shared.settings import Settings
+from web.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "anycost_limits"
+KEY_PREFIX = "anycost:ratelimit"
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _user_key() -> str:
+    user = getattr(g, "user", None)
+    return f"user:{user.id}" if user is not None else f"addr:{client_address()}"
+
+
+class RateLimits:
+    """The app's limiter plus the failed-token-check counter (which no decorator can express:
+    it must be tested before the token is checked and counted only when the check fails)."""
+
+    def __init__(self, app: Flask, settings: Settings):
+        self.enabled = settings.rate_limits
+        self.limiter = Limiter(
+            key_func=client_address, app=app, storage_uri=settings.redis_url,
+            storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
+            strategy="fixed-window", headers_enabled=True, swallow_errors=True,
+            enabled=settings.rate_limits, key_prefix=KEY_PREFIX,
+        )
+        self.auth_failure_limits = parse_many(settings.rate_limit_auth_failures)
+        self._limit_view(app, "portal.login", settings.rate_limit_login, client_address,
+                         # Only failed sign-ins count (the page answers them with 401).
+                         deduct_when=lambda response: response.status_code == 401)
+        self._limit_view(app, "api.create_batch", settings.rate_limit_submissions, _user_key)
+
+    def _limit_view(self, app: Flask, endpoint: str, limit: str, key_func, **kwargs) -> None:
+        view = app.view_functions.get(endpoint)
+        if view is None:
+            return
+        # The wrapped view checks its limit when it runs, after the blueprint's authentication.
+        app.view_functions[endpoint] = self.limiter.limit(
+            limit, key_func=key_func, methods=["POST"], scope=endpoint, **kwargs)(view)
+
+    def _identifiers(self) -> tuple[str, ...]:
+        return (KEY_PREFIX, "auth-failures", client_address())
+
+    def check_auth_failures(self) -> None:
+        """429 when this address has failed too many token checks lately."""
+        if not self.enabled:
+            return
+        try:
+            for item in self.auth_failure_limits:
+                if not self.limiter.limiter.test(item, *self._identifiers()):
+                    reset = self.limiter.limiter.get_window_stats(item, *self._identifiers())[0]
+                    wait = max(1, math.ceil(reset - time.time()))
+                    raise ApiError(429, RequestErrorCode.TOO_MANY_REQUESTS,
+                                   "too many failed authentication attempts; wait and try again",
+                                   headers={"Retry-After": str(wait)})
+        except ApiError:
+            raise
+        except Exception as exc:  # Redis away: let the request through
+            log.warning("rate limit storage unavailable (%s); not limiting", exc)
+
+    def record_auth_failure(self) -> None:
+        if not self.enabled:
+            return
+        try:
+            for item in self.auth_failure_limits:
+                self.limiter.limiter.hit(item, *self._identifiers())
+        except Exception as exc:
+            log.warning("rate limit storage unavailable (%s); failure not counted", exc)
+
+
+def init_app(app: Flask, settings: Settings) -> RateLimits:
+    """Call after every blueprint is registered (limits wrap their views)."""
+    limits = RateLimits(app, settings)
+    app.extensions[EXTENSION_KEY] = limits
+    return limits
+
+
+def rate_limits() -> RateLimits | None:
+    return current_app.extensions.get(EXTENSION_KEY)
