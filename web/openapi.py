@@ -96,6 +96,19 @@ SCHEMAS: dict = {
         },
     },
     "Counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+    "Token": {
+        "type": "object", "required": ["id", "prefix", "created_at", "live"],
+        "properties": {
+            "id": {"type": "integer"}, "name": {"type": ["string", "null"]},
+            "prefix": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_used_at": _nullable({"type": "string", "format": "date-time"}),
+            "expires_at": _nullable({"type": "string", "format": "date-time"}),
+            "live": {"type": "boolean", "description": "neither expired nor revoked"},
+            "current": {"type": "boolean", "description": "the token of this request"},
+            "token": {"type": "string", "description": "the token itself: only when created"},
+        },
+    },
     "BatchCreated": {
         "type": "object", "required": ["id", "status", "items"],
         "properties": {
@@ -182,6 +195,14 @@ _IMAGE = {"content": {f"image/{t}": {"schema": {"type": "string", "format": "bin
                       for t in ("png", "jpeg", "webp")}}
 
 
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+_COMMON = {
+    "429": {**_error("too many requests (rate limit)"), "headers": _RETRY_AFTER},
+    "503": {**_error("database_unavailable: try again after Retry-After seconds"),
+            "headers": _RETRY_AFTER},
+}
+
+
 def _op(summary: str, responses: dict, *, params: list | None = None, body: dict | None = None,
         public: bool = False, tag: str = "batches") -> dict:
     op: dict = {"summary": summary, "tags": [tag], "responses": responses}
@@ -193,6 +214,9 @@ def _op(summary: str, responses: dict, *, params: list | None = None, body: dict
         op["security"] = []
     else:
         op["responses"] = {**responses, "401": _error("missing or invalid token")}
+    # Any request: control characters or deep JSON (400), rate limits (429), database away (503).
+    op["responses"] = {"400": _error("bad request: e.g. control characters or deep JSON"),
+                       **op["responses"], **_COMMON}
     return op
 
 
@@ -214,6 +238,9 @@ _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
         "recipe": {"type": "string", "description": "the recipe as JSON text", "contentMediaType":
                    "application/json"},
+        "webhook_url": {"type": "string", "format": "uri", "description":
+                        "events of this batch are POSTed here, signed (Standard Webhooks); "
+                        "may also be the recipe's webhook_url key"},
     },
 }}}}
 _EDITS_BODY = {"required": True, "content": {"application/json": {"schema": {
@@ -228,11 +255,19 @@ _PAGE_PARAMS = [
 
 PATHS: dict = {
     "/api/v1/batches": {
-        "post": _op("Upload photos with a recipe", body=_UPLOAD, responses={
+        "post": _op("Upload photos with a recipe", body=_UPLOAD, params=[{
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "the same user and key within 24 h returns the first batch (200); "
+                           "the same key with a different request is a 422",
+        }], responses={
+            "200": _json(_ref("BatchCreated"), "Idempotency-Key replay: the batch made before"),
             "201": _json(_ref("BatchCreated"), "the batch; previews are queued"),
-            "400": _error("bad recipe (field named) or missing files"),
+            "400": _error("bad recipe (field named), webhook URL or key, or missing files"),
+            "409": _error("webhook_secret_missing, or idempotency_in_progress (Retry-After)"),
             "413": _error("too many files, a file too large, or the request too large"),
             "415": _error("a file is not an accepted image type"),
+            "422": _error("idempotency_key_reused: the key was used for another request"),
         }),
         "get": _op("My batches, newest first", params=_PAGE_PARAMS, responses={
             "200": _json(_ref("BatchPage"), "one page"),
@@ -293,6 +328,42 @@ PATHS: dict = {
         "This document", tag="service", public=True,
         responses={"200": {"description": "OpenAPI 3.1 document",
                            "content": {"application/json": {}}}},
+    )},
+    "/api/v1/batches/{batch_id}/events": {"get": _op(
+        "The batch's events as server-sent events (snapshot, item.*, batch.completed)",
+        params=[_BATCH_ID,
+                {"name": "timeout", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                 "description": "seconds before the stream ends (at most the server's limit)"},
+                {"name": "Last-Event-ID", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                 "description": "resume after this event id"}],
+        responses={"200": {"description": "text/event-stream; ends after batch.completed or "
+                                          "the timeout", "content": {"text/event-stream": {
+                                              "schema": {"type": "string"}}}}, **_NOT_FOUND},
+    )},
+    "/api/v1/tokens": {
+        "get": _op("My live API tokens (never the tokens themselves)", tag="tokens", responses={
+            "200": _json({"type": "object", "required": ["tokens"], "properties": {
+                "tokens": {"type": "array", "items": _ref("Token")}}}, "the tokens"),
+        }),
+        "post": _op("A new API token, shown once", tag="tokens", body={
+            "required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 80},
+                    "expires_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                }}}}},
+            responses={"201": _json(_ref("Token"), "the token (field token, shown once)")}),
+    },
+    "/api/v1/tokens/{token_id}": {"delete": _op(
+        "Revoke one of my tokens", tag="tokens",
+        params=[{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        responses={"204": {"description": "revoked"}, "404": _error("no such live token")},
+    )},
+    "/api/v1/webhooks/secret": {"post": _op(
+        "A new webhook signing secret (whsec_...), shown once; replaces the old one",
+        tag="tokens", responses={"201": _json({"type": "object", "required": ["secret"],
+                                               "properties": {"secret": {"type": "string"}}},
+                                              "the secret")},
     )},
     "/api/v1/me": {"get": _op(
         "Who the token belongs to", tag="service",

@@ -30,4 +30,4 @@ def current_user() -> User:
 
 
 # Route modules register themselves on ``bp`` when imported.
-from web.api import batches, items, meta  # noqa: E402, F401
+from web.api import batches, events, items, meta, tokens  # noqa: E402, F401
