@@ -24,13 +24,16 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import socket
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
@@ -215,13 +218,27 @@ def _attempt(sessions: sessionmaker[Session], settings: Settings, delivery_id: i
             delivery.next_attempt_at = utcnow() + backoff(settings, delivery.attempts)
 
 
+#: Touched after every pass that reached the database; the container healthcheck reads it.
+ALIVE_FILE = Path(tempfile.gettempdir()) / "anycost-webhooks.alive"
+
+
 def run_forever(sessions: sessionmaker[Session], settings: Settings, stop: threading.Event,
-                period: float = 1.0) -> None:
+                period: float = 1.0, alive_file: Path | None = None) -> None:
     """Deliver until ``stop`` is set; a database outage is logged and retried next period."""
     while not stop.is_set():
         try:
-            if deliver_due(sessions, settings):
+            busy = deliver_due(sessions, settings)
+            if alive_file is not None:
+                alive_file.touch()
+            if busy:
                 continue  # more may be due right away
         except Exception:
             log.exception("webhook pass failed")
         stop.wait(period)
+
+
+def healthy(alive_file: Path = ALIVE_FILE, max_age: float = 120.0) -> bool:
+    try:
+        return time.time() - os.stat(alive_file).st_mtime < max_age
+    except FileNotFoundError:
+        return False

@@ -96,6 +96,8 @@ REDIS_DBS = {
     "worker": 8,
     "browser": 9,
     "ops": 10,
+    "webhard": 21,  # tests/web hardening: idempotency, webhooks, SSE, tokens, schemathesis
+    "webhard_limits": 22,  # tests/web/test_rate_limits.py (Flask-Limiter counters)
 }
 
 _redis_server: RedisServer | None = None
