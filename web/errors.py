@@ -135,8 +135,6 @@ def register_error_handlers(app: Flask) -> None:
         if status == 413:
             message = "the request is larger than the upload limit"
         response = error_response(status, code, message)
-        if status == 429:
-            response.headers["Retry-After"] = str(getattr(exc, "retry_after", None) or 1)
         allowed = getattr(exc, "valid_methods", None)
         if status == 405 and allowed:
             response.headers["Allow"] = ", ".join(allowed)

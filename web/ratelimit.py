@@ -38,6 +38,16 @@ def _user_key() -> str:
     return f"user:{user.id}" if user is not None else f"addr:{client_address()}"
 
 
+def _remember_reset(limit) -> None:
+    g.rate_limit_retry_after = max(1, math.ceil(limit.reset_at - time.time()))
+
+
+def _retry_after_header(response):
+    if response.status_code == 429 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(getattr(g, "rate_limit_retry_after", 1))
+    return response
+
+
 class RateLimits:
     """The app's limiter plus the failed-token-check counter (which no decorator can express:
     it must be tested before the token is checked and counted only when the check fails)."""
@@ -47,9 +57,12 @@ class RateLimits:
         self.limiter = Limiter(
             key_func=client_address, app=app, storage_uri=settings.redis_url,
             storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
-            strategy="fixed-window", headers_enabled=True, swallow_errors=True,
-            enabled=settings.rate_limits, key_prefix=KEY_PREFIX,
+            # Flask-Limiter's own headers would put Retry-After on every answer of a limited
+            # view (even a 201); only a 429 gets it, from on_breach (see _retry_after_header).
+            strategy="fixed-window", headers_enabled=False, swallow_errors=True,
+            enabled=settings.rate_limits, key_prefix=KEY_PREFIX, on_breach=_remember_reset,
         )
+        app.after_request(_retry_after_header)
         self.auth_failure_limits = parse_many(settings.rate_limit_auth_failures)
         self._limit_view(app, "portal.login", settings.rate_limit_login, client_address,
                          # Only failed sign-ins count (the page answers them with 401).
