@@ -66,14 +66,16 @@ def complete_batch_if_finished(session: Session, batch_id: str) -> Event | None:
     statuses = session.scalars(select(Item.status).where(Item.batch_id == batch_id)).all()
     if not statuses or any(s not in _TERMINAL for s in statuses):
         return None
-    last = dict(session.execute(
-        select(Event.kind == BATCH_COMPLETED, func.max(Event.id))
-        .where(Event.batch_id == batch_id).group_by(Event.kind == BATCH_COMPLETED)
-    ).all())
-    if last.get(True) is not None and last.get(True) > (last.get(False) or 0):
-        return None
-    if last.get(False) is None:
+    def last(*kinds: str) -> int | None:
+        return session.scalar(select(func.max(Event.id)).where(
+            Event.batch_id == batch_id, Event.kind.in_(kinds)))
+
+    last_item = last(*ITEM_KINDS)
+    if last_item is None:
         return None  # nothing happened to its items through the state machine (canceled only)
+    last_completed = last(BATCH_COMPLETED)
+    if last_completed is not None and last_completed > last_item:
+        return None
     webhook_url = session.scalar(select(Batch.webhook_url).where(Batch.id == batch_id))
     data = {"batch_id": batch_id, "status": batch_status(statuses),
             "counts": status_counts(statuses)}
