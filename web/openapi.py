@@ -1,12 +1,14 @@
 """The OpenAPI 3.1 description of REST API v1, written as data.
 
 A test checks that every ``/api/v1`` rule of the app (path and method) appears here, so a new
-route without a description fails the suite.
+route without a description fails the suite. The query parameters described here are the only
+ones the API accepts (``query_parameters``; others are a 400 ``unknown_parameter``).
 """
 
 from __future__ import annotations
 
 from copy import deepcopy
+from functools import lru_cache
 
 API_VERSION = "1.0.0"
 
@@ -225,6 +227,9 @@ def _image_path(kind: str) -> dict:
         f"The item's {kind} image", tag="items", params=[_ITEM_ID, {
             "name": "download", "in": "query", "schema": {"type": "string"},
             "description": "any value: send as an attachment",
+        }, {
+            "name": "v", "in": "query", "schema": {"type": "string"},
+            "description": "the edit version in the item's image URLs (cache busting); ignored",
         }],
         responses={"200": {"description": f"{kind} image bytes", **_IMAGE},
                    "304": {"description": "not modified (ETag)"},
@@ -235,7 +240,8 @@ def _image_path(kind: str) -> dict:
 _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["files"],
     "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "files": {"type": "array", "minItems": 1,
+                  "items": {"type": "string", "format": "binary"}},
         "recipe": {"type": "string", "description": "the recipe as JSON text", "contentMediaType":
                    "application/json"},
         "webhook_url": {"type": "string", "format": "uri", "description":
@@ -336,7 +342,10 @@ PATHS: dict = {
                  "description": "seconds before the stream ends (at most the server's limit)"},
                 {"name": "Last-Event-ID", "in": "header", "required": False,
                  "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                 "description": "resume after this event id"}],
+                 "description": "resume after this event id"},
+                {"name": "last_event_id", "in": "query", "required": False,
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                 "description": "the same, for clients that cannot set headers"}],
         responses={"200": {"description": "text/event-stream; ends after batch.completed or "
                                           "the timeout", "content": {"text/event-stream": {
                                               "schema": {"type": "string"}}}}, **_NOT_FOUND},
@@ -371,6 +380,15 @@ PATHS: dict = {
             "id": {"type": "integer"}, "username": {"type": "string"}}}, "the user")},
     )},
 }
+
+
+@lru_cache(maxsize=256)
+def query_parameters(rule: str, method: str) -> frozenset[str] | None:
+    """The query parameters documented for a Flask rule and method (None: not described)."""
+    operation = PATHS.get(rule.replace("<", "{").replace(">", "}"), {}).get(method.lower())
+    if operation is None:
+        return None
+    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
 
 
 def document(server_url: str | None = None) -> dict:
