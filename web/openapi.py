@@ -374,6 +374,16 @@ PATHS: dict = {
                                                "properties": {"secret": {"type": "string"}}},
                                               "the secret")},
     )},
+    "/api/v1/me/password": {"post": _op(
+        "Change my portal password; every other session ends", tag="tokens", body={
+            "required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["current_password", "new_password"],
+                "properties": {"current_password": {"type": "string"},
+                               "new_password": {"type": "string", "minLength": 8,
+                                                "maxLength": 1024}}}}}},
+        responses={"204": {"description": "changed"},
+                   "403": _error("wrong_password: the current password is not right")},
+    )},
     "/api/v1/me": {"get": _op(
         "Who the token belongs to", tag="service",
         responses={"200": _json({"type": "object", "properties": {

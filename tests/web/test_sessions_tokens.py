@@ -167,3 +167,28 @@ def test_tokens_cli(app):
         user = session.scalar(select(User).where(User.username == "dana"))
         row = session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))
         assert row.revoked_at is not None and row.name == "laptop"
+
+
+def test_password_change_through_the_api_keeps_only_the_changing_session(app):
+    changer, other = app.test_client(), app.test_client()
+    _sign_in(changer)
+    _sign_in(other)
+    page = changer.get("/batches")
+    csrf = _csrf(page)
+    url = "/api/v1/me/password"
+    wrong = changer.post(url, json={"current_password": "nope", "new_password": "long enough"},
+                         headers={"X-CSRF-Token": csrf})
+    assert wrong.status_code == 403 and wrong.json["error"]["field"] == "current_password"
+    short = changer.post(url, json={"current_password": PASSWORD, "new_password": "short"},
+                         headers={"X-CSRF-Token": csrf})
+    assert short.status_code == 400
+    assert changer.post(url, json={"current_password": PASSWORD, "new_password": "n"},
+                        ).status_code == 403  # a session write without the CSRF header
+    done = changer.post(url, json={"current_password": PASSWORD, "new_password": "long enough"},
+                        headers={"X-CSRF-Token": csrf})
+    assert done.status_code == 204
+    assert changer.get("/api/v1/me").status_code == 200  # the browser that changed it
+    assert other.get("/api/v1/me").status_code == 401  # every other session has ended
+    page = other.get("/login")
+    assert other.post("/login", data={"username": "dana", "password": "long enough",
+                                      "csrf_token": _csrf(page)}).status_code == 302

@@ -1,21 +1,33 @@
-"""API tokens and the webhook secret of the caller: list, create (optionally expiring), revoke;
-make (or replace) the secret that signs this user's webhooks. New tokens and secrets are shown
-once, in the answer that makes them; only hashes (tokens) are readable afterwards."""
+"""The caller's credentials: API tokens (list, create, optionally expiring, revoke), the password
+(a change ends every other session) and the secret that signs their webhooks. New tokens and
+secrets are shown once, in the answer that makes them; only hashes (tokens) are kept."""
 
 from __future__ import annotations
 
-from flask import request
+from flask import request, session
 from sqlalchemy import select
 
 from shared.models import ApiToken, User
 from shared.webhooks import new_secret
 from web.api import bp, current_user
 from web.api.serialize import iso
-from web.auth import hash_token, issue_token, revoke_token, token_is_live
+from web.auth import (
+    SESSION_EPOCH_KEY,
+    SESSION_USER_KEY,
+    check_password,
+    hash_token,
+    issue_token,
+    revoke_token,
+    set_password,
+    token_is_live,
+)
 from web.errors import ApiError
 from web.extensions import db, services
+from web.ratelimit import rate_limits
 
 MAX_EXPIRES_DAYS = 3650
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 1024
 
 
 def token_dict(row: ApiToken, current_hash: str | None = None) -> dict:
@@ -85,3 +97,34 @@ def rotate_webhook_secret():
     with services().sessions.begin() as session:
         session.get(User, current_user().id).webhook_secret = secret
     return {"secret": secret}, 201
+
+
+@bp.post("/me/password")
+def change_password():
+    """A new portal password. Every session signed before ends, except this request's own."""
+    body = request.get_json(silent=True)
+    current, new = (body.get("current_password"), body.get("new_password")) \
+        if isinstance(body, dict) else (None, None)
+    if not isinstance(current, str) or not isinstance(new, str):
+        raise ApiError(400, "invalid_body",
+                       'send JSON {"current_password": ..., "new_password": ...}')
+    if not MIN_PASSWORD_CHARS <= len(new) <= MAX_PASSWORD_CHARS:
+        raise ApiError(400, "invalid_parameter", f"the new password is {MIN_PASSWORD_CHARS} to "
+                       f"{MAX_PASSWORD_CHARS} characters", "new_password")
+    limits = rate_limits()
+    if limits is not None:
+        limits.check_auth_failures()
+    user_id = current_user().id
+    with services().sessions.begin() as db_session:
+        user = db_session.get(User, user_id)
+        if not check_password(user, current):
+            if limits is not None:
+                limits.record_auth_failure()
+            raise ApiError(403, "wrong_password", "the current password is not right",
+                           "current_password")
+        set_password(db_session, user, new)
+        db_session.refresh(user)
+        epoch = user.session_epoch
+    if session.get(SESSION_USER_KEY) == user_id and not request.headers.get("Authorization"):
+        session[SESSION_EPOCH_KEY] = epoch  # the browser that changed it stays signed in
+    return "", 204
