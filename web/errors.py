@@ -84,7 +84,7 @@ def is_database_outage(exc: BaseException) -> bool:
 
 def database_unavailable_response() -> Response:
     message = "the database is unavailable; try again shortly"
-    if _is_api():
+    if _is_api() or request.path.startswith("/portal/"):  # the portal's scripts read JSON
         response = error_response(503, RequestErrorCode.DATABASE_UNAVAILABLE, message)
     else:
         response = Response(f"503 Service Unavailable: {message}\n", status=503,

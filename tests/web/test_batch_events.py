@@ -96,6 +96,7 @@ def test_stream_follows_the_batch_to_completion_and_resumes(app, client, alice):
     assert done[-1]["data"]["status"] == "done" and counts["done"] == counts["failed"] == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_quiet_stream_sends_keep_alives_and_ends_at_the_timeout(app_factory, alice):
     app = app_factory(sse_heartbeat_seconds=1)
     client = app.test_client()
@@ -109,6 +110,7 @@ def test_quiet_stream_sends_keep_alives_and_ends_at_the_timeout(app_factory, ali
     assert sum(f.get("comment") == "keep-alive" for f in frames) >= 2
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_only_the_owner_streams_and_parameters_are_checked(client, alice, bob):
     batch = _batch(client, alice["headers"], files=1)
     url = f"/api/v1/batches/{batch['id']}/events"

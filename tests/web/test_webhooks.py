@@ -202,6 +202,7 @@ def test_private_addresses_are_refused_unless_allowed(app_factory, alice, receiv
     assert "private" in rows[0].last_error and receiver.received == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # refused before any SQL
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "http://", "example.com",
                                  "http://user:pw@example.com/", "http://exa mple.com/",
                                  "http://example.com:99999/", "https://e.com/" + "a" * 2000])
@@ -212,6 +213,7 @@ def test_bad_webhook_urls_are_400(client, alice, url):
     assert response.json["error"]["code"] == "invalid_webhook_url"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_cli_makes_a_secret_that_signs(app):
     result = app.test_cli_runner().invoke(args=["webhook-secret", "nobody"])
     assert result.exit_code != 0
