@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from shared.models import Batch, Event, Item, WebhookDelivery, utcnow
@@ -83,11 +83,13 @@ def complete_batch_if_finished(session: Session, batch_id: str) -> Event | None:
 
 
 def sweep_completed_batches(session: Session, within: timedelta = timedelta(days=1)) -> int:
-    """``complete_batch_if_finished`` for every batch with an item event lately; how many
-    ``batch.completed`` events it wrote (the caller commits)."""
+    """``complete_batch_if_finished`` for every batch whose latest item event (within ``within``)
+    came after its latest ``batch.completed``; how many it wrote (the caller commits)."""
     since = utcnow() - within
-    batch_ids = session.scalars(
-        select(Event.batch_id).where(Event.created_at >= since, Event.kind.in_(ITEM_KINDS))
-        .distinct()
+    last_item = func.max(case((Event.kind.in_(ITEM_KINDS), Event.id)))
+    last_completed = func.coalesce(func.max(case((Event.kind == BATCH_COMPLETED, Event.id))), 0)
+    candidates = session.scalars(
+        select(Event.batch_id).where(Event.created_at >= since).group_by(Event.batch_id)
+        .having(last_item > last_completed)
     ).all()
-    return sum(complete_batch_if_finished(session, b) is not None for b in batch_ids)
+    return sum(complete_batch_if_finished(session, b) is not None for b in candidates)

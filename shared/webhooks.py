@@ -50,6 +50,7 @@ MAX_BACKOFF_SECONDS = 3600
 MAX_URL_CHARS = 2000
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 USER_AGENT = "anycost-webhooks/1"
+SWEEP_SECONDS = 10.0  # how often the loop looks for a batch.completed that nobody wrote
 
 
 class WebhookUrlError(ValueError):
@@ -160,11 +161,13 @@ def _claim(session: Session, delivery_id: int, seen_next: object, lease: timedel
     ).rowcount == 1
 
 
-def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int = 50) -> int:
-    """Try every due delivery once (after writing any missed ``batch.completed``); returns how
-    many were attempted."""
-    with sessions.begin() as session:
-        sweep_completed_batches(session)
+def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int = 50,
+                sweep: bool = True) -> int:
+    """Try every due delivery once (after writing any missed ``batch.completed`` when ``sweep``);
+    returns how many were attempted."""
+    if sweep:
+        with sessions.begin() as session:
+            sweep_completed_batches(session)
     with sessions.begin() as session:
         due = session.execute(
             select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
@@ -225,9 +228,13 @@ ALIVE_FILE = Path(tempfile.gettempdir()) / "anycost-webhooks.alive"
 def run_forever(sessions: sessionmaker[Session], settings: Settings, stop: threading.Event,
                 period: float = 1.0, alive_file: Path | None = None) -> None:
     """Deliver until ``stop`` is set; a database outage is logged and retried next period."""
+    last_sweep = 0.0
     while not stop.is_set():
         try:
-            busy = deliver_due(sessions, settings)
+            sweep = time.monotonic() - last_sweep >= SWEEP_SECONDS
+            busy = deliver_due(sessions, settings, sweep=sweep)
+            if sweep:
+                last_sweep = time.monotonic()
             if alive_file is not None:
                 alive_file.touch()
             if busy:
