@@ -81,7 +81,7 @@ class Settings:
     proxy_hops: int = 0  # trusted reverse proxies in front of the app (X-Forwarded-*)
     session_hours: int = 168  # a portal sign-in lasts this long at most
     rate_limits: bool = True
-    rate_limit_login: str = "10 per minute"  # sign-in attempts per client address
+    rate_limit_login: str = "10 per minute"  # failed sign-ins per address and per account name
     rate_limit_auth_failures: str = "30 per minute"  # failed token checks per client address
     rate_limit_submissions: str = "60 per hour"  # POST /api/v1/batches per user
     webhook_max_attempts: int = 8
@@ -192,7 +192,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_SESSION_HOURS", "session_hours", "int", "longest portal sign-in (hours)"),
     EnvVar("ANYCOST_RATE_LIMITS", "rate_limits", "bool", "enforce the rate limits below"),
     EnvVar("ANYCOST_RATE_LIMIT_LOGIN", "rate_limit_login", "str",
-           "portal sign-in attempts per client address"),
+           "failed portal sign-ins per client address and per account name"),
     EnvVar("ANYCOST_RATE_LIMIT_AUTH_FAILURES", "rate_limit_auth_failures", "str",
            "failed API token checks per client address"),
     EnvVar("ANYCOST_RATE_LIMIT_SUBMISSIONS", "rate_limit_submissions", "str",

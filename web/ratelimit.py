@@ -1,5 +1,6 @@
-"""Rate limits (Flask-Limiter, counters in the service's Redis): portal sign-in attempts per
-client address, failed API token checks per client address, batch uploads per user.
+"""Rate limits (Flask-Limiter, counters in the service's Redis): failed portal sign-ins per
+client address and per account name, failed API token checks per client address, batch uploads
+per user.
 
 Every limit is a setting (``ANYCOST_RATE_LIMIT_*``, limits syntax such as ``10 per minute``). A
 breach is a 429 with ``Retry-After`` and the API's JSON error body. When Redis cannot be reached
@@ -33,6 +34,10 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def _login_name() -> str:
+    return "name:" + request.form.get("username", "").strip().lower()[:80]
+
+
 def _user_key() -> str:
     user = getattr(g, "user", None)
     return f"user:{user.id}" if user is not None else f"addr:{client_address()}"
@@ -64,18 +69,21 @@ class RateLimits:
         )
         app.after_request(_retry_after_header)
         self.auth_failure_limits = parse_many(settings.rate_limit_auth_failures)
-        self._limit_view(app, "portal.login", settings.rate_limit_login, client_address,
-                         # Only failed sign-ins count (the page answers them with 401).
-                         deduct_when=lambda response: response.status_code == 401)
+        # Failed sign-ins (the page answers them with 401) per address, and per account name so
+        # that many addresses cannot share the guessing of one password.
+        for key_func, scope in ((client_address, "portal.login"), (_login_name, "portal.login.name")):
+            self._limit_view(app, "portal.login", settings.rate_limit_login, key_func, scope=scope,
+                             deduct_when=lambda response: response.status_code == 401)
         self._limit_view(app, "api.create_batch", settings.rate_limit_submissions, _user_key)
 
-    def _limit_view(self, app: Flask, endpoint: str, limit: str, key_func, **kwargs) -> None:
+    def _limit_view(self, app: Flask, endpoint: str, limit: str, key_func,
+                    scope: str | None = None, **kwargs) -> None:
         view = app.view_functions.get(endpoint)
         if view is None:
             return
         # The wrapped view checks its limit when it runs, after the blueprint's authentication.
         app.view_functions[endpoint] = self.limiter.limit(
-            limit, key_func=key_func, methods=["POST"], scope=endpoint, **kwargs)(view)
+            limit, key_func=key_func, methods=["POST"], scope=scope or endpoint, **kwargs)(view)
 
     def _identifiers(self) -> tuple[str, ...]:
         return (KEY_PREFIX, "auth-failures", client_address())

@@ -60,8 +60,16 @@ def test_failed_sign_ins_are_limited_per_address(app_factory):
         assert _sign_in(client, "wrong").status_code == 401
     _assert_429(_sign_in(client, "wrong"), json_body=False)
     _assert_429(_sign_in(client, PASSWORD), json_body=False)  # the address is blocked for now
-    # Another address is not.
-    assert _sign_in(app.test_client(), PASSWORD, addr="198.51.100.2").status_code == 302
+    # Another address may still try, but not against the same account (4 failures were counted
+    # for "erin"); the limits are per address and per account name.
+    _assert_429(_sign_in(app.test_client(), PASSWORD, addr="198.51.100.2"), json_body=False)
+
+
+def test_many_addresses_cannot_share_the_guessing_of_one_password(app_factory):
+    app = _limited(app_factory)
+    for i in range(3):
+        assert _sign_in(app.test_client(), "wrong", addr=f"203.0.113.{i}").status_code == 401
+    _assert_429(_sign_in(app.test_client(), "wrong", addr="203.0.113.99"), json_body=False)
 
 
 def test_failed_token_checks_are_limited_per_address(app_factory, alice):
