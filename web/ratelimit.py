@@ -21,7 +21,7 @@ from flask_limiter import Limiter
 from limits import parse_many
 
 from shared.errors import RequestErrorCode
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 from web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,13 @@ class RateLimits:
     it must be tested before the token is checked and counted only when the check fails)."""
 
     def __init__(self, app: Flask, settings: Settings):
+        for env, value in (("ANYCOST_RATE_LIMIT_LOGIN", settings.rate_limit_login),
+                           ("ANYCOST_RATE_LIMIT_AUTH_FAILURES", settings.rate_limit_auth_failures),
+                           ("ANYCOST_RATE_LIMIT_SUBMISSIONS", settings.rate_limit_submissions)):
+            try:
+                parse_many(value)
+            except ValueError:  # fail at start-up, not on the first sign-in
+                raise SettingsError(f"{env}={value!r}: expected e.g. '10 per minute'") from None
         self.enabled = settings.rate_limits
         self.limiter = Limiter(
             key_func=client_address, app=app, storage_uri=settings.redis_url,

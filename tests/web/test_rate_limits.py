@@ -112,3 +112,10 @@ def test_limits_can_be_switched_off(app_factory):
     client = app.test_client()
     for _ in range(6):
         assert _sign_in(client, "wrong").status_code == 401
+
+
+def test_a_bad_limit_setting_fails_at_start_up(app_factory):
+    from shared.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="ANYCOST_RATE_LIMIT_SUBMISSIONS"):
+        app_factory(rate_limit_submissions="lots")
