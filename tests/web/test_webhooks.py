@@ -183,3 +183,13 @@ def test_cli_makes_a_secret_that_signs(app):
     key = base64.b64decode(secret[len("whsec_"):])
     expected = hmac.new(key, b"msg_1.1700000000.{}", hashlib.sha256).digest()
     assert signature == "v1," + base64.b64encode(expected).decode()
+    # The receiver-side helper accepts exactly that, fresh, and nothing tampered with.
+    now = int(time.time())
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now),
+               "webhook-signature": "v1,bogus " + webhooks.sign(secret, "msg_1", now, b"{}")}
+    assert webhooks.verify(secret, headers, b"{}")
+    assert not webhooks.verify(secret, headers, b"{ }")
+    assert not webhooks.verify(webhooks.new_secret(), headers, b"{}")
+    stale = {**headers, "webhook-timestamp": str(now - 3600)}
+    stale["webhook-signature"] = webhooks.sign(secret, "msg_1", now - 3600, b"{}")
+    assert not webhooks.verify(secret, stale, b"{}")
