@@ -1,7 +1,8 @@
-"""Stable per-item error codes and the messages a person reads (pure data: no Flask, no torch).
+"""Stable error codes (pure data: no Flask, no torch): per item, and of whole API requests.
 
-The worker stores an item's failure as one of these codes; the web side shows `message_for(code)`
-and the REST API returns both. Codes never change meaning once released; add new ones instead.
+The worker stores an item's failure as one of ``ErrorCode``; the web side shows `message_for(code)`
+and the REST API returns both. ``RequestErrorCode`` is the ``error.code`` of an API answer that
+refuses a whole request. Codes never change meaning once released; add new ones instead.
 """
 
 from __future__ import annotations
@@ -78,3 +79,18 @@ ERROR_MESSAGES: dict[str, str] = {
 def message_for(code: str) -> str:
     """The human text for `code`; a generic text for a code this version does not know."""
     return ERROR_MESSAGES.get(code, ERROR_MESSAGES[ErrorCode.INTERNAL_ERROR])
+
+
+class RequestErrorCode(StrEnum):
+    """``error.code`` of API answers that refuse a whole request (besides the HTTP defaults)."""
+
+    DATABASE_UNAVAILABLE = "database_unavailable"  # 503, Retry-After: try again shortly
+    INVALID_CHARACTERS = "invalid_characters"  # 400: NUL or control characters in the request
+    INVALID_JSON = "invalid_json"  # 400
+    JSON_TOO_DEEP = "json_too_deep"  # 400: nesting deeper than any document of ours
+    TOO_MANY_REQUESTS = "too_many_requests"  # 429, Retry-After
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"  # 422: same key, different request
+    IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"  # 409: the first request is still running
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"  # 400
+    INVALID_WEBHOOK_URL = "invalid_webhook_url"  # 400
+    WEBHOOK_SECRET_MISSING = "webhook_secret_missing"  # 409: create one before naming a URL

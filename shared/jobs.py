@@ -95,7 +95,8 @@ class Jobs:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def create_batch(self, owner_id: int, uploads: Sequence[Upload], recipe: Recipe) -> str:
+    def create_batch(self, owner_id: int, uploads: Sequence[Upload], recipe: Recipe,
+                     webhook_url: str | None = None) -> str:
         if not uploads:
             raise JobError("no_files", "a batch needs at least one file (form field 'files')")
         if len(uploads) > self.settings.max_files_per_batch:
@@ -109,7 +110,7 @@ class Jobs:
             self._check_quota(session, owner_id, len(uploads))
             session.add(Batch(
                 id=batch_id, owner_id=owner_id, recipe=recipe.as_dict(),
-                model_name=self.settings.model,
+                model_name=self.settings.model, webhook_url=webhook_url,
             ))
             session.flush()
             for position, upload in enumerate(uploads):

@@ -1,5 +1,6 @@
 """SQLAlchemy models: users and API tokens, batches, items, latents, blobs, worker heartbeats,
-users' own edit directions and direction strips (the explorer's previews), model evaluations.
+users' own edit directions and direction strips (the explorer's previews), model evaluations,
+the event outbox with its webhook deliveries, and idempotency keys of uploads.
 
 The database is the source of truth for every job; queue messages carry ids only. Columns are
 NOT NULL unless there is a reason. The schema only changes through a migration (migrations/).
@@ -45,6 +46,11 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(80), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))  # None: API tokens only
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Copied into every signed session; bumped on sign-out and password change, which ends every
+    # session signed before (a signed cookie cannot be taken back otherwise).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Signs this user's webhooks ("whsec_" + base64 key, Standard Webhooks); None until made.
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -58,6 +64,9 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(12))  # first characters, to tell tokens apart
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    name: Mapped[str | None] = mapped_column(String(80))  # the owner's label
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)  # None: never
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
@@ -89,6 +98,7 @@ class Batch(Base):
     model_name: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))  # events are POSTed here
 
     owner: Mapped[User] = relationship()
     items: Mapped[list[Item]] = relationship(
@@ -222,6 +232,8 @@ class DirectionStrip(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
 class Evaluation(Base):
     """A measurement of a model (FID, PPL or preview/final consistency), run as a job on the
     ``evaluate`` queue. ``params`` is what was asked (n, costs, seed, data set); ``result`` what
@@ -244,3 +256,54 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Event(Base):
+    """The outbox: what happened to an item or a batch, written in the same transaction as the
+    change itself (shared.events), so no event is lost and none is told that did not happen."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_batch_id_id", "batch_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # order within the database
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)  # the webhook-id
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    item_id: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(40))  # item.done, batch.completed ...
+    data: Mapped[dict] = mapped_column(JSON)  # the webhook payload's "data"
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event to one URL: retried with backoff until delivered or out of attempts."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` of an upload: the same key and body again returns the same batch."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the request's content
+    batch_id: Mapped[str | None] = mapped_column(  # None while the upload is being stored
+        ForeignKey("batches.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

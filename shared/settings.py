@@ -94,6 +94,20 @@ class Settings:
     eval_cache_dir: str = str(DEFAULT_VAR_DIR / "eval-cache")  # data set statistics
     eval_time_limit: int = 7200  # seconds per evaluation job
     eval_max_n: int = 50_000  # largest sample count an API request may ask for
+    # Web hardening: sessions, proxies, rate limits (Flask-Limiter on REDIS_URL), webhooks, SSE.
+    secure_cookies: bool = False  # always mark cookies Secure (they are anyway on HTTPS requests)
+    proxy_hops: int = 0  # trusted reverse proxies in front of the app (X-Forwarded-*)
+    session_hours: int = 168  # a portal sign-in lasts this long at most
+    rate_limits: bool = True
+    rate_limit_login: str = "10 per minute"  # failed sign-ins per address and per account name
+    rate_limit_auth_failures: str = "30 per minute"  # failed token checks per client address
+    rate_limit_submissions: str = "60 per hour"  # POST /api/v1/batches per user
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 5.0  # first retry delay; doubles per attempt, 1 h at most
+    webhook_timeout: float = 10.0  # seconds per delivery request
+    webhook_allow_private: bool = False  # allow webhook URLs on loopback/private addresses
+    sse_max_seconds: int = 300  # an event stream ends after this long (clients reconnect)
+    sse_heartbeat_seconds: int = 15
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -119,7 +133,8 @@ class Settings:
             raise SettingsError("ANYCOST_TASK_HARD_LIMIT must be greater than ANYCOST_TASK_SOFT_LIMIT")
         for name in ("max_upload_mb", "max_file_mb", "max_files_per_batch", "max_pixels",
                      "render_batch_size", "max_attempts", "batch_queue_cap", "user_quota",
-                     "projection_steps", "eval_time_limit", "eval_max_n"):
+                     "projection_steps", "eval_time_limit", "eval_max_n", "session_hours",
+                     "webhook_max_attempts", "sse_max_seconds", "sse_heartbeat_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.projection_max_seconds < 0:
@@ -234,6 +249,29 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_EVAL_CACHE_DIR", "eval_cache_dir", "str", "cached data set statistics (FID)"),
     EnvVar("ANYCOST_EVAL_TIME_LIMIT", "eval_time_limit", "int", "time limit of an evaluation job (s)"),
     EnvVar("ANYCOST_EVAL_MAX_N", "eval_max_n", "int", "most samples an evaluation job may ask for"),
+    EnvVar("ANYCOST_SECURE_COOKIES", "secure_cookies", "bool",
+           "mark session cookies Secure on every response (HTTPS requests always get it)"),
+    EnvVar("ANYCOST_PROXY_HOPS", "proxy_hops", "int",
+           "reverse proxies to trust for X-Forwarded-For/-Proto/-Host (client address, HTTPS)"),
+    EnvVar("ANYCOST_SESSION_HOURS", "session_hours", "int", "longest portal sign-in (hours)"),
+    EnvVar("ANYCOST_RATE_LIMITS", "rate_limits", "bool", "enforce the rate limits below"),
+    EnvVar("ANYCOST_RATE_LIMIT_LOGIN", "rate_limit_login", "str",
+           "failed portal sign-ins per client address and per account name"),
+    EnvVar("ANYCOST_RATE_LIMIT_AUTH_FAILURES", "rate_limit_auth_failures", "str",
+           "failed API token checks per client address"),
+    EnvVar("ANYCOST_RATE_LIMIT_SUBMISSIONS", "rate_limit_submissions", "str",
+           "batch uploads (POST /api/v1/batches) per user"),
+    EnvVar("ANYCOST_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", "int",
+           "tries of one webhook delivery before it is marked failed"),
+    EnvVar("ANYCOST_WEBHOOK_BACKOFF_SECONDS", "webhook_backoff_seconds", "float",
+           "delay before the first webhook retry; doubles per attempt, at most 1 hour"),
+    EnvVar("ANYCOST_WEBHOOK_TIMEOUT", "webhook_timeout", "float", "seconds per webhook request"),
+    EnvVar("ANYCOST_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", "bool",
+           "allow webhook URLs that resolve to loopback or private addresses"),
+    EnvVar("ANYCOST_SSE_MAX_SECONDS", "sse_max_seconds", "int",
+           "an event stream closes after this long; clients reconnect with Last-Event-ID"),
+    EnvVar("ANYCOST_SSE_HEARTBEAT_SECONDS", "sse_heartbeat_seconds", "int",
+           "seconds between keep-alive comments on an idle event stream"),
 )
 
 _current: Settings | None = None

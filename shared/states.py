@@ -146,11 +146,11 @@ def fail_exhausted(session: Session, item_id: str, status: ItemStatus, max_attem
 
 def complete_preview(session: Session, item_id: str, edit_version: int, **values) -> bool:
     """The preview for ``edit_version`` is stored; a stale one (edits changed since) is not."""
-    return transition(
+    return _recorded(session, item_id, "item.preview_ready", transition(
         session, item_id, S.PREVIEW_READY, expected={S.PREVIEWING},
         where={"edit_version": edit_version}, worker=None, error_code=None, error_message=None,
         **values,
-    )
+    ))
 
 
 def request_edit(session: Session, item_id: str, edits: dict,
@@ -216,15 +216,25 @@ _ANY = object()
 
 
 def complete_final(session: Session, item_id: str, **values) -> bool:
-    return transition(session, item_id, S.DONE, expected={S.FINALIZING}, worker=None, **values)
+    return _recorded(session, item_id, "item.done", transition(
+        session, item_id, S.DONE, expected={S.FINALIZING}, worker=None, **values))
 
 
 def fail(session: Session, item_id: str, code: str, message: str) -> bool:
-    return transition(
+    return _recorded(session, item_id, "item.failed", transition(
         session, item_id, S.FAILED,
         expected={S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.FINALIZING},
         error_code=code, error_message=message, worker=None,
-    )
+    ))
+
+
+def _recorded(session: Session, item_id: str, kind: str, changed: bool) -> bool:
+    """Write the outbox event of a transition that happened, in its transaction (shared.events)."""
+    if changed:
+        from shared.events import record_event  # events import the models, which import us
+
+        record_event(session, item_id, kind)
+    return changed
 
 
 def cancel(session: Session, item_id: str) -> bool:

@@ -102,6 +102,8 @@ REDIS_DBS = {
     "evaluate": 14,
     "recovery": 15,
     "faults": 16,  # the fault suite runs its own redis-server; this number names its database
+    "webhard": 21,  # tests/web hardening: idempotency, webhooks, SSE, tokens, schemathesis
+    "webhard_limits": 22,  # tests/web/test_rate_limits.py (Flask-Limiter counters)
 }
 
 _redis_server: RedisServer | None = None

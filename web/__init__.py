@@ -11,12 +11,23 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings, get_settings
 
 MB = 1024 * 1024
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with ``Secure`` whenever the request came over HTTPS
+    (directly, or through a proxy trusted by ``ANYCOST_PROXY_HOPS``), or always by setting."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
 
 def _settings_from(test_config: Settings | Mapping | None) -> tuple[Settings, dict]:
@@ -34,7 +45,7 @@ def _settings_from(test_config: Settings | Mapping | None) -> tuple[Settings, di
 def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     """Build the app. ``test_config``: None (settings from the environment, read once), a
     ``Settings``, or a mapping of settings overrides and Flask config keys."""
-    from web import api, cli, errors, extensions
+    from web import api, cli, errors, extensions, ratelimit, safe_input
 
     settings, flask_config = _settings_from(test_config)
     app = Flask(__name__)
@@ -45,13 +56,20 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
         MAX_FORM_PARTS=settings.max_files_per_batch + 16,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
         ANYCOST_SETTINGS=settings,  # read by web.ops
     )
     app.config.update(flask_config)
+    app.session_interface = SessionCookies()
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.json.sort_keys = False  # keep the contract's field order in responses
 
     extensions.init_app(app, settings)
     errors.register_error_handlers(app)
+    safe_input.init_app(app)
     app.register_blueprint(api.bp)
     cli.register_cli(app)
 
@@ -65,4 +83,5 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
 
     init_portal(app)
     # --- end of other blueprints ----------------------------------------------------------
+    ratelimit.init_app(app, settings)  # after the blueprints: limits wrap their views
     return app

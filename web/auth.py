@@ -7,6 +7,11 @@ find it by an indexed lookup. Passwords (portal log-in) get Werkzeug's slow salt
 The portal logs a user in with ``login_session``; the API accepts that session too, for reads
 always and for writes only with the session's CSRF token in ``X-CSRF-Token`` (a cookie alone must
 never be able to change anything).
+
+Sessions end for real: the signed cookie carries the user's ``session_epoch``, and signing out or
+changing the password bumps it, so every cookie signed before stops working (``end_sessions``).
+Tokens may expire (``expires_at``) and be revoked (``revoked_at``); a token that fails the check
+counts against the caller's address (web.ratelimit).
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import ApiToken, User, utcnow
 from web.errors import ApiError
+from web.ratelimit import rate_limits
 
 TOKEN_BYTES = 32
 PREFIX_CHARS = 8
 SESSION_USER_KEY = "user_id"
+SESSION_EPOCH_KEY = "epoch"
 SESSION_CSRF_KEY = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -63,19 +70,62 @@ def create_user(session: Session, username: str, password: str | None = None) ->
     return user
 
 
-def create_token(session: Session, user: User) -> str:
-    """A new API token for ``user``. The returned token is shown once and stored only hashed."""
+def issue_token(session: Session, user: User, name: str | None = None,
+                expires_days: float | None = None) -> tuple[str, ApiToken]:
+    """A new API token for ``user`` and its row. The token is shown once and stored only hashed."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:PREFIX_CHARS]))
+    expires_at = utcnow() + timedelta(days=expires_days) if expires_days else None
+    row = ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:PREFIX_CHARS],
+                   name=name, expires_at=expires_at)
+    session.add(row)
     session.flush()
-    return token
+    return token, row
+
+
+def create_token(session: Session, user: User, name: str | None = None,
+                 expires_days: float | None = None) -> str:
+    """A new API token for ``user`` (shown once, stored only hashed)."""
+    return issue_token(session, user, name, expires_days)[0]
+
+
+def token_is_live(row: ApiToken, now=None) -> bool:
+    now = now or utcnow()
+    return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+
+
+def revoke_token(session: Session, user_id: int, token_id: int) -> bool:
+    """Revoke one of ``user_id``'s tokens. False when there is no such live token."""
+    return session.execute(
+        update(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id,
+                               ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+    ).rowcount == 1
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Every portal/API session of the user signed so far stops working (the caller commits)."""
+    session.execute(update(User).where(User.id == user_id)
+                    .values(session_epoch=User.session_epoch + 1))
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """A new password; sessions signed with the old one end (the caller commits)."""
+    if not password:
+        raise ValueError("the password must not be empty")
+    user.password_hash = hash_password(password)
+    session.flush()
+    end_sessions(session, user.id)
+
+
+def session_is_current(user: User | None, signed: dict) -> bool:
+    """Whether a signed session still belongs to ``user``'s current epoch."""
+    return user is not None and signed.get(SESSION_EPOCH_KEY) == user.session_epoch
 
 
 def user_for_token(session: Session, token: str) -> User | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None:
-        return None
     now = utcnow()
+    if row is None or not token_is_live(row, now):
+        return None
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
         session.commit()
@@ -86,7 +136,9 @@ def login_session(user: User) -> None:
     """Log ``user`` into the Flask session (the portal's log-in)."""
     session.clear()
     session[SESSION_USER_KEY] = user.id
+    session[SESSION_EPOCH_KEY] = user.session_epoch
     session[SESSION_CSRF_KEY] = secrets.token_urlsafe(24)
+    session.permanent = True
 
 
 def _bearer_token() -> str | None:
@@ -104,8 +156,13 @@ def authenticate(db: Session) -> User:
     token = _bearer_token()
     user = None
     if token is not None:
+        limits = rate_limits()
+        if limits is not None:
+            limits.check_auth_failures()
         user = user_for_token(db, token)
         if user is None:
+            if limits is not None:
+                limits.record_auth_failure()
             raise ApiError(401, "unauthorized", "the API token is not valid")
     elif session.get(SESSION_USER_KEY) is not None:
         if request.method not in SAFE_METHODS:
@@ -114,6 +171,9 @@ def authenticate(db: Session) -> User:
             if not expected or not hmac.compare_digest(expected, sent):
                 raise ApiError(403, "csrf", f"a session request that changes data needs {CSRF_HEADER}")
         user = db.get(User, session[SESSION_USER_KEY])
+        if not session_is_current(user, session):
+            session.clear()  # signed out elsewhere, or the password changed
+            user = None
     if user is None:
         raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
     g.user = user

@@ -1,19 +1,43 @@
-"""``flask --app web ...`` commands: init-db, create-user, create-token.
+"""``flask --app web ...`` commands: init-db, create-user, create-token, set-password, tokens
+(list, create, revoke), webhook-secret, webhooks deliver.
 
-``create-user`` and ``create-token`` print the new API token as their last line, so scripts can
-take it with ``| tail -n1``.
+``create-user``, ``create-token``, ``tokens create`` and ``webhook-secret`` print the new token or
+secret as their last line, so scripts can take it with ``| tail -n1``.
 """
 
 from __future__ import annotations
 
+import threading
+
 import click
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from shared import webhooks
 from shared.migrate import upgrade
-from shared.models import User
-from web.auth import UserExists, create_token, create_user
+from shared.models import ApiToken, User
+from web.auth import (
+    UserExists,
+    create_token,
+    create_user,
+    issue_token,
+    revoke_token,
+    set_password,
+    token_is_live,
+)
 from web.extensions import services
+
+
+def _user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise click.ClickException(f"no user {name!r}; create it with create-user")
+    return user
+
+
+def _when(value) -> str:
+    return value.isoformat(timespec="seconds") + "Z" if value else "-"
 
 
 def register_cli(app: Flask) -> None:
@@ -39,12 +63,95 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("create-token")
     @click.argument("name")
-    def create_token_command(name: str) -> None:
+    @click.option("--expires-days", type=click.IntRange(1, 3650), default=None)
+    def create_token_command(name: str, expires_days: int | None) -> None:
         """Create another API token for an existing user; printed as the last line."""
         with services(app).sessions.begin() as session:
-            user = session.scalar(select(User).where(User.username == name))
-            if user is None:
-                raise click.ClickException(f"no user {name!r}; create it with create-user")
-            token = create_token(session, user)
+            token = create_token(session, _user(session, name), expires_days=expires_days)
         click.echo(f"new API token for {name!r} (shown once):")
         click.echo(token)
+
+    @app.cli.command("set-password")
+    @click.argument("name")
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def set_password_command(name: str, password: str) -> None:
+        """Set a user's portal password; every session signed before ends."""
+        with services(app).sessions.begin() as session:
+            try:
+                set_password(session, _user(session, name), password)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(f"password of {name!r} changed; their sessions have ended")
+
+    @app.cli.group("tokens")
+    def tokens() -> None:
+        """List, create and revoke API tokens."""
+
+    @tokens.command("list")
+    @click.argument("name")
+    def tokens_list(name: str) -> None:
+        """A user's tokens that are not revoked: id, prefix, name, expiry, last use."""
+        with services(app).sessions() as session:
+            user = _user(session, name)
+            rows = session.scalars(select(ApiToken).where(
+                ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id))
+            for row in rows:
+                state = "live" if token_is_live(row) else "expired"
+                click.echo(f"{row.id}\t{row.prefix}\t{row.name or '-'}\t{state}\t"
+                           f"expires {_when(row.expires_at)}\tlast used {_when(row.last_used_at)}")
+
+    @tokens.command("create")
+    @click.argument("name")
+    @click.option("--label", default=None, help="a name for the token")
+    @click.option("--expires-days", type=click.IntRange(1, 3650), default=None)
+    def tokens_create(name: str, label: str | None, expires_days: int | None) -> None:
+        """A new token for a user (printed as the last line, shown once)."""
+        with services(app).sessions.begin() as session:
+            token, row = issue_token(session, _user(session, name), label, expires_days)
+            click.echo(f"token {row.id} for {name!r}, expires {_when(row.expires_at)} "
+                       "(shown once):")
+        click.echo(token)
+
+    @tokens.command("revoke")
+    @click.argument("name")
+    @click.argument("token_id", type=int)
+    def tokens_revoke(name: str, token_id: int) -> None:
+        """Revoke one of a user's tokens (by the id ``tokens list`` shows)."""
+        with services(app).sessions.begin() as session:
+            if not revoke_token(session, _user(session, name).id, token_id):
+                raise click.ClickException(f"{name!r} has no live token {token_id}")
+        click.echo(f"token {token_id} revoked")
+
+    @app.cli.command("webhook-secret")
+    @click.argument("name")
+    def webhook_secret_command(name: str) -> None:
+        """A new webhook signing secret for a user (replaces the old one; last line)."""
+        secret = webhooks.new_secret()
+        with services(app).sessions.begin() as session:
+            _user(session, name).webhook_secret = secret
+        click.echo(f"new webhook secret for {name!r} (shown once):")
+        click.echo(secret)
+
+    @app.cli.group("webhooks")
+    def webhooks_group() -> None:
+        """Deliver webhook events."""
+
+    @webhooks_group.command("deliver")
+    @click.option("--once", is_flag=True, help="one pass over the due deliveries, then exit")
+    def webhooks_deliver(once: bool) -> None:
+        """Send due webhook deliveries (a loop; the compose service ``webhooks``)."""
+        svc = services(app)
+        if once:
+            click.echo(f"{webhooks.deliver_due(svc.sessions, svc.settings)} deliveries attempted")
+            return
+        try:
+            webhooks.run_forever(svc.sessions, svc.settings, threading.Event(),
+                                 alive_file=webhooks.ALIVE_FILE)
+        except KeyboardInterrupt:
+            pass
+
+    @webhooks_group.command("health")
+    def webhooks_health() -> None:
+        """Exit 0 when the delivery loop completed a pass recently (container healthcheck)."""
+        if not webhooks.healthy():
+            raise SystemExit(1)

@@ -1,6 +1,10 @@
 """JSON errors for the API: every 4xx/5xx under ``/api`` is ``{"error": {"code", "message"}}``
 (plus ``field`` when one request field is to blame). Pages outside ``/api`` keep Flask's defaults
 so the portal can render its own.
+
+A database that cannot be reached (connection refused, dropped, pool exhausted) is a 503
+``database_unavailable`` with ``Retry-After`` everywhere, never a 500: the request may simply be
+sent again. 429s carry ``Retry-After`` too.
 """
 
 from __future__ import annotations
@@ -8,15 +12,19 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.blobs import BlobNotFound
+from shared.errors import RequestErrorCode
 from shared.jobs import JobError
 from shared.recipe import RecipeError
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+#: Seconds a client should wait before sending a request again after a 503 from the database.
+DB_RETRY_AFTER_SECONDS = 5
 
 # Stable codes for the HTTP errors Werkzeug raises by itself.
 HTTP_CODES = {
@@ -37,12 +45,14 @@ HTTP_CODES = {
 class ApiError(Exception):
     """Raised by API views for a request that cannot be done."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, **extra):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict | None = None, **extra):
         super().__init__(message)
         self.status = status
-        self.code = code
+        self.code = str(code)
         self.message = message
         self.field = field
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -64,14 +74,51 @@ def _is_api() -> bool:
     return request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")
 
 
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (not that a query was wrong)."""
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError |
+                  sa_exc.DisconnectionError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
+def database_unavailable_response() -> Response:
+    message = "the database is unavailable; try again shortly"
+    if _is_api() or request.path.startswith("/portal/"):  # the portal's scripts read JSON
+        response = error_response(503, RequestErrorCode.DATABASE_UNAVAILABLE, message)
+    else:
+        response = Response(f"503 Service Unavailable: {message}\n", status=503,
+                            mimetype="text/plain")
+    response.headers["Retry-After"] = str(DB_RETRY_AFTER_SECONDS)
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.field, **exc.extra)
+        response = error_response(exc.status, exc.code, exc.message, exc.field, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(sa_exc.SQLAlchemyError)
+    def _database_error(exc: sa_exc.SQLAlchemyError):
+        if is_database_outage(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return database_unavailable_response()
+        return _unexpected(exc)
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(_exc: RecursionError):
+        # Only hostile input nests this deep (safe_input refuses deep JSON before it parses).
+        return error_response(400, RequestErrorCode.JSON_TOO_DEEP, "the request is nested too deeply")
 
     @app.errorhandler(JobError)
     def _job_error(exc: JobError):
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.retry_after is not None:  # 429 quota_exceeded, 503 ...
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(RecipeError)
     def _recipe_error(exc: RecipeError):

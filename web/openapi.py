@@ -1,308 +1,24 @@
 """The OpenAPI 3.1 description of REST API v1, written as data.
 
 A test checks that every ``/api/v1`` rule of the app (path and method) appears here, so a new
-route without a description fails the suite.
+route without a description fails the suite. The query parameters described here are the only
+ones the API accepts (``query_parameters``; others are a 400 ``unknown_parameter``).
 """
 
 from __future__ import annotations
 
 from copy import deepcopy
+from functools import lru_cache
 
-from shared.quality import ORDERS, PROJECTION_METHODS, SORT_ORDERS
+from shared.quality import ORDERS, SORT_ORDERS
+from web.openapi_schemas import ID as _ID
+from web.openapi_schemas import SCHEMAS
+from web.openapi_schemas import error as _error
+from web.openapi_schemas import json_body as _json
+from web.openapi_schemas import ref as _ref
 
 API_VERSION = "1.0.0"
 
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(schema: dict) -> dict:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict:
-    return _json(_ref("Error"), description)
-
-
-_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
-_URL = {"type": "string", "format": "uri"}
-_STATUS = {"type": "string", "enum": [
-    "queued", "previewing", "preview_ready", "finalizing", "done", "failed", "canceled",
-]}
-_BATCH_STATUS = {"type": "string", "enum": [
-    "empty", "queued", "running", "preview_ready", "done", "failed", "canceled",
-]}
-
-SCHEMAS: dict = {
-    "Error": {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"},
-                "field": {"type": "string", "description": "the request field to blame"},
-            },
-        }},
-    },
-    "Edits": {
-        "type": "object", "additionalProperties": {"type": "number", "minimum": -1, "maximum": 1},
-        "description": "attribute (alias, CelebA name or boundary key), generator direction "
-                       "(sefa_NN, pca_NN) or one of my directions (name or user:name) -> value "
-                       "in [-1, 1]",
-    },
-    "Cost": {
-        "type": "object",
-        "properties": {
-            "channels": {"type": "number", "enum": [0.25, 0.5, 0.75, 1.0]},
-            "resolution": {"type": "integer", "description": "a power of two up to the model's"},
-        },
-    },
-    "Recipe": {
-        "type": "object",
-        "properties": {
-            "edits": _ref("Edits"), "preview": _ref("Cost"), "final": _ref("Cost"),
-            "auto_finalize": {"type": "boolean"},
-            "output": {"type": "string", "enum": ["photo", "crop"]},
-            "faces": {"type": "string", "enum": ["largest", "all"]},
-            "refine_steps": {"type": "integer", "minimum": 0, "maximum": 200},
-        },
-    },
-    "ModelRef": {
-        "type": "object",
-        "properties": {"name": {"type": "string"}, "pretrained": {"type": ["boolean", "null"]}},
-    },
-    "ItemRef": {
-        "type": "object", "required": ["id", "filename", "status"],
-        "properties": {"id": _ID, "filename": {"type": "string"}, "status": _STATUS},
-    },
-    "Item": {
-        "type": "object",
-        "required": ["id", "filename", "status", "error", "preview_url", "final_url"],
-        "properties": {
-            "id": _ID, "batch_id": _ID, "position": {"type": "integer"},
-            "filename": {"type": "string"}, "status": _STATUS,
-            "error": _nullable({
-                "type": "object",
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }),
-            **{f"{k}_url": _nullable(_URL) for k in ("original", "projected", "preview", "final")},
-            "edits": _ref("Edits"), "edit_version": {"type": "integer"},
-            "attempts": {"type": "integer"},
-            "timings": {"type": "object", "additionalProperties": {"type": "number"}},
-            "preview_cost": _ref("Cost"), "final_cost": _ref("Cost"), "model": _ref("ModelRef"),
-            "realism": {
-                "type": "object", "description": "null inside when the model has no "
-                "discriminator or the image is not rendered yet",
-                "properties": {"preview": _ref("Realism"), "final": _ref("Realism")},
-            },
-            "projection": _ref("Projection"), "consistency": _ref("Consistency"),
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "Realism": _nullable({
-        "type": "object", "required": ["logit", "score"],
-        "description": "the discriminator's verdict on the rendered face(s): its logit (the "
-                       "mean over the item's faces) and sigmoid(logit) as a 0..1 score",
-        "properties": {"logit": {"type": "number"},
-                       "score": {"type": "number", "minimum": 0, "maximum": 1}},
-    }),
-    "Projection": _nullable({
-        "type": "object", "required": ["method", "error"],
-        "description": "how the face was projected into W+: the encoder alone, the encoder "
-                       "then refine_steps of optimisation (finals), or optimisation from w_avg "
-                       "(configs without an encoder; projection_steps steps). error: MSE in "
-                       "[-1, 1] units against the aligned face at resolution",
-        "properties": {
-            "method": {"type": "string", "enum": list(PROJECTION_METHODS)},
-            "error": {"type": "number", "minimum": 0},
-            "resolution": {"type": "integer"},
-            "error_start": {"type": "number", "description": "optimisation: error at w_avg"},
-            "steps": {"type": "integer", "description": "optimisation steps"},
-            "error_before_refine": {"type": "number"},
-            "refine_steps": {"type": "integer"},
-        },
-    }),
-    "Consistency": _nullable({
-        "type": "object", "required": ["psnr"],
-        "description": "how close the final came to the item's last preview, compared at the "
-                       "preview's resolution: PSNR (dB, 100 = identical) and LPIPS (null when "
-                       "the LPIPS weights are not installed on the worker)",
-        "properties": {"psnr": {"type": "number"}, "lpips": _nullable({"type": "number"}),
-                       "resolution": {"type": "integer"}},
-    }),
-    "Counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-    "BatchCreated": {
-        "type": "object", "required": ["id", "status", "items"],
-        "properties": {
-            "id": _ID, "status": _BATCH_STATUS, "url": _URL,
-            "items": {"type": "array", "items": _ref("ItemRef")},
-        },
-    },
-    "Batch": {
-        "type": "object", "required": ["id", "status", "progress", "counts", "items"],
-        "properties": {
-            "id": _ID, "status": _BATCH_STATUS,
-            "progress": {"type": "number", "minimum": 0, "maximum": 1},
-            "counts": _ref("Counts"), "created_at": {"type": "string", "format": "date-time"},
-            "canceled_at": _nullable({"type": "string", "format": "date-time"}),
-            "recipe": _ref("Recipe"), "model": _ref("ModelRef"), "download_url": _URL,
-            "items": {"type": "array", "items": _ref("Item")},
-        },
-    },
-    "BatchSummary": {
-        "type": "object",
-        "properties": {
-            "id": _ID, "status": _BATCH_STATUS, "progress": {"type": "number"},
-            "counts": _ref("Counts"), "item_count": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"}, "model": _ref("ModelRef"),
-            "url": _URL,
-        },
-    },
-    "BatchPage": {
-        "type": "object", "required": ["batches", "page", "per_page", "total", "pages"],
-        "properties": {
-            "batches": {"type": "array", "items": _ref("BatchSummary")},
-            "page": {"type": "integer"}, "per_page": {"type": "integer"},
-            "total": {"type": "integer"}, "pages": {"type": "integer"},
-        },
-    },
-    "Accepted": {
-        "type": "object",
-        "properties": {
-            "id": _ID, "status": _STATUS, "queued": {"type": "integer"},
-            "edit_version": {"type": "integer"},
-        },
-    },
-    "Attributes": {
-        "type": "object",
-        "properties": {
-            "attributes": {"type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "key": {"type": "string"}, "name": {"type": "string"},
-                    "aliases": {"type": "array", "items": {"type": "string"}},
-                },
-            }},
-            "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
-            "range": {"type": "array", "items": {"type": "number"}},
-            "directions": {"type": "array", "items": _ref("GeneratorDirection")},
-        },
-    },
-    "GeneratorDirection": {
-        "type": "object", "required": ["key", "method", "slots", "gain"],
-        "description": "a direction computed from the generator when its weights were installed; "
-                       "an edit moves w[:, slots] += value * gain * direction",
-        "properties": {
-            "key": {"type": "string", "pattern": "^(sefa|pca)_[0-9]{2}$"},
-            "method": {"type": "string", "enum": ["sefa", "pca"]},
-            "index": {"type": "integer"},
-            "slots": {"type": "array", "items": {"type": "integer"}},
-            "gain": {"type": "number"}, "sigma": {"type": "number"},
-            "eigenvalue": {"type": "number"}, "variance": {"type": "number"},
-        },
-    },
-    "UserDirection": {
-        "type": "object", "required": ["key", "name", "method", "slots", "gain"],
-        "description": "a user's own direction; use it in edits as name or key",
-        "properties": {
-            "key": {"type": "string", "description": "user:<name>"},
-            "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"},
-            "method": {"type": "string", "enum": ["learned", "saved"]},
-            "source": _nullable({"type": "string"}),
-            "slots": {"type": "array", "items": {"type": "integer"}},
-            "gain": {"type": "number"}, "accuracy": {"type": "number"},
-            "margin": {"type": "number"},
-            "positive": {"type": "array", "items": _ID},
-            "negative": {"type": "array", "items": _ID},
-            "created_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "Directions": {
-        "type": "object",
-        "properties": {
-            "model": {"type": "string"},
-            "generator": {"type": "array", "items": _ref("GeneratorDirection")},
-            "user": {"type": "array", "items": _ref("UserDirection")},
-        },
-    },
-    "Strip": {
-        "type": "object", "required": ["id", "status", "values"],
-        "description": "previews of one item along one direction, frames side by side",
-        "properties": {
-            "id": _ID, "item_id": _ID, "direction": {"type": "string"},
-            "values": {"type": "array", "items": {"type": "number"}},
-            "cost": _ref("Cost"),
-            "status": {"type": "string", "enum": ["queued", "done", "failed"]},
-            "error": _nullable({"type": "string"}), "url": _URL,
-            "image_url": _nullable(_URL),
-        },
-    },
-    "CurrentModel": {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"}, "resolution": {"type": "integer"},
-            "pretrained": {"type": "boolean"}, "description": {"type": "string"},
-            "edits_available": {"type": "boolean"},
-            "channel_ratios": {"type": "array", "items": {"type": "number"}},
-            "resolutions": {"type": "array", "items": {"type": "integer"}},
-            "default_costs": {"type": "object", "properties": {
-                "preview": _ref("Cost"), "final": _ref("Cost"),
-            }},
-            "costs": {"type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "channels": {"type": "number"}, "resolution": {"type": "integer"},
-                    "macs": {"type": "integer"}, "relative": {"type": "number"},
-                },
-            }},
-        },
-    },
-    "EvaluationRequest": {
-        "type": "object", "required": ["kind", "n"], "additionalProperties": False,
-        "properties": {
-            "kind": {"type": "string", "enum": ["fid", "ppl", "consistency"]},
-            "n": {"type": "integer", "minimum": 1,
-                  "description": "samples per cost (FID: at least 2; at most ANYCOST_EVAL_MAX_N)"},
-            "channels": {"type": "number", "enum": [0.25, 0.5, 0.75, 1.0],
-                         "description": "only this channel ratio (default: every one; PPL: 1.0)"},
-            "resolution": {"type": "integer",
-                           "description": "only this resolution (default: every one; PPL: full)"},
-            "seed": {"type": "integer", "minimum": 0, "default": 0},
-            "data": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-                     "description": "FID only: a data set folder under ANYCOST_EVAL_DATA_DIR on "
-                                    "the workers (default: the full model's own samples)"},
-        },
-    },
-    "Evaluation": {
-        "type": "object", "required": ["id", "kind", "status", "params", "result", "error"],
-        "properties": {
-            "id": _ID, "model": _ref("ModelRef"),
-            "kind": {"type": "string", "enum": ["fid", "ppl", "consistency"]},
-            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
-            "params": {"type": "object", "description": "the request, defaults filled in"},
-            "result": _nullable({
-                "type": "object",
-                "description": "metric, n, seed, settings used (data set, Inception sha256, "
-                               "LPIPS net ...) and `results`: one entry per cost",
-                "properties": {"results": {"type": "array", "items": {"type": "object"}}},
-            }),
-            "error": _nullable({
-                "type": "object",
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }),
-            "worker": _nullable({"type": "string"}), "attempts": {"type": "integer"},
-            **{f"{k}_at": _nullable({"type": "string", "format": "date-time"})
-               for k in ("created", "started", "finished")},
-            "url": _URL,
-        },
-    },
-}
 
 _STRIP_ID = {"name": "strip_id", "in": "path", "required": True, "schema": _ID}
 _DIRECTION_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
@@ -331,6 +47,14 @@ _IMAGE = {"content": {f"image/{t}": {"schema": {"type": "string", "format": "bin
                       for t in ("png", "jpeg", "webp")}}
 
 
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+_COMMON = {
+    "429": {**_error("too many requests (rate limit)"), "headers": _RETRY_AFTER},
+    "503": {**_error("database_unavailable: try again after Retry-After seconds"),
+            "headers": _RETRY_AFTER},
+}
+
+
 def _op(summary: str, responses: dict, *, params: list | None = None, body: dict | None = None,
         public: bool = False, tag: str = "batches") -> dict:
     op: dict = {"summary": summary, "tags": [tag], "responses": responses}
@@ -342,6 +66,9 @@ def _op(summary: str, responses: dict, *, params: list | None = None, body: dict
         op["security"] = []
     else:
         op["responses"] = {**responses, "401": _error("missing or invalid token")}
+    # Any request: control characters or deep JSON (400), rate limits (429), database away (503).
+    op["responses"] = {"400": _error("bad request: e.g. control characters or deep JSON"),
+                       **op["responses"], **_COMMON}
     return op
 
 
@@ -350,6 +77,9 @@ def _image_path(kind: str) -> dict:
         f"The item's {kind} image", tag="items", params=[_ITEM_ID, {
             "name": "download", "in": "query", "schema": {"type": "string"},
             "description": "any value: send as an attachment",
+        }, {
+            "name": "v", "in": "query", "schema": {"type": "string"},
+            "description": "the edit version in the item's image URLs (cache busting); ignored",
         }],
         responses={"200": {"description": f"{kind} image bytes", **_IMAGE},
                    "304": {"description": "not modified (ETag)"},
@@ -360,9 +90,13 @@ def _image_path(kind: str) -> dict:
 _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["files"],
     "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "files": {"type": "array", "minItems": 1,
+                  "items": {"type": "string", "format": "binary"}},
         "recipe": {"type": "string", "description": "the recipe as JSON text", "contentMediaType":
                    "application/json"},
+        "webhook_url": {"type": "string", "format": "uri", "description":
+                        "events of this batch are POSTed here, signed (Standard Webhooks); "
+                        "may also be the recipe's webhook_url key"},
     },
 }}}}
 _EDITS_BODY = {"required": True, "content": {"application/json": {"schema": {
@@ -386,12 +120,20 @@ _SORT_PARAMS = [
 
 PATHS: dict = {
     "/api/v1/batches": {
-        "post": _op("Upload photos with a recipe", body=_UPLOAD, responses={
+        "post": _op("Upload photos with a recipe", body=_UPLOAD, params=[{
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "the same user and key within 24 h returns the first batch (200); "
+                           "the same key with a different request is a 422",
+        }], responses={
+            "200": _json(_ref("BatchCreated"), "Idempotency-Key replay: the batch made before"),
             "201": _json(_ref("BatchCreated"), "the batch; previews are queued"),
-            "400": _error("bad recipe (field named) or missing files"),
+            "400": _error("bad recipe (field named), webhook URL or key, or missing files"),
+            "409": _error("webhook_secret_missing, or idempotency_in_progress (Retry-After)"),
             "413": _error("too many files, a file too large, or the request too large"),
             "415": _error("a file is not an accepted image type"),
             "429": _error("over your quota of waiting photos (quota_exceeded); see Retry-After"),
+            "422": _error("idempotency_key_reused: the key was used for another request"),
         }),
         "get": _op("My batches, newest first", params=_PAGE_PARAMS, responses={
             "200": _json(_ref("BatchPage"), "one page"),
@@ -511,12 +253,70 @@ PATHS: dict = {
         responses={"200": {"description": "OpenAPI 3.1 document",
                            "content": {"application/json": {}}}},
     )},
+    "/api/v1/batches/{batch_id}/events": {"get": _op(
+        "The batch's events as server-sent events (snapshot, item.*, batch.completed)",
+        params=[_BATCH_ID,
+                {"name": "timeout", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                 "description": "seconds before the stream ends (at most the server's limit)"},
+                {"name": "Last-Event-ID", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                 "description": "resume after this event id"},
+                {"name": "last_event_id", "in": "query", "required": False,
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                 "description": "the same, for clients that cannot set headers"}],
+        responses={"200": {"description": "text/event-stream; ends after batch.completed or "
+                                          "the timeout", "content": {"text/event-stream": {
+                                              "schema": {"type": "string"}}}}, **_NOT_FOUND},
+    )},
+    "/api/v1/tokens": {
+        "get": _op("My live API tokens (never the tokens themselves)", tag="tokens", responses={
+            "200": _json({"type": "object", "required": ["tokens"], "properties": {
+                "tokens": {"type": "array", "items": _ref("Token")}}}, "the tokens"),
+        }),
+        "post": _op("A new API token, shown once", tag="tokens", body={
+            "required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 80},
+                    "expires_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                }}}}},
+            responses={"201": _json(_ref("Token"), "the token (field token, shown once)")}),
+    },
+    "/api/v1/tokens/{token_id}": {"delete": _op(
+        "Revoke one of my tokens", tag="tokens",
+        params=[{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        responses={"204": {"description": "revoked"}, "404": _error("no such live token")},
+    )},
+    "/api/v1/webhooks/secret": {"post": _op(
+        "A new webhook signing secret (whsec_...), shown once; replaces the old one",
+        tag="tokens", responses={"201": _json({"type": "object", "required": ["secret"],
+                                               "properties": {"secret": {"type": "string"}}},
+                                              "the secret")},
+    )},
+    "/api/v1/me/password": {"post": _op(
+        "Change my portal password; every other session ends", tag="tokens", body={
+            "required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["current_password", "new_password"],
+                "properties": {"current_password": {"type": "string"},
+                               "new_password": {"type": "string", "minLength": 8,
+                                                "maxLength": 1024}}}}}},
+        responses={"204": {"description": "changed"},
+                   "403": _error("wrong_password: the current password is not right")},
+    )},
     "/api/v1/me": {"get": _op(
         "Who the token belongs to", tag="service",
         responses={"200": _json({"type": "object", "properties": {
             "id": {"type": "integer"}, "username": {"type": "string"}}}, "the user")},
     )},
 }
+
+
+@lru_cache(maxsize=256)
+def query_parameters(rule: str, method: str) -> frozenset[str] | None:
+    """The query parameters documented for a Flask rule and method (None: not described)."""
+    operation = PATHS.get(rule.replace("<", "{").replace(">", "}"), {}).get(method.lower())
+    if operation is None:
+        return None
+    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
 
 
 def document(server_url: str | None = None) -> dict:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from shared.models import ApiToken, User
-from web.auth import SESSION_CSRF_KEY, SESSION_USER_KEY, check_password
+from web.auth import SESSION_CSRF_KEY, SESSION_EPOCH_KEY, SESSION_USER_KEY, check_password
 from web.extensions import services
 
 
@@ -84,6 +84,7 @@ def test_portal_session_reads_but_writes_only_with_csrf(client, alice):
     assert created.status_code == 400  # (no files) authenticated by token, checked after
     with client.session_transaction() as sess:
         sess[SESSION_USER_KEY] = alice["id"]
+        sess[SESSION_EPOCH_KEY] = 0  # a new user's epoch
         sess[SESSION_CSRF_KEY] = "csrf-123"
     assert client.get("/api/v1/me").json["username"] == "alice"
     forged = client.post("/api/v1/batches/x/cancel")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from flask import request, send_file, url_for
+from flask import request, send_file
 from sqlalchemy import select
 
 from shared import quality
-from shared.jobs import JobError
 from shared.models import Blob
-from shared.recipe import parse_recipe
 from shared.states import ItemStatus
 from web.api import bp, current_user
 from web.api.archive import entry_names, write_zip
-from web.api.serialize import batch_dict, batch_summaries, created_dict
-from web.api.uploads import read_uploads, recipe_text
-from web.errors import ApiError, error_response
+from web.api.serialize import batch_dict, batch_summaries
+from web.api.submit import submit_batch
+from web.errors import ApiError
 from web.extensions import db, services
 
 MAX_PER_PAGE = 100
@@ -22,23 +20,8 @@ MAX_PER_PAGE = 100
 
 @bp.post("/batches")
 def create_batch():
-    svc = services()
-    user = current_user()
-    # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.
-    recipe = parse_recipe(recipe_text(request), svc.model.resolution, svc.jobs.edit_names(user.id))
-    uploads = read_uploads(request, svc.settings)
-    try:
-        # Never waits on Redis for long: the send has a short timeout, and items it could not
-        # send are sent by the reconciler (the batch is committed first).
-        batch_id = svc.jobs.create_batch(user.id, uploads, recipe)
-    except JobError as exc:
-        if exc.retry_after is None:
-            raise
-        response = error_response(exc.status, exc.code, exc.message)  # 429 quota_exceeded
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-    batch = svc.jobs.get_batch(db(), user.id, batch_id)
-    return created_dict(batch), 201, {"Location": url_for("api.get_batch", batch_id=batch_id)}
+    # Recipe, webhook URL, Idempotency-Key: web/api/submit.py.
+    return submit_batch(current_user())
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import User
+from web.auth import SESSION_EPOCH_KEY, end_sessions, session_is_current
 from web.auth import SESSION_USER_KEY as USER_KEY
 from web.portal.csrf import rotate_token
 from web.portal.services import services
@@ -26,9 +27,10 @@ _DUMMY_HASH = generate_password_hash("not a password")
 class SignedInUser:
     """The few facts about the user that pages need (not an ORM object: no session ties)."""
 
-    def __init__(self, user_id: int, username: str):
+    def __init__(self, user_id: int, username: str, session_epoch: int = 0):
         self.id = user_id
         self.username = username
+        self.session_epoch = session_epoch
 
 
 def authenticate(username: str, password: str) -> SignedInUser | None:
@@ -40,18 +42,24 @@ def authenticate(username: str, password: str) -> SignedInUser | None:
             return None
         if not check_password_hash(user.password_hash, password):
             return None
-        return SignedInUser(user.id, user.username)
+        return SignedInUser(user.id, user.username, user.session_epoch)
 
 
 def sign_in(user: SignedInUser) -> None:
     # A new session on sign-in: nothing set before (by anyone) carries over.
     session.clear()
     session[USER_KEY] = user.id
+    session[SESSION_EPOCH_KEY] = user.session_epoch
     session.permanent = True
     rotate_token()
 
 
 def sign_out() -> None:
+    """End this user's sessions everywhere: a copy of the cookie is worthless from now on."""
+    user_id = session.get(USER_KEY)
+    if isinstance(user_id, int) and current_user() is not None:
+        with services().sessions.begin() as db:
+            end_sessions(db, user_id)
     session.clear()
 
 
@@ -63,8 +71,8 @@ def current_user() -> SignedInUser | None:
     if isinstance(user_id, int):
         with services().sessions() as db:
             row = db.get(User, user_id)
-            if row is not None:
-                user = SignedInUser(row.id, row.username)
+            if session_is_current(row, session):
+                user = SignedInUser(row.id, row.username, row.session_epoch)
     g.portal_user = user
     return user
 

@@ -105,6 +105,7 @@ def _wants_json() -> bool:
 @bp.errorhandler(404)
 @bp.errorhandler(409)
 @bp.errorhandler(413)
+@bp.errorhandler(429)
 def portal_error(error):
     code = getattr(error, "code", 500)
     message = getattr(error, "description", "error")

@@ -1,0 +1,87 @@
+"""``POST /api/v1/batches``: the recipe (JSON checked for depth and control characters), an
+optional webhook URL (form field ``webhook_url`` or the recipe's ``webhook_url`` key), the photos,
+and an optional ``Idempotency-Key`` (web.idempotency)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request, url_for
+
+from shared.errors import RequestErrorCode
+from shared.models import User
+from shared.recipe import parse_recipe
+from shared.webhooks import WebhookUrlError, check_url
+from web import idempotency
+from web.api.serialize import created_dict
+from web.api.uploads import read_uploads, recipe_text
+from web.errors import ApiError
+from web.extensions import db, services
+from web.safe_input import loads_checked
+
+log = logging.getLogger(__name__)
+WEBHOOK_FIELD = "webhook_url"
+
+
+def _recipe_and_webhook() -> tuple[dict, str | None]:
+    text = recipe_text(request)
+    try:
+        raw = loads_checked(text, "recipe", invalid_raises=True) if text and text.strip() else {}
+    except ValueError as exc:
+        raise ApiError(400, "invalid_recipe", f"recipe: is not valid JSON ({exc})",
+                       "recipe") from None
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid_recipe", "recipe: must be a JSON object", "recipe")
+    in_recipe = raw.pop(WEBHOOK_FIELD, None)
+    in_form = request.form.get(WEBHOOK_FIELD) or None
+    if in_recipe is not None and in_form is not None and in_recipe != in_form:
+        raise ApiError(400, RequestErrorCode.INVALID_WEBHOOK_URL,
+                       "two different webhook URLs (form field and recipe)", WEBHOOK_FIELD)
+    url = in_form if in_form is not None else in_recipe
+    if url is not None:
+        if not isinstance(url, str):
+            raise ApiError(400, RequestErrorCode.INVALID_WEBHOOK_URL, "must be a string",
+                           WEBHOOK_FIELD)
+        try:
+            check_url(url)
+        except WebhookUrlError as exc:
+            raise ApiError(400, RequestErrorCode.INVALID_WEBHOOK_URL, str(exc),
+                           WEBHOOK_FIELD) from None
+    return raw, url
+
+
+def submit_batch(user: User):
+    svc = services()
+    key = idempotency.key_from(request)
+    # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.
+    raw, webhook_url = _recipe_and_webhook()
+    recipe = parse_recipe(raw, svc.model.resolution, svc.jobs.edit_names(user.id))
+    if webhook_url and not user.webhook_secret:
+        raise ApiError(409, RequestErrorCode.WEBHOOK_SECRET_MISSING,
+                       "make a webhook secret first (POST /api/v1/webhooks/secret)", WEBHOOK_FIELD)
+    uploads = read_uploads(request, svc.settings)
+    if key is not None:
+        print_ = idempotency.fingerprint(recipe.as_dict(), webhook_url, uploads)
+        earlier = idempotency.claim(svc.sessions, user.id, key, print_)
+        if earlier is not None:
+            batch = svc.jobs.get_batch(db(), user.id, earlier)
+            return created_dict(batch), 200, {
+                "Location": url_for("api.get_batch", batch_id=earlier),
+                "Idempotent-Replayed": "true",
+            }
+    try:
+        # Never waits on Redis for long: the send has a short timeout, and items it could not
+        # send are sent by the reconciler (the batch is committed first). Over the user's quota:
+        # JobError 429 with Retry-After (web.errors).
+        batch_id = svc.jobs.create_batch(user.id, uploads, recipe, webhook_url=webhook_url)
+    except BaseException:
+        if key is not None:
+            try:
+                idempotency.release(svc.sessions, user.id, key)
+            except Exception:  # the database is down: the claim goes stale and is taken over
+                log.warning("could not release %s %r", idempotency.HEADER, key)
+        raise
+    if key is not None:
+        idempotency.complete(svc.sessions, user.id, key, batch_id)
+    batch = svc.jobs.get_batch(db(), user.id, batch_id)
+    return created_dict(batch), 201, {"Location": url_for("api.get_batch", batch_id=batch_id)}

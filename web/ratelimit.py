@@ -1,0 +1,133 @@
+"""Rate limits (Flask-Limiter, counters in the service's Redis): failed portal sign-ins per
+client address and per account name, failed API token checks per client address, batch uploads
+per user.
+
+Every limit is a setting (``ANYCOST_RATE_LIMIT_*``, limits syntax such as ``10 per minute``). A
+breach is a 429 with ``Retry-After`` and the API's JSON error body. When Redis cannot be reached
+the limits let requests through (logged): a broker outage must not lock everybody out.
+
+The client address is ``request.remote_addr``; behind a reverse proxy set ``ANYCOST_PROXY_HOPS``
+so that it is the client's, not the proxy's (web/__init__.py applies ProxyFix).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+from limits import parse_many
+
+from shared.errors import RequestErrorCode
+from shared.settings import Settings, SettingsError
+from web.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "anycost_limits"
+KEY_PREFIX = "anycost:ratelimit"
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _login_name() -> str:
+    return "name:" + request.form.get("username", "").strip().lower()[:80]
+
+
+def _user_key() -> str:
+    user = getattr(g, "user", None)
+    return f"user:{user.id}" if user is not None else f"addr:{client_address()}"
+
+
+def _remember_reset(limit) -> None:
+    g.rate_limit_retry_after = max(1, math.ceil(limit.reset_at - time.time()))
+
+
+def _retry_after_header(response):
+    if response.status_code == 429 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(getattr(g, "rate_limit_retry_after", 1))
+    return response
+
+
+class RateLimits:
+    """The app's limiter plus the failed-token-check counter (which no decorator can express:
+    it must be tested before the token is checked and counted only when the check fails)."""
+
+    def __init__(self, app: Flask, settings: Settings):
+        for env, value in (("ANYCOST_RATE_LIMIT_LOGIN", settings.rate_limit_login),
+                           ("ANYCOST_RATE_LIMIT_AUTH_FAILURES", settings.rate_limit_auth_failures),
+                           ("ANYCOST_RATE_LIMIT_SUBMISSIONS", settings.rate_limit_submissions)):
+            try:
+                parse_many(value)
+            except ValueError:  # fail at start-up, not on the first sign-in
+                raise SettingsError(f"{env}={value!r}: expected e.g. '10 per minute'") from None
+        self.enabled = settings.rate_limits
+        self.limiter = Limiter(
+            key_func=client_address, app=app, storage_uri=settings.redis_url,
+            storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
+            # Flask-Limiter's own headers would put Retry-After on every answer of a limited
+            # view (even a 201); only a 429 gets it, from on_breach (see _retry_after_header).
+            strategy="fixed-window", headers_enabled=False, swallow_errors=True,
+            enabled=settings.rate_limits, key_prefix=KEY_PREFIX, on_breach=_remember_reset,
+        )
+        app.after_request(_retry_after_header)
+        self.auth_failure_limits = parse_many(settings.rate_limit_auth_failures)
+        # Failed sign-ins (the page answers them with 401) per address, and per account name so
+        # that many addresses cannot share the guessing of one password.
+        for key_func, scope in ((client_address, "portal.login"), (_login_name, "portal.login.name")):
+            self._limit_view(app, "portal.login", settings.rate_limit_login, key_func, scope=scope,
+                             deduct_when=lambda response: response.status_code == 401)
+        self._limit_view(app, "api.create_batch", settings.rate_limit_submissions, _user_key)
+
+    def _limit_view(self, app: Flask, endpoint: str, limit: str, key_func,
+                    scope: str | None = None, **kwargs) -> None:
+        view = app.view_functions.get(endpoint)
+        if view is None:
+            return
+        # The wrapped view checks its limit when it runs, after the blueprint's authentication.
+        app.view_functions[endpoint] = self.limiter.limit(
+            limit, key_func=key_func, methods=["POST"], scope=scope or endpoint, **kwargs)(view)
+
+    def _identifiers(self) -> tuple[str, ...]:
+        return (KEY_PREFIX, "auth-failures", client_address())
+
+    def check_auth_failures(self) -> None:
+        """429 when this address has failed too many token checks lately."""
+        if not self.enabled:
+            return
+        try:
+            for item in self.auth_failure_limits:
+                if not self.limiter.limiter.test(item, *self._identifiers()):
+                    reset = self.limiter.limiter.get_window_stats(item, *self._identifiers())[0]
+                    wait = max(1, math.ceil(reset - time.time()))
+                    raise ApiError(429, RequestErrorCode.TOO_MANY_REQUESTS,
+                                   "too many failed authentication attempts; wait and try again",
+                                   headers={"Retry-After": str(wait)})
+        except ApiError:
+            raise
+        except Exception as exc:  # Redis away: let the request through
+            log.warning("rate limit storage unavailable (%s); not limiting", exc)
+
+    def record_auth_failure(self) -> None:
+        if not self.enabled:
+            return
+        try:
+            for item in self.auth_failure_limits:
+                self.limiter.limiter.hit(item, *self._identifiers())
+        except Exception as exc:
+            log.warning("rate limit storage unavailable (%s); failure not counted", exc)
+
+
+def init_app(app: Flask, settings: Settings) -> RateLimits:
+    """Call after every blueprint is registered (limits wrap their views)."""
+    limits = RateLimits(app, settings)
+    app.extensions[EXTENSION_KEY] = limits
+    return limits
+
+
+def rate_limits() -> RateLimits | None:
+    return current_app.extensions.get(EXTENSION_KEY)
