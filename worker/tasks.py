@@ -78,9 +78,12 @@ def _summary(report: pipeline.Report) -> dict:
 def register(app: Celery, settings: Settings | None = None) -> None:
     """Bind the tasks to ``app`` under their shared names (shared.queue)."""
     settings = settings or get_settings()
-    app.task(name=PREVIEW_TASK, ignore_result=True)(render_previews)
-    app.task(name=FINAL_TASK, ignore_result=True)(render_finals)
-    app.task(name=STRIP_TASK, ignore_result=True)(render_strip)
+    # shared=False: Celery would otherwise hand these (with this app's limits) to every app
+    # created later in the process.
+    app.task(name=PREVIEW_TASK, ignore_result=True, shared=False)(render_previews)
+    app.task(name=FINAL_TASK, ignore_result=True, shared=False)(render_finals)
+    app.task(name=STRIP_TASK, ignore_result=True, shared=False)(render_strip)
     # Evaluations run for minutes to hours: their own limits, not a render's.
-    app.task(name=EVALUATE_TASK, ignore_result=True, soft_time_limit=settings.eval_time_limit,
+    app.task(name=EVALUATE_TASK, ignore_result=True, shared=False,
+             soft_time_limit=settings.eval_time_limit,
              time_limit=settings.eval_time_limit + 60)(evaluate)
