@@ -6,16 +6,48 @@ runs in WAL mode with a busy timeout. PostgreSQL is used in production and in th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
     pass
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error worth retrying: connection refused or lost, server shutting down,
+    SQLite busy. Not a constraint violation or a bug."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retry_transient(fn: Callable[[], T], seconds: float, what: str = "database call") -> T:
+    """``fn()``, called again with backoff (0.2 s doubling to 3 s) while it fails with a
+    transient error, for up to ``seconds``; then the last error is raised. ``fn`` must be one
+    transaction (retrying it whole is safe: its guarded updates do nothing the second time)."""
+    deadline = time.monotonic() + seconds
+    delay = 0.2
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(3.0, delay * 2)
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -1,9 +1,11 @@
 """What a user can do to batches and items, for the REST API and the portal alike.
 
-Each operation writes SQL first (committed), then sends queue messages: if Redis is down the work
-is not lost, the items stay ``queued`` and ``release_pending`` (called by the reaper) sends them
-later. Fair queues: one batch never holds more than ``batch_queue_cap`` items in the preview queue;
-the rest are released as its items finish (``release_pending``).
+Each operation writes SQL first (committed, the items marked sent), then sends queue messages: if
+Redis is down the work is not lost, the items are marked unsent again and the reconciler
+(``shared.recovery``, run by the reaper) sends them later. Fair queues: one user (all of their
+batches together) never holds more than ``batch_queue_cap`` previews in the queue; the rest are
+released as theirs finish (``release_user``). A user's unfinished items are capped at
+``user_quota``: a batch beyond it is refused with 429. Deleting a batch removes every byte of it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import states
 from shared.blobs import BlobStore
 from shared.edit_names import names_for
-from shared.models import Batch, Item, WorkerHeartbeat, new_id, utcnow
+from shared.models import Batch, Blob, Item, Latent, WorkerHeartbeat, new_id, utcnow
 from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
 from shared.recipe import Recipe, parse_edits
 from shared.settings import Settings
@@ -32,11 +34,18 @@ log = logging.getLogger(__name__)
 class JobError(Exception):
     """A request that cannot be done; ``status`` is the HTTP status the web side answers."""
 
-    def __init__(self, code: str, message: str, status: int = 400):
+    def __init__(self, code: str, message: str, status: int = 400,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.retry_after = retry_after  # seconds, for a 429 or 503
+
+
+QUOTA_RETRY_AFTER = 30  # seconds a user over quota is told to wait
+
+PREVIEW_WORK = (ItemStatus.QUEUED.value, ItemStatus.PREVIEWING.value)
 
 
 @dataclass(frozen=True)
@@ -97,57 +106,91 @@ class Jobs:
             )
         batch_id = new_id()
         with self.sessions.begin() as session:
+            self._check_quota(session, owner_id, len(uploads))
             session.add(Batch(
                 id=batch_id, owner_id=owner_id, recipe=recipe.as_dict(),
                 model_name=self.settings.model,
             ))
             session.flush()
             for position, upload in enumerate(uploads):
-                blob = self.blobs.put(session, upload.data, upload.content_type)
+                blob = self.blobs.put(session, upload.data, upload.content_type, batch_id=batch_id)
                 session.add(Item(
                     id=new_id(), batch_id=batch_id, position=position,
                     filename=upload.filename[:255], status=ItemStatus.QUEUED.value,
                     upload_blob_id=blob.id, preview_cost=recipe.preview.as_dict(),
                     final_cost=recipe.final.as_dict(), timings={}, edit_version=0, attempts=0,
                 ))
-        self.release_pending(batch_id)
+        self.release_user(owner_id)
         return batch_id
 
-    def release_pending(self, batch_id: str) -> int:
-        """Send queued-but-unsent items of a batch, keeping at most ``batch_queue_cap`` of them in
-        the queue. Safe to call from anywhere, any number of times. Returns items sent."""
+    def _check_quota(self, session: Session, owner_id: int, adding: int) -> None:
+        waiting = session.scalar(
+            select(func.count()).select_from(Item).join(Batch, Batch.id == Item.batch_id)
+            .where(Batch.owner_id == owner_id, Item.status.in_(PREVIEW_WORK))
+        ) or 0
+        if waiting + adding > self.settings.user_quota:
+            raise JobError(
+                "quota_exceeded",
+                f"you have {waiting} photos waiting; at most {self.settings.user_quota} may wait "
+                "at once. Try again when some have finished.", 429, QUOTA_RETRY_AFTER)
+
+    # --- sending (the reconciler, shared.recovery, sends whatever this could not) ----------
+
+    def release_user(self, owner_id: int, now: datetime | None = None) -> int:
+        """Send a user's queued-but-unsent items (oldest batch first), keeping at most
+        ``batch_queue_cap`` of their previews in the queue. Safe to call from anywhere, any
+        number of times. Returns items sent."""
         cap = self.settings.batch_queue_cap
         with self.sessions.begin() as session:
+            mine = select(Batch.id).where(Batch.owner_id == owner_id)
             in_queue = session.scalar(
                 select(func.count()).select_from(Item).where(
-                    Item.batch_id == batch_id,
-                    Item.status.in_([ItemStatus.QUEUED.value, ItemStatus.PREVIEWING.value]),
-                    Item.enqueued_at.is_not(None),
-                )
+                    Item.batch_id.in_(mine), Item.status.in_(PREVIEW_WORK),
+                    Item.enqueued_at.is_not(None))
             ) or 0
             room = cap - in_queue
             if room <= 0:
                 return 0
             candidates = session.execute(
-                select(Item.id, Item.edit_version).where(
-                    Item.batch_id == batch_id, Item.status == ItemStatus.QUEUED.value,
-                    Item.enqueued_at.is_(None),
-                ).order_by(Item.position).limit(room)
+                select(Item.id, Item.edit_version).join(Batch, Batch.id == Item.batch_id).where(
+                    Batch.owner_id == owner_id, Item.status == ItemStatus.QUEUED.value,
+                    Item.enqueued_at.is_(None), Item.worker.is_(None),
+                ).order_by(Batch.created_at, Batch.id, Item.position).limit(room)
             ).all()
-            claimed = []
-            now = utcnow()
-            for item_id, version in candidates:
-                # Guarded: two releasers never send the same item twice.
-                done = session.execute(
-                    update(Item).where(Item.id == item_id, Item.enqueued_at.is_(None))
-                    .values(enqueued_at=now).execution_options(synchronize_session=False)
-                ).rowcount
-                if done:
-                    claimed.append((item_id, version))
-        if claimed:
-            size = self.group_size(len(claimed), PREVIEW_QUEUE)
-            self._send(lambda: self.dispatcher.send_previews(claimed, size), [i for i, _ in claimed])
-        return len(claimed)
+            now = now or utcnow()
+            # Guarded: two releasers never send the same item twice.
+            claimed = [(i, v) for i, v in candidates
+                       if states.mark_sent(session, i, ItemStatus.QUEUED, now)]
+        if not claimed:
+            return 0
+        size = self.group_size(len(claimed), PREVIEW_QUEUE)
+        sent = self._send(lambda: self.dispatcher.send_previews(claimed, size),
+                          [i for i, _ in claimed])
+        return len(claimed) if sent else 0
+
+    def release_pending(self, batch_id: str) -> int:
+        """:meth:`release_user` for the owner of ``batch_id`` (the cap is per user)."""
+        with self.sessions() as session:
+            owner_id = session.scalar(select(Batch.owner_id).where(Batch.id == batch_id))
+        return 0 if owner_id is None else self.release_user(owner_id)
+
+    def send_unheld(self, status: ItemStatus, rows: Sequence[tuple[str, int]],
+                    stale_before: datetime | None = None, now: datetime | None = None) -> int:
+        """Send edits (``previewing``) or finals (``finalizing``) that nobody holds and that are
+        unsent (or were sent before ``stale_before``). ``rows``: (item_id, edit_version)."""
+        now = now or utcnow()
+        with self.sessions.begin() as session:
+            claimed = [(i, v) for i, v in rows
+                       if states.mark_sent(session, i, status, now, stale_before)]
+        if not claimed:
+            return 0
+        ids = [i for i, _ in claimed]
+        if status == ItemStatus.FINALIZING:
+            size = self.group_size(len(ids), FINAL_QUEUE)
+            sent = self._send(lambda: self.dispatcher.send_finals(ids, size), ids)
+        else:
+            sent = self._send(lambda: self.dispatcher.send_previews(claimed, 1), ids)
+        return len(claimed) if sent else 0
 
     def group_size(self, n_items: int, queue: str) -> int:
         """Items per message: ``render_batch_size``, but with several live workers of ``queue``
@@ -163,16 +206,17 @@ class Jobs:
             return self.settings.render_batch_size
         return max(1, min(self.settings.render_batch_size, math.ceil(n_items / (2 * workers))))
 
-    def _send(self, send, item_ids: list[str]) -> None:
+    def _send(self, send, item_ids: list[str]) -> bool:
         try:
             send()
+            return True
         except Exception as exc:  # broker down: SQL keeps the work, un-mark so it is sent later
-            log.warning("could not enqueue %d items (%s); they stay queued", len(item_ids), exc)
+            log.warning("could not enqueue %d items (%s); they are sent later", len(item_ids), exc)
             with self.sessions.begin() as session:
-                session.execute(
-                    update(Item).where(Item.id.in_(item_ids), Item.status == ItemStatus.QUEUED.value)
-                    .values(enqueued_at=None).execution_options(synchronize_session=False)
-                )
+                states.mark_unsent(session, item_ids)
+            return False
+
+    # --- what users ask for -----------------------------------------------------------------
 
     def finalize_batch(self, owner_id: int, batch_id: str) -> int:
         """Queue finals for every preview_ready item. Returns how many were queued."""
@@ -181,7 +225,7 @@ class Jobs:
             ids = [i.id for i in batch.items if i.status == ItemStatus.PREVIEW_READY.value]
             queued = [i for i in ids if states.request_final(session, i)]
         if queued:
-            self._send_finals(queued, self.group_size(len(queued), FINAL_QUEUE))
+            self.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in queued])
         return len(queued)
 
     def finalize_item(self, owner_id: int, item_id: str) -> None:
@@ -191,13 +235,7 @@ class Jobs:
                 raise JobError(
                     "invalid_state", f"item is {item.status}; only a preview_ready item can be "
                     "finalized", 409)
-        self._send_finals([item_id])
-
-    def _send_finals(self, item_ids: list[str], group_size: int | None = None) -> None:
-        try:
-            self.dispatcher.send_finals(item_ids, group_size)
-        except Exception as exc:  # the reaper resends finals that nobody holds
-            log.warning("could not enqueue %d finals (%s); the reaper will retry", len(item_ids), exc)
+        self.send_unheld(ItemStatus.FINALIZING, [(item_id, 0)])
 
     def edit_names(self, owner_id: int | None) -> dict[str, str]:
         """Edit names beyond the built-in attributes this user may use: the model's generator
@@ -205,19 +243,20 @@ class Jobs:
         with self.sessions() as session:
             return names_for(session, self.settings, owner_id)
 
-    def edit_item(self, owner_id: int, item_id: str, raw_edits) -> int:
-        """New edits for one item (a new preview). Returns the new edit version."""
+    def edit_item(self, owner_id: int, item_id: str, raw_edits,
+                  preview_cost: dict | None = None) -> int:
+        """New edits (and optionally a new preview cost) for one item: a new preview. Returns
+        the new edit version. A refused edit (409) changes nothing."""
         edits = parse_edits(raw_edits, extra_names=self.edit_names(owner_id))
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
-            version = states.request_edit(session, item.id, edits)
+            old_final = item.final_blob_id
+            version = states.request_edit(session, item.id, edits, preview_cost)
             if version is None:
                 raise JobError(
                     "invalid_state", f"item is {item.status}; its edits cannot change now", 409)
-        try:
-            self.dispatcher.send_previews([(item_id, version)])
-        except Exception as exc:
-            log.warning("could not enqueue preview of %s (%s); the reaper will retry", item_id, exc)
+            self.blobs.delete(session, [old_final])  # the final of edits that are gone
+        self.send_unheld(ItemStatus.PREVIEWING, [(item_id, version)])
         return version
 
     def set_preview_cost(self, owner_id: int, item_id: str, cost: dict) -> None:
@@ -238,6 +277,45 @@ class Jobs:
             if not states.retry(session, item.id):
                 raise JobError("invalid_state", f"item is {item.status}; only a failed item can "
                                "be retried", 409)
-            session.execute(update(Item).where(Item.id == item.id).values(enqueued_at=None))
-            batch_id = item.batch_id
-        self.release_pending(batch_id)
+        self.release_user(owner_id)
+
+    # --- deleting -------------------------------------------------------------------------
+
+    def delete_batch(self, owner_id: int, batch_id: str) -> dict:
+        """Remove a batch and every byte of it: items, latents, uploads, previews, finals (and
+        blobs a crash left unreferenced). A worker rendering one of its items loses its result."""
+        with self.sessions.begin() as session:
+            self.get_batch(session, owner_id, batch_id)
+            return self._delete(session, batch_id)
+
+    def _delete(self, session: Session, batch_id: str) -> dict:
+        items = session.execute(
+            select(Item.id, Item.upload_blob_id, Item.projected_blob_id, Item.preview_blob_id,
+                   Item.final_blob_id).where(Item.batch_id == batch_id)).all()
+        item_ids = [row.id for row in items]
+        blob_ids = {b for row in items for b in row[1:] if b}
+        blob_ids.update(session.scalars(select(Blob.id).where(Blob.batch_id == batch_id)))
+        latents = session.execute(delete(Latent).where(Latent.item_id.in_(item_ids))
+                                  .execution_options(synchronize_session=False)).rowcount
+        session.execute(delete(Item).where(Item.batch_id == batch_id)
+                        .execution_options(synchronize_session=False))
+        session.execute(delete(Batch).where(Batch.id == batch_id)
+                        .execution_options(synchronize_session=False))
+        blobs = self.blobs.delete(session, blob_ids)
+        log.info("batch %s deleted: %d items, %d latents, %d blobs", batch_id, len(item_ids),
+                 latents, blobs, extra={"batch_id": batch_id})
+        return {"items": len(item_ids), "latents": latents, "blobs": blobs}
+
+    def delete_expired(self, now: datetime | None = None) -> int:
+        """Retention: delete batches created more than ``retention_days`` ago (0: keep all).
+        Returns how many were deleted."""
+        if self.settings.retention_days <= 0:
+            return 0
+        cutoff = (now or utcnow()) - timedelta(days=self.settings.retention_days)
+        with self.sessions() as session:
+            old = session.scalars(select(Batch.id).where(Batch.created_at < cutoff)
+                                  .order_by(Batch.created_at).limit(100)).all()
+        for batch_id in old:
+            with self.sessions.begin() as session:
+                self._delete(session, batch_id)
+        return len(old)

@@ -74,6 +74,9 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
     path: Mapped[str | None] = mapped_column(String(500))
+    # The batch whose item made it; no foreign key, so a blob orphaned by a crash between
+    # writing it and referencing it is still found (and deleted) with its batch.
+    batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -97,7 +100,10 @@ class Item(Base):
     """One photo of a batch and its way through the state machine (shared.states)."""
 
     __tablename__ = "items"
-    __table_args__ = (Index("ix_items_batch_status", "batch_id", "status"),)
+    __table_args__ = (
+        Index("ix_items_batch_status", "batch_id", "status"),
+        Index("ix_items_status_enqueued", "status", "enqueued_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
@@ -117,7 +123,8 @@ class Item(Base):
     model_name: Mapped[str | None] = mapped_column(String(80))  # what rendered it
     pretrained: Mapped[bool | None] = mapped_column(Boolean)
     worker: Mapped[str | None] = mapped_column(String(255))  # node that holds it now
-    # Set when queued; lets the dispatcher release a big batch gradually (fair queues).
+    # When a message for the item's current work was sent (NULL: to be sent); only changed by
+    # shared.states. The reconciler sends unheld items that are unsent or sent too long ago.
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime)
     upload_blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"))
     projected_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))

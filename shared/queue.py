@@ -8,6 +8,8 @@ queues so a worker can serve either or both, and workers read ``preview`` before
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -28,21 +30,30 @@ STRIP_TASK = "anycost.render_strip"  # args: [strip_id] (the direction explorer,
 EVALUATE_TASK = "anycost.evaluate"  # args: [evaluation_id]
 
 
-def celery_config(settings: Settings) -> dict:
+def celery_config(settings: Settings, socket_timeout: float | None = None) -> dict:
     """Celery settings shared by producers and consumers.
 
     Late ack + reject on worker lost: a render whose worker dies is delivered again. The Redis
     visibility timeout must exceed the hard time limit, or Redis redelivers a long render while it
     is still running; Celery reads it from the broker options (and the result backend's, unused).
+    Every Redis connection has a connect and a socket timeout, so a hung Redis (stopped, half-open
+    connection) raises instead of blocking; workers' must exceed kombu's 1 s BRPOP.
     """
-    # Evaluation jobs run far longer than renders: the longest task sets the timeout.
-    longest = max(settings.task_hard_time_limit, settings.eval_time_limit + 60)
-    visibility = longest * 2 + 60
+    visibility = settings.message_visibility
     transport = {
         "visibility_timeout": visibility,
         # Strict order: a worker on both queues takes previews before finals.
         "queue_order_strategy": "priority",
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": socket_timeout or settings.redis_socket_timeout,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        # Unacked messages of dead workers come back within a few seconds of their timeout.
+        "unacked_restore_interval": min(10, max(1, visibility // 4)),
+        "unacked_restore_throttle": 1,
     }
+    if socket_timeout is not None:  # a web producer: one connection attempt, no retry loop
+        transport["max_retries"] = 0
     return {
         "broker_url": settings.redis_url,
         "result_backend": None,
@@ -65,14 +76,20 @@ def celery_config(settings: Settings) -> dict:
                         STRIP_TASK: {"queue": PREVIEW_QUEUE}, EVALUATE_TASK: {"queue": EVALUATE_QUEUE}},
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,
-        "broker_connection_timeout": 5,
+        "broker_connection_timeout": settings.redis_connect_timeout,
     }
 
 
-def make_celery(settings: Settings, name: str = "anycost") -> Celery:
+def make_celery(settings: Settings, name: str = "anycost",
+                socket_timeout: float | None = None) -> Celery:
     app = Celery(name)
-    app.conf.update(celery_config(settings))
+    app.conf.update(celery_config(settings, socket_timeout))
     return app
+
+
+class BrokerUnavailable(ConnectionError):
+    """Redis failed a send a moment ago; sends are skipped until ``retry_at`` (the items stay
+    unsent in SQL and the reconciler sends them)."""
 
 
 def chunks(values: Sequence, size: int) -> list[list]:
@@ -82,22 +99,42 @@ def chunks(values: Sequence, size: int) -> list[list]:
 class Dispatcher:
     """Sends render tasks. Groups items (up to ``render_batch_size``) into one message so a worker
     can render them in one forward pass. Raises kombu/redis errors to the caller, which decides
-    (the item stays queued in SQL and the reaper sends it again later)."""
+    (the item stays unsent in SQL and the reconciler sends it later).
+
+    A producer of its own (web) sends with ``redis_publish_timeout`` and no retries, and after a
+    failure skips sending for ``BREAKER_SECONDS`` (raising :class:`BrokerUnavailable` at once),
+    so requests during an outage or a hang answer in about one timeout, not one per message."""
+
+    BREAKER_SECONDS = 5.0
 
     def __init__(self, settings: Settings, celery: Celery | None = None):
         self.settings = settings
         self._celery = celery
+        self._down_until = 0.0
+        self._lock = threading.Lock()
 
     @cached_property
     def celery(self) -> Celery:
-        return self._celery or make_celery(self.settings, name="anycost-producer")
+        return self._celery or make_celery(self.settings, name="anycost-producer",
+                                           socket_timeout=self.settings.redis_publish_timeout)
+
+    def _send(self, task: str, args: list, queue: str) -> None:
+        if time.monotonic() < self._down_until:
+            raise BrokerUnavailable(
+                f"Redis failed a send less than {self.BREAKER_SECONDS:.0f}s ago")
+        try:
+            self.celery.send_task(task, args=args, queue=queue, retry=False)
+        except Exception:
+            with self._lock:
+                self._down_until = time.monotonic() + self.BREAKER_SECONDS
+            raise
 
     def send_previews(self, items: Sequence[tuple[str, int]], group_size: int | None = None) -> int:
         """``items``: (item_id, edit_version) pairs. Returns the number of messages sent."""
         size = min(group_size or self.settings.render_batch_size, self.settings.render_batch_size)
         groups = chunks([list(pair) for pair in items], size)
         for group in groups:
-            self.celery.send_task(PREVIEW_TASK, args=[group], queue=PREVIEW_QUEUE)
+            self._send(PREVIEW_TASK, [group], PREVIEW_QUEUE)
         return len(groups)
 
     def send_evaluation(self, evaluation_id: str) -> None:
@@ -107,7 +144,7 @@ class Dispatcher:
         size = min(group_size or self.settings.render_batch_size, self.settings.render_batch_size)
         groups = chunks(list(item_ids), size)
         for group in groups:
-            self.celery.send_task(FINAL_TASK, args=[group], queue=FINAL_QUEUE)
+            self._send(FINAL_TASK, [group], FINAL_QUEUE)
         return len(groups)
 
     def send_strip(self, strip_id: str) -> None:

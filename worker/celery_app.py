@@ -19,7 +19,7 @@ from celery import Celery, signals
 from shared.logging import configure_logging
 from shared.queue import make_celery
 from shared.settings import Settings, get_settings, set_settings
-from worker import runtime, tasks
+from worker import broker, runtime, tasks
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
     """The Celery app with the render tasks and the start-up hooks bound to it."""
     settings = settings or get_settings()
     set_settings(settings)
+    broker.install()  # acks that survive a Redis timeout (see worker.broker)
     app = make_celery(settings, name="anycost-worker")
     # Loading the models after fork may take minutes (a 1024 px generator, an encoder, CUDA
     # start-up); Celery's default kills a pool process that is not up within 4 seconds.

@@ -4,9 +4,10 @@ Each worker process runs a :class:`Heartbeat` daemon thread that upserts its ``W
 row every ``heartbeat_seconds``. The name it beats under must be the one its tasks write into
 ``Item.worker`` (see :func:`worker_name`). :func:`reap` (run by one process at a time, see
 ``worker.reaper``) finds items in ``previewing``/``finalizing`` whose worker has been silent for
-``heartbeat_timeout`` (or never beat at all), and puts them back in the queue, or fails them with
-``worker_lost`` once they have been taken ``max_attempts`` times. It also sends queued items that
-were never sent (the broker was down when they were created).
+``heartbeat_timeout`` (or never beat at all), or that a worker has held longer than any task may
+run, and puts them back in the queue, or fails them with ``worker_lost`` once they have been taken
+``max_attempts`` times. Then the reconciler (``shared.recovery``) sends every unheld active item
+whose message is missing, and the retention job deletes expired batches.
 
 Times are the hosts' UTC clocks: keep them in sync (NTP); a skew well under ``heartbeat_timeout``
 does no harm.
@@ -21,13 +22,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, distinct, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import states
 from shared.jobs import Jobs
 from shared.models import Item, WorkerHeartbeat, utcnow
+from shared.recovery import reconcile
 from shared.settings import Settings
 from shared.states import ItemStatus
 
@@ -144,23 +146,29 @@ class ReapResult:
     requeued_previews: list[str] = field(default_factory=list)
     requeued_finals: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    released: int = 0  # queued items sent (requeued ones and never-sent ones)
+    released: int = 0  # messages' items sent by the reconciler (requeued, unsent, lost ones)
+    presumed_lost: int = 0  # items whose message was sent too long ago and never taken
     pruned_workers: int = 0
+    expired_batches: int = 0
 
     @property
     def changed(self) -> bool:
         return bool(self.requeued_previews or self.requeued_finals or self.failed
-                    or self.released or self.pruned_workers)
+                    or self.released or self.pruned_workers or self.expired_batches)
 
 
-def lost_items(session: Session, cutoff: datetime) -> list:
-    """Items a worker holds whose heartbeat is older than ``cutoff`` or missing."""
+def lost_items(session: Session, cutoff: datetime, held_before: datetime | None = None) -> list:
+    """Items a worker holds whose heartbeat is older than ``cutoff`` or missing, or (with
+    ``held_before``) that were taken before it: longer than a task may live, so whatever holds
+    them lost them (a task that died without giving them back)."""
     alive = select(WorkerHeartbeat.name).where(WorkerHeartbeat.last_seen >= cutoff)
+    silent = Item.worker.not_in(alive)
+    if held_before is not None:
+        silent = or_(silent, Item.updated_at < held_before)
     return session.execute(
         select(Item.id, Item.batch_id, Item.status, Item.worker, Item.attempts).where(
             Item.status.in_([ItemStatus.PREVIEWING.value, ItemStatus.FINALIZING.value]),
-            Item.worker.is_not(None),
-            Item.worker.not_in(alive),
+            Item.worker.is_not(None), silent,
         ).order_by(Item.batch_id, Item.position)
     ).all()
 
@@ -180,25 +188,27 @@ def _recover(session: Session, row, settings: Settings) -> str | None:
         states.fail(session, row.id, WORKER_LOST,
                     f"the worker rendering it stopped responding ({row.attempts} attempts)")
         return "failed"
-    status = ItemStatus(row.status)
-    states.requeue_lost(session, row.id, status)
-    if status == ItemStatus.PREVIEWING:
-        # Back among the batch's unsent items: release_pending sends it within the batch's cap.
-        session.execute(update(Item).where(Item.id == row.id).values(enqueued_at=None)
-                        .execution_options(synchronize_session=False))
+    # Unheld and unsent: the reconciler sends it (previews within the user's cap).
+    states.requeue_lost(session, row.id, ItemStatus(row.status))
     return "requeued"
 
 
 def reap(
-    sessions: sessionmaker[Session], jobs: Jobs, settings: Settings, now: datetime | None = None
+    sessions: sessionmaker[Session], jobs: Jobs, settings: Settings, now: datetime | None = None,
+    trust_heartbeats: bool = True,
 ) -> ReapResult:
-    """One pass: recover lost items, send what is queued but unsent, prune old heartbeats.
-    Safe to run concurrently with workers and with another reaper (every change is guarded)."""
+    """One pass: recover lost items, send whatever is missing from the queue (the reconciler),
+    delete expired batches, prune old heartbeats. Safe to run concurrently with workers and with
+    another reaper (every change is guarded). ``trust_heartbeats=False`` (just after a database
+    outage, when no worker could beat) skips the lost-worker step."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
+    held_before = now - timedelta(seconds=settings.message_visibility)
     result = ReapResult()
-    with sessions.begin() as session:
-        rows = lost_items(session, cutoff)
+    rows = []
+    if trust_heartbeats:
+        with sessions.begin() as session:
+            rows = lost_items(session, cutoff, held_before)
     for row in rows:
         with sessions.begin() as session:
             outcome = _recover(session, row, settings)
@@ -212,20 +222,11 @@ def reap(
             log.warning("item %s %s: worker %s silent since before %s (attempt %d)", row.id,
                         outcome, row.worker, cutoff.isoformat(timespec="seconds"), row.attempts,
                         extra={"item_id": row.id, "batch_id": row.batch_id})
-    if result.requeued_finals:
-        try:
-            jobs.dispatcher.send_finals(result.requeued_finals)
-        except Exception as exc:  # they stay finalizing without a worker; logged for operators
-            log.error("could not re-send %d finals: %s", len(result.requeued_finals), exc)
 
-    # Previews requeued above and items never sent at all (broker down at upload) alike.
-    with sessions.begin() as session:
-        batch_ids = session.scalars(
-            select(distinct(Item.batch_id)).where(
-                Item.status == ItemStatus.QUEUED.value, Item.enqueued_at.is_(None))
-        ).all()
-    for batch_id in batch_ids:
-        result.released += jobs.release_pending(batch_id)
+    sent = reconcile(sessions, jobs, settings, now)
+    result.released = sent.sent
+    result.presumed_lost = sent.presumed_lost
+    result.expired_batches = jobs.delete_expired(now)
 
     with sessions.begin() as session:
         held = select(Item.worker).where(Item.worker.is_not(None))

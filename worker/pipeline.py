@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from celery.exceptions import SoftTimeLimitExceeded
 
+from shared.db import is_transient
 from shared.errors import ErrorCode
 from shared.logging import bind
 from shared.queue import chunks
@@ -79,12 +80,19 @@ def _per_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report) -> Itera
             yield
         except SoftTimeLimitExceeded:
             raise
-        except ImageError as exc:
-            log.info("item %s refused: %s", job.item_id, exc)
-            _fail(rt, job, exc.code, exc.message, stage, report)
         except Exception as exc:
-            log.exception("item %s failed", job.item_id)
-            _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
+            if is_transient(exc):  # the database, not the photo: the task gives the items back
+                raise
+            _fail_item(rt, job, stage, report, exc)
+
+
+def _fail_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report, exc: Exception) -> None:
+    if isinstance(exc, ImageError):
+        log.info("item %s refused: %s", job.item_id, exc)
+        _fail(rt, job, exc.code, exc.message, stage, report)
+        return
+    log.error("item %s failed", job.item_id, exc_info=exc)
+    _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
 
 
 def _group_ids(group: list[Job]) -> dict:
@@ -106,7 +114,9 @@ def _batched(
                 work(group)
         except SoftTimeLimitExceeded:
             raise
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise
             if len(group) == 1:
                 with _per_item(rt, group[0], stage, report):
                     raise
@@ -274,10 +284,30 @@ def _output(rt: Runtime, job: Job, crops) -> tuple[bytes, str]:
 
 # ----- the two entry points ---------------------------------------------------------------------
 
+def _isolate_retakes(rt: Runtime, jobs: list[Job], stage: ItemStatus) -> list[Job]:
+    """A group taken again after its last take died (a killed pool process, a lost worker) may
+    hold the photo that kills workers: keep the first item, give the others back and send each
+    in a message of its own, so only the culprit reaches the attempt cap, not its siblings."""
+    if len(jobs) <= 1 or all(j.attempt <= 1 for j in jobs):
+        return jobs
+    rest = jobs[1:]
+    ids = [j.item_id for j in rest]
+    store.release(rt, ids)
+    back = ItemStatus.QUEUED if stage == ItemStatus.PREVIEWING else ItemStatus.FINALIZING
+    try:
+        rt.jobs.send_unheld(back, [(j.item_id, j.edit_version) for j in rest])
+    except Exception as exc:  # unsent: the reconciler sends them
+        log.warning("could not send %d retaken items singly: %s", len(ids), exc)
+    log.warning("group taken again: rendering %s alone, %d others sent one per message",
+                jobs[0].item_id, len(ids))
+    return jobs[:1]
+
+
 def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
     """Render previews for ``[(item_id, edit_version), ...]`` (one queue message)."""
     report = Report()
     jobs = store.claim_previews(rt, [(str(i), int(v)) for i, v in pairs])
+    jobs = _isolate_retakes(rt, jobs, ItemStatus.PREVIEWING)
     taken = {j.item_id for j in jobs}
     report.skipped.extend(i for i, _ in pairs if str(i) not in taken)
     stage = ItemStatus.PREVIEWING
@@ -307,7 +337,8 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
                 report.completed.append(job.item_id)
                 # One line per stored result, naming the worker that rendered it.
                 log.info("preview v%d stored", job.edit_version,
-                         extra={"rendered_by": rt.worker_name, "kind": "preview"})
+                         extra={"rendered_by": rt.worker_name, "kind": "preview",
+                                "edit_version": job.edit_version})
                 if finalize:
                     report.finals_queued.append(job.item_id)
     except SoftTimeLimitExceeded:
@@ -320,6 +351,7 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
     """Render finals at full cost from the stored latents (one queue message)."""
     report = Report()
     jobs = store.claim_finals(rt, [str(i) for i in item_ids])
+    jobs = _isolate_retakes(rt, jobs, ItemStatus.FINALIZING)
     taken = {j.item_id for j in jobs}
     report.skipped.extend(str(i) for i in item_ids if str(i) not in taken)
     stage = ItemStatus.FINALIZING
@@ -339,7 +371,8 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
                 job.done = True
                 if store.complete_final(rt, job):
                     report.completed.append(job.item_id)
-                    log.info("final stored", extra={"rendered_by": rt.worker_name, "kind": "final"})
+                    log.info("final stored", extra={"rendered_by": rt.worker_name, "kind": "final",
+                                                    "edit_version": job.edit_version})
                 else:
                     report.skipped.append(job.item_id)
     except SoftTimeLimitExceeded:
@@ -357,13 +390,10 @@ def _time_out(rt: Runtime, jobs: list[Job], stage: ItemStatus, report: Report) -
 def _after(rt: Runtime, jobs: list[Job], report: Report) -> None:
     """Follow-up messages once the results are committed: auto-finalized items' finals, and the
     next items of each batch (fair queues)."""
-    if report.finals_queued:
-        try:
-            rt.jobs.dispatcher.send_finals(report.finals_queued)
-        except Exception as exc:  # they stay finalizing in SQL; the reaper sends them again
-            log.warning("could not queue %d finals: %s", len(report.finals_queued), exc)
-    for batch_id in dict.fromkeys(j.batch_id for j in jobs):
-        try:
+    try:
+        if report.finals_queued:  # unsent again if Redis fails: the reconciler sends them
+            rt.jobs.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in report.finals_queued])
+        for batch_id in dict.fromkeys(j.batch_id for j in jobs):
             rt.jobs.release_pending(batch_id)
-        except Exception as exc:
-            log.warning("could not release more items of batch %s: %s", batch_id, exc)
+    except Exception as exc:  # the reconciler sends whatever this could not
+        log.warning("could not send follow-up messages: %s", exc)

@@ -3,6 +3,7 @@
     python -m worker.reaper            # loop (the compose ``reaper`` service)
     python -m worker.reaper --once     # one pass, prints what it did
     python -m worker.reaper --healthcheck   # exit 0 when the loop ran recently (container check)
+    python -m worker.reaper --cleanup  # delete batches past ANYCOST_RETENTION_DAYS, then exit
 
 Workers may also run it in a daemon thread (:func:`start_reaper_thread`), so a deployment
 without the reaper service still recovers lost items. Whoever sets the Redis key first in a
@@ -24,6 +25,7 @@ import uuid
 from pathlib import Path
 
 import redis
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.blobs import make_blob_store
@@ -47,24 +49,56 @@ def reap_period(settings: Settings) -> int:
 
 
 def reap_if_turn(
-    settings: Settings, sessions: sessionmaker[Session], jobs: Jobs, client: redis.Redis
+    settings: Settings, sessions: sessionmaker[Session], jobs: Jobs, client: redis.Redis,
+    trust_heartbeats: bool = True,
 ) -> ReapResult | None:
-    """Reap unless another process already did in this period. None when it was not our turn."""
-    if not client.set(LOCK_KEY, uuid.uuid4().hex, nx=True, ex=reap_period(settings)):
-        return None
-    result = reap(sessions, jobs, settings)
+    """Reap unless another process already did in this period. None when it was not our turn.
+    Redis down: everyone reaps (the lock is only there to save work; every change is guarded),
+    since the reconciler is what sends the work once Redis is back."""
+    try:
+        if not client.set(LOCK_KEY, uuid.uuid4().hex, nx=True, ex=reap_period(settings)):
+            return None
+    except redis.RedisError as exc:
+        log.info("reaper lock unavailable (%s): reaping anyway", exc)
+    result = reap(sessions, jobs, settings, trust_heartbeats=trust_heartbeats)
     if result.changed:
-        log.info("reaper: %d previews and %d finals requeued, %d failed, %d sent, %d workers "
-                 "pruned", len(result.requeued_previews), len(result.requeued_finals),
-                 len(result.failed), result.released, result.pruned_workers)
+        log.info("reaper: %d previews and %d finals requeued, %d failed, %d sent (%d presumed "
+                 "lost), %d batches expired, %d workers pruned", len(result.requeued_previews),
+                 len(result.requeued_finals), len(result.failed), result.released,
+                 result.presumed_lost, result.expired_batches, result.pruned_workers)
     return result
+
+
+class Trust:
+    """Whether heartbeats can be believed: after a database outage (no worker could beat, yet
+    none is dead) not until the database has answered for a whole heartbeat timeout."""
+
+    def __init__(self, settings: Settings):
+        self.timeout = settings.heartbeat_timeout
+        self.up_since: float | None = None  # None: no outage seen since this process started
+        self.down = False
+
+    def ok(self) -> None:
+        if self.down:
+            self.down, self.up_since = False, time.monotonic()
+
+    def failed(self) -> None:
+        self.down = True
+
+    @property
+    def heartbeats(self) -> bool:
+        if self.down:
+            return False
+        return self.up_since is None or time.monotonic() - self.up_since >= self.timeout
 
 
 def build(settings: Settings, sessions: sessionmaker[Session] | None = None,
           jobs: Jobs | None = None) -> tuple[sessionmaker[Session], Jobs, redis.Redis]:
     sessions = sessions or make_session_factory(make_engine(settings.database_url))
     jobs = jobs or Jobs(settings, sessions, make_blob_store(settings), Dispatcher(settings))
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
+    client = redis.Redis.from_url(settings.redis_url,
+                                  socket_connect_timeout=settings.redis_connect_timeout,
+                                  socket_timeout=settings.redis_socket_timeout)
     return sessions, jobs, client
 
 
@@ -73,13 +107,18 @@ def run_forever(settings: Settings, stop: threading.Event, sessions=None, jobs=N
     """Offer to reap every period until ``stop`` is set. Reuses ``sessions``/``jobs`` if given."""
     sessions, jobs, client = build(settings, sessions, jobs)
     period = reap_period(settings)
+    trust = Trust(settings)
     while not stop.is_set():
         try:
-            if reap_if_turn(settings, sessions, jobs, client) is None:
+            if reap_if_turn(settings, sessions, jobs, client, trust.heartbeats) is None:
                 client.ping()  # not our turn: still prove Redis answers before saying alive
+            trust.ok()
             if alive_file is not None:
                 alive_file.touch()
-        except Exception:  # database or Redis away: log and try again next period
+        except SQLAlchemyError as exc:  # database away: heartbeats stop meaning anything
+            trust.failed()
+            log.warning("reaper pass failed, database unavailable: %s", exc)
+        except Exception:  # Redis away: log and try again next period
             log.exception("reaper pass failed")
         stop.wait(period)
 
@@ -107,11 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="one pass (ignores the lock), then exit")
     parser.add_argument("--healthcheck", action="store_true",
                         help="exit 0 if the running loop completed a turn recently, else 1")
+    parser.add_argument("--cleanup", action="store_true",
+                        help="delete batches older than ANYCOST_RETENTION_DAYS, then exit")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.healthcheck:
         return 0 if healthy(settings) else 1
     configure_logging(settings)
+    if args.cleanup:
+        _, jobs, _ = build(settings)
+        deleted = 0
+        while batch := jobs.delete_expired():  # 100 batches per call
+            deleted += batch
+        print(json.dumps({"expired_batches": deleted}))
+        return 0
     if args.once:
         sessions, jobs, _ = build(settings)
         result = reap(sessions, jobs, settings)

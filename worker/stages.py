@@ -22,6 +22,9 @@ from worker.imaging.errors import ImageError
 
 #: Side of the face crop handed to the encoder (the released encoder was trained at 256 px).
 ENCODER_INPUT = 256
+#: A photo narrower than this holds no face the detectors can find (MTCNN's smallest is 20 px,
+#: and its image pyramid is empty below that: it raises instead of finding nothing).
+MIN_PHOTO_SIDE = 24
 
 
 @dataclass
@@ -53,13 +56,19 @@ def prepare_faces(rgb: np.ndarray, bundle, recipe: Recipe, detector=None) -> lis
     """
     from worker.faces import align_face, select_faces
 
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_PHOTO_SIDE:
+        raise ImageError(ErrorCode.NO_FACE, f"the photo ({w}x{h} px) is too small to hold a face")
     detector = detector if detector is not None else face_detector()
-    faces = select_faces(detector.detect(rgb), recipe.faces or "largest")
+    try:
+        found = detector.detect(rgb)
+    except (ValueError, RuntimeError, IndexError) as exc:  # degenerate shapes (thin strips ...)
+        raise ImageError(ErrorCode.NO_FACE, f"the detector found no face ({exc})") from exc
+    faces = select_faces(found, recipe.faces or "largest")
     if not faces:
         raise ImageError(ErrorCode.NO_FACE, "the detector found no face")
     size = int(getattr(bundle, "resolution", 0) or ENCODER_INPUT)
     out = []
-    h, w = rgb.shape[:2]
     for face in faces:
         aligned = align_face(rgb, face, size=size)
         crop = aligned.image

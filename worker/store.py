@@ -3,19 +3,27 @@
 Every status change goes through ``shared.states`` (guarded UPDATEs), one item at a time, so a
 message delivered twice, a stale edit version or a cancel during a render changes nothing. Result
 blobs are inserted in the same transaction as the guarded UPDATE that references them and rolled
-back when that UPDATE loses, so a duplicate leaves no second preview behind.
+back when that UPDATE loses, so a duplicate leaves no second preview behind; a preview that
+replaces another deletes the old one's blobs in the same transaction.
+
+Every function here is one transaction per item, retried with backoff while the database is
+unreachable (``db_retry_seconds``): a blip costs time, not items. When it stays away longer, the
+error goes up to the task, which gives the items back (``release``) or leaves the message unacked.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from shared import states
+from shared.db import retry_transient
 from shared.directions import USER_PREFIX
 from shared.models import Batch, Item, Latent, UserDirection, utcnow
 from shared.recipe import Cost, Recipe, recipe_from_stored
@@ -26,6 +34,11 @@ from worker.runtime import Runtime
 from worker.stages import latent_from_bytes
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _retrying(rt: Runtime, fn: Callable[[], T], what: str) -> T:
+    return retry_transient(fn, rt.settings.db_retry_seconds, what)
 
 
 @dataclass
@@ -43,6 +56,7 @@ class Job:
     # The batch owner's own directions among the edits (stored key 'user:<name>' -> Direction)
     user_directions: dict[str, Direction] = field(default_factory=dict)
     needs_projected: bool = True
+    attempt: int = 1  # how many times the item has been taken, this take included
     timings: dict[str, float] = field(default_factory=dict)
     # Filled by the stages:
     crops: list = field(default_factory=list)
@@ -111,61 +125,99 @@ def _face_meta(rt: Runtime, item: Item) -> list:
 
 
 def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[Job]:
-    """Take each (item_id, edit_version) that is still waiting for exactly that version."""
-    jobs: list[Job] = []
-    for item_id, version in pairs:
-        with rt.sessions.begin() as session:
-            if not states.start_preview(session, item_id, int(version), rt.worker_name):
-                log.info("preview of %s v%s skipped: taken, stale, canceled or done", item_id, version)
-                continue
-            item = session.get(Item, item_id)
-            batch = item.batch
-            recipe = recipe_from_stored(batch.recipe)
-            job = Job(
-                item_id=item_id, batch_id=batch.id, edit_version=int(version), recipe=recipe,
-                edits=item_edits(item, batch), cost=Cost(**item.preview_cost),
-                upload_blob_id=item.upload_blob_id, latent=stored_latent(rt, item),
-                needs_projected=item.projected_blob_id is None, face_meta=_face_meta(rt, item),
-            )
-            job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
-            if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
-                job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
-            jobs.append(job)
-    return jobs
+    """Take each (item_id, edit_version) that is still waiting for exactly that version. An item
+    taken ``max_attempts`` times already fails ``worker_lost`` instead."""
+    jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v)), "claim preview")
+            for i, v in pairs)
+    return [job for job in jobs if job is not None]
+
+
+def _claim_preview(rt: Runtime, item_id: str, version: int) -> Job | None:
+    cap = rt.settings.max_attempts
+    with rt.sessions.begin() as session:
+        if not states.start_preview(session, item_id, version, rt.worker_name, cap):
+            if states.fail_exhausted(session, item_id, ItemStatus.PREVIEWING, cap, version):
+                log.warning("preview of %s v%s failed: taken %d times already", item_id,
+                            version, cap, extra={"item_id": item_id})
+            else:
+                log.info("preview of %s v%s skipped: taken, stale, canceled or done", item_id,
+                         version)
+            return None
+        item = session.get(Item, item_id)
+        batch = item.batch
+        job = Job(
+            item_id=item_id, batch_id=batch.id, edit_version=version,
+            recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
+            cost=Cost(**item.preview_cost), upload_blob_id=item.upload_blob_id,
+            latent=stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
+            face_meta=_face_meta(rt, item), attempt=item.attempts,
+        )
+        job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
+        if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
+            job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
+        return job
 
 
 def claim_finals(rt: Runtime, item_ids: list[str]) -> list[Job]:
-    """Take each item that is (still) finalizing; its latent must exist."""
-    jobs: list[Job] = []
-    for item_id in item_ids:
+    """Take each item that is (still) finalizing; its latent must exist. An item taken
+    ``max_attempts`` times already fails ``worker_lost`` instead."""
+    jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i)), "claim final") for i in item_ids)
+    return [job for job in jobs if job is not None]
+
+
+def _claim_final(rt: Runtime, item_id: str) -> Job | None:
+    cap = rt.settings.max_attempts
+    with rt.sessions.begin() as session:
+        if not states.start_final(session, item_id, rt.worker_name, cap):
+            if states.fail_exhausted(session, item_id, ItemStatus.FINALIZING, cap):
+                log.warning("final of %s failed: taken %d times already", item_id, cap,
+                            extra={"item_id": item_id})
+            else:
+                log.info("final of %s skipped: not finalizing (done, canceled or edited)",
+                         item_id)
+            return None
+        item = session.get(Item, item_id)
+        batch = item.batch
+        job = Job(
+            item_id=item_id, batch_id=batch.id, edit_version=item.edit_version,
+            recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
+            cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
+            latent=stored_latent(rt, item), needs_projected=False,
+            face_meta=_face_meta(rt, item), attempt=item.attempts,
+            preview_cost=Cost(**item.preview_cost),
+            projection=dict(item.projection) if item.projection else None,
+        )
+        job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
+        return job
+
+
+def release(rt: Runtime, item_ids: list[str], seconds: float | None = None) -> int:
+    """Give back the items of a task that died: whatever this worker still holds goes back to
+    be sent again. Raises when the database stays away for ``seconds``."""
+    def give_back() -> int:
         with rt.sessions.begin() as session:
-            if not states.start_final(session, item_id, rt.worker_name):
-                log.info("final of %s skipped: not finalizing (done, canceled or edited)", item_id)
-                continue
-            item = session.get(Item, item_id)
-            batch = item.batch
-            job = Job(
-                item_id=item_id, batch_id=batch.id, edit_version=item.edit_version,
-                recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
-                cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
-                latent=stored_latent(rt, item), needs_projected=False,
-                face_meta=_face_meta(rt, item), preview_cost=Cost(**item.preview_cost),
-                projection=dict(item.projection) if item.projection else None,
-            )
-            job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
-            jobs.append(job)
-    return jobs
+            return sum(states.release(session, str(i), rt.worker_name) for i in item_ids)
+
+    return retry_transient(give_back, min(5.0, rt.settings.db_retry_seconds) if seconds is None
+                           else seconds, "release items")
 
 
 def read_upload(rt: Runtime, job: Job) -> bytes:
-    with rt.sessions() as session:
-        data, _ = rt.blobs.get(session, job.upload_blob_id)
-    return data
+    def read() -> bytes:
+        with rt.sessions() as session:
+            return rt.blobs.get(session, job.upload_blob_id)[0]
+
+    return _retrying(rt, read, "read upload")
 
 
 def store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int], encode_seconds: float) -> None:
     """Keep the item's W+ code (re-edits and finals start from it). A concurrent duplicate that
     stored it first wins; the codes are the same."""
+    _retrying(rt, lambda: _store_latent(rt, job, data, shape, encode_seconds), "store latent")
+
+
+def _store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int],
+                  encode_seconds: float) -> None:
     try:
         with rt.sessions.begin() as session:
             latent = session.get(Latent, job.item_id)
@@ -179,16 +231,20 @@ def store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int], encode_se
             latent.encode_seconds = encode_seconds
             latent.created_at = utcnow()
     except IntegrityError:
-        log.info("latent of %s was stored by another delivery", job.item_id)
+        log.info("latent of %s was stored by another delivery (or its batch was deleted)",
+                 job.item_id)
 
 
 def record_refine(rt: Runtime, job: Job, info: dict) -> None:
     """Note the last refinement (loss, errors before/after) in the latent's meta. The stored code
     stays the encoder's: re-edits and previews start from it, finals refine again."""
-    with rt.sessions.begin() as session:
-        latent = session.get(Latent, job.item_id)
-        if latent is not None:
-            latent.meta = {**(latent.meta or {}), "refine": info}
+    def record() -> None:
+        with rt.sessions.begin() as session:
+            latent = session.get(Latent, job.item_id)
+            if latent is not None:
+                latent.meta = {**(latent.meta or {}), "refine": info}
+
+    _retrying(rt, record, "record refine")
 
 
 def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, float]:
@@ -197,21 +253,29 @@ def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, f
 
 
 def complete_preview(rt: Runtime, job: Job) -> bool | None:
-    """Store the preview (and the projection) and move the item to preview_ready. Returns None
-    when the guarded update lost (stale or canceled; nothing kept), else whether the recipe's
-    auto-finalize queued a final."""
+    """Store the preview (and the projection) and move the item to preview_ready, deleting the
+    blobs of the preview this one replaces. Returns None when the guarded update lost (stale or
+    canceled; nothing kept), else whether the recipe's auto-finalize queued a final."""
+    return _retrying(rt, lambda: _complete_preview(rt, job), "store preview")
+
+
+def _complete_preview(rt: Runtime, job: Job) -> bool | None:
     with rt.sessions() as session:
-        preview = rt.blobs.put(session, job.images["preview"], job.mimes.get("preview", PNG))
+        old = session.execute(select(Item.preview_blob_id, Item.projected_blob_id)
+                              .where(Item.id == job.item_id)).one_or_none()
+        preview = rt.blobs.put(session, job.images["preview"], job.mimes.get("preview", PNG),
+                               batch_id=job.batch_id)
         values = {"preview_blob_id": preview.id}
         projected = job.images.get("projected")
         if projected is job.images["preview"]:  # no edits: one picture, one blob
             values["projected_blob_id"] = preview.id
         elif projected is not None:
-            values["projected_blob_id"] = rt.blobs.put(session, projected, PNG).id
+            values["projected_blob_id"] = rt.blobs.put(session, projected, PNG,
+                                                       batch_id=job.batch_id).id
         session.flush()  # the blob rows exist before the item references them
         if job.projection is not None:  # a fresh projection (first preview, other model)
             values["projection"] = job.projection
-        ok = states.complete_preview(
+        ok = old is not None and states.complete_preview(
             session, job.item_id, job.edit_version,
             timings=_merged_timings(session, job.item_id, job.timings),
             model_name=rt.model_name, pretrained=rt.pretrained,
@@ -219,17 +283,24 @@ def complete_preview(rt: Runtime, job: Job) -> bool | None:
         )
         if not ok:
             session.rollback()  # the blobs go too
-            log.info("preview of %s v%s dropped: edited or canceled meanwhile", job.item_id,
-                     job.edit_version)
+            log.info("preview of %s v%s dropped: edited, canceled or deleted meanwhile",
+                     job.item_id, job.edit_version)
             return None
+        kept = {values["preview_blob_id"], values.get("projected_blob_id", old.projected_blob_id)}
+        rt.blobs.delete(session, {old.preview_blob_id, old.projected_blob_id} - kept)
         finalize = bool(job.recipe.auto_finalize and states.request_final(session, job.item_id))
         session.commit()
         return finalize
 
 
 def complete_final(rt: Runtime, job: Job) -> bool:
+    return _retrying(rt, lambda: _complete_final(rt, job), "store final")
+
+
+def _complete_final(rt: Runtime, job: Job) -> bool:
     with rt.sessions() as session:
-        final = rt.blobs.put(session, job.images["final"], job.mimes.get("final", PNG))
+        final = rt.blobs.put(session, job.images["final"], job.mimes.get("final", PNG),
+                             batch_id=job.batch_id)
         session.flush()
         ok = states.complete_final(
             session, job.item_id, final_blob_id=final.id,
@@ -240,7 +311,7 @@ def complete_final(rt: Runtime, job: Job) -> bool:
         )
         if not ok:
             session.rollback()
-            log.info("final of %s dropped: edited or canceled meanwhile", job.item_id)
+            log.info("final of %s dropped: edited, canceled or deleted meanwhile", job.item_id)
             return False
         session.commit()
         return True
@@ -250,9 +321,13 @@ def fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus) -> b
     """Fail one item that this job holds in ``stage`` (previewing for this edit version, or
     finalizing); an item that moved on meanwhile is left alone."""
     where = {"edit_version": job.edit_version} if stage == ItemStatus.PREVIEWING else None
-    with rt.sessions.begin() as session:
-        return states.transition(
-            session, job.item_id, ItemStatus.FAILED, expected={stage}, where=where,
-            error_code=code, error_message=message[:2000], worker=None,
-            timings=_merged_timings(session, job.item_id, job.timings),
-        )
+
+    def write() -> bool:
+        with rt.sessions.begin() as session:
+            return states.transition(
+                session, job.item_id, ItemStatus.FAILED, expected={stage}, where=where,
+                error_code=code, error_message=message[:2000], worker=None,
+                timings=_merged_timings(session, job.item_id, job.timings),
+            )
+
+    return _retrying(rt, write, "fail item")

@@ -2,32 +2,56 @@
 
 Each task hands its ids to ``worker.pipeline`` with this process's runtime; all the work and all
 the state changes happen there. Results go to SQL, never to a Celery result backend.
+
+A task that dies (the database stayed away longer than the store's retries, a bug) gives its
+items back (``store.release``: unheld and unsent, so the reconciler sends them again) and is then
+acked as failed. When even that cannot be written, the message is rejected back into the queue
+instead: a task is never acked while its items' state says a worker holds them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import Celery
+from celery.exceptions import Reject
 
 from shared.queue import EVALUATE_TASK, FINAL_TASK, PREVIEW_TASK, STRIP_TASK
 from shared.settings import Settings, get_settings
-from worker import pipeline, strips
-from worker.runtime import get_runtime
+from worker import pipeline, store, strips
+from worker.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
 
 
 def render_previews(items: list[list]) -> dict:
     """``items``: ``[[item_id, edit_version], ...]`` -> previews stored, items preview_ready."""
-    report = pipeline.run_previews(get_runtime(), [(i, v) for i, v in items])
-    return _summary(report)
+    rt = get_runtime()
+    pairs = [(str(i), int(v)) for i, v in items]
+    return _run(rt, lambda: pipeline.run_previews(rt, pairs), [i for i, _ in pairs])
 
 
 def render_finals(item_ids: list[str]) -> dict:
     """``item_ids``: items that are finalizing -> finals stored, items done."""
-    report = pipeline.run_finals(get_runtime(), list(item_ids))
-    return _summary(report)
+    rt = get_runtime()
+    ids = [str(i) for i in item_ids]
+    return _run(rt, lambda: pipeline.run_finals(rt, ids), ids)
+
+
+def _run(rt: Runtime, work: Callable[[], pipeline.Report], item_ids: list[str]) -> dict:
+    try:
+        return _summary(work())
+    except Exception as exc:
+        log.error("task over %d items died: %s", len(item_ids), exc, exc_info=exc)
+        try:
+            released = store.release(rt, item_ids)
+        except Exception as release_exc:
+            log.error("items not released (%s): the message goes back to the queue",
+                      release_exc)
+            raise Reject(str(exc), requeue=True) from exc
+        log.warning("%d items released; they are sent again", released)
+        raise
 
 
 def render_strip(strip_id: str) -> str:

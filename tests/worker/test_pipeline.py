@@ -93,6 +93,7 @@ def test_edit_reuses_the_latent_and_drops_stale_results(runtime, owner, photos):
     batch_id, pairs = _batch(runtime, owner, [Upload("a.png", photos[0], "image/png")])
     pipeline.run_previews(runtime, pairs)
     (before,) = items_of(runtime, batch_id)
+    old_preview = _image(runtime, before.preview_blob_id)
     version = runtime.jobs.edit_item(owner, before.id, {"smiling": -0.8, "young": 0.5})
     assert version == 1
     # The old message (v0) arrives late: nothing happens.
@@ -104,8 +105,10 @@ def test_edit_reuses_the_latent_and_drops_stale_results(runtime, owner, photos):
     assert after.preview_blob_id != before.preview_blob_id
     assert after.projected_blob_id == before.projected_blob_id  # same latent, same projection
     assert after.timings["encode"] == before.timings["encode"]  # not encoded again
-    assert not np.array_equal(_image(runtime, after.preview_blob_id),
-                              _image(runtime, before.preview_blob_id))
+    assert not np.array_equal(_image(runtime, after.preview_blob_id), old_preview)
+    with runtime.sessions() as session:  # the superseded preview's bytes are gone
+        assert session.get(Blob, before.preview_blob_id) is None
+        assert session.get(Blob, before.projected_blob_id) is not None
 
 
 def test_a_bad_item_fails_alone(runtime, owner, photos):

@@ -6,6 +6,7 @@ from flask import request, send_file, url_for
 from sqlalchemy import select
 
 from shared import quality
+from shared.jobs import JobError
 from shared.models import Blob
 from shared.recipe import parse_recipe
 from shared.states import ItemStatus
@@ -13,7 +14,7 @@ from web.api import bp, current_user
 from web.api.archive import entry_names, write_zip
 from web.api.serialize import batch_dict, batch_summaries, created_dict
 from web.api.uploads import read_uploads, recipe_text
-from web.errors import ApiError
+from web.errors import ApiError, error_response
 from web.extensions import db, services
 
 MAX_PER_PAGE = 100
@@ -26,7 +27,16 @@ def create_batch():
     # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.
     recipe = parse_recipe(recipe_text(request), svc.model.resolution, svc.jobs.edit_names(user.id))
     uploads = read_uploads(request, svc.settings)
-    batch_id = svc.jobs.create_batch(user.id, uploads, recipe)
+    try:
+        # Never waits on Redis for long: the send has a short timeout, and items it could not
+        # send are sent by the reconciler (the batch is committed first).
+        batch_id = svc.jobs.create_batch(user.id, uploads, recipe)
+    except JobError as exc:
+        if exc.retry_after is None:
+            raise
+        response = error_response(exc.status, exc.code, exc.message)  # 429 quota_exceeded
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     batch = svc.jobs.get_batch(db(), user.id, batch_id)
     return created_dict(batch), 201, {"Location": url_for("api.get_batch", batch_id=batch_id)}
 
@@ -84,6 +94,13 @@ def get_batch(batch_id: str):
 def finalize_batch(batch_id: str):
     queued = services().jobs.finalize_batch(current_user().id, batch_id)
     return {"id": batch_id, "queued": queued}, 202
+
+
+@bp.delete("/batches/<batch_id>")
+def delete_batch(batch_id: str):
+    """The batch and every byte of it: items, latents, uploads, previews, finals. 204."""
+    services().jobs.delete_batch(current_user().id, batch_id)
+    return "", 204
 
 
 @bp.post("/batches/<batch_id>/cancel")

@@ -37,11 +37,13 @@ def edit_item(item_id: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or "edits" not in body:
         raise ApiError(400, "invalid_edits", 'send JSON {"edits": {"attribute": value}}', "edits")
+    cost = None
     if body.get("preview") is not None:  # optional: preview this item at another cost
         item = svc.jobs.get_item(db(), user.id, item_id)
-        cost = parse_cost(body["preview"], "preview", svc.model.resolution, Cost(**item.preview_cost))
-        svc.jobs.set_preview_cost(user.id, item_id, cost.as_dict())
-    version = svc.jobs.edit_item(user.id, item_id, body["edits"])
+        cost = parse_cost(body["preview"], "preview", svc.model.resolution,
+                          Cost(**item.preview_cost)).as_dict()
+    # Edits and cost in one guarded update: a refused edit (409) changes neither.
+    version = svc.jobs.edit_item(user.id, item_id, body["edits"], cost)
     return {"id": item_id, "status": "previewing", "edit_version": version}, 202
 
 

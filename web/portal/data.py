@@ -67,14 +67,15 @@ def item_edits(item_id: str):
     svc = services()
     user_id = current_user().id
     try:
+        cost = None
         if body.get("preview") is not None:
             with svc.sessions() as db:
                 item = svc.jobs.get_item(db, user_id, item_id)
                 current = item.preview_cost
             default = Cost(float(current["channels"]), int(current["resolution"]))
-            cost = parse_cost(body["preview"], "preview", svc.model.resolution, default)
-            svc.jobs.set_preview_cost(user_id, item_id, cost.as_dict())
-        version = svc.jobs.edit_item(user_id, item_id, body.get("edits") or {})
+            cost = parse_cost(body["preview"], "preview", svc.model.resolution, default).as_dict()
+        # Edits and cost in one guarded update: a refused edit changes neither.
+        version = svc.jobs.edit_item(user_id, item_id, body.get("edits") or {}, cost)
     except RecipeError as exc:
         return _json_error("invalid_recipe", f"{exc.field}: {exc.message}", 400)
     except JobError as exc:
