@@ -34,9 +34,7 @@ def celery_config(settings: Settings) -> dict:
     visibility timeout must exceed the hard time limit, or Redis redelivers a long render while it
     is still running; Celery reads it from the broker options (and the result backend's, unused).
     """
-    # Evaluation jobs run far longer than renders: the longest task sets the timeout.
-    longest = max(settings.task_hard_time_limit, settings.eval_time_limit + 60)
-    visibility = longest * 2 + 60
+    visibility = settings.task_hard_time_limit * 2 + 60
     transport = {
         "visibility_timeout": visibility,
         # Strict order: a worker on both queues takes previews before finals.
