@@ -2,8 +2,10 @@
 status of a job and every change of it, for the REST API, the portal and the worker alike.
 
 ``queued -> running -> done | failed``. Each change is a guarded UPDATE from the expected status,
-so a message delivered twice runs the job once; a job left ``running`` by a dead worker past the
-evaluation time limit may be claimed again by a redelivered message. The worker measures with
+so a message delivered twice runs the job once. Redis redelivers an unacknowledged message after
+its visibility timeout (sized for renders, shorter than a long evaluation): the copy is skipped
+while the job's worker is alive, and claims the job again when that worker's heartbeat has gone
+stale (it died) or the job is older than the evaluation time limit. The worker measures with
 ``worker.evaluate``; this module holds no torch.
 """
 
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.catalog import ModelConfig
 from shared.errors import ErrorCode
 from shared.jobs import JobError
-from shared.models import Evaluation, new_id, utcnow
+from shared.models import Evaluation, WorkerHeartbeat, new_id, utcnow
 from shared.queue import Dispatcher
 from shared.recipe import CHANNEL_RATIOS, allowed_resolutions
 from shared.settings import Settings
@@ -118,15 +120,20 @@ class Evaluations:
     # --- the worker's transitions -----------------------------------------------------------
 
     def claim(self, evaluation_id: str, worker: str) -> Evaluation | None:
-        """queued -> running (or a stale running one); None when another delivery has it."""
-        stale = utcnow() - timedelta(seconds=self.settings.eval_time_limit + 120)
+        """queued -> running (or a running one whose worker is gone); None when another
+        delivery has it."""
+        now = utcnow()
+        too_old = now - timedelta(seconds=self.settings.eval_time_limit + 120)
+        silent = now - timedelta(seconds=self.settings.heartbeat_timeout)
+        dead_workers = select(WorkerHeartbeat.name).where(WorkerHeartbeat.last_seen < silent)
         with self.sessions.begin() as session:
             claimed = session.execute(
                 update(Evaluation).where(
                     Evaluation.id == evaluation_id,
                     or_(Evaluation.status == EvaluationStatus.QUEUED.value,
                         (Evaluation.status == EvaluationStatus.RUNNING.value)
-                        & (Evaluation.started_at < stale)))
+                        & or_(Evaluation.started_at < too_old,
+                              Evaluation.worker.in_(dead_workers))))
                 .values(status=EvaluationStatus.RUNNING.value, worker=worker,
                         started_at=utcnow(), attempts=Evaluation.attempts + 1)
             ).rowcount

@@ -143,10 +143,10 @@ class Settings:
     @property
     def message_visibility(self) -> int:
         """Seconds a sent message may wait untaken (or a taken one unacked) before it is sent
-        again. Must exceed the longest render, or a render still running is delivered twice."""
-        # Evaluation jobs run far longer than renders: the longest task sets the default.
-        longest = max(self.task_hard_time_limit, self.eval_time_limit + 60)
-        return self.visibility_timeout or longest * 2 + 60
+        again. Must exceed the longest render, or a render still running is delivered twice.
+        Evaluations outlive it; a redelivered one is skipped while its worker is alive
+        (worker.evaluate.jobs)."""
+        return self.visibility_timeout or self.task_hard_time_limit * 2 + 60
 
     def as_public_dict(self) -> dict:
         """Settings safe to show (no secrets, no credentials in URLs)."""

@@ -12,7 +12,7 @@ from shared.catalog import get_model_config
 from shared.db import make_engine, make_session_factory
 from shared.evaluations import Evaluations, parse_request
 from shared.jobs import JobError
-from shared.models import Evaluation, User, utcnow
+from shared.models import Evaluation, User, WorkerHeartbeat, utcnow
 from shared.queue import EVALUATE_TASK, Dispatcher
 from shared.settings import Settings, get_settings, set_settings
 from tests.conftest import private_redis
@@ -49,11 +49,22 @@ def test_one_claim_guarded_ends_and_stale_reclaim(evaluations):
 
     second = evaluations.create(_owner(evaluations), model, {"kind": "ppl", "n": 2})
     assert evaluations.claim(second, "dead:1") is not None
-    with evaluations.sessions.begin() as session:  # its worker died long ago
-        session.execute(update(Evaluation).where(Evaluation.id == second)
-                        .values(started_at=utcnow() - timedelta(seconds=3600)))
+    with evaluations.sessions.begin() as session:  # its worker is alive, then falls silent
+        session.add(WorkerHeartbeat(name="dead:1", queues="evaluate", model_name="tiny-random",
+                                    pretrained=False, device="cpu"))
+    assert evaluations.claim(second, "w:3") is None
+    with evaluations.sessions.begin() as session:
+        session.execute(update(WorkerHeartbeat).values(last_seen=utcnow() - timedelta(hours=1)))
     again = evaluations.claim(second, "w:3")
     assert again is not None and again.worker == "w:3" and again.attempts == 2
+
+    third = evaluations.create(_owner(evaluations), model, {"kind": "ppl", "n": 2})
+    assert evaluations.claim(third, "w:4") is not None  # no heartbeat row: presumed alive
+    assert evaluations.claim(third, "w:5") is None
+    with evaluations.sessions.begin() as session:  # ... until the job is older than its limit
+        session.execute(update(Evaluation).where(Evaluation.id == third)
+                        .values(started_at=utcnow() - timedelta(seconds=3600)))
+    assert evaluations.claim(third, "w:5").worker == "w:5"
 
 
 def test_request_defaults_and_limits():
@@ -78,7 +89,6 @@ def test_worker_app_routes_evaluations_with_their_own_limits():
         task = app.tasks[EVALUATE_TASK]
         assert (task.soft_time_limit, task.time_limit) == (900, 960)
         assert app.amqp.router.route({}, EVALUATE_TASK)["queue"].name == "evaluate"
-        assert app.conf.broker_transport_options["visibility_timeout"] > 960
     finally:
         set_settings(previous)
 

@@ -11,7 +11,13 @@ from PIL import Image
 
 from shared.recipe import Cost
 from worker.evaluate.common import EvaluationError, render, sample_wplus
-from worker.evaluate.fid import FeatureStats, evaluate_fid, fid_of_features, frechet_distance
+from worker.evaluate.fid import (
+    FeatureStats,
+    evaluate_fid,
+    fid_of_features,
+    frechet_distance,
+    frechet_of_stats,
+)
 from worker.evaluate.inception import PINNED_SHA256, load_inception, packaged_file, sha256_of
 
 
@@ -33,6 +39,21 @@ def test_matches_a_direct_scipy_computation():
     assert fid_of_features(a, b) == pytest.approx(_scipy_fid(a, b), abs=1e-3)
     noisy = a + np.random.default_rng(3).normal(scale=0.5, size=a.shape)
     assert fid_of_features(a, noisy) == pytest.approx(_scipy_fid(a, noisy), abs=1e-3)
+
+
+def test_low_rank_path_equals_the_full_computation():
+    """Fewer samples than dimensions (as with a few Inception features): the small-matrix FID
+    equals the D x D eigen computation and scipy's sqrtm."""
+    a, b = _features(n=20, dim=64, seed=4), _features(n=30, dim=64, seed=5) + 0.1
+    big_a, big_b = FeatureStats(64, keep=0), FeatureStats(64, keep=0)
+    big_a.add(a)
+    big_b.add(b)
+    assert big_a.factor() is None  # rows not kept: the D x D path
+    full = frechet_of_stats(big_a, big_b)
+    assert fid_of_features(a, b) == pytest.approx(full, abs=1e-4)
+    assert fid_of_features(a, b) == pytest.approx(_scipy_fid(a, b), abs=1e-3)
+    assert full == pytest.approx(frechet_distance(a.mean(0), np.cov(a, rowvar=False),
+                                                  b.mean(0), np.cov(b, rowvar=False)), abs=1e-4)
 
 
 def test_running_statistics_equal_numpy():

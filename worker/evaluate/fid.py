@@ -42,18 +42,23 @@ REFERENCE_SEED_OFFSET = 1_000_003
 
 
 class FeatureStats:
-    """Running mean and covariance of feature vectors (constant memory for any n)."""
+    """Running mean and covariance of feature vectors (constant memory for any n); the rows
+    themselves too while there are at most ``keep``, for the low-rank FID below."""
 
-    def __init__(self, dim: int = FEATURES):
+    def __init__(self, dim: int = FEATURES, keep: int = 1024):
         self.n = 0
         self.total = np.zeros(dim)
         self.outer = np.zeros((dim, dim))
+        self.keep = keep
+        self._rows: list[np.ndarray] | None = []
 
     def add(self, feats: np.ndarray) -> None:
         feats = np.asarray(feats, dtype=np.float64)
         self.n += feats.shape[0]
         self.total += feats.sum(0)
         self.outer += feats.T @ feats
+        if self._rows is not None:
+            self._rows = self._rows + [feats] if self.n <= self.keep else None
 
     @property
     def mean(self) -> np.ndarray:
@@ -65,6 +70,12 @@ class FeatureStats:
             raise ValueError("a covariance needs at least two samples")
         mu = self.mean
         return (self.outer - self.n * np.outer(mu, mu)) / (self.n - 1)
+
+    def factor(self) -> np.ndarray | None:
+        """``F`` [n, D] with ``F.T @ F == cov`` (centred rows / sqrt(n - 1)), when kept."""
+        if self._rows is None or self.n < 2:
+            return None
+        return (np.concatenate(self._rows) - self.mean) / np.sqrt(self.n - 1)
 
     @classmethod
     def of(cls, feats: np.ndarray) -> FeatureStats:
@@ -78,20 +89,38 @@ def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
+def _trace_sqrt_psd(matrix: np.ndarray) -> float:
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((matrix + matrix.T) / 2), 0, None)).sum())
+
+
 def frechet_distance(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray,
                      cov_b: np.ndarray) -> float:
     """The Fréchet distance of two Gaussians (means ``[D]``, covariances ``[D, D]``)."""
     root_a = _sqrt_psd(cov_a)
-    middle = root_a @ cov_b @ root_a
-    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    trace_root = _trace_sqrt_psd(root_a @ cov_b @ root_a)
     diff = np.asarray(mu_a) - np.asarray(mu_b)
     value = float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
     return max(0.0, value)  # rounding can leave a tiny negative for identical sets
 
 
+def frechet_of_stats(a: FeatureStats, b: FeatureStats) -> float:
+    """``frechet_distance`` of two sets' statistics. When one set has n <= ``keep`` samples its
+    covariance is ``F.T @ F`` with F [n, D], and tr((S_o F.T F)^(1/2)) is the trace root of the
+    small ``F S_o F.T`` [n, n]: the same value, without a D x D (2048) eigen-decomposition."""
+    small = [s for s in (a, b) if s.factor() is not None]
+    if not small:
+        return frechet_distance(a.mean, a.cov, b.mean, b.cov)
+    low = min(small, key=lambda s: s.n)
+    other = b if low is a else a
+    factor, other_cov = low.factor(), other.cov
+    trace_root = _trace_sqrt_psd(factor @ other_cov @ factor.T)
+    diff = a.mean - b.mean
+    value = float(diff @ diff + (factor ** 2).sum() + np.trace(other_cov) - 2 * trace_root)
+    return max(0.0, value)
+
+
 def fid_of_features(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    a, b = FeatureStats.of(feats_a), FeatureStats.of(feats_b)
-    return frechet_distance(a.mean, a.cov, b.mean, b.cov)
+    return frechet_of_stats(FeatureStats.of(feats_a), FeatureStats.of(feats_b))
 
 
 # ------------------------------------------------------------------------------ data sets
@@ -148,6 +177,7 @@ def dataset_statistics(folder: str | Path, resolution: int, inception: Inception
         with np.load(cache, allow_pickle=False) as data:
             stats = FeatureStats(int(data["total"].shape[0]))
             stats.n, stats.total, stats.outer = int(data["n"]), data["total"], data["outer"]
+            stats._rows = [data["rows"]] if data["rows"].size else None
             return stats, {**info, "images": stats.n, "skipped": int(data["skipped"]), "cached": True}
     stats, skipped, chunk = FeatureStats(), 0, []
     for i, path in enumerate(files):
@@ -165,7 +195,9 @@ def dataset_statistics(folder: str | Path, resolution: int, inception: Inception
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, n=stats.n, total=stats.total, outer=stats.outer, skipped=skipped)
+        rows = stats.factor()
+        kept = np.zeros((0, stats.total.shape[0])) if rows is None else np.concatenate(stats._rows)
+        np.savez(tmp, n=stats.n, total=stats.total, outer=stats.outer, rows=kept, skipped=skipped)
         tmp.replace(cache)
     return stats, {**info, "images": stats.n, "skipped": skipped, "cached": False}
 
@@ -212,7 +244,7 @@ def evaluate_fid(bundle, inception: Inception, n: int, costs: Sequence[Cost], se
         (_, stats), = _generated_stats(generator, inception, n, seed, cost, [cost.resolution],
                                        batch_size)
         ref = references[cost.resolution]
-        value = frechet_distance(stats.mean, stats.cov, ref.mean, ref.cov)
+        value = frechet_of_stats(stats, ref)
         results.append({**cost.as_dict(), "fid": round(value, 6),
                         "seconds": round(time.perf_counter() - t0, 3)})
         if progress is not None:
