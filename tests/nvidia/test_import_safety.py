@@ -165,3 +165,19 @@ def test_cli_import_is_idempotent_and_registers_the_config(ada_pickle, tmp_path,
     assert cli("--dir", str(wdir), "installed", "cars-64").returncode == 0
     verify = cli("--dir", str(wdir), "verify")
     assert verify.returncode == 0 and "0 problem(s)" in verify.stdout
+
+
+def test_networks_we_cannot_convert_say_why():
+    from worker.anycost.nvidia import convert
+
+    with pytest.raises(convert.ConversionError, match="StyleGAN3"):
+        convert.generator_state_dict({"synthesis.input.affine.weight": torch.zeros(4, 512)})
+    with pytest.raises(convert.ConversionError, match="class-conditional"):
+        convert.generator_arch({"c_dim": 10})
+    with pytest.raises(convert.ConversionError, match="'resnet'"):
+        convert.generator_arch({"synthesis_kwargs": {"architecture": "resnet"}})
+    with pytest.raises(convert.ConversionError, match="only 'resnet'"):
+        convert.discriminator_arch({"architecture": "skip"})
+    with pytest.raises(convert.ConversionError, match="missing parameter mapping.w_avg"):
+        convert.generator_state_dict({"mapping.fc0.weight": torch.zeros(2, 2),
+                                      "mapping.fc0.bias": torch.zeros(2)})
