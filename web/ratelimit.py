@@ -68,7 +68,9 @@ class RateLimits:
         self.enabled = settings.rate_limits
         self.limiter = Limiter(
             key_func=client_address, app=app, storage_uri=settings.redis_url,
-            storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
+            # A counter is one round trip on a local Redis: a hung Redis may cost an upload a
+            # quarter second per check, never its whole time budget (ANYCOST_REDIS_PUBLISH_TIMEOUT).
+            storage_options={"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
             # Flask-Limiter's own headers would put Retry-After on every answer of a limited
             # view (even a 201); only a 429 gets it, from on_breach (see _retry_after_header).
             strategy="fixed-window", headers_enabled=False, swallow_errors=True,
