@@ -119,7 +119,8 @@ def model_config(settings: Settings, name) -> ModelConfig:
     try:
         return get_model_config(name, settings.weights_dir)
     except UnknownConfigError:
-        raise SynthesisError("model", f"unknown model {name!r}; GET /api/v1/models lists them")
+        raise SynthesisError(
+            "model", f"unknown model {name!r}; GET /api/v1/models lists them") from None
 
 
 def parse_request(raw, settings: Settings, session: Session, owner_id: int) -> SynthesisRequest:

@@ -185,3 +185,25 @@ def test_models_lists_live_configs_and_a_model_without_a_worker_is_409(client, h
     assert client.get("/api/v1/models", headers=headers).get_json()["models"] == []
     status, error = _error(client, headers, {"synthesis": {"seeds": [1]}})
     assert status == 409 and error["code"] == "model_unavailable"
+
+
+def _check(doc: dict, name: str, value) -> None:
+    import jsonschema_rs  # schemathesis' validator
+
+    schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    jsonschema_rs.validator_for(schema).validate(value)
+
+
+def test_answers_match_the_openapi_document(client, headers, worker, synth_redis):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    post = doc["paths"]["/api/v1/batches"]["post"]
+    assert "application/json" in post["requestBody"]["content"]
+    assert "/api/v1/models" in doc["paths"]
+    body = {"synthesis": {"seeds": [3]}, "truncation": 0.6, "mix": {"seed": 9, "from_slot": 2}}
+    _check(doc, "SynthesisRequest", body)
+    made = _make(client, headers, body)
+    _check(doc, "SynthesisCreated", made)
+    run_worker(worker, synth_redis)
+    batch = client.get(f"/api/v1/batches/{made['id']}", headers=headers).get_json()
+    _check(doc, "Batch", batch)
+    _check(doc, "ServedModels", client.get("/api/v1/models", headers=headers).get_json())

@@ -46,5 +46,4 @@ def current_user() -> User:
 
 
 # Route modules register themselves on ``bp`` when imported.
-from web.api import (  # noqa: E402, F401
-    batches, directions, evaluations, events, items, meta, synthesis, tokens)
+from web.api import batches, directions, evaluations, events, items, meta, synthesis, tokens  # noqa: E402, F401
