@@ -144,6 +144,12 @@ def parse_request(raw, settings: Settings, session: Session, owner_id: int) -> S
                              "no refine_steps")
     names = names_for(session, replace(settings, model=config.name), owner_id)
     recipe = parse_recipe({**recipe_raw, "output": "crop"}, config.resolution, names)
+    if "boundary" not in config.kinds:  # no attribute boundaries: only its own directions
+        own = set(names.values())
+        for key in recipe.edits:
+            if key not in own:
+                raise SynthesisError(f"edits.{key}", f"model {config.name} has no attribute "
+                                     "boundaries; use its directions (GET /api/v1/models)")
     return SynthesisRequest(seeds=seeds, truncation=truncation, mix_seed=mix_seed,
                             mix_from_slot=mix_slot, model=config.name, recipe=recipe,
                             picked=picked)
