@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import states
 from shared.blobs import BlobStore
+from shared.catalog import get_model_config
 from shared.edit_names import names_for
 from shared.models import Batch, Blob, Item, Latent, WorkerHeartbeat, new_id, utcnow
 from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
@@ -265,9 +266,11 @@ class Jobs:
                   preview_cost: dict | None = None) -> int:
         """New edits (and optionally a new preview cost) for one item: a new preview. Returns
         the new edit version. A refused edit (409) changes nothing."""
-        edits = parse_edits(raw_edits, extra_names=self.edit_names(owner_id))
+        names = self.edit_names(owner_id)
+        edits = parse_edits(raw_edits, extra_names=names)
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
+            self._check_model_edits(item.batch.model_name, edits, names)
             old_final = item.final_blob_id
             version = states.request_edit(session, item.id, edits, preview_cost)
             if version is None:
@@ -276,6 +279,21 @@ class Jobs:
             self.blobs.delete(session, [old_final])  # the final of edits that are gone
         self.send_unheld(ItemStatus.PREVIEWING, [(item_id, version)])
         return version
+
+    def _check_model_edits(self, model: str, edits: dict, names: dict[str, str]) -> None:
+        """A config without attribute boundaries (a car generator) takes only directions."""
+        if model == self.settings.model:
+            return
+        try:
+            config = get_model_config(model, self.settings.weights_dir)
+        except KeyError:
+            return  # a model gone from the catalogue: the worker says what is wrong
+        if "boundary" in config.kinds:
+            return
+        for key in edits:
+            if key not in names.values():
+                raise JobError("invalid_edits", f"edits.{key}: model {model} has no attribute "
+                               "boundaries; use its directions (GET /api/v1/models)")
 
     def set_preview_cost(self, owner_id: int, item_id: str, cost: dict) -> None:
         with self.sessions.begin() as session:

@@ -73,3 +73,25 @@ def test_finals_of_a_model_go_to_its_final_queue(worker, synth_redis):
     assert worker.jobs.finalize_batch(owner, batch_id) == 1
     assert len(queued(synth_redis, "final")) == 1
     assert queued(synth_redis, f"final@{CAR}") == []
+
+
+def test_a_model_without_boundaries_takes_only_directions(worker, synth_redis):
+    from shared.jobs import JobError
+    from shared.synthesis import SynthesisError
+
+    Heartbeat(worker.sessions, "car-worker:2", interval=60, model_name=CAR).beat()
+    owner = _owner(worker)
+    try:
+        _batch(worker, owner, {"synthesis": {"seeds": [1]}, "model": CAR,
+                               "recipe": {"edits": {"smiling": 0.5}}})
+        raise AssertionError("a car batch with a face attribute was accepted")
+    except SynthesisError as exc:
+        assert exc.field == "edits.31_Smiling"
+    car = _batch(worker, owner, {"synthesis": {"seeds": [1]}, "model": CAR})
+    with worker.sessions() as session:
+        item_id = session.query(Item.id).filter(Item.batch_id == car).scalar()
+    try:
+        worker.jobs.edit_item(owner, item_id, {"smiling": 0.5})
+        raise AssertionError("a face attribute edit of a car item was accepted")
+    except JobError as exc:
+        assert exc.status == 400 and "boundaries" in exc.message
