@@ -19,6 +19,25 @@ from web import create_app
 from web.auth import create_token, create_user
 from web.extensions import services
 
+NV = "nv-ada64"  # the imported NVIDIA reference pickle (64 px, with a discriminator)
+
+
+@pytest.fixture(scope="session")
+def nv_weights(tmp_path_factory, reference_dir) -> str:
+    """A weights directory with tiny-random (built) and the imported NVIDIA reference config."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from worker.anycost.bundle import load_bundle
+
+    folder = tmp_path_factory.mktemp("synth-weights")
+    subprocess.run([sys.executable, "-m", "worker.anycost.weights", "--dir", str(folder),
+                    "import-nvidia", str(reference_dir / "nvidia-ada-res64" / "network.pkl"),
+                    "--config", NV], cwd=REPO, check=True, capture_output=True)
+    load_bundle("tiny-random", folder, device="cpu")
+    return str(folder)
+
 
 @pytest.fixture
 def synth_redis() -> Iterator[str]:

@@ -5,8 +5,6 @@ both with their files."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from dataclasses import replace
 
@@ -15,33 +13,20 @@ import requests
 
 from shared.settings import Settings
 from tests.conftest import private_pg_database, redis_db_url
-from tests.integration.stack import REPO, WorkerProcess, running_stack, settled
+from tests.integration.stack import WorkerProcess, running_stack, settled
+from tests.synthesis.conftest import NV
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-NV = "nv-ada64"
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory, reference_dir) -> str:
-    """A weights directory with tiny-random (built) and the imported NVIDIA reference config."""
-    from worker.anycost.bundle import load_bundle
-
-    folder = tmp_path_factory.mktemp("synth-weights")
-    subprocess.run([sys.executable, "-m", "worker.anycost.weights", "--dir", str(folder),
-                    "import-nvidia", str(reference_dir / "nvidia-ada-res64" / "network.pkl"),
-                    "--config", NV], cwd=REPO, check=True, capture_output=True)
-    load_bundle("tiny-random", folder, device="cpu")
-    return str(folder)
 
 
 def _post(stack, body: dict) -> requests.Response:
     return stack.api.http.post(f"{stack.api.base}/batches", json=body)
 
 
-def test_batches_go_only_to_their_models_worker(weights, tmp_path):
+def test_batches_go_only_to_their_models_worker(nv_weights, tmp_path):
     with private_pg_database("anycost_synth") as database:
         settings = Settings(database_url=database, redis_url=redis_db_url("synthesis_stack"),
-                            model="tiny-random", weights_dir=weights, render_batch_size=4,
+                            model="tiny-random", weights_dir=nv_weights, render_batch_size=4,
                             torch_threads=1, heartbeat_seconds=2)
         with running_stack(settings, "synth-tiny", tmp_path / "tiny.log", "synth") as stack:
             nv = WorkerProcess(replace(settings, worker_model=NV), "synth-nv", tmp_path / "nv.log")
