@@ -207,3 +207,16 @@ def test_answers_match_the_openapi_document(client, headers, worker, synth_redis
     batch = client.get(f"/api/v1/batches/{made['id']}", headers=headers).get_json()
     _check(doc, "Batch", batch)
     _check(doc, "ServedModels", client.get("/api/v1/models", headers=headers).get_json())
+
+
+def test_an_idempotency_key_replays_the_first_batch(client, headers, worker):
+    body = {"synthesis": {"count": 3}}
+    keyed = {**headers, "Idempotency-Key": "gen-1"}
+    first = client.post("/api/v1/batches", json=body, headers=keyed)
+    again = client.post("/api/v1/batches", json=body, headers=keyed)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.get_json()["seeds"] == first.get_json()["seeds"]
+    other = client.post("/api/v1/batches", json={"synthesis": {"count": 4}}, headers=keyed)
+    assert other.status_code == 422
