@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import states
 from shared.blobs import BlobStore
+from shared.catalog import get_model_config
 from shared.edit_names import names_for
 from shared.models import Batch, Blob, Item, Latent, WorkerHeartbeat, new_id, utcnow
 from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
@@ -53,6 +54,14 @@ class Upload:
     filename: str
     data: bytes
     content_type: str
+
+
+def _by_model(rows: Sequence[tuple[str, int, str | None]]) -> dict[str | None, list]:
+    """(item_id, edit_version, model) rows -> model -> [(item_id, edit_version), ...]."""
+    out: dict[str | None, list] = {}
+    for item_id, version, model in rows:
+        out.setdefault(model, []).append((item_id, version))
+    return out
 
 
 class Jobs:
@@ -153,21 +162,23 @@ class Jobs:
             if room <= 0:
                 return 0
             candidates = session.execute(
-                select(Item.id, Item.edit_version).join(Batch, Batch.id == Item.batch_id).where(
+                select(Item.id, Item.edit_version, Batch.model_name)
+                .join(Batch, Batch.id == Item.batch_id).where(
                     Batch.owner_id == owner_id, Item.status == ItemStatus.QUEUED.value,
                     Item.enqueued_at.is_(None), Item.worker.is_(None),
                 ).order_by(Batch.created_at, Batch.id, Item.position).limit(room)
             ).all()
             now = now or utcnow()
             # Guarded: two releasers never send the same item twice.
-            claimed = [(i, v) for i, v in candidates
+            claimed = [(i, v, m) for i, v, m in candidates
                        if states.mark_sent(session, i, ItemStatus.QUEUED, now)]
-        if not claimed:
-            return 0
-        size = self.group_size(len(claimed), PREVIEW_QUEUE)
-        sent = self._send(lambda: self.dispatcher.send_previews(claimed, size),
-                          [i for i, _ in claimed])
-        return len(claimed) if sent else 0
+        sent = 0
+        for model, pairs in _by_model(claimed).items():  # each to its model's workers
+            size = self.group_size(len(pairs), PREVIEW_QUEUE, model)
+            if self._send(lambda p=pairs, s=size, m=model: self.dispatcher.send_previews(p, s, m),
+                          [i for i, _ in pairs]):
+                sent += len(pairs)
+        return sent
 
     def release_pending(self, batch_id: str) -> int:
         """:meth:`release_user` for the owner of ``batch_id`` (the cap is per user)."""
@@ -183,17 +194,23 @@ class Jobs:
         with self.sessions.begin() as session:
             claimed = [(i, v) for i, v in rows
                        if states.mark_sent(session, i, status, now, stale_before)]
-        if not claimed:
-            return 0
-        ids = [i for i, _ in claimed]
-        if status == ItemStatus.FINALIZING:
-            size = self.group_size(len(ids), FINAL_QUEUE)
-            sent = self._send(lambda: self.dispatcher.send_finals(ids, size), ids)
-        else:
-            sent = self._send(lambda: self.dispatcher.send_previews(claimed, 1), ids)
-        return len(claimed) if sent else 0
+            models = dict(session.execute(
+                select(Item.id, Batch.model_name).join(Batch, Batch.id == Item.batch_id)
+                .where(Item.id.in_([i for i, _ in claimed]))).all()) if claimed else {}
+        sent = 0
+        for model, pairs in _by_model([(i, v, models.get(i)) for i, v in claimed]).items():
+            ids = [i for i, _ in pairs]
+            if status == ItemStatus.FINALIZING:
+                size = self.group_size(len(ids), FINAL_QUEUE, model)
+                ok = self._send(lambda d=ids, s=size, m=model: self.dispatcher.send_finals(d, s, m),
+                                ids)
+            else:
+                ok = self._send(lambda p=pairs, m=model: self.dispatcher.send_previews(p, 1, m),
+                                ids)
+            sent += len(pairs) if ok else 0
+        return sent
 
-    def group_size(self, n_items: int, queue: str) -> int:
+    def group_size(self, n_items: int, queue: str, model: str | None = None) -> int:
         """Items per message: ``render_batch_size``, but with several live workers of ``queue``
         small enough that each gets at least two messages, so none idles while another holds a
         big group (measured: 2 workers took 14% longer with groups of 8 than of 1)."""
@@ -201,7 +218,8 @@ class Jobs:
         with self.sessions() as session:
             workers = session.scalar(
                 select(func.count()).select_from(WorkerHeartbeat).where(
-                    WorkerHeartbeat.last_seen >= cutoff, WorkerHeartbeat.queues.contains(queue))
+                    WorkerHeartbeat.last_seen >= cutoff, WorkerHeartbeat.queues.contains(queue),
+                    WorkerHeartbeat.model_name == (model or self.settings.model))
             ) or 0
         if workers <= 1:
             return self.settings.render_batch_size
@@ -248,9 +266,11 @@ class Jobs:
                   preview_cost: dict | None = None) -> int:
         """New edits (and optionally a new preview cost) for one item: a new preview. Returns
         the new edit version. A refused edit (409) changes nothing."""
-        edits = parse_edits(raw_edits, extra_names=self.edit_names(owner_id))
+        names = self.edit_names(owner_id)
+        edits = parse_edits(raw_edits, extra_names=names)
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
+            self._check_model_edits(item.batch.model_name, edits, names)
             old_final = item.final_blob_id
             version = states.request_edit(session, item.id, edits, preview_cost)
             if version is None:
@@ -259,6 +279,21 @@ class Jobs:
             self.blobs.delete(session, [old_final])  # the final of edits that are gone
         self.send_unheld(ItemStatus.PREVIEWING, [(item_id, version)])
         return version
+
+    def _check_model_edits(self, model: str, edits: dict, names: dict[str, str]) -> None:
+        """A config without attribute boundaries (a car generator) takes only directions."""
+        if model == self.settings.model:
+            return
+        try:
+            config = get_model_config(model, self.settings.weights_dir)
+        except KeyError:
+            return  # a model gone from the catalogue: the worker says what is wrong
+        if "boundary" in config.kinds:
+            return
+        for key in edits:
+            if key not in names.values():
+                raise JobError("invalid_edits", f"edits.{key}: model {model} has no attribute "
+                               "boundaries; use its directions (GET /api/v1/models)")
 
     def set_preview_cost(self, owner_id: int, item_id: str, cost: dict) -> None:
         with self.sessions.begin() as session:

@@ -136,7 +136,10 @@ class Item(Base):
     # When a message for the item's current work was sent (NULL: to be sent); only changed by
     # shared.states. The reconciler sends unheld items that are unsent or sent too long ago.
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime)
-    upload_blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"))
+    # NULL for a synthesised item: its W+ code comes from ``synthesis`` (shared.synthesis)
+    upload_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
+    # {"seed", "truncation", "mix_seed", "mix_from_slot"} of an item made from a seed
+    synthesis: Mapped[dict | None] = mapped_column(JSON)
     projected_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
     preview_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))
     final_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"))

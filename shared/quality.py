@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable
 
 #: How a face was projected into W+.
-PROJECTION_METHODS = ("encoder", "encoder+refine", "optimisation")
+PROJECTION_METHODS = ("encoder", "encoder+refine", "optimisation", "synthesis")
 #: Accepted ``sort`` values for a batch's items and their default order.
 SORT_ORDERS = {"position": "asc", "realism": "desc"}
 ORDERS = ("asc", "desc")

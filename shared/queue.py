@@ -3,6 +3,11 @@ that sends item ids to the workers (web and worker both send; only the worker ex
 
 Messages carry ids only; the database holds the truth. Previews and finals have their own
 queues so a worker can serve either or both, and workers read ``preview`` before ``final``.
+
+Several model configs in one deployment: each worker serves one config. The deployment's
+default config (``ANYCOST_MODEL``) keeps the plain queue names; any other config's queues are
+suffixed ``@CONFIG`` (``preview@stylegan2-car``): :func:`queue_for`. A message goes to the queue
+of its item's batch's model, so only that model's workers take it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,15 @@ PREVIEW_QUEUE = "preview"
 FINAL_QUEUE = "final"
 EVALUATE_QUEUE = "evaluate"  # model evaluations (FID, PPL, consistency): long, low priority
 QUEUES = (PREVIEW_QUEUE, FINAL_QUEUE, EVALUATE_QUEUE)
+MODEL_SEPARATOR = "@"
+
+
+def queue_for(base: str, model: str | None, default_model: str) -> str:
+    """The queue of ``base`` (preview, final, evaluate) for ``model``: the plain name for the
+    deployment's default config (and for None), ``base@model`` for any other."""
+    if not model or model == default_model:
+        return base
+    return f"{base}{MODEL_SEPARATOR}{model}"
 
 PREVIEW_TASK = "anycost.render_previews"  # args: [[item_id, edit_version], ...]
 FINAL_TASK = "anycost.render_finals"  # args: [item_id, ...]
@@ -129,24 +143,30 @@ class Dispatcher:
                 self._down_until = time.monotonic() + self.BREAKER_SECONDS
             raise
 
-    def send_previews(self, items: Sequence[tuple[str, int]], group_size: int | None = None) -> int:
-        """``items``: (item_id, edit_version) pairs. Returns the number of messages sent."""
+    def queue(self, base: str, model: str | None = None) -> str:
+        return queue_for(base, model, self.settings.model)
+
+    def send_previews(self, items: Sequence[tuple[str, int]], group_size: int | None = None,
+                      model: str | None = None) -> int:
+        """``items``: (item_id, edit_version) pairs of ``model``'s batches (None: the default
+        config). Returns the number of messages sent."""
         size = min(group_size or self.settings.render_batch_size, self.settings.render_batch_size)
         groups = chunks([list(pair) for pair in items], size)
         for group in groups:
-            self._send(PREVIEW_TASK, [group], PREVIEW_QUEUE)
+            self._send(PREVIEW_TASK, [group], self.queue(PREVIEW_QUEUE, model))
         return len(groups)
 
     def send_evaluation(self, evaluation_id: str) -> None:
         self.celery.send_task(EVALUATE_TASK, args=[evaluation_id], queue=EVALUATE_QUEUE)
 
-    def send_finals(self, item_ids: Sequence[str], group_size: int | None = None) -> int:
+    def send_finals(self, item_ids: Sequence[str], group_size: int | None = None,
+                    model: str | None = None) -> int:
         size = min(group_size or self.settings.render_batch_size, self.settings.render_batch_size)
         groups = chunks(list(item_ids), size)
         for group in groups:
-            self._send(FINAL_TASK, [group], FINAL_QUEUE)
+            self._send(FINAL_TASK, [group], self.queue(FINAL_QUEUE, model))
         return len(groups)
 
-    def send_strip(self, strip_id: str) -> None:
+    def send_strip(self, strip_id: str, model: str | None = None) -> None:
         """One direction strip (previews along a direction); it rides the preview queue."""
-        self.celery.send_task(STRIP_TASK, args=[strip_id], queue=PREVIEW_QUEUE)
+        self.celery.send_task(STRIP_TASK, args=[strip_id], queue=self.queue(PREVIEW_QUEUE, model))

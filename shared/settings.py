@@ -55,6 +55,8 @@ class Settings:
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'anycost.db'}"
     redis_url: str = "redis://localhost:6379/0"
     model: str = "anycost-ffhq-config-f"
+    worker_model: str = ""  # the config a worker serves; "" = model (the deployment's default)
+    max_seeds: int = 64  # seeds (or count) of one synthesis batch
     weights_dir: str = str(DEFAULT_VAR_DIR / "weights")
     blob_store: str = "database"  # "database" (no shared disk needed) or "filesystem"
     blob_dir: str = str(DEFAULT_VAR_DIR / "blobs")
@@ -109,6 +111,11 @@ class Settings:
     sse_max_seconds: int = 300  # an event stream ends after this long (clients reconnect)
     sse_heartbeat_seconds: int = 15
     extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def served_model(self) -> str:
+        """The config this (worker) process serves."""
+        return self.worker_model or self.model
 
     @property
     def is_sqlite(self) -> bool:
@@ -188,6 +195,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("DATABASE_URL", "database_url", "str", "SQLAlchemy URL; default SQLite file var/anycost.db"),
     EnvVar("REDIS_URL", "redis_url", "str", "Celery broker; default redis://localhost:6379/0"),
     EnvVar("ANYCOST_MODEL", "model", "str", "model config; tiny-random for development"),
+    EnvVar("ANYCOST_WORKER_MODEL", "worker_model", "str",
+           "config this worker serves (its queues are suffixed @CONFIG); default ANYCOST_MODEL"),
+    EnvVar("ANYCOST_MAX_SEEDS", "max_seeds", "int", "seeds (or count) per synthesis batch"),
     EnvVar("ANYCOST_WEIGHTS_DIR", "weights_dir", "str", "installed weights; default var/weights"),
     EnvVar("ANYCOST_BLOB_STORE", "blob_store", "choice", "where image bytes live",
            ("database", "filesystem")),

@@ -163,7 +163,8 @@ class UserDirections:
             if item is None or item.batch.owner_id != owner_id:
                 raise JobError("not_found", "no such item", 404)
             latent = item.latent
-            if latent is None or latent.model_name != self.settings.model:
+            model = item.batch.model_name  # the strip goes to that model's workers
+            if latent is None or latent.model_name != model:
                 raise JobError("not_ready", "this item has no code yet: wait for its preview", 409)
             values = [round(-1 + 2 * i / (steps - 1), 4) for i in range(steps)]
             strip = DirectionStrip(owner_id=owner_id, item_id=item.id, direction=key,
@@ -173,7 +174,7 @@ class UserDirections:
             strip_id = strip.id
             out = describe_strip(strip)
         try:
-            self.dispatcher.send_strip(strip_id)
+            self.dispatcher.send_strip(strip_id, model)
         except Exception as exc:  # a strip is cheap to ask for again: say so rather than wait
             log.warning("could not queue strip %s: %s", strip_id, exc)
             with self.sessions.begin() as session:

@@ -104,6 +104,8 @@ REDIS_DBS = {
     "faults": 16,  # the fault suite runs its own redis-server; this number names its database
     "webhard": 21,  # tests/web hardening: idempotency, webhooks, SSE, tokens, schemathesis
     "webhard_limits": 22,  # tests/web/test_rate_limits.py (Flask-Limiter counters)
+    "synthesis": 23,  # tests/synthesis: seeds -> batches, in-process worker
+    "synthesis_stack": 24,  # tests/synthesis: two real workers of two configs
 }
 
 _redis_server: RedisServer | None = None

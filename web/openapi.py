@@ -16,6 +16,7 @@ from web.openapi_schemas import SCHEMAS
 from web.openapi_schemas import error as _error
 from web.openapi_schemas import json_body as _json
 from web.openapi_schemas import ref as _ref
+from web.openapi_synthesis import SCHEMAS as SYNTHESIS_SCHEMAS
 
 API_VERSION = "1.0.0"
 
@@ -120,16 +121,23 @@ _SORT_PARAMS = [
 
 PATHS: dict = {
     "/api/v1/batches": {
-        "post": _op("Upload photos with a recipe", body=_UPLOAD, params=[{
+        "post": _op("Upload photos with a recipe, or make new images from seeds (JSON)",
+                    body={"required": True, "content": {
+                        **_UPLOAD["content"],
+                        "application/json": {"schema": _ref("SynthesisRequest")}}}, params=[{
             "name": "Idempotency-Key", "in": "header", "required": False,
             "schema": {"type": "string", "minLength": 1, "maxLength": 255},
             "description": "the same user and key within 24 h returns the first batch (200); "
                            "the same key with a different request is a 422",
         }], responses={
             "200": _json(_ref("BatchCreated"), "Idempotency-Key replay: the batch made before"),
-            "201": _json(_ref("BatchCreated"), "the batch; previews are queued"),
-            "400": _error("bad recipe (field named), webhook URL or key, or missing files"),
-            "409": _error("webhook_secret_missing, or idempotency_in_progress (Retry-After)"),
+            "201": {"description": "the batch; previews are queued", "content": {
+                "application/json": {"schema": {"anyOf": [
+                    _ref("BatchCreated"), _ref("SynthesisCreated")]}}}},
+            "400": _error("bad recipe or synthesis field (field named), webhook URL or key, or "
+                          "missing files"),
+            "409": _error("webhook_secret_missing, idempotency_in_progress (Retry-After), or "
+                          "model_unavailable: no live worker serves the model"),
             "413": _error("too many files, a file too large, or the request too large"),
             "415": _error("a file is not an accepted image type"),
             "429": _error("over your quota of waiting photos (quota_exceeded); see Retry-After"),
@@ -221,6 +229,10 @@ PATHS: dict = {
         "The edit attributes, their aliases and the model's own directions", tag="service",
         public=True,
         responses={"200": _json(_ref("Attributes"), "attributes")},
+    )},
+    "/api/v1/models": {"get": _op(
+        "The model configs that have a live worker: resolution, costs, installed files",
+        tag="service", responses={"200": _json(_ref("ServedModels"), "models")},
     )},
     "/api/v1/models/current": {"get": _op(
         "The model this service runs, its allowed costs and their MACs", tag="service",
@@ -333,7 +345,7 @@ def document(server_url: str | None = None) -> dict:
         "security": [{"bearer": []}],
         "paths": PATHS,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **SYNTHESIS_SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

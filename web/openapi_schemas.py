@@ -94,6 +94,9 @@ SCHEMAS: dict = {
                 "properties": {"preview": ref("Realism"), "final": ref("Realism")},
             },
             "projection": ref("Projection"), "consistency": ref("Consistency"),
+            "seed": nullable({"type": "integer", "description": "a synthesised item's seed"}),
+            "synthesis": nullable({"type": "object", "description": "a synthesised item's "
+                                   "spec: seed, truncation, mix_seed, mix_from_slot"}),
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
         },

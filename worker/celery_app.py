@@ -1,6 +1,10 @@
 """The worker's Celery app: ``celery -A worker.celery_app worker -Q preview,final -c 1 -n NAME``
 (add ``evaluate`` to the queues, or run a separate worker on it, for model evaluations).
 
+A worker serves one config, ``ANYCOST_WORKER_MODEL`` (default ``ANYCOST_MODEL``). When that is
+not the deployment's default config, the queues named by ``-Q`` are its own: ``preview`` means
+``preview@CONFIG`` (``shared.queue.queue_for``), so the same command line serves any config.
+
 The app is built on first access (``worker.celery_app.app``), from settings read once from the
 environment, with the configuration producers use too (``shared.queue.celery_config``). Models
 load in ``worker_process_init``, i.e. in each pool process after the fork: the parent never
@@ -17,7 +21,7 @@ import sys
 from celery import Celery, signals
 
 from shared.logging import configure_logging
-from shared.queue import make_celery
+from shared.queue import QUEUES, make_celery, queue_for
 from shared.settings import Settings, get_settings, set_settings
 from worker import broker, runtime, tasks
 
@@ -62,12 +66,33 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
             _services("stop", rt)
             rt.close()
 
+    def on_after_setup(sender=None, instance=None, **_) -> None:
+        _serve_model_queues(instance.app, get_settings())
+
+    signals.celeryd_after_setup.connect(on_after_setup, weak=False,
+                                        dispatch_uid=f"anycost-queues-{id(app)}")
     signals.setup_logging.connect(on_setup_logging, weak=False, dispatch_uid=f"anycost-log-{id(app)}")
     signals.worker_process_init.connect(on_process_init, weak=False, dispatch_uid=f"anycost-init-{id(app)}")
     signals.worker_process_shutdown.connect(
         on_process_shutdown, weak=False, dispatch_uid=f"anycost-shutdown-{id(app)}"
     )
     return app
+
+
+def _serve_model_queues(app: Celery, settings: Settings) -> list[str]:
+    """Swap the plain queue names this worker consumes for its config's (see the module doc).
+    Returns the queue names consumed."""
+    queues = app.amqp.queues
+    selected = list(queues.consume_from or queues)
+    served = settings.served_model
+    for name in selected:
+        own = queue_for(name, served, settings.model) if name in QUEUES else name
+        if own != name:
+            queues.deselect([name])
+            queues.select_add(own)
+    names = sorted(queues.consume_from or queues)
+    log.info("worker serves model %s on queues %s", served, ", ".join(names))
+    return names
 
 
 def _services(action: str, rt: runtime.Runtime) -> None:

@@ -34,10 +34,12 @@ from worker.images import JPEG, PNG, encode_jpeg, encode_png, to_uint8
 from worker.imaging.errors import ImageError
 from worker.runtime import Runtime
 from worker.store import Job
+from worker.synthesis import SynthesisSpec, wplus_for
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = "timeout"
+MODEL_MISMATCH = "model_mismatch"
 INTERNAL_ERROR = str(ErrorCode.INTERNAL_ERROR)
 TIMEOUT_MESSAGE = "Rendering this photo took longer than the time limit."
 
@@ -163,6 +165,23 @@ def _decode_and_find_faces(rt: Runtime, job: Job) -> None:
     job.face_meta = [f.meta for f in faces]
     if rt.bundle.encoder is None:  # no encoder: the faces are projected by optimisation
         job.targets = assess.projection_targets(rt, job, rgb)
+
+
+def _synthesise(rt: Runtime, job: Job) -> None:
+    """A synthesised item's W+ code from its seed spec, exact (no encoder, no projection
+    error), stored as its latent so re-edits and finals start from it."""
+    timer = _Timer()
+    spec = job.synthesis
+    code = wplus_for(rt.bundle.generator, SynthesisSpec(
+        seed=int(spec["seed"]), truncation=float(spec["truncation"]),
+        mix_seed=spec.get("mix_seed"), mix_from_slot=spec.get("mix_from_slot")),
+        rt.bundle.w_avg())
+    job.latent = code.float()
+    job.projection = {"method": "synthesis", "error": 0.0, "seed": int(spec["seed"])}
+    job.add_time("synthesise", timer.lap())
+    data, shape = stages.latent_to_bytes(job.latent)
+    store.store_latent(rt, job, data, shape, 0.0)
+    job.add_time("store_latent", timer.lap())
 
 
 def _encode(rt: Runtime, group: list[Job]) -> None:
@@ -312,7 +331,15 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
     report.skipped.extend(i for i, _ in pairs if str(i) not in taken)
     stage = ItemStatus.PREVIEWING
     try:
-        fresh = [j for j in jobs if j.latent is None]
+        for job in jobs:  # a message on the wrong model's queue: fail loudly, not render
+            if job.model_name and job.model_name != rt.model_name:
+                _fail(rt, job, MODEL_MISMATCH, f"this item's model is {job.model_name}; "
+                      f"this worker serves {rt.model_name}", stage, report)
+        fresh = [j for j in _live(jobs) if j.latent is None]
+        for job in [j for j in fresh if j.synthesis is not None]:
+            with _per_item(rt, job, stage, report):
+                _synthesise(rt, job)
+        fresh = [j for j in fresh if j.synthesis is None]
         for job in fresh:
             with _per_item(rt, job, stage, report):
                 _decode_and_find_faces(rt, job)

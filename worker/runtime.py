@@ -124,10 +124,11 @@ def warm_up(rt: Runtime) -> float:
 
 
 def load_models(settings: Settings, device: torch.device):
-    """The model bundle of ``settings.model`` on ``device`` (builds tiny-random weights if asked)."""
+    """The bundle of the config this worker serves (``settings.served_model``) on ``device``
+    (builds tiny-random weights if asked)."""
     from worker.anycost.bundle import load_bundle
 
-    return load_bundle(settings.model, weights_dir=settings.weights_dir, device=str(device))
+    return load_bundle(settings.served_model, weights_dir=settings.weights_dir, device=str(device))
 
 
 def build_runtime(

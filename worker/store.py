@@ -51,7 +51,9 @@ class Job:
     recipe: Recipe
     edits: dict[str, float]
     cost: Cost  # the cost this job renders at (preview or final)
-    upload_blob_id: str
+    upload_blob_id: str | None  # None: a synthesised item (its code comes from ``synthesis``)
+    synthesis: dict | None = None  # seed spec of a synthesised item (shared.synthesis)
+    model_name: str | None = None  # the batch's model config
     latent: torch.Tensor | None = None  # [F, L, S] when already stored (re-edit, final)
     # The batch owner's own directions among the edits (stored key 'user:<name>' -> Direction)
     user_directions: dict[str, Direction] = field(default_factory=dict)
@@ -151,6 +153,8 @@ def _claim_preview(rt: Runtime, item_id: str, version: int) -> Job | None:
             cost=Cost(**item.preview_cost), upload_blob_id=item.upload_blob_id,
             latent=stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
             face_meta=_face_meta(rt, item), attempt=item.attempts,
+            synthesis=dict(item.synthesis) if item.synthesis else None,
+            model_name=batch.model_name,
         )
         job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
         if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
@@ -186,6 +190,8 @@ def _claim_final(rt: Runtime, item_id: str) -> Job | None:
             face_meta=_face_meta(rt, item), attempt=item.attempts,
             preview_cost=Cost(**item.preview_cost),
             projection=dict(item.projection) if item.projection else None,
+            synthesis=dict(item.synthesis) if item.synthesis else None,
+            model_name=batch.model_name,
         )
         job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
         return job

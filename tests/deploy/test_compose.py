@@ -135,3 +135,14 @@ def test_training_container_uses_every_gpu_through_torchrun(config):
     mounts = {v.split(":")[1]: v for v in train["volumes"]}
     assert mounts["/weights"].endswith(":ro") and mounts["/data"].endswith(":ro")
     assert not mounts["/runs"].endswith(":ro")
+
+
+def test_a_car_worker_serves_a_second_config_beside_the_face_worker(config):
+    face, car = config["services"]["worker"], config["services"]["worker-car"]
+    assert car["environment"]["ANYCOST_WORKER_MODEL"] == "anycost-car-config-f"
+    assert "ANYCOST_WORKER_MODEL" not in face["environment"]
+    assert car["environment"]["ANYCOST_MODEL"] == face["environment"]["ANYCOST_MODEL"]
+    for key in ("DATABASE_URL", "REDIS_URL"):  # one database, one broker
+        assert car["environment"][key] == face["environment"][key]
+    assert car["command"] == face["command"], "-Q preview,final means the car's own queues"
+    assert car["deploy"] == face["deploy"] and "ports" not in car

@@ -32,6 +32,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "ANYCOST_MODEL": settings.model,
+        "ANYCOST_WORKER_MODEL": settings.worker_model,
         "ANYCOST_WEIGHTS_DIR": settings.weights_dir,
         "ANYCOST_RENDER_BATCH_SIZE": str(settings.render_batch_size),
         "ANYCOST_TORCH_THREADS": str(settings.torch_threads),

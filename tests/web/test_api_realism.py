@@ -61,4 +61,4 @@ def test_openapi_documents_quality_and_sort(client):
     item = spec["components"]["schemas"]["Item"]["properties"]
     assert {"realism", "projection", "consistency"} <= set(item)
     methods = spec["components"]["schemas"]["Projection"]["oneOf"][0]["properties"]["method"]
-    assert methods["enum"] == ["encoder", "encoder+refine", "optimisation"]
+    assert methods["enum"] == ["encoder", "encoder+refine", "optimisation", "synthesis"]

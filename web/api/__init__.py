@@ -46,4 +46,4 @@ def current_user() -> User:
 
 
 # Route modules register themselves on ``bp`` when imported.
-from web.api import batches, directions, evaluations, events, items, meta, tokens  # noqa: E402, F401
+from web.api import batches, directions, evaluations, events, items, meta, synthesis, tokens  # noqa: E402, F401

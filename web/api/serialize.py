@@ -75,6 +75,8 @@ def item_dict(item: Item, batch: Batch) -> dict:
         "realism": quality.item_realism(item),
         "projection": item.projection,
         "consistency": item.consistency,
+        "seed": (item.synthesis or {}).get("seed"),
+        "synthesis": item.synthesis,
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
     }

@@ -1,5 +1,5 @@
-"""``POST /api/v1/batches``: the recipe (JSON checked for depth and control characters), an
-optional webhook URL (form field ``webhook_url`` or the recipe's ``webhook_url`` key), the photos,
+"""``POST /api/v1/batches``: a JSON body is a synthesis batch (``web.api.synthesis``); else the
+recipe (JSON checked for depth and control characters), an optional webhook URL (form field ``webhook_url`` or the recipe's ``webhook_url`` key), the photos,
 and an optional ``Idempotency-Key`` (web.idempotency)."""
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def _recipe_and_webhook() -> tuple[dict, str | None]:
 
 
 def submit_batch(user: User):
+    if request.is_json:  # new images from seeds, no photos: web/api/synthesis.py
+        from web.api.synthesis import submit_synthesis
+
+        return submit_synthesis(user)
     svc = services()
     key = idempotency.key_from(request)
     # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.

@@ -63,7 +63,9 @@ def quality_text(item: Item) -> str:
     if scores:
         parts.append("Realism " + ", ".join(scores))
     p = item.projection or {}
-    if p.get("method"):
+    if p.get("method") == "synthesis":  # an exact code from a seed: no projection error
+        parts.append(f"Generated from seed {p.get('seed')}")
+    elif p.get("method"):
         error = f", error {_number(p['error'], 4)}" if p.get("error") is not None else ""
         parts.append(f"Projected by {p['method']}{error}")
     c = item.consistency or {}

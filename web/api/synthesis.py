@@ -1,0 +1,131 @@
+"""Synthesis batches (``POST /api/v1/batches`` with a JSON body: seeds or a count, truncation,
+style mixing, a model) and the model configs this deployment serves (``GET /api/v1/models``).
+
+The checks live in ``shared.synthesis``; this module turns a request into them and answers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request, url_for
+
+from shared.catalog import ModelConfig, UnknownConfigError, get_model_config
+from shared.directions import generator_directions
+from shared.errors import RequestErrorCode
+from shared.models import User
+from shared.recipe import default_costs
+from shared.synthesis import create_synthesis_batch, live_models, parse_request
+from shared.webhooks import WebhookUrlError, check_url
+from web import idempotency
+from web.api import bp
+from web.api.meta import _cost_table
+from web.api.serialize import created_dict
+from web.errors import ApiError
+from web.extensions import db, services
+
+log = logging.getLogger(__name__)
+WEBHOOK_FIELD = "webhook_url"
+
+
+def _webhook(body: dict, user: User) -> str | None:
+    url = body.pop(WEBHOOK_FIELD, None)
+    if url is None:
+        return None
+    if not isinstance(url, str):
+        raise ApiError(400, RequestErrorCode.INVALID_WEBHOOK_URL, "must be a string", WEBHOOK_FIELD)
+    try:
+        check_url(url)
+    except WebhookUrlError as exc:
+        raise ApiError(400, RequestErrorCode.INVALID_WEBHOOK_URL, str(exc), WEBHOOK_FIELD) from None
+    if not user.webhook_secret:
+        raise ApiError(409, RequestErrorCode.WEBHOOK_SECRET_MISSING,
+                       "make a webhook secret first (POST /api/v1/webhooks/secret)", WEBHOOK_FIELD)
+    return url
+
+
+def submit_synthesis(user: User):
+    """A batch of new images from seeds: 201 with the items and the seeds they carry."""
+    svc = services()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, RequestErrorCode.INVALID_JSON, "the body must be a JSON object", "body")
+    key = idempotency.key_from(request)
+    webhook_url = _webhook(body, user)
+    parsed = parse_request(body, svc.settings, db(), user.id)
+    if key is not None:
+        print_ = idempotency.fingerprint({"synthesis": body}, webhook_url, [])
+        earlier = idempotency.claim(svc.sessions, user.id, key, print_)
+        if earlier is not None:
+            batch = svc.jobs.get_batch(db(), user.id, earlier)
+            return _created(batch), 200, {
+                "Location": url_for("api.get_batch", batch_id=earlier),
+                "Idempotent-Replayed": "true"}
+    try:
+        batch_id = create_synthesis_batch(svc.jobs, user.id, parsed, webhook_url)
+    except BaseException:
+        if key is not None:
+            try:
+                idempotency.release(svc.sessions, user.id, key)
+            except Exception:  # the database is down: the claim goes stale and is taken over
+                log.warning("could not release %s %r", idempotency.HEADER, key)
+        raise
+    if key is not None:
+        idempotency.complete(svc.sessions, user.id, key, batch_id)
+    batch = svc.jobs.get_batch(db(), user.id, batch_id)
+    return _created(batch), 201, {"Location": url_for("api.get_batch", batch_id=batch_id)}
+
+
+def _created(batch) -> dict:
+    out = created_dict(batch)
+    seeds = {i.id: (i.synthesis or {}).get("seed") for i in batch.items}
+    for item in out["items"]:
+        item["seed"] = seeds.get(item["id"])
+    out["model"] = batch.model_name
+    out["seeds"] = [item["seed"] for item in out["items"]]
+    return out
+
+
+def model_entry(config: ModelConfig, weights_dir: str, default: str) -> dict:
+    """What a client needs to choose a config: resolution, costs, installed files, edits."""
+    preview, final = default_costs(config.resolution)
+    directions = [d["key"] for d in generator_directions(weights_dir, config.name)]
+    files = {kind: _installed(weights_dir, config, kind)
+             for kind in ("encoder", "boundary", "discriminator")}
+    return {
+        "name": config.name,
+        "default": config.name == default,
+        "resolution": config.resolution,
+        "pretrained": config.pretrained,
+        "description": config.description,
+        "files": {**files, "directions": bool(directions)},
+        "directions": directions,
+        "photos": config.name == default,  # uploads go to the default config (face aligned)
+        "default_costs": {"preview": preview.as_dict(), "final": final.as_dict()},
+        "costs": list(_cost_table(config)),
+    }
+
+
+def _installed(weights_dir: str, config: ModelConfig, kind: str) -> bool:
+    from pathlib import Path
+
+    try:
+        return (Path(weights_dir) / config.filename(kind)).is_file()
+    except (KeyError, ValueError):  # a kind this config never has
+        return False
+
+
+@bp.get("/models")
+def list_models():
+    """The configs that have a live worker now (a batch may name any of them)."""
+    settings = services().settings
+    names = sorted(live_models(db(), settings))
+    out = []
+    for name in names:
+        try:
+            config = get_model_config(name, settings.weights_dir)
+        except UnknownConfigError:  # a worker of a config this web process does not know
+            log.warning("a worker serves %s, which is not in this catalogue", name)
+            continue
+        out.append(model_entry(config, settings.weights_dir, settings.model))
+    return {"models": out, "default": settings.model}
