@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from flask import Request
@@ -30,6 +31,8 @@ from shared.errors import RequestErrorCode
 from shared.jobs import Upload
 from shared.models import IdempotencyKey, utcnow
 from web.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
@@ -109,3 +112,37 @@ def release(sessions: sessionmaker[Session], user_id: int, key: str) -> None:
         session.execute(delete(IdempotencyKey).where(
             IdempotencyKey.user_id == user_id, IdempotencyKey.key == key,
             IdempotencyKey.batch_id.is_(None)))
+
+
+def create_once(user_id: int, key: str | None, print_: str, create: Callable[[], str],
+                present: Callable[[object], dict]):
+    """``POST /batches``'s answer under an optional Idempotency-Key: ``create()`` makes the batch
+    (its id), ``present(batch)`` its JSON. A repeat of the same request within the window gets
+    the first batch with 200 and ``Idempotent-Replayed``; a failed create frees the key."""
+    from flask import url_for
+
+    from web.extensions import db, services
+
+    svc = services()
+
+    def answer(batch_id: str, status: int, extra: dict) -> tuple:
+        batch = svc.jobs.get_batch(db(), user_id, batch_id)
+        return present(batch), status, {"Location": url_for("api.get_batch", batch_id=batch_id),
+                                        **extra}
+
+    if key is not None:
+        earlier = claim(svc.sessions, user_id, key, print_)
+        if earlier is not None:
+            return answer(earlier, 200, {"Idempotent-Replayed": "true"})
+    try:
+        batch_id = create()
+    except BaseException:
+        if key is not None:
+            try:
+                release(svc.sessions, user_id, key)
+            except Exception:  # the database is down: the claim goes stale and is taken over
+                log.warning("could not release %s %r", HEADER, key)
+        raise
+    if key is not None:
+        complete(svc.sessions, user_id, key, batch_id)
+    return answer(batch_id, 201, {})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import request, url_for
+from flask import request
 
 from shared.errors import RequestErrorCode
 from shared.models import User
@@ -16,7 +16,7 @@ from web import idempotency
 from web.api.serialize import created_dict
 from web.api.uploads import read_uploads, recipe_text
 from web.errors import ApiError
-from web.extensions import db, services
+from web.extensions import services
 from web.safe_input import loads_checked
 
 log = logging.getLogger(__name__)
@@ -64,28 +64,11 @@ def submit_batch(user: User):
         raise ApiError(409, RequestErrorCode.WEBHOOK_SECRET_MISSING,
                        "make a webhook secret first (POST /api/v1/webhooks/secret)", WEBHOOK_FIELD)
     uploads = read_uploads(request, svc.settings)
-    if key is not None:
-        print_ = idempotency.fingerprint(recipe.as_dict(), webhook_url, uploads)
-        earlier = idempotency.claim(svc.sessions, user.id, key, print_)
-        if earlier is not None:
-            batch = svc.jobs.get_batch(db(), user.id, earlier)
-            return created_dict(batch), 200, {
-                "Location": url_for("api.get_batch", batch_id=earlier),
-                "Idempotent-Replayed": "true",
-            }
-    try:
-        # Never waits on Redis for long: the send has a short timeout, and items it could not
-        # send are sent by the reconciler (the batch is committed first). Over the user's quota:
-        # JobError 429 with Retry-After (web.errors).
-        batch_id = svc.jobs.create_batch(user.id, uploads, recipe, webhook_url=webhook_url)
-    except BaseException:
-        if key is not None:
-            try:
-                idempotency.release(svc.sessions, user.id, key)
-            except Exception:  # the database is down: the claim goes stale and is taken over
-                log.warning("could not release %s %r", idempotency.HEADER, key)
-        raise
-    if key is not None:
-        idempotency.complete(svc.sessions, user.id, key, batch_id)
-    batch = svc.jobs.get_batch(db(), user.id, batch_id)
-    return created_dict(batch), 201, {"Location": url_for("api.get_batch", batch_id=batch_id)}
+    print_ = idempotency.fingerprint(recipe.as_dict(), webhook_url, uploads)
+    # Never waits on Redis for long: the send has a short timeout, and items it could not send
+    # are sent by the reconciler (the batch is committed first). Over the user's quota: JobError
+    # 429 with Retry-After (web.errors).
+    return idempotency.create_once(
+        user.id, key, print_,
+        lambda: svc.jobs.create_batch(user.id, uploads, recipe, webhook_url=webhook_url),
+        created_dict)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import request, url_for
+from flask import request
 
 from shared.catalog import ModelConfig, UnknownConfigError, get_model_config
 from shared.directions import generator_directions
@@ -53,27 +53,9 @@ def submit_synthesis(user: User):
     key = idempotency.key_from(request)
     webhook_url = _webhook(body, user)
     parsed = parse_request(body, svc.settings, db(), user.id)
-    if key is not None:
-        print_ = idempotency.fingerprint({"synthesis": body}, webhook_url, [])
-        earlier = idempotency.claim(svc.sessions, user.id, key, print_)
-        if earlier is not None:
-            batch = svc.jobs.get_batch(db(), user.id, earlier)
-            return _created(batch), 200, {
-                "Location": url_for("api.get_batch", batch_id=earlier),
-                "Idempotent-Replayed": "true"}
-    try:
-        batch_id = create_synthesis_batch(svc.jobs, user.id, parsed, webhook_url)
-    except BaseException:
-        if key is not None:
-            try:
-                idempotency.release(svc.sessions, user.id, key)
-            except Exception:  # the database is down: the claim goes stale and is taken over
-                log.warning("could not release %s %r", idempotency.HEADER, key)
-        raise
-    if key is not None:
-        idempotency.complete(svc.sessions, user.id, key, batch_id)
-    batch = svc.jobs.get_batch(db(), user.id, batch_id)
-    return _created(batch), 201, {"Location": url_for("api.get_batch", batch_id=batch_id)}
+    return idempotency.create_once(
+        user.id, key, idempotency.fingerprint({"synthesis": body}, webhook_url, []),
+        lambda: create_synthesis_batch(svc.jobs, user.id, parsed, webhook_url), _created)
 
 
 def _created(batch) -> dict:
