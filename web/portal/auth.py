@@ -1,7 +1,7 @@
 """Portal sign-in: username and password checked against a slow hash, a signed session cookie.
 
 ``current_user()`` is the signed-in user (or None); ``login_required`` sends everyone else to the
-sign-in page (pages) or answers 401 (the portal's JSON endpoints).
+sign-in page (the pages' scripts call REST API v1, which answers 401 itself).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import g, jsonify, redirect, request, session, url_for
+from flask import g, redirect, request, session, url_for
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -91,9 +91,6 @@ def login_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
-            if request.path.startswith("/portal/"):
-                body = {"error": {"code": "unauthorized", "message": "sign in first"}}
-                return jsonify(body), 401
             return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 

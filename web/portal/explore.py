@@ -13,7 +13,7 @@ from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
 from web.portal.auth import current_user, login_required
 from web.portal.blueprint import bp
 from web.portal.forms import Slider
-from web.portal.present import item_dict
+from web.portal.present import item_view
 from web.portal.services import services
 
 
@@ -36,7 +36,7 @@ def explore_item(item_id: str):
             item = svc.jobs.get_item(db, user.id, item_id)
         except JobError as exc:
             abort(exc.status, description=exc.message)
-        data = item_dict(item)
+        data = item_view(item)
         batch_id = item.batch_id
         has_code = item.latent is not None and item.latent.model_name == svc.model.name
     choices = {

@@ -9,6 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from shared.jobs import JobError
 from shared.recipe import recipe_from_stored
+from web.api.serialize import batch_summaries
 from web.portal.auth import (
     authenticate,
     current_user,
@@ -21,7 +22,7 @@ from web.portal.blueprint import bp
 from web.portal.costs import cost_options, measured_macs_per_second
 from web.portal.explore import direction_sliders
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
-from web.portal.present import batch_dict, batch_summaries, item_dict, portal_sort
+from web.portal.present import STATUS_LABELS, batch_view, item_view, portal_sort
 from web.portal.services import services
 
 PER_PAGE = 20
@@ -65,11 +66,12 @@ def batches():
     svc = services()
     with svc.sessions() as db:
         rows, total = svc.jobs.list_batches(db, current_user().id, page=page, per_page=PER_PAGE)
-        summaries = batch_summaries(db, [b.id for b in rows])
+        summaries = batch_summaries(db, rows)
         listed = [{
-            "id": b.id, "created_at": b.created_at, "model_name": b.model_name,
-            "edits": recipe_from_stored(b.recipe).edits, **summaries[b.id],
-        } for b in rows]
+            **summary, "created_at": b.created_at, "total": summary["item_count"],
+            "status_label": STATUS_LABELS.get(summary["status"], summary["status"]),
+            "edits": recipe_from_stored(b.recipe).edits,
+        } for b, summary in zip(rows, summaries, strict=True)]
     pages = max(1, math.ceil(total / PER_PAGE))
     return render_template("portal/batches.html", batches=listed, page=page, pages=pages, total=total)
 
@@ -119,7 +121,7 @@ def batch_page(batch_id: str):
     svc = services()
     with svc.sessions() as db:
         batch = _job_call(svc.jobs.get_batch, db, current_user().id, batch_id)
-        data = batch_dict(batch, portal_sort())
+        data = batch_view(batch, portal_sort())
     return render_template("portal/batch.html", batch=data)
 
 
@@ -145,7 +147,7 @@ def item_page(item_id: str):
     svc = services()
     with svc.sessions() as db:
         item = _job_call(svc.jobs.get_item, db, current_user().id, item_id)
-        data = item_dict(item)
+        data = item_view(item)
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id
         costs = cost_options(svc.model, measured_macs_per_second(db, current_user().id, svc.model))

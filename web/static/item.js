@@ -108,11 +108,12 @@
   }
 
   function apply(data) {
+    data = Portal.view(data);
     item = data;
     requested = Math.max(requested, data.edit_version);
     if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data);
-    errorBox.hidden = !data.error;
-    if (data.error) errorBox.textContent = data.error;
+    errorBox.hidden = !data.error_text;
+    if (data.error_text) errorBox.textContent = data.error_text;
     document.getElementById("item-quality").textContent = data.quality_text || "";
     const finalLink = document.getElementById("final-link");
     finalLink.hidden = !data.urls.final;
