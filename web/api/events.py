@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from shared.events import BATCH_COMPLETED
 from shared.models import Event, Item
 from shared.states import TERMINAL, batch_status, status_counts
-from web.api import bp, current_user
+from web.api.blueprint import bp, current_user
 from web.errors import ApiError
 from web.extensions import Services, db, services
 
