@@ -47,5 +47,5 @@ def install_random_1024(directory: str | Path, seed: int = 0) -> str:
         torch.save(payloads[kind], path)
         entries.append(weights.InstalledFile(CONFIG, kind, path, sha256_file(path),
                                              path.stat().st_size, SOURCE, False))
-    weights._record(directory, entries)  # noqa: SLF001 - the registry has no public "random" record
+    weights.record(directory, entries)
     return CONFIG

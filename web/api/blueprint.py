@@ -10,7 +10,6 @@ from shared.models import User
 from web import openapi
 from web.auth import authenticate
 from web.errors import ApiError
-from web.extensions import db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -35,8 +34,8 @@ def _known_query_only() -> None:
 def _require_user() -> None:
     if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
         return
-    authenticate(db())
+    authenticate()
 
 
 def current_user() -> User:
-    return authenticate(db())
+    return authenticate()

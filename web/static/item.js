@@ -1,4 +1,7 @@
-/* Item editor: moving a slider asks for a new preview (debounced). Every request gets a new
+/* Item editor: moving a slider asks for a new preview (debounced). New results are pushed: the
+   page listens to the batch's event stream (server-sent events of REST API v1) and fetches the
+   item when an event names it; it polls slowly only as a fallback (and fast while the stream
+   is down). Every request gets a new
    edit_version from the server; the page shows a preview only when it belongs to the newest
    version asked for, and never swaps in an image older than the one on screen, whatever order
    responses and image loads arrive in. The status line says what is running and how long the
@@ -68,7 +71,7 @@
     } finally {
       pending -= 1;
     }
-    schedulePoll(300);
+    schedulePoll(streamUp ? 3000 : 300);
   }
   const requestPreviewSoon = Portal.debounce(requestPreview, 350);
 
@@ -123,6 +126,22 @@
     root.dataset.shownVersion = String(shown);
   }
 
+  let streamUp = false;
+
+  function listen() {
+    if (!window.EventSource || !root.dataset.eventsUrl) return;
+    const source = new EventSource(root.dataset.eventsUrl);
+    source.onopen = function () { streamUp = true; };
+    source.onerror = function () { streamUp = false; };  // EventSource reconnects by itself
+    ["item.preview_ready", "item.done", "item.failed"].forEach(function (kind) {
+      source.addEventListener(kind, function (e) {
+        let data = null;
+        try { data = JSON.parse(e.data); } catch (err) { return; }
+        if (data.item_id === item.id) schedulePoll(0);
+      });
+    });
+  }
+
   async function poll() {
     pollTimer = null;
     try {
@@ -132,7 +151,8 @@
     }
     const busy = pending > 0 || !SETTLED.has(item.status) || item.edit_version < requested
       || (SHOWABLE.has(item.status) && shown < requested);
-    if (busy) schedulePoll(500);
+    // Pushed events bring the result; the slow poll only covers a lost event.
+    if (busy) schedulePoll(streamUp ? 3000 : 500);
   }
 
   function schedulePoll(ms) {
@@ -165,6 +185,7 @@
     schedulePoll(200);
   });
 
+  listen();
   apply(item);
   if (finalizing || !SETTLED.has(item.status)) schedulePoll(500);
 })();
