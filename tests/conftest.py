@@ -104,6 +104,7 @@ REDIS_DBS = {
     "faults": 16,  # the fault suite runs its own redis-server; this number names its database
     "webhard": 21,  # tests/web hardening: idempotency, webhooks, SSE, tokens, schemathesis
     "webhard_limits": 22,  # tests/web/test_rate_limits.py (Flask-Limiter counters)
+    "webone": 25,  # tests/web/test_event_nudges.py (pub/sub nudges of event streams)
 }
 
 _redis_server: RedisServer | None = None
