@@ -98,7 +98,7 @@ def security_headers(response):
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/portal/") or request.is_json
+    return request.is_json
 
 
 @bp.errorhandler(400)
