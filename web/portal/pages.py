@@ -16,7 +16,7 @@ from web.portal.blueprint import bp
 from web.portal.costs import cost_options, measured_macs_per_second
 from web.portal.explore import direction_sliders
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
-from web.portal.present import STATUS_LABELS, batch_view, item_view, portal_sort
+from web.portal.present import batch_label, batch_view, item_view, portal_sort
 from web.portal.services import services
 
 PER_PAGE = 20
@@ -63,7 +63,7 @@ def batches():
         summaries = batch_summaries(db, rows)
         listed = [{
             **summary, "created_at": b.created_at, "total": summary["item_count"],
-            "status_label": STATUS_LABELS.get(summary["status"], summary["status"]),
+            "status_label": batch_label(summary["status"], summary["counts"]),
             "edits": recipe_from_stored(b.recipe).edits,
         } for b, summary in zip(rows, summaries, strict=True)]
     pages = max(1, math.ceil(total / PER_PAGE))

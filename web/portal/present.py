@@ -24,6 +24,16 @@ STATUS_LABELS: dict[str, str] = {
 }
 
 
+def batch_label(status: str, counts: dict[str, int]) -> str:
+    """A batch's status in words that tell the truth: "Done, 2 failed", "Failed", "Canceled"."""
+    label = STATUS_LABELS.get(status, status)
+    if status in ("done", "preview_ready", "running"):
+        extra = [f"{counts[k]} {k}" for k in ("failed", "canceled") if counts.get(k)]
+        if extra:
+            label += ", " + ", ".join(extra)
+    return label
+
+
 def _number(value, digits: int) -> str:
     return f"{float(value):.{digits}f}"
 
@@ -70,7 +80,7 @@ def batch_view(batch: Batch, sort: str) -> dict:
         **data,
         "items": items,
         "sort": sort,
-        "status_label": STATUS_LABELS.get(data["status"], data["status"]),
+        "status_label": batch_label(data["status"], data["counts"]),
         "finals": sum(1 for i in items if i["status"] == "done" and i["final_url"]),
         "total": len(items),
     }

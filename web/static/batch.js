@@ -69,10 +69,21 @@
     });
   }
 
+  /* As web/portal/present.py's batch_label: "Done, 2 failed". */
+  function batchLabel(batch) {
+    let label = Portal.statusLabel(batch.status);
+    if (["done", "preview_ready", "running"].indexOf(batch.status) !== -1) {
+      const extra = ["failed", "canceled"].filter(function (k) { return batch.counts[k]; })
+        .map(function (k) { return batch.counts[k] + " " + k; });
+      if (extra.length) label += ", " + extra.join(", ");
+    }
+    return label;
+  }
+
   function update(batch) {
     document.getElementById("batch-progress").value = batch.progress;
     document.getElementById("batch-pct").textContent = Math.round(batch.progress * 100) + "%";
-    setStatus(document.getElementById("batch-status"), batch.status, Portal.statusLabel(batch.status));
+    setStatus(document.getElementById("batch-status"), batch.status, batchLabel(batch));
     updateCounts(batch.counts);
     batch.items.forEach(updateItem);
     // Sorted by realism, the order changes as scores arrive: follow the server's order, but
