@@ -322,3 +322,31 @@ def test_api_accepts_the_portal_session_for_reads(app, browser):
     batch_id = create_batch(browser)
     response = browser.get(f"/api/v1/batches/{batch_id}")
     assert response.status_code == 200 and response.get_json()["id"] == batch_id
+
+
+def test_new_batch_form_takes_faces_and_refine_steps(app, browser):
+    browser.sign_in("alice")
+    page = browser.get("/batches/new").get_data(as_text=True)
+    assert 'name="faces" value="all"' in page and 'id="refine_steps"' in page
+    batch_id = create_batch(browser, faces="all", refine_steps="12")
+    with services(app).sessions() as db:
+        recipe = db.get(Batch, batch_id).recipe
+        assert recipe["faces"] == "all" and recipe["refine_steps"] == 12
+    bad = browser.post_form("/batches/new", {"files": [(io.BytesIO(png_bytes()), "a.png")],
+                                             "refine_steps": "2.5"},
+                            content_type="multipart/form-data")
+    assert bad.status_code == 400 and "refine_steps" in bad.get_data(as_text=True)
+
+
+def test_delete_batch_from_its_page(app, browser):
+    browser.sign_in("alice")
+    browser.get("/batches/new")
+    batch_id = create_batch(browser)
+    page = browser.get(f"/batches/{batch_id}").get_data(as_text=True)
+    assert 'id="delete-batch"' in page
+    assert browser.client.post(f"/batches/{batch_id}/delete").status_code == 400  # no CSRF token
+    response = browser.post_form(f"/batches/{batch_id}/delete")
+    assert response.status_code == 302 and response.headers["Location"] == "/batches"
+    with services(app).sessions() as db:
+        assert db.get(Batch, batch_id) is None
+    assert browser.get(f"/batches/{batch_id}").status_code == 404

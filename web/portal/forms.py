@@ -84,6 +84,11 @@ def recipe_dict_from_form(form: MultiDict, errors: list[str]) -> dict:
             edits[slider.key] = value / SLIDER_SCALE
     recipe: dict = {"edits": edits, "auto_finalize": form.get("auto_finalize") in {"on", "1", "true"}}
     recipe["output"] = form.get("output", "photo")  # parse_recipe names a bad one
+    recipe["faces"] = form.get("faces", "largest")
+    steps = _number(form, "refine_steps", errors, "Refinement steps")
+    if steps is not None:
+        # An integer in the recipe (parse_recipe checks the range); 2.5 stays a float and fails.
+        recipe["refine_steps"] = int(steps) if steps == int(steps) else steps
     for stage in ("preview", "final"):
         cost = {}
         channels = _number(form, f"{stage}_channels", errors, f"{stage.capitalize()} channels")

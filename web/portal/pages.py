@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from shared.jobs import JobError
-from shared.recipe import recipe_from_stored
+from shared.recipe import MAX_REFINE_STEPS, recipe_from_stored
 from web.api.serialize import batch_summaries
 from web.portal.auth import check_password_login, login_required, safe_next, sign_in, sign_out
 from web.portal.blueprint import bp
@@ -78,6 +78,7 @@ def _new_batch_page(form=None, status: int = 200):
     return render_template(
         "portal/new_batch.html", form=form, costs=costs, accept=ACCEPT, model=model,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
+        max_refine_steps=MAX_REFINE_STEPS,
         limits={"max_file_mb": svc.settings.max_file_mb,
                 "max_files": svc.settings.max_files_per_batch,
                 "max_upload_mb": svc.settings.max_upload_mb},
@@ -133,6 +134,15 @@ def cancel_batch(batch_id: str):
     n = _job_call(services().jobs.cancel_batch, current_user.id, batch_id)
     flash(f"Canceled {n} photo(s)." if n else "Nothing left to cancel.")
     return redirect(url_for("portal.batch_page", batch_id=batch_id))
+
+
+@bp.route("/batches/<batch_id>/delete", methods=["POST"])
+@login_required
+def delete_batch(batch_id: str):
+    """The batch and every byte of it (as ``DELETE /api/v1/batches/<id>``)."""
+    _job_call(services().jobs.delete_batch, current_user.id, batch_id)
+    flash("The batch and all its photos are deleted.")
+    return redirect(url_for("portal.batches"))
 
 
 @bp.route("/items/<item_id>")
