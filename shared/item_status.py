@@ -48,6 +48,10 @@ PROGRESS = {
 }
 
 
+#: Every word ``batch_status`` can answer.
+BATCH_STATUSES = ("empty", "queued", "running", "preview_ready", "done", "failed", "canceled")
+
+
 # Derived batch state.
 
 def batch_status(statuses: Iterable[str]) -> str:
