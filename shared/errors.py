@@ -2,7 +2,9 @@
 
 The worker stores an item's failure as one of ``ErrorCode``; the web side shows `message_for(code)`
 and the REST API returns both. ``RequestErrorCode`` is the ``error.code`` of an API answer that
-refuses a whole request. Codes never change meaning once released; add new ones instead.
+refuses a whole request. These two enums are the one set of codes: every code the API or
+``shared`` raises is a member (tests/shared/test_error_codes.py). Codes never change meaning once
+released; add new ones instead.
 """
 
 from __future__ import annotations
@@ -94,3 +96,33 @@ class RequestErrorCode(StrEnum):
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"  # 400
     INVALID_WEBHOOK_URL = "invalid_webhook_url"  # 400
     WEBHOOK_SECRET_MISSING = "webhook_secret_missing"  # 409: create one before naming a URL
+    # HTTP errors Werkzeug raises by itself (web/errors.py HTTP_CODES).
+    BAD_REQUEST = "bad_request"  # 400
+    UNAUTHORIZED = "unauthorized"  # 401: no or a bad token, no session
+    FORBIDDEN = "forbidden"  # 403
+    NOT_FOUND = "not_found"  # 404: no such thing of yours
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
+    CONFLICT = "conflict"  # 409
+    TOO_LARGE = "too_large"  # 413
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"  # 415
+    UNAVAILABLE = "unavailable"  # 503
+    # Of our own routes and shared operations.
+    CSRF = "csrf"  # 403: a session write without X-CSRF-Token
+    WRONG_PASSWORD = "wrong_password"  # 403
+    UNKNOWN_PARAMETER = "unknown_parameter"  # 400: a query parameter the document does not name
+    INVALID_PARAMETER = "invalid_parameter"  # 400
+    INVALID_BODY = "invalid_body"  # 400
+    INVALID_RECIPE = "invalid_recipe"  # 400
+    INVALID_EDITS = "invalid_edits"  # 400
+    INVALID_STATE = "invalid_state"  # 409: the item is not in a state that allows this
+    NOT_READY = "not_ready"  # 404/409: the image or code does not exist yet
+    NO_FILES = "no_files"  # 400
+    TOO_MANY_FILES = "too_many_files"  # 413
+    EMPTY_FILENAME = "empty_filename"  # 400
+    QUOTA_EXCEEDED = "quota_exceeded"  # 429: the user's cap of items in flight
+    INVALID_EXAMPLES = "invalid_examples"  # 400: learned directions
+    INVALID_NAME = "invalid_name"  # 400
+    NAME_TAKEN = "name_taken"  # 409
+    UNKNOWN_DIRECTION = "unknown_direction"  # 400
+    INVALID_DIRECTION = "invalid_direction"  # 400
+    INVALID_STEPS = "invalid_steps"  # 400

@@ -16,8 +16,8 @@ from datetime import timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from shared.item_status import TERMINAL, batch_status, status_counts
 from shared.models import Batch, Event, Item, WebhookDelivery, utcnow
-from shared.states import TERMINAL, batch_status, status_counts
 
 ITEM_PREVIEW_READY = "item.preview_ready"
 ITEM_DONE = "item.done"

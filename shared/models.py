@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import Base
-from shared.states import ItemStatus
+from shared.item_status import ItemStatus
 
 
 def utcnow() -> datetime:

@@ -11,52 +11,26 @@ the return value. Callers commit.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from enum import StrEnum
 
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.errors import ErrorCode
-
-
-class ItemStatus(StrEnum):
-    QUEUED = "queued"
-    PREVIEWING = "previewing"
-    PREVIEW_READY = "preview_ready"
-    FINALIZING = "finalizing"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-S = ItemStatus
-ACTIVE = frozenset({S.QUEUED, S.PREVIEWING, S.FINALIZING})  # waiting for a worker
-TERMINAL = frozenset({S.DONE, S.FAILED, S.CANCELED})
-
-# to-state -> the states it may be entered from
-ALLOWED: dict[ItemStatus, frozenset[ItemStatus]] = {
-    S.QUEUED: frozenset({S.FAILED, S.PREVIEWING}),  # retry; requeue after a lost worker
-    S.PREVIEWING: frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE}),
-    S.PREVIEW_READY: frozenset({S.PREVIEWING, S.FINALIZING}),  # rendered; final requeue-to-ready
-    S.FINALIZING: frozenset({S.PREVIEW_READY}),
-    S.DONE: frozenset({S.FINALIZING}),
-    S.FAILED: frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.FINALIZING}),
-    S.CANCELED: frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.FINALIZING}),
-}
-
-# Progress weight of each state, for the derived batch progress (0..1).
-PROGRESS = {
-    S.QUEUED: 0.0,
-    S.PREVIEWING: 0.25,
-    S.PREVIEW_READY: 0.5,
-    S.FINALIZING: 0.75,
-    S.DONE: 1.0,
-    S.FAILED: 1.0,
-    S.CANCELED: 1.0,
-}
+from shared.events import record_event
+from shared.item_status import (  # noqa: F401  (re-exported: the state machine's vocabulary)
+    ACTIVE,
+    ALLOWED,
+    PROGRESS,
+    TERMINAL,
+    ItemStatus,
+    S,
+    batch_progress,
+    batch_status,
+    status_counts,
+)
+from shared.models import Item
 
 
 class TransitionError(ValueError):
@@ -80,7 +54,6 @@ def transition(
 
     Returns True when the row changed. ``values`` are further columns to set in the same UPDATE.
     """
-    from shared.models import Item  # models import this module for ItemStatus
 
     below = values.pop("_attempts_below", None)
     expected = frozenset(ItemStatus(s) for s in expected)
@@ -108,7 +81,6 @@ def start_preview(session: Session, item_id: str, edit_version: int, worker: str
     ``max_attempts``, an item already taken that many times is not taken again (see
     :func:`fail_exhausted`): every delivery counts, Celery's redelivery after a dead pool child
     included, so a photo that kills its worker cannot be taken forever."""
-    from shared.models import Item
 
     return transition(
         session, item_id, S.PREVIEWING, expected={S.QUEUED, S.PREVIEWING},
@@ -127,7 +99,6 @@ def fail_exhausted(session: Session, item_id: str, status: ItemStatus, max_attem
                    edit_version: int | None = None) -> bool:
     """Fail an item that was taken ``max_attempts`` times without a result (``worker_lost``):
     the worker died or lost its work on every attempt."""
-    from shared.models import Item
 
     expected = {S.QUEUED, S.PREVIEWING} if status != S.FINALIZING else {S.FINALIZING}
     stmt = (
@@ -160,9 +131,6 @@ def request_edit(session: Session, item_id: str, edits: dict,
     (finalizing, failed, canceled); then nothing changed. The item is unsent and unheld: the
     sender marks it sent (:func:`mark_sent`), a worker rendering the old version loses its
     result."""
-    from sqlalchemy import select
-
-    from shared.models import Item
 
     values = {} if preview_cost is None else {"preview_cost": preview_cost}
     ok = transition(
@@ -187,7 +155,6 @@ def start_final(session: Session, item_id: str, worker: str,
                 max_attempts: int | None = None) -> bool:
     """A worker takes a final render; a redelivered task may take it again (still finalizing),
     up to ``max_attempts`` takes (see :func:`start_preview`)."""
-    from shared.models import Item
 
     return _touch(session, item_id, S.FINALIZING, worker=worker, attempts=Item.attempts + 1,
                   **_under_cap(max_attempts))
@@ -195,7 +162,6 @@ def start_final(session: Session, item_id: str, worker: str,
 
 def _touch(session: Session, item_id: str, status: ItemStatus, **values) -> bool:
     """Update columns of an item that is (still) in ``status``, without changing the status."""
-    from shared.models import Item
 
     below = values.pop("_attempts_below", None)
     worker_is = values.pop("_worker_is", _ANY)
@@ -231,8 +197,6 @@ def fail(session: Session, item_id: str, code: str, message: str) -> bool:
 def _recorded(session: Session, item_id: str, kind: str, changed: bool) -> bool:
     """Write the outbox event of a transition that happened, in its transaction (shared.events)."""
     if changed:
-        from shared.events import record_event  # events import the models, which import us
-
         record_event(session, item_id, kind)
     return changed
 
@@ -243,7 +207,6 @@ def cancel(session: Session, item_id: str) -> bool:
 
 def retry(session: Session, item_id: str) -> bool:
     """A failed item goes back to the queue, unsent, with a fresh attempt count."""
-    from shared.models import Item
 
     return transition(
         session, item_id, S.QUEUED, expected={S.FAILED}, attempts=0, error_code=None,
@@ -280,9 +243,6 @@ def mark_sent(session: Session, item_id: str, status: ItemStatus, now: datetime 
               stale_before: datetime | None = None) -> bool:
     """Claim the sending of one unheld item in ``status``: True when it was unsent (or sent
     before ``stale_before``) and nobody holds it. Two senders never both win."""
-    from sqlalchemy import or_
-
-    from shared.models import Item
 
     sent = Item.enqueued_at.is_(None)
     if stale_before is not None:
@@ -301,7 +261,6 @@ def mark_unsent(session: Session, item_ids: Iterable[str],
                 sent_before: datetime | None = None) -> int:
     """The send failed (or its message is presumed lost when ``sent_before`` is given): the
     items are to be sent again. Items a worker took meanwhile are left alone."""
-    from shared.models import Item
 
     ids = list(item_ids)
     if not ids:
@@ -316,36 +275,3 @@ def mark_unsent(session: Session, item_ids: Iterable[str],
     if sent_before is not None:
         stmt = stmt.where(Item.enqueued_at < sent_before)
     return session.execute(stmt).rowcount
-
-
-# Derived batch state.
-
-def batch_status(statuses: Iterable[str]) -> str:
-    """One word for a batch from its items' statuses."""
-    counts = Counter(ItemStatus(s) for s in statuses)
-    if not counts:
-        return "empty"
-    total = sum(counts.values())
-    if counts[S.CANCELED] == total:
-        return "canceled"
-    if counts[S.QUEUED] == total:
-        return "queued"
-    if any(counts[s] for s in ACTIVE):
-        return "running"
-    if counts[S.PREVIEW_READY]:
-        return "preview_ready"
-    if counts[S.DONE]:
-        return "done"
-    if counts[S.FAILED]:
-        return "failed"
-    return "canceled"
-
-
-def batch_progress(statuses: Iterable[str]) -> float:
-    weights = [PROGRESS[ItemStatus(s)] for s in statuses]
-    return round(sum(weights) / len(weights), 4) if weights else 0.0
-
-
-def status_counts(statuses: Iterable[str]) -> dict[str, int]:
-    counts = Counter(statuses)
-    return {s.value: counts.get(s.value, 0) for s in ItemStatus}

@@ -106,6 +106,7 @@ REDIS_DBS = {
     "webhard_limits": 22,  # tests/web/test_rate_limits.py (Flask-Limiter counters)
     "synthesis": 23,  # tests/synthesis: seeds -> batches, in-process worker
     "synthesis_stack": 24,  # tests/synthesis: two real workers of two configs
+    "webone": 25,  # tests/web/test_event_nudges.py (pub/sub nudges of event streams)
 }
 
 _redis_server: RedisServer | None = None

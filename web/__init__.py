@@ -45,7 +45,7 @@ def _settings_from(test_config: Settings | Mapping | None) -> tuple[Settings, di
 def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     """Build the app. ``test_config``: None (settings from the environment, read once), a
     ``Settings``, or a mapping of settings overrides and Flask config keys."""
-    from web import api, cli, errors, extensions, ratelimit, safe_input
+    from web import api, auth, cli, errors, extensions, ratelimit, safe_input
 
     settings, flask_config = _settings_from(test_config)
     app = Flask(__name__)
@@ -68,6 +68,7 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     app.json.sort_keys = False  # keep the contract's field order in responses
 
     extensions.init_app(app, settings)
+    auth.init_app(app)
     errors.register_error_handlers(app)
     safe_input.init_app(app)
     app.register_blueprint(api.bp)

@@ -4,9 +4,11 @@ API clients send ``Authorization: Bearer <token>``. Tokens come from ``secrets.t
 only their sha256 is stored: a token is already high-entropy, so a fast hash is enough and lets us
 find it by an indexed lookup. Passwords (portal log-in) get Werkzeug's slow salted hash.
 
-The portal logs a user in with ``login_session``; the API accepts that session too, for reads
-always and for writes only with the session's CSRF token in ``X-CSRF-Token`` (a cookie alone must
-never be able to change anything).
+One ``current_user`` for everyone: Flask-Login's, filled by ``load_request_user`` from a bearer
+token (API paths) or the signed session cookie (``login_session``, the portal's sign-in). The API
+accepts the session for reads always and for writes only with the session's CSRF token
+(``csrf_matches``, the one CSRF check, which the portal's forms use too): a cookie alone must never
+be able to change anything.
 
 Sessions end for real: the signed cookie carries the user's ``session_epoch``, and signing out or
 changing the password bumps it, so every cookie signed before stops working (``end_sessions``).
@@ -21,13 +23,15 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from flask import g, request, session
+import flask_login
+from flask import Flask, request, session
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import ApiToken, User, utcnow
 from web.errors import ApiError
+from web.extensions import db as request_db
 from web.ratelimit import rate_limits
 
 TOKEN_BYTES = 32
@@ -149,12 +153,38 @@ def _bearer_token() -> str | None:
     return value.strip()
 
 
-def authenticate(db: Session) -> User:
-    """The user making this request, or an ApiError 401. Caches it on ``g.user``."""
-    if getattr(g, "user", None) is not None:
-        return g.user
-    token = _bearer_token()
-    user = None
+class SignedIn(flask_login.UserMixin):
+    """Flask-Login's user: the account row and how this request proved it (token or session)."""
+
+    def __init__(self, user: User, via: str):
+        self.user = user
+        self.via = via  # "token" | "session"
+
+    def get_id(self) -> str:
+        return str(self.user.id)
+
+    def __getattr__(self, name: str):
+        return getattr(self.user, name)
+
+
+login_manager = flask_login.LoginManager()
+# Sessions end by their epoch (end_sessions); Flask-Login's own protection would only rewrite
+# the cookie.
+login_manager.session_protection = None
+
+
+def csrf_matches(sent: str | None) -> bool:
+    """The one CSRF check: ``sent`` is this session's token."""
+    expected = session.get(SESSION_CSRF_KEY) or ""
+    return bool(expected) and bool(sent) and hmac.compare_digest(str(expected), str(sent))
+
+
+@login_manager.request_loader
+def load_request_user(_request) -> SignedIn | None:
+    """The user of this request: a bearer token on API paths (a bad one is a 401 and counts
+    against the caller's address), else the session of the current epoch."""
+    db = request_db()
+    token = _bearer_token() if request.path.startswith("/api/") else None
     if token is not None:
         limits = rate_limits()
         if limits is not None:
@@ -164,17 +194,28 @@ def authenticate(db: Session) -> User:
             if limits is not None:
                 limits.record_auth_failure()
             raise ApiError(401, "unauthorized", "the API token is not valid")
-    elif session.get(SESSION_USER_KEY) is not None:
-        if request.method not in SAFE_METHODS:
-            expected = session.get(SESSION_CSRF_KEY) or ""
-            sent = request.headers.get(CSRF_HEADER, "")
-            if not expected or not hmac.compare_digest(expected, sent):
-                raise ApiError(403, "csrf", f"a session request that changes data needs {CSRF_HEADER}")
-        user = db.get(User, session[SESSION_USER_KEY])
-        if not session_is_current(user, session):
-            session.clear()  # signed out elsewhere, or the password changed
-            user = None
-    if user is None:
+        return SignedIn(user, "token")
+    user_id = session.get(SESSION_USER_KEY)
+    if not isinstance(user_id, int):
+        return None
+    user = db.get(User, user_id)
+    if not session_is_current(user, session):
+        session.clear()  # signed out elsewhere, or the password changed
+        return None
+    return SignedIn(user, "session")
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+
+
+def authenticate(db: Session | None = None) -> User:
+    """The API's user of this request, or an ApiError: 401 when nobody is signed in, 403 for a
+    session write without the CSRF header."""
+    signed_in = flask_login.current_user
+    if not signed_in.is_authenticated:
         raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
-    g.user = user
-    return user
+    if signed_in.via == "session" and request.method not in SAFE_METHODS \
+            and not csrf_matches(request.headers.get(CSRF_HEADER)):
+        raise ApiError(403, "csrf", f"a session request that changes data needs {CSRF_HEADER}")
+    return signed_in.user

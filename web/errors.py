@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.blobs import BlobNotFound
-from shared.errors import RequestErrorCode
+from shared.errors import ErrorCode, RequestErrorCode
 from shared.jobs import JobError
 from shared.recipe import RecipeError
 
@@ -28,17 +28,17 @@ DB_RETRY_AFTER_SECONDS = 5
 
 # Stable codes for the HTTP errors Werkzeug raises by itself.
 HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-    500: "internal_error",
-    503: "unavailable",
+    400: RequestErrorCode.BAD_REQUEST,
+    401: RequestErrorCode.UNAUTHORIZED,
+    403: RequestErrorCode.FORBIDDEN,
+    404: RequestErrorCode.NOT_FOUND,
+    405: RequestErrorCode.METHOD_NOT_ALLOWED,
+    409: RequestErrorCode.CONFLICT,
+    413: RequestErrorCode.TOO_LARGE,
+    415: RequestErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: RequestErrorCode.TOO_MANY_REQUESTS,
+    500: ErrorCode.INTERNAL_ERROR,
+    503: RequestErrorCode.UNAVAILABLE,
 }
 
 

@@ -3,7 +3,10 @@ write them; web/openapi.py describes the paths with them."""
 
 from __future__ import annotations
 
+from shared.errors import ErrorCode, RequestErrorCode
+from shared.item_status import BATCH_STATUSES, ItemStatus
 from shared.quality import PROJECTION_METHODS
+from shared.recipe import CHANNEL_RATIOS, FACE_MODES, MAX_REFINE_STEPS, OUTPUTS
 
 
 def ref(name: str) -> dict:
@@ -24,12 +27,10 @@ def error(description: str) -> dict:
 
 ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 URL = {"type": "string", "format": "uri"}
-STATUS = {"type": "string", "enum": [
-    "queued", "previewing", "preview_ready", "finalizing", "done", "failed", "canceled",
-]}
-BATCH_STATUS = {"type": "string", "enum": [
-    "empty", "queued", "running", "preview_ready", "done", "failed", "canceled",
-]}
+# Enums come from the code that defines them, never copied.
+STATUS = {"type": "string", "enum": [s.value for s in ItemStatus]}
+BATCH_STATUS = {"type": "string", "enum": list(BATCH_STATUSES)}
+ERROR_CODES = sorted({c.value for c in ErrorCode} | {c.value for c in RequestErrorCode})
 
 SCHEMAS: dict = {
     "Error": {
@@ -37,7 +38,8 @@ SCHEMAS: dict = {
         "properties": {"error": {
             "type": "object", "required": ["code", "message"],
             "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"},
+                "code": {"type": "string", "enum": ERROR_CODES},
+                "message": {"type": "string"},
                 "field": {"type": "string", "description": "the request field to blame"},
             },
         }},
@@ -51,7 +53,7 @@ SCHEMAS: dict = {
     "Cost": {
         "type": "object",
         "properties": {
-            "channels": {"type": "number", "enum": [0.25, 0.5, 0.75, 1.0]},
+            "channels": {"type": "number", "enum": list(CHANNEL_RATIOS)},
             "resolution": {"type": "integer", "description": "a power of two up to the model's"},
         },
     },
@@ -60,9 +62,9 @@ SCHEMAS: dict = {
         "properties": {
             "edits": ref("Edits"), "preview": ref("Cost"), "final": ref("Cost"),
             "auto_finalize": {"type": "boolean"},
-            "output": {"type": "string", "enum": ["photo", "crop"]},
-            "faces": {"type": "string", "enum": ["largest", "all"]},
-            "refine_steps": {"type": "integer", "minimum": 0, "maximum": 200},
+            "output": {"type": "string", "enum": list(OUTPUTS)},
+            "faces": {"type": "string", "enum": list(FACE_MODES)},
+            "refine_steps": {"type": "integer", "minimum": 0, "maximum": MAX_REFINE_STEPS},
         },
     },
     "ModelRef": {
@@ -278,7 +280,7 @@ SCHEMAS: dict = {
             "kind": {"type": "string", "enum": ["fid", "ppl", "consistency"]},
             "n": {"type": "integer", "minimum": 1,
                   "description": "samples per cost (FID: at least 2; at most ANYCOST_EVAL_MAX_N)"},
-            "channels": {"type": "number", "enum": [0.25, 0.5, 0.75, 1.0],
+            "channels": {"type": "number", "enum": list(CHANNEL_RATIOS),
                          "description": "only this channel ratio (default: every one; PPL: 1.0)"},
             "resolution": {"type": "integer",
                            "description": "only this resolution (default: every one; PPL: full)"},

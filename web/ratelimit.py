@@ -16,6 +16,7 @@ import logging
 import math
 import time
 
+import flask_login
 from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
@@ -39,8 +40,8 @@ def _login_name() -> str:
 
 
 def _user_key() -> str:
-    user = getattr(g, "user", None)
-    return f"user:{user.id}" if user is not None else f"addr:{client_address()}"
+    user = flask_login.current_user  # loaded by web.auth before the view runs
+    return f"user:{user.id}" if user.is_authenticated else f"addr:{client_address()}"
 
 
 def _remember_reset(limit) -> None:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 #: Optional worker services started after the models load, each ``start(runtime)`` and
 #: ``stop(runtime)`` (heartbeat for the reaper, Prometheus metrics). Skipped when not installed.
-OPTIONAL_SERVICES = ("worker.heartbeat", "worker.metrics")
+OPTIONAL_SERVICES = ("worker.reaper", "worker.metrics")
 
 
 def create_worker_app(settings: Settings | None = None) -> Celery:

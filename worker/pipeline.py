@@ -27,7 +27,7 @@ from shared.logging import bind
 from shared.queue import chunks
 from shared.recipe import Cost
 from shared.states import ItemStatus
-from worker import assess, inversion, metrics, stages, store
+from worker import assess, inversion, metrics, preview_photo, stages, store
 from worker.faces import AlignTransform, paste_back
 from worker.faces.align import render_quad
 from worker.images import JPEG, PNG, encode_jpeg, encode_png, to_uint8
@@ -261,7 +261,7 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
     unedited: dict[str, torch.Tensor] = {}
     for job in group:
         n = len(job.latent)
-        job.images[kind], job.mimes[kind] = _output(rt, job, images[offset:offset + n])
+        job.images[kind], job.mimes[kind] = _output(rt, job, images[offset:offset + n], kind)
         job.renders[kind] = rendered[offset:offset + n]
         if _needs_projected(job, kind) and not job.edits:
             # No edits: the projection is the same render (the crop of the first face).
@@ -287,18 +287,32 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
         job.add_time(f"png_{kind}", png_share)
 
 
-def _output(rt: Runtime, job: Job, crops) -> tuple[bytes, str]:
+def _output(rt: Runtime, job: Job, crops, kind: str) -> tuple[bytes, str]:
     """One item's result from its rendered faces ``[F, R, R, 3]``: output "photo" pastes each
-    face back into the original photo (JPEG), "crop" is the first face's crop (PNG)."""
+    face back into the photo (JPEG): a preview into the photo at preview scale (cached per item,
+    worker.preview_photo), a final into the full-size photo; "crop" is the first face's crop
+    (PNG)."""
     transforms = [m.get("transform") for m in job.face_meta]
     if job.recipe.output != "photo" or not transforms or None in transforms:
         return encode_png(crops[0]), PNG
+    aligned = [AlignTransform.from_dict(t) for t in transforms]
+    if kind == "preview":
+        key = (job.item_id, job.upload_blob_id, repr(transforms))
+        scaled = preview_photo.CACHE.get(
+            key, lambda: preview_photo.at_preview_scale(_full_photo(rt, job), aligned))
+        photo, aligned = scaled.photo, list(scaled.transforms)
+        quality = preview_photo.PREVIEW_JPEG_QUALITY
+    else:
+        photo, quality = _full_photo(rt, job), 92
+    for crop, transform in zip(crops, aligned, strict=False):
+        photo = paste_back(photo, crop, transform)
+    return encode_jpeg(photo, quality=quality), JPEG
+
+
+def _full_photo(rt: Runtime, job: Job):
     if job.photo is None:  # re-edit or final: the photo was decoded by an earlier pass
         job.photo = stages.decode(store.read_upload(rt, job), rt.settings.max_pixels)
-    photo = job.photo
-    for crop, transform in zip(crops, transforms, strict=False):
-        photo = paste_back(photo, crop, AlignTransform.from_dict(transform))
-    return encode_jpeg(photo, quality=92), JPEG
+    return job.photo
 
 
 # ----- the two entry points ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ from shared.jobs import Jobs
 from shared.logging import configure_logging
 from shared.queue import Dispatcher
 from shared.settings import Settings
-from worker.heartbeat import ReapResult, reap
+from worker.heartbeat import ReapResult, reap, start_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,28 @@ def start_reaper_thread(settings: Settings, sessions: sessionmaker[Session] | No
     threading.Thread(target=run_forever, args=(settings, stop, sessions, jobs),
                      name="anycost-reaper", daemon=True).start()
     return stop
+
+
+def start(rt) -> None:
+    """Worker start-up hook (``worker.celery_app`` calls it in each pool process with its
+    ``worker.runtime.Runtime``): beat under the process's name, and take part in reaping."""
+    rt.extras["heartbeat"] = start_heartbeat(
+        rt.settings, rt.sessions, rt.worker_name, model_name=str(rt.model_name),
+        pretrained=bool(rt.pretrained), device=str(rt.device))
+    # Every worker offers to reap; a Redis key lets one of them do it per period, so a worker
+    # host needs nothing but DATABASE_URL and REDIS_URL for lost items to be recovered.
+    rt.extras["reaper_stop"] = start_reaper_thread(rt.settings, sessions=rt.sessions, jobs=rt.jobs)
+
+
+def stop(rt) -> None:
+    """Worker shutdown hook: stop reaping and remove this process's heartbeat row."""
+    if (stop_reaper := rt.extras.pop("reaper_stop", None)) is not None:
+        stop_reaper.set()
+    if (heartbeat := rt.extras.pop("heartbeat", None)) is not None:
+        try:
+            heartbeat.stop(remove=True)
+        except SQLAlchemyError as exc:  # the row goes stale and is pruned later
+            log.warning("heartbeat row of %s not removed: %s", heartbeat.name, exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from shared import states
 from shared.db import retry_transient
 from shared.directions import USER_PREFIX
 from shared.models import Batch, Item, Latent, UserDirection, utcnow
+from shared.nudges import nudge
 from shared.recipe import Cost, Recipe, recipe_from_stored
 from shared.states import ItemStatus
 from worker.anycost.directions import Direction
@@ -262,7 +263,10 @@ def complete_preview(rt: Runtime, job: Job) -> bool | None:
     """Store the preview (and the projection) and move the item to preview_ready, deleting the
     blobs of the preview this one replaces. Returns None when the guarded update lost (stale or
     canceled; nothing kept), else whether the recipe's auto-finalize queued a final."""
-    return _retrying(rt, lambda: _complete_preview(rt, job), "store preview")
+    finalize = _retrying(rt, lambda: _complete_preview(rt, job), "store preview")
+    if finalize is not None:
+        nudge(rt.settings.redis_url, job.batch_id)  # the editor's event stream reads it now
+    return finalize
 
 
 def _complete_preview(rt: Runtime, job: Job) -> bool | None:
@@ -300,7 +304,10 @@ def _complete_preview(rt: Runtime, job: Job) -> bool | None:
 
 
 def complete_final(rt: Runtime, job: Job) -> bool:
-    return _retrying(rt, lambda: _complete_final(rt, job), "store final")
+    done = _retrying(rt, lambda: _complete_final(rt, job), "store final")
+    if done:
+        nudge(rt.settings.redis_url, job.batch_id)
+    return done
 
 
 def _complete_final(rt: Runtime, job: Job) -> bool:
@@ -336,4 +343,7 @@ def fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus) -> b
                 timings=_merged_timings(session, job.item_id, job.timings),
             )
 
-    return _retrying(rt, write, "fail item")
+    failed = _retrying(rt, write, "fail item")
+    if failed:
+        nudge(rt.settings.redis_url, job.batch_id)
+    return failed

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from PIL import Image
@@ -91,7 +92,7 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     expect(page.locator("#editor")).to_have_attribute("data-status", "preview_ready")
     old_src = preview.get_attribute("src")
     assert old_src
-    old_bytes = context.request.get(web_server + old_src).body()
+    old_bytes = context.request.get(urljoin(web_server, old_src)).body()
     old_version = int(preview.get_attribute("data-version"))
     shot("05-editor-before")
     glasses = page.get_by_label("Eyeglasses")
@@ -103,7 +104,7 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     assert int(preview.get_attribute("data-version")) == old_version + 1
     new_src = preview.get_attribute("src")
     assert new_src != old_src
-    new_bytes = context.request.get(web_server + new_src).body()
+    new_bytes = context.request.get(urljoin(web_server, new_src)).body()
     assert new_bytes != old_bytes
     expect(page.locator("#status-line")).to_contain_text("Preview ready")
     expect(page.locator("#status-line")).to_contain_text("last render took")
@@ -117,9 +118,9 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     expect(page.locator("#editor")).to_have_attribute("data-shown-version", str(newest),
                                                       timeout=RENDER_TIMEOUT_MS)
     item_id = page.url.rsplit("/", 1)[1]
-    state = context.request.get(f"{web_server}/portal/items/{item_id}.json").json()
+    state = context.request.get(f"{web_server}/api/v1/items/{item_id}").json()
     assert state["edit_version"] == newest and state["edits"] == {"31_Smiling": 0.3, "15_Eyeglasses": -1.0}
-    assert preview.get_attribute("src") == state["urls"]["preview"]
+    assert preview.get_attribute("src") == state["preview_url"]
     expect(page.locator("#status-line")).to_contain_text("Preview ready")
 
     # Finalize this item from the editor, the rest from the batch page.

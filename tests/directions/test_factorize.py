@@ -128,7 +128,7 @@ def test_importing_a_generator_computes_its_directions(tiny_bundle, tiny_weights
     from pathlib import Path
 
     from worker.anycost import weights
-    from worker.anycost.weights_cli import run
+    from worker.anycost.weights.cli import run
 
     target = tmp_path / "imported"
     weights.import_files("tiny-random", [Path(tiny_weights_dir) / "generator_tiny-random.pt"],

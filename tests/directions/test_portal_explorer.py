@@ -54,7 +54,7 @@ def test_explorer_page_renders_a_strip_and_names_a_direction(app, runtime, tiny_
     # The item editor has sliders for them, and its edits endpoint takes them.
     editor = client.get(f"/items/{item_id}").get_data(as_text=True)
     assert 'data-attr="user:pose"' in editor and 'data-attr="sefa_00"' in editor
-    edited = client.post(f"/portal/items/{item_id}/edits", json={"edits": {"user:pose": 0.5,
+    edited = client.post(f"/api/v1/items/{item_id}/edits", json={"edits": {"user:pose": 0.5,
                                                                         "sefa_02": -0.2}},
                          headers={"X-CSRF-Token": csrf})
     assert edited.status_code == 202, edited.json

@@ -24,7 +24,7 @@ from shared.catalog import UnknownConfigError, get_model_config
 from worker.anycost import weights
 from worker.anycost.bundle import WeightsNotInstalledError, load_bundle
 from worker.anycost.checkpoints import CheckpointError, load_generator
-from worker.anycost.weights_cli import run as cli
+from worker.anycost.weights.cli import run as cli
 
 REPO = Path(__file__).resolve().parents[2]
 FFHQ = "anycost-ffhq-config-f"

@@ -21,7 +21,7 @@ PLACEHOLDER = b"# module source omitted from this reference file\n"
 @pytest.fixture
 def cli(capsys):
     """The weights CLI in-process: ``cli(*argv)`` -> (exit code, stdout, stderr)."""
-    from worker.anycost.weights_cli import run
+    from worker.anycost.weights.cli import run
 
     def call(*args: str) -> subprocess.CompletedProcess:
         code = run(list(args))

@@ -60,7 +60,7 @@ def test_worker_hooks_start_and_stop_heartbeat(settings, sessions, jobs, rclient
     rt = types.SimpleNamespace(settings=settings, sessions=sessions, jobs=jobs,
                                worker_name="celery@hooks:1", model_name="tiny-random",
                                pretrained=False, device="cpu", extras={})
-    heartbeat.start(rt)
+    reaper.start(rt)
     try:
         with sessions.begin() as session:
             row = session.get(WorkerHeartbeat, "celery@hooks:1")
@@ -70,7 +70,7 @@ def test_worker_hooks_start_and_stop_heartbeat(settings, sessions, jobs, rclient
             time.sleep(0.1)
         assert rclient.exists(reaper.LOCK_KEY)
     finally:
-        heartbeat.stop(rt)
+        reaper.stop(rt)
     assert rt.extras == {}
     with sessions.begin() as session:
         assert session.get(WorkerHeartbeat, "celery@hooks:1") is None

@@ -1,5 +1,6 @@
 """The portal through the Flask test client: sign-in, CSRF refusals, per-user isolation, escaped
-file names, the pages and the portal's JSON/image/zip endpoints. Real SQLite and Redis."""
+file names, the pages, and REST API v1 as the pages use it (session cookie, CSRF header): JSON,
+images, zip. Real SQLite and Redis."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from shared import states
 from shared.models import Batch, Item
 from tests.portal.conftest import png_bytes
 from web.extensions import services
-from web.portal.data import zip_name
 
 EVIL_NAME = "<script>alert('x')</script><img src=x onerror=alert(1)>.png"
 
@@ -57,7 +57,7 @@ def test_pages_need_sign_in(browser):
         response = browser.get(url)
         assert response.status_code == 302
         assert response.headers["Location"].startswith("/login?next=")
-    assert browser.get("/portal/batches/abc.json").status_code == 401
+    assert browser.get("/api/v1/batches/abc").status_code == 401
 
 
 def test_sign_in_wrong_password_then_right(browser):
@@ -114,8 +114,8 @@ def test_forms_without_a_valid_csrf_token_are_refused(app, browser):
     assert browser.client.post(f"/batches/{batch_id}/finalize", data={"csrf_token": "x"}).status_code == 400
     item = item_ids(app, batch_id)[0]
     # Script POSTs need the header; the cookie alone changes nothing.
-    response = browser.client.post(f"/portal/items/{item}/edits", json={"edits": {"smiling": 0.3}})
-    assert response.status_code == 400
+    response = browser.client.post(f"/api/v1/items/{item}/edits", json={"edits": {"smiling": 0.3}})
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "csrf"
     assert browser.client.post("/logout").status_code == 400
     with services(app).sessions() as db:
         assert db.get(Item, item).edit_version == 0
@@ -133,20 +133,20 @@ def test_one_user_cannot_see_another_users_batches_or_images(app):
     batch_id = create_batch(alice, names=("alice-secret.png",))
     item = item_ids(app, batch_id)[0]
     finish_item(app, item, png_bytes(color=(9, 9, 9)))
-    assert alice.get(f"/portal/items/{item}/image/final").status_code == 200
+    assert alice.get(f"/api/v1/items/{item}/final").status_code == 200
 
     bob.sign_in("bob")
     assert "alice-secret" not in bob.get("/batches").get_data(as_text=True)
-    for url in (f"/batches/{batch_id}", f"/portal/batches/{batch_id}.json", f"/items/{item}",
-                f"/portal/items/{item}.json", f"/batches/{batch_id}/download.zip",
-                *(f"/portal/items/{item}/image/{k}" for k in ("original", "preview", "final"))):
+    for url in (f"/batches/{batch_id}", f"/api/v1/batches/{batch_id}", f"/items/{item}",
+                f"/api/v1/items/{item}", f"/api/v1/batches/{batch_id}/download",
+                *(f"/api/v1/items/{item}/{k}" for k in ("original", "preview", "final"))):
         response = bob.get(url)
         assert response.status_code == 404, url
         assert b"alice-secret" not in response.data
     for url in (f"/batches/{batch_id}/finalize", f"/batches/{batch_id}/cancel"):
         assert bob.post_form(url).status_code == 404
-    assert bob.post_json(f"/portal/items/{item}/edits", {"edits": {}}).status_code == 404
-    assert bob.post_json(f"/portal/items/{item}/finalize", {}).status_code == 404
+    assert bob.post_json(f"/api/v1/items/{item}/edits", {"edits": {}}).status_code == 404
+    assert bob.post_json(f"/api/v1/items/{item}/finalize", {}).status_code == 404
     with services(app).sessions() as db:
         assert db.get(Item, item).status == "done"
 
@@ -161,9 +161,11 @@ def test_filename_with_html_is_shown_as_text(app, browser):
     for url in (f"/batches/{batch_id}", f"/items/{item}"):
         page = browser.get(url).get_data(as_text=True)
         assert "<script>alert" not in page and "<img src=x" not in page
-        assert "&lt;script&gt;alert(" in page
-    data = browser.get(f"/portal/batches/{batch_id}.json").get_json()
-    assert data["items"][0]["filename"] == EVIL_NAME  # JSON keeps it; scripts set textContent
+        # The one upload check cleans the name (last path part: "script>..."), then it is escaped.
+        assert "script&gt;&lt;img src=x onerror=alert(1)&gt;.png" in page
+    data = browser.get(f"/api/v1/batches/{batch_id}").get_json()
+    # JSON keeps the cleaned name as it is; scripts set textContent.
+    assert data["items"][0]["filename"] == "script><img src=x onerror=alert(1)>.png"
 
 
 def test_new_batch_page_has_the_controls(browser):
@@ -223,12 +225,13 @@ def test_batch_page_json_and_list_pagination(app, browser):
     assert first.count("<progress") == 20 and "Page 1 of 2" in first and 'rel="next"' in first
     second = browser.get("/batches?page=2").get_data(as_text=True)
     assert second.count("<progress") == 1 and ids[0] in second
-    data = browser.get(f"/portal/batches/{ids[0]}.json").get_json()
+    data = browser.get(f"/api/v1/batches/{ids[0]}").get_json()
     assert data["status"] == "queued" and data["progress"] == 0
     assert data["counts"]["queued"] == 1
-    assert data["items"][0]["urls"]["original"].startswith(f"/portal/items/{data['items'][0]['id']}/image/original?b=")
-    assert data["items"][0]["urls"]["preview"] is None
-    original = browser.get(data["items"][0]["urls"]["original"])
+    assert data["items"][0]["original_url"].startswith(
+        f"http://localhost/api/v1/items/{data['items'][0]['id']}/original?v=")
+    assert data["items"][0]["preview_url"] is None
+    original = browser.get(data["items"][0]["original_url"])
     assert original.status_code == 200 and original.mimetype == "image/png"
     assert original.data == png_bytes(color=(0, 90, 90))
     assert "private" in original.headers["Cache-Control"]
@@ -241,21 +244,21 @@ def test_item_edits_bump_the_version_and_validate(app, browser):
     item = item_ids(app, batch_id)[0]
     page = browser.get(f"/items/{item}").get_data(as_text=True)
     assert 'id="preview-img"' in page and 'id="status-line"' in page and "Reset" in page
-    answer = browser.post_json(f"/portal/items/{item}/edits",
+    answer = browser.post_json(f"/api/v1/items/{item}/edits",
                                {"edits": {"31_Smiling": 0.7}, "preview": {"channels": 0.25, "resolution": 64}})
     assert answer.status_code == 202 and answer.get_json()["edit_version"] == 1
-    answer = browser.post_json(f"/portal/items/{item}/edits", {"edits": {"smiling": -0.2}})
+    answer = browser.post_json(f"/api/v1/items/{item}/edits", {"edits": {"smiling": -0.2}})
     assert answer.get_json()["edit_version"] == 2
-    data = browser.get(f"/portal/items/{item}.json").get_json()
+    data = browser.get(f"/api/v1/items/{item}").get_json()
     assert data["edit_version"] == 2 and data["status"] == "previewing"
     assert data["edits"] == {"31_Smiling": -0.2}
     assert data["preview_cost"] == {"channels": 0.25, "resolution": 64}
-    bad = browser.post_json(f"/portal/items/{item}/edits", {"edits": {"not_an_attribute": 0.1}})
+    bad = browser.post_json(f"/api/v1/items/{item}/edits", {"edits": {"not_an_attribute": 0.1}})
     assert bad.status_code == 400 and "not_an_attribute" in bad.get_json()["error"]["message"]
-    bad = browser.post_json(f"/portal/items/{item}/edits", {"edits": {}, "preview": {"channels": 0.3}})
+    bad = browser.post_json(f"/api/v1/items/{item}/edits", {"edits": {}, "preview": {"channels": 0.3}})
     assert bad.status_code == 400
     # Only a preview_ready item can be finalized.
-    assert browser.post_json(f"/portal/items/{item}/finalize", {}).status_code == 409
+    assert browser.post_json(f"/api/v1/items/{item}/finalize", {}).status_code == 409
 
 
 def test_finalize_cancel_and_zip(app, browser):
@@ -270,13 +273,16 @@ def test_finalize_cancel_and_zip(app, browser):
     response = browser.post_form(f"/batches/{batch_id}/cancel")
     assert response.status_code == 302
     assert "Canceled 1 photo" in browser.get(f"/batches/{batch_id}").get_data(as_text=True)
-    response = browser.get(f"/batches/{batch_id}/download.zip")
+    page = browser.get(f"/batches/{batch_id}").get_data(as_text=True)
+    assert f'href="/api/v1/batches/{batch_id}/download"' in page
+    response = browser.get(f"/api/v1/batches/{batch_id}/download")
     assert response.status_code == 200 and response.mimetype == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
-        assert archive.namelist() == ["001_one.png", "002_two.png"]
+        assert archive.namelist() == ["one.png", "two.png"]
         assert [archive.read(n) for n in archive.namelist()] == finals
-    data = browser.get(f"/portal/batches/{batch_id}.json").get_json()
-    assert data["counts"]["done"] == 2 and data["counts"]["canceled"] == 1 and data["finals"] == 2
+    data = browser.get(f"/api/v1/batches/{batch_id}").get_json()
+    assert data["counts"]["done"] == 2 and data["counts"]["canceled"] == 1
+    assert sum(1 for i in data["items"] if i["final_url"]) == 2
 
 
 def test_time_estimates_use_measured_render_times(app, browser):
@@ -306,13 +312,8 @@ def test_zip_without_finals_is_refused(app, browser):
     browser.sign_in("alice")
     browser.get("/batches/new")
     batch_id = create_batch(browser)
-    assert browser.get(f"/batches/{batch_id}/download.zip").status_code == 409
-
-
-def test_zip_names_are_safe():
-    assert zip_name(0, "../../etc/passwd.png", "image/png") == "001_passwd.png"
-    assert zip_name(4, 'C:\\photos\\me <1>.JPG', "image/jpeg") == "005_me_1.jpg"
-    assert zip_name(9, "", "image/webp") == "010_photo.webp"
+    response = browser.get(f"/api/v1/batches/{batch_id}/download")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_ready"
 
 
 def test_api_accepts_the_portal_session_for_reads(app, browser):
@@ -321,3 +322,31 @@ def test_api_accepts_the_portal_session_for_reads(app, browser):
     batch_id = create_batch(browser)
     response = browser.get(f"/api/v1/batches/{batch_id}")
     assert response.status_code == 200 and response.get_json()["id"] == batch_id
+
+
+def test_new_batch_form_takes_faces_and_refine_steps(app, browser):
+    browser.sign_in("alice")
+    page = browser.get("/batches/new").get_data(as_text=True)
+    assert 'name="faces" value="all"' in page and 'id="refine_steps"' in page
+    batch_id = create_batch(browser, faces="all", refine_steps="12")
+    with services(app).sessions() as db:
+        recipe = db.get(Batch, batch_id).recipe
+        assert recipe["faces"] == "all" and recipe["refine_steps"] == 12
+    bad = browser.post_form("/batches/new", {"files": [(io.BytesIO(png_bytes()), "a.png")],
+                                             "refine_steps": "2.5"},
+                            content_type="multipart/form-data")
+    assert bad.status_code == 400 and "refine_steps" in bad.get_data(as_text=True)
+
+
+def test_delete_batch_from_its_page(app, browser):
+    browser.sign_in("alice")
+    browser.get("/batches/new")
+    batch_id = create_batch(browser)
+    page = browser.get(f"/batches/{batch_id}").get_data(as_text=True)
+    assert 'id="delete-batch"' in page
+    assert browser.client.post(f"/batches/{batch_id}/delete").status_code == 400  # no CSRF token
+    response = browser.post_form(f"/batches/{batch_id}/delete")
+    assert response.status_code == 302 and response.headers["Location"] == "/batches"
+    with services(app).sessions() as db:
+        assert db.get(Batch, batch_id) is None
+    assert browser.get(f"/batches/{batch_id}").status_code == 404

@@ -37,14 +37,15 @@ def test_batch_and_item_pages_show_quality_and_sort_by_realism(app, browser):
     ranked = browser.get(f"/batches/{batch_id}?sort=realism").get_data(as_text=True)
     assert re.findall(r'id="item-([0-9a-f]{32})"', ranked) == [b, a, c]
     assert "sort=realism" in ranked  # the page polls the same order
-    data = browser.get(f"/portal/batches/{batch_id}.json?sort=realism").get_json()
-    assert [i["id"] for i in data["items"]] == [b, a, c] and data["sort"] == "realism"
+    assert f'data-json-url="/api/v1/batches/{batch_id}?sort=realism"' in ranked
+    data = browser.get(f"/api/v1/batches/{batch_id}?sort=realism").get_json()
+    assert [i["id"] for i in data["items"]] == [b, a, c]
     assert data["items"][0]["realism"]["final"] == {"logit": 1.0, "score": 0.7311}
-    assert data["items"][2]["quality_text"] == ""
-    # An unknown order is upload order (the portal is lenient; the API says 400).
-    odd = browser.get(f"/portal/batches/{batch_id}.json?sort=colour").get_json()
-    assert [i["id"] for i in odd["items"]] == [a, b, c]
+    # An unknown order is upload order on the page (lenient), and the page polls upload order.
+    odd = browser.get(f"/batches/{batch_id}?sort=colour").get_data(as_text=True)
+    assert re.findall(r'id="item-([0-9a-f]{32})"', odd) == [a, b, c]
+    assert f'data-json-url="/api/v1/batches/{batch_id}?sort=position"' in odd
 
     item_page = browser.get(f"/items/{b}").get_data(as_text=True)
     assert 'id="item-quality"' in item_page and "PSNR 28.2 dB" in item_page
-    assert browser.get(f"/portal/items/{b}.json").get_json()["consistency"]["psnr"] == 28.25
+    assert browser.get(f"/api/v1/items/{b}").get_json()["consistency"]["psnr"] == 28.25

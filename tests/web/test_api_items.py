@@ -9,6 +9,7 @@ import zipfile
 from web_api_helpers import image_bytes, queued_messages, upload
 
 from shared import states
+from shared.errors import message_for
 from shared.queue import FINAL_TASK, PREVIEW_TASK
 from web.extensions import services
 
@@ -109,12 +110,14 @@ def test_failed_item_shows_its_error_and_can_be_retried(app, client, alice, redi
     h = alice["headers"]
     batch_id, (a, b) = _batch(client, h, ["a.png", "b.png"])
     with services(app).sessions.begin() as session:
-        assert states.fail(session, a, "no_face", "No face was found in this photo.")
+        # The worker's detail (an exception's words) is stored, but people see the code's text.
+        assert states.fail(session, a, "no_face", "ValueError: detector returned 0 boxes")
     _render_preview(app, b)
     batch = client.get(f"/api/v1/batches/{batch_id}", headers=h).json
     failed = batch["items"][0]
     assert failed["status"] == "failed"
-    assert failed["error"] == {"code": "no_face", "message": "No face was found in this photo."}
+    assert failed["error"] == {"code": "no_face", "message": message_for("no_face")}
+    assert "ValueError" not in str(batch)
     assert batch["items"][1]["status"] == "preview_ready"  # its sibling goes on
 
     before = len(queued_messages(redis_url, "preview"))

@@ -7,43 +7,6 @@ Every route needs a token except the public descriptions (``PUBLIC_ENDPOINTS``).
 
 from __future__ import annotations
 
-from flask import Blueprint, request
-
-from shared.models import User
-from web import openapi
-from web.auth import authenticate
-from web.errors import ApiError
-from web.extensions import db
-
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-# Descriptions of the service that reveal nothing about anyone's data.
-PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "api.list_attributes", "api.current_model"})
-
-
-@bp.before_request
-def _known_query_only() -> None:
-    """A misspelt parameter (``per_pag=5``) is an error, not silently the default."""
-    if request.url_rule is None or request.method == "OPTIONS":
-        return
-    method = "GET" if request.method == "HEAD" else request.method
-    allowed = openapi.query_parameters(request.url_rule.rule, method)
-    unknown = sorted(set(request.args) - (allowed or frozenset()))
-    if allowed is not None and unknown:
-        raise ApiError(400, "unknown_parameter", f"unknown query parameter {unknown[0]!r}"
-                       + (f"; known: {', '.join(sorted(allowed))}" if allowed else ""), unknown[0])
-
-
-@bp.before_request
-def _require_user() -> None:
-    if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
-        return
-    authenticate(db())
-
-
-def current_user() -> User:
-    return authenticate(db())
-
-
 # Route modules register themselves on ``bp`` when imported.
 from web.api import batches, directions, evaluations, events, items, meta, synthesis, tokens  # noqa: E402, F401
+from web.api.blueprint import PUBLIC_ENDPOINTS, bp, current_user  # noqa: F401  (the API's surface)

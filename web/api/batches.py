@@ -8,8 +8,8 @@ from sqlalchemy import select
 from shared import quality
 from shared.models import Blob
 from shared.states import ItemStatus
-from web.api import bp, current_user
 from web.api.archive import entry_names, write_zip
+from web.api.blueprint import bp, current_user
 from web.api.serialize import batch_dict, batch_summaries
 from web.api.submit import submit_batch
 from web.errors import ApiError

@@ -11,7 +11,7 @@ from flask import Response, request, url_for
 
 from shared.edit_names import generator_entries
 from shared.user_directions import describe_strip
-from web.api import bp, current_user
+from web.api.blueprint import bp, current_user
 from web.errors import ApiError
 from web.extensions import db, services
 

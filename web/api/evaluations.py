@@ -6,7 +6,7 @@ from flask import request, url_for
 
 from shared.catalog import ModelConfig, UnknownConfigError, get_model_config
 from shared.evaluations import Evaluations
-from web.api import bp, current_user
+from web.api.blueprint import bp, current_user
 from web.api.serialize import evaluation_dict
 from web.errors import ApiError
 from web.extensions import db, services

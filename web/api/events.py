@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 
 from shared.events import BATCH_COMPLETED
 from shared.models import Event, Item
+from shared.nudges import Waiter
 from shared.states import TERMINAL, batch_status, status_counts
-from web.api import bp, current_user
+from web.api.blueprint import bp, current_user
 from web.errors import ApiError
 from web.extensions import Services, db, services
 
@@ -70,6 +71,17 @@ def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int) -> I
         if finished:
             return
     quiet_since = time.monotonic()
+    waiter = Waiter(svc.settings.redis_url, batch_id)
+    try:
+        yield from _follow(svc, batch_id, cursor, deadline, heartbeat, quiet_since, waiter)
+    finally:
+        waiter.close()
+
+
+def _follow(svc: Services, batch_id: str, cursor: int, deadline: float, heartbeat: float,
+            quiet_since: float, waiter: Waiter) -> Iterator[str]:
+    """Events after ``cursor`` as they are committed: read at once when the worker nudges the
+    batch (shared.nudges), else every POLL_SECONDS."""
     while time.monotonic() < deadline:
         try:
             with svc.sessions() as session:
@@ -91,7 +103,7 @@ def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int) -> I
         elif time.monotonic() - quiet_since >= heartbeat:
             quiet_since = time.monotonic()
             yield ": keep-alive\n\n"
-        time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        waiter.wait(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 @bp.get("/batches/<batch_id>/events")

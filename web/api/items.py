@@ -7,8 +7,8 @@ from urllib.parse import quote
 from flask import Response, request
 
 from shared.recipe import Cost, parse_cost
-from web.api import bp, current_user
 from web.api.archive import extension_for, safe_stem
+from web.api.blueprint import bp, current_user
 from web.api.serialize import IMAGE_KINDS, blob_for, item_dict
 from web.errors import ApiError
 from web.extensions import db, services

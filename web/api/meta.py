@@ -12,7 +12,7 @@ from shared.catalog import ModelConfig
 from shared.edit_names import generator_entries
 from shared.recipe import CHANNEL_RATIOS, allowed_resolutions, default_costs
 from web import openapi
-from web.api import bp, current_user
+from web.api.blueprint import bp, current_user
 from web.extensions import services
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared import quality, states
 from shared.catalog import get_model_config
-from shared.errors import message_for
+from shared.errors import ERROR_MESSAGES, message_for
 from shared.models import Batch, Evaluation, Item
 
 IMAGE_KINDS = ("original", "projected", "preview", "final")
@@ -52,7 +52,11 @@ def _image_url(item: Item, kind: str) -> str | None:
 def item_dict(item: Item, batch: Batch) -> dict:
     error = None
     if item.error_code:
-        error = {"code": item.error_code, "message": item.error_message or message_for(item.error_code)}
+        # People see the stable code's text, never the worker's detail (an exception's words);
+        # the detail stays in the item's row and the worker's log.
+        message = (ERROR_MESSAGES[item.error_code] if item.error_code in ERROR_MESSAGES
+                   else item.error_message or message_for(item.error_code))
+        error = {"code": item.error_code, "message": message}
     edits = item.edits if item.edits is not None else (batch.recipe or {}).get("edits", {})
     return {
         "id": item.id,

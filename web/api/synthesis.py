@@ -18,7 +18,7 @@ from shared.recipe import default_costs
 from shared.synthesis import create_synthesis_batch, live_models, parse_request
 from shared.webhooks import WebhookUrlError, check_url
 from web import idempotency
-from web.api import bp
+from web.api.blueprint import bp
 from web.api.meta import _cost_table
 from web.api.serialize import created_dict
 from web.errors import ApiError

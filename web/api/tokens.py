@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from shared.models import ApiToken, User
 from shared.webhooks import new_secret
-from web.api import bp, current_user
+from web.api.blueprint import bp, current_user
 from web.api.serialize import iso
 from web.auth import (
     SESSION_EPOCH_KEY,

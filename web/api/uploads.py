@@ -59,27 +59,30 @@ def read_uploads(request: Request, settings: Settings) -> list[Upload]:
             413, "too_many_files",
             f"{len(files)} files; at most {settings.max_files_per_batch} per batch", "files",
         )
+    return [read_upload(storage, position, settings) for position, storage in enumerate(files)]
+
+
+def read_upload(storage: FileStorage, position: int, settings: Settings) -> Upload:
+    """One photo of an upload, checked (size, magic number) and its name cleaned; ApiError when
+    it is refused. The only upload check: the API and the portal's form both call it."""
     limit = settings.max_file_mb * MB
-    uploads = []
-    for position, storage in enumerate(files):
-        field = f"files[{position}]"
-        if not storage.filename:
-            raise ApiError(400, "empty_filename", f"file {position + 1} has no file name", field)
-        name = display_filename(storage.filename, position)
-        data = storage.read(limit + 1)
-        if len(data) > limit:
-            raise ApiError(
-                413, "file_too_large", f"{name!r} is larger than {settings.max_file_mb} MB", field,
-                filename=name,
-            )
-        if not data:
-            raise ApiError(400, "empty_file", f"{name!r} is empty", field, filename=name)
-        fmt = sniff_format(data)
-        if fmt is None or fmt not in ACCEPTED_FORMATS:
-            raise ApiError(
-                415, "unsupported_format",
-                f"{name!r} is not an image we accept (JPEG, PNG, WebP, BMP, TIFF, GIF, HEIC, AVIF)",
-                field, filename=name,
-            )
-        uploads.append(Upload(filename=name, data=data, content_type=mime_type(fmt)))
-    return uploads
+    field = f"files[{position}]"
+    if not storage.filename:
+        raise ApiError(400, "empty_filename", f"file {position + 1} has no file name", field)
+    name = display_filename(storage.filename, position)
+    data = storage.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(
+            413, "file_too_large", f"{name!r} is larger than {settings.max_file_mb} MB", field,
+            filename=name,
+        )
+    if not data:
+        raise ApiError(400, "empty_file", f"{name!r} is empty", field, filename=name)
+    fmt = sniff_format(data)
+    if fmt is None or fmt not in ACCEPTED_FORMATS:
+        raise ApiError(
+            415, "unsupported_format",
+            f"{name!r} is not an image we accept (JPEG, PNG, WebP, BMP, TIFF, GIF, HEIC, AVIF)",
+            field, filename=name,
+        )
+    return Upload(filename=name, data=data, content_type=mime_type(fmt))

@@ -1,7 +1,6 @@
-"""Portal sign-in: username and password checked against a slow hash, a signed session cookie.
-
-``current_user()`` is the signed-in user (or None); ``login_required`` sends everyone else to the
-sign-in page (pages) or answers 401 (the portal's JSON endpoints).
+"""Portal sign-in: username and password checked against a slow hash, then the session of
+``web.auth.login_session``. Who is signed in is Flask-Login's ``current_user`` (web.auth loads
+it, for the API and the portal alike); ``login_required`` sends everyone else to the sign-in page.
 """
 
 from __future__ import annotations
@@ -10,22 +9,21 @@ import functools
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import g, jsonify, redirect, request, session, url_for
+from flask import redirect, request, session, url_for
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import User
-from web.auth import SESSION_EPOCH_KEY, end_sessions, session_is_current
-from web.auth import SESSION_USER_KEY as USER_KEY
-from web.portal.csrf import rotate_token
+from web.auth import end_sessions, login_session
 from web.portal.services import services
 
 # Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password")
 
 
-class SignedInUser:
-    """The few facts about the user that pages need (not an ORM object: no session ties)."""
+class PasswordUser:
+    """The few facts sign-in needs (not an ORM object: no session ties)."""
 
     def __init__(self, user_id: int, username: str, session_epoch: int = 0):
         self.id = user_id
@@ -33,7 +31,7 @@ class SignedInUser:
         self.session_epoch = session_epoch
 
 
-def authenticate(username: str, password: str) -> SignedInUser | None:
+def check_password_login(username: str, password: str) -> PasswordUser | None:
     """The user when ``password`` matches, else None."""
     with services().sessions() as db:
         user = db.scalar(select(User).where(User.username == username.strip()))
@@ -42,39 +40,25 @@ def authenticate(username: str, password: str) -> SignedInUser | None:
             return None
         if not check_password_hash(user.password_hash, password):
             return None
-        return SignedInUser(user.id, user.username, user.session_epoch)
+        return PasswordUser(user.id, user.username, user.session_epoch)
 
 
-def sign_in(user: SignedInUser) -> None:
-    # A new session on sign-in: nothing set before (by anyone) carries over.
-    session.clear()
-    session[USER_KEY] = user.id
-    session[SESSION_EPOCH_KEY] = user.session_epoch
-    session.permanent = True
-    rotate_token()
+def sign_in(user: PasswordUser) -> None:
+    # A new session (and CSRF token) on sign-in: nothing set before (by anyone) carries over.
+    login_session(user)
 
 
 def sign_out() -> None:
     """End this user's sessions everywhere: a copy of the cookie is worthless from now on."""
-    user_id = session.get(USER_KEY)
-    if isinstance(user_id, int) and current_user() is not None:
+    if signed_in() is not None:
         with services().sessions.begin() as db:
-            end_sessions(db, user_id)
+            end_sessions(db, current_user.id)
     session.clear()
 
 
-def current_user() -> SignedInUser | None:
-    if "portal_user" in g:
-        return g.portal_user
-    user = None
-    user_id = session.get(USER_KEY)
-    if isinstance(user_id, int):
-        with services().sessions() as db:
-            row = db.get(User, user_id)
-            if session_is_current(row, session):
-                user = SignedInUser(row.id, row.username, row.session_epoch)
-    g.portal_user = user
-    return user
+def signed_in():
+    """The signed-in user (Flask-Login's ``current_user``) or None, for pages and templates."""
+    return current_user if current_user.is_authenticated else None
 
 
 def safe_next(target: str | None) -> str | None:
@@ -90,10 +74,7 @@ def safe_next(target: str | None) -> str | None:
 def login_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        if current_user() is None:
-            if request.path.startswith("/portal/"):
-                body = {"error": {"code": "unauthorized", "message": "sign in first"}}
-                return jsonify(body), 401
+        if not current_user.is_authenticated:
             return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 

@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 
 from shared.models import WorkerHeartbeat, utcnow
-from web.portal.auth import current_user
+from web.portal.auth import signed_in
 from web.portal.costs import format_macs
 from web.portal.csrf import check_csrf, csrf_field, csrf_token
 from web.portal.present import STATUS_LABELS
@@ -74,7 +74,7 @@ def format_seconds(value) -> str:
 @bp.context_processor
 def page_values() -> dict:
     return {
-        "user": current_user(),
+        "user": signed_in(),
         "csrf_field": csrf_field,
         "csrf_token": csrf_token,
         "model_notice": random_weights_notice(),
@@ -98,7 +98,7 @@ def security_headers(response):
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/portal/") or request.is_json
+    return request.is_json
 
 
 @bp.errorhandler(400)

@@ -7,7 +7,6 @@ runs. The token lives in the signed session cookie, so another site can neither 
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from flask import abort, request, session
@@ -17,6 +16,7 @@ from markupsafe import Markup, escape
 # token also works for the API.
 from web.auth import CSRF_HEADER as HEADER
 from web.auth import SESSION_CSRF_KEY as SESSION_KEY
+from web.auth import csrf_matches
 
 FORM_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -30,12 +30,6 @@ def csrf_token() -> str:
     return token
 
 
-def rotate_token() -> str:
-    """A fresh token (after sign-in, so a token seen before sign-in is worthless)."""
-    session[SESSION_KEY] = secrets.token_urlsafe(32)
-    return session[SESSION_KEY]
-
-
 def csrf_field() -> Markup:
     """The hidden form field, for templates: ``{{ csrf_field() }}``."""
     return Markup(f'<input type="hidden" name="{FORM_FIELD}" value="{escape(csrf_token())}">')
@@ -45,11 +39,10 @@ def check_csrf() -> None:
     """``before_request`` hook: refuse an unsafe request without the session's token (400)."""
     if request.method in SAFE_METHODS:
         return
-    expected = session.get(SESSION_KEY)
     sent = request.headers.get(HEADER)
     if sent is None:
         # Reading the form parses the body; a too-large upload stops here with 413.
         sent = request.form.get(FORM_FIELD)
-    if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
+    if not csrf_matches(sent):
         abort(400, description="The form has expired or did not come from this site. "
                                "Reload the page and try again.")

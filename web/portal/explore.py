@@ -5,15 +5,16 @@ API v1 (``/api/v1/items/<id>/strips``, ``/api/v1/strips/<id>``, ``/api/v1/direct
 from __future__ import annotations
 
 from flask import abort, render_template, url_for
+from flask_login import current_user
 
 from shared.attributes import ALIASES
 from shared.edit_names import generator_entries
 from shared.jobs import JobError
 from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
-from web.portal.auth import current_user, login_required
+from web.portal.auth import login_required
 from web.portal.blueprint import bp
 from web.portal.forms import Slider
-from web.portal.present import item_dict
+from web.portal.present import item_view
 from web.portal.services import services
 
 
@@ -30,13 +31,13 @@ def direction_sliders(svc, user_id: int) -> list[Slider]:
 @login_required
 def explore_item(item_id: str):
     svc = services()
-    user = current_user()
+    user = current_user
     with svc.sessions() as db:
         try:
             item = svc.jobs.get_item(db, user.id, item_id)
         except JobError as exc:
             abort(exc.status, description=exc.message)
-        data = item_dict(item)
+        data = item_view(item)
         batch_id = item.batch_id
         has_code = item.latent is not None and item.latent.model_name == svc.model.name
     choices = {

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from shared.attributes import ALIASES, ATTRIBUTES, bare_name
-from shared.imagetypes import MIME_TYPES, sniff_format
+from shared.imagetypes import MIME_TYPES
 from shared.jobs import Upload
 from shared.recipe import Recipe, RecipeError, parse_recipe
 from shared.settings import Settings
+from web.api.uploads import read_upload
+from web.errors import ApiError
 
 #: Slider positions run from -100 to 100 like the original editor's; the recipe takes value / 100.
 SLIDER_SCALE = 100
@@ -82,6 +84,11 @@ def recipe_dict_from_form(form: MultiDict, errors: list[str]) -> dict:
             edits[slider.key] = value / SLIDER_SCALE
     recipe: dict = {"edits": edits, "auto_finalize": form.get("auto_finalize") in {"on", "1", "true"}}
     recipe["output"] = form.get("output", "photo")  # parse_recipe names a bad one
+    recipe["faces"] = form.get("faces", "largest")
+    steps = _number(form, "refine_steps", errors, "Refinement steps")
+    if steps is not None:
+        # An integer in the recipe (parse_recipe checks the range); 2.5 stays a float and fails.
+        recipe["refine_steps"] = int(steps) if steps == int(steps) else steps
     for stage in ("preview", "final"):
         cost = {}
         channels = _number(form, f"{stage}_channels", errors, f"{stage.capitalize()} channels")
@@ -97,19 +104,27 @@ def recipe_dict_from_form(form: MultiDict, errors: list[str]) -> dict:
     return recipe
 
 
-def check_upload(storage: FileStorage, settings: Settings) -> tuple[Upload | None, str | None]:
-    """One file of the form: an Upload, or a message naming the file and what is wrong."""
-    name = storage.filename or "unnamed file"
-    data = storage.read(settings.max_file_mb * 1024 * 1024 + 1)
-    if not data:
-        return None, f"{name}: the file is empty."
-    if len(data) > settings.max_file_mb * 1024 * 1024:
-        return None, f"{name}: larger than {settings.max_file_mb} MB, the limit for one photo."
-    fmt = sniff_format(data)
-    if fmt is None:
-        return None, (f"{name}: not a photo we can read. Use JPEG, PNG, WebP, BMP, TIFF or GIF "
-                      "(HEIC and AVIF where the server supports them).")
-    return Upload(filename=name, data=data, content_type=MIME_TYPES[fmt]), None
+#: What the portal says for each refusal of ``web.api.uploads.read_upload`` (same check, words
+#: for a person; ``{name}`` is the cleaned file name).
+UPLOAD_PROBLEMS = {
+    "empty_filename": "{name}: the file has no name.",
+    "empty_file": "{name}: the file is empty.",
+    "file_too_large": "{name}: larger than {mb} MB, the limit for one photo.",
+    "unsupported_format": ("{name}: not a photo we can read. Use JPEG, PNG, WebP, BMP, TIFF or GIF "
+                           "(HEIC and AVIF where the server supports them)."),
+}
+
+
+def check_upload(storage: FileStorage, position: int,
+                 settings: Settings) -> tuple[Upload | None, str | None]:
+    """One file of the form through the API's upload check: an Upload, or a message naming the
+    file and what is wrong."""
+    try:
+        return read_upload(storage, position, settings), None
+    except ApiError as exc:
+        name = exc.extra.get("filename") or f"file {position + 1}"
+        template = UPLOAD_PROBLEMS.get(exc.code, "{name}: " + exc.message)
+        return None, template.format(name=name, mb=settings.max_file_mb)
 
 
 def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
@@ -122,8 +137,8 @@ def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
         result.errors.append(
             f"{len(chosen)} photos chosen; a batch takes at most {settings.max_files_per_batch}.")
     else:
-        for storage in chosen:
-            upload, problem = check_upload(storage, settings)
+        for position, storage in enumerate(chosen):
+            upload, problem = check_upload(storage, position, settings)
             if problem:
                 result.errors.append(problem)
             else:

@@ -4,13 +4,14 @@ consistency) with the settings each was measured with, and a form to start one."
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from shared.catalog import UnknownConfigError, get_model_config
 from shared.evaluations import KINDS, Evaluations
 from shared.jobs import JobError
 from shared.recipe import CHANNEL_RATIOS, allowed_resolutions
 from web.api.serialize import evaluation_dict
-from web.portal.auth import current_user, login_required
+from web.portal.auth import login_required
 from web.portal.blueprint import bp
 from web.portal.services import services
 
@@ -91,7 +92,7 @@ def _form_body(form) -> dict:
 def start_evaluation(model_name: str):
     model = _model(model_name)
     try:
-        _evaluations().create(current_user().id, model, _form_body(request.form))
+        _evaluations().create(current_user.id, model, _form_body(request.form))
     except JobError as exc:
         return _page(model, dict(request.form), exc.message, exc.status)
     flash("Evaluation queued. Results appear here when a worker on the evaluate queue is done.")

@@ -6,22 +6,17 @@ from __future__ import annotations
 import math
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from shared.jobs import JobError
-from shared.recipe import recipe_from_stored
-from web.portal.auth import (
-    authenticate,
-    current_user,
-    login_required,
-    safe_next,
-    sign_in,
-    sign_out,
-)
+from shared.recipe import MAX_REFINE_STEPS, recipe_from_stored
+from web.api.serialize import batch_summaries
+from web.portal.auth import check_password_login, login_required, safe_next, sign_in, sign_out
 from web.portal.blueprint import bp
 from web.portal.costs import cost_options, measured_macs_per_second
 from web.portal.explore import direction_sliders
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
-from web.portal.present import batch_dict, batch_summaries, item_dict, portal_sort
+from web.portal.present import batch_label, batch_view, item_view, portal_sort
 from web.portal.services import services
 
 PER_PAGE = 20
@@ -29,7 +24,7 @@ PER_PAGE = 20
 
 @bp.route("/")
 def index():
-    if current_user() is None:
+    if not current_user.is_authenticated:
         return redirect(url_for("portal.login"))
     return redirect(url_for("portal.batches"))
 
@@ -41,7 +36,7 @@ def login():
     if request.method == "POST":
         username = request.form.get("username", "")
         password = request.form.get("password", "")
-        user = authenticate(username, password) if username and password else None
+        user = check_password_login(username, password) if username and password else None
         if user is None:
             error = "Wrong username or password."
         else:
@@ -64,12 +59,13 @@ def batches():
     page = max(1, request.args.get("page", 1, type=int) or 1)
     svc = services()
     with svc.sessions() as db:
-        rows, total = svc.jobs.list_batches(db, current_user().id, page=page, per_page=PER_PAGE)
-        summaries = batch_summaries(db, [b.id for b in rows])
+        rows, total = svc.jobs.list_batches(db, current_user.id, page=page, per_page=PER_PAGE)
+        summaries = batch_summaries(db, rows)
         listed = [{
-            "id": b.id, "created_at": b.created_at, "model_name": b.model_name,
-            "edits": recipe_from_stored(b.recipe).edits, **summaries[b.id],
-        } for b in rows]
+            **summary, "created_at": b.created_at, "total": summary["item_count"],
+            "status_label": batch_label(summary["status"], summary["counts"]),
+            "edits": recipe_from_stored(b.recipe).edits,
+        } for b, summary in zip(rows, summaries, strict=True)]
     pages = max(1, math.ceil(total / PER_PAGE))
     return render_template("portal/batches.html", batches=listed, page=page, pages=pages, total=total)
 
@@ -78,10 +74,11 @@ def _new_batch_page(form=None, status: int = 200):
     svc = services()
     model = svc.model
     with svc.sessions() as db:
-        costs = cost_options(model, measured_macs_per_second(db, current_user().id, model))
+        costs = cost_options(model, measured_macs_per_second(db, current_user.id, model))
     return render_template(
         "portal/new_batch.html", form=form, costs=costs, accept=ACCEPT, model=model,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
+        max_refine_steps=MAX_REFINE_STEPS,
         limits={"max_file_mb": svc.settings.max_file_mb,
                 "max_files": svc.settings.max_files_per_batch,
                 "max_upload_mb": svc.settings.max_upload_mb},
@@ -98,7 +95,7 @@ def new_batch():
     if not form.ok:
         return _new_batch_page(form, 400)
     try:
-        batch_id = svc.jobs.create_batch(current_user().id, form.uploads, form.recipe)
+        batch_id = svc.jobs.create_batch(current_user.id, form.uploads, form.recipe)
     except JobError as exc:
         form.errors.append(exc.message)
         return _new_batch_page(form, exc.status)
@@ -118,15 +115,15 @@ def _job_call(fn, *args):
 def batch_page(batch_id: str):
     svc = services()
     with svc.sessions() as db:
-        batch = _job_call(svc.jobs.get_batch, db, current_user().id, batch_id)
-        data = batch_dict(batch, portal_sort())
+        batch = _job_call(svc.jobs.get_batch, db, current_user.id, batch_id)
+        data = batch_view(batch, portal_sort())
     return render_template("portal/batch.html", batch=data)
 
 
 @bp.route("/batches/<batch_id>/finalize", methods=["POST"])
 @login_required
 def finalize_batch(batch_id: str):
-    n = _job_call(services().jobs.finalize_batch, current_user().id, batch_id)
+    n = _job_call(services().jobs.finalize_batch, current_user.id, batch_id)
     flash(f"Finals queued for {n} photo(s)." if n else "No photo had a preview ready to finalize.")
     return redirect(url_for("portal.batch_page", batch_id=batch_id))
 
@@ -134,9 +131,18 @@ def finalize_batch(batch_id: str):
 @bp.route("/batches/<batch_id>/cancel", methods=["POST"])
 @login_required
 def cancel_batch(batch_id: str):
-    n = _job_call(services().jobs.cancel_batch, current_user().id, batch_id)
+    n = _job_call(services().jobs.cancel_batch, current_user.id, batch_id)
     flash(f"Canceled {n} photo(s)." if n else "Nothing left to cancel.")
     return redirect(url_for("portal.batch_page", batch_id=batch_id))
+
+
+@bp.route("/batches/<batch_id>/delete", methods=["POST"])
+@login_required
+def delete_batch(batch_id: str):
+    """The batch and every byte of it (as ``DELETE /api/v1/batches/<id>``)."""
+    _job_call(services().jobs.delete_batch, current_user.id, batch_id)
+    flash("The batch and all its photos are deleted.")
+    return redirect(url_for("portal.batches"))
 
 
 @bp.route("/items/<item_id>")
@@ -144,15 +150,15 @@ def cancel_batch(batch_id: str):
 def item_page(item_id: str):
     svc = services()
     with svc.sessions() as db:
-        item = _job_call(svc.jobs.get_item, db, current_user().id, item_id)
-        data = item_dict(item)
+        item = _job_call(svc.jobs.get_item, db, current_user.id, item_id)
+        data = item_view(item)
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id
-        costs = cost_options(svc.model, measured_macs_per_second(db, current_user().id, svc.model))
+        costs = cost_options(svc.model, measured_macs_per_second(db, current_user.id, svc.model))
     current = data["edits"] if data["edits"] is not None else recipe.edits
     return render_template(
         "portal/item.html", item=data, batch_id=batch_id, current_edits=current,
         recipe_edits=recipe.edits, costs=costs,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
-        direction_sliders=direction_sliders(svc, current_user().id),
+        direction_sliders=direction_sliders(svc, current_user.id),
     )

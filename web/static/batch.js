@@ -1,4 +1,4 @@
-/* Batch page: polls the batch's JSON and updates the progress bar, the counts and each item's
+/* Batch page: polls the batch's JSON (REST API v1, signed in by the session cookie) and updates the progress bar, the counts and each item's
    status, error, render times and thumbnails in place. Polls fast while something is rendering,
    slowly otherwise, and not at all while the tab is hidden. */
 "use strict";
@@ -38,13 +38,14 @@
   }
 
   function updateItem(item) {
+    item = Portal.view(item);
     const li = document.getElementById("item-" + item.id);
     if (!li) return;
     li.dataset.status = item.status;
     setStatus(li.querySelector('[data-role="status"]'), item.status, item.status_label);
     const err = li.querySelector('[data-role="error"]');
-    err.textContent = item.error || "";
-    err.hidden = !item.error;
+    err.textContent = item.error_text || "";
+    err.hidden = !item.error_text;
     li.querySelector('[data-role="quality"]').textContent = item.quality_text || "";
     li.querySelector('[data-role="timings"]').textContent = Object.entries(item.timings)
       .map(function ([stage, s]) { return stage.replace(/_/g, " ") + " " + Portal.formatSeconds(s); })
@@ -68,10 +69,21 @@
     });
   }
 
+  /* As web/portal/present.py's batch_label: "Done, 2 failed". */
+  function batchLabel(batch) {
+    let label = Portal.statusLabel(batch.status);
+    if (["done", "preview_ready", "running"].indexOf(batch.status) !== -1) {
+      const extra = ["failed", "canceled"].filter(function (k) { return batch.counts[k]; })
+        .map(function (k) { return batch.counts[k] + " " + k; });
+      if (extra.length) label += ", " + extra.join(", ");
+    }
+    return label;
+  }
+
   function update(batch) {
     document.getElementById("batch-progress").value = batch.progress;
     document.getElementById("batch-pct").textContent = Math.round(batch.progress * 100) + "%";
-    setStatus(document.getElementById("batch-status"), batch.status, batch.status_label);
+    setStatus(document.getElementById("batch-status"), batch.status, batchLabel(batch));
     updateCounts(batch.counts);
     batch.items.forEach(updateItem);
     // Sorted by realism, the order changes as scores arrive: follow the server's order, but
@@ -86,9 +98,10 @@
       });
     }
     const zip = document.getElementById("download-zip");
-    document.getElementById("finals-count").textContent = batch.finals;
-    zip.classList.toggle("disabled", !batch.finals);
-    if (batch.finals) zip.removeAttribute("aria-disabled"); else zip.setAttribute("aria-disabled", "true");
+    const finals = batch.items.filter(function (i) { return i.status === "done" && i.final_url; }).length;
+    document.getElementById("finals-count").textContent = finals;
+    zip.classList.toggle("disabled", !finals);
+    if (finals) zip.removeAttribute("aria-disabled"); else zip.setAttribute("aria-disabled", "true");
     root.dataset.status = batch.status;
   }
 

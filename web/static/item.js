@@ -1,4 +1,7 @@
-/* Item editor: moving a slider asks for a new preview (debounced). Every request gets a new
+/* Item editor: moving a slider asks for a new preview (debounced). New results are pushed: the
+   page listens to the batch's event stream (server-sent events of REST API v1) and fetches the
+   item when an event names it; it polls slowly only as a fallback (and fast while the stream
+   is down). Every request gets a new
    edit_version from the server; the page shows a preview only when it belongs to the newest
    version asked for, and never swaps in an image older than the one on screen, whatever order
    responses and image loads arrive in. The status line says what is running and how long the
@@ -24,6 +27,8 @@
   let waitingSince = null;                         // when the current render was asked for
   let pollTimer = null;
   let finalizing = item.status === "finalizing";
+  let shownSrc = previewImg.getAttribute("src");
+  let shownLabel = "Preview";
 
   Portal.bindSliderOutputs(root);
   const previewCost = Portal.bindCost(root, "preview", costs, function () { requestPreview(); });
@@ -52,7 +57,44 @@
     return edits;
   }
 
+  /* Undo: the slider positions before each change the user made. */
+  const history = [];
+  const undoButton = document.getElementById("undo");
+  let lastValues = sliderValues();
+
+  function sliderValues() {
+    const values = {};
+    sliders.forEach(function (s) { values[s.id] = s.value; });
+    return values;
+  }
+
+  function remember() {
+    const now = sliderValues();
+    if (JSON.stringify(now) === JSON.stringify(lastValues)) return;
+    history.push(lastValues);
+    lastValues = now;
+    undoButton.disabled = false;
+  }
+
+  function setSliders(values) {
+    sliders.forEach(function (s) {
+      s.value = values[s.id];
+      const out = document.getElementById(s.id + "-out");
+      if (out) out.textContent = s.value;
+    });
+  }
+
+  undoButton.addEventListener("click", function () {
+    const previous = history.pop();
+    if (!previous) return;
+    setSliders(previous);
+    lastValues = previous;
+    undoButton.disabled = history.length === 0;
+    requestPreview();
+  });
+
   async function requestPreview() {
+    scheduled = false;
     pending += 1;
     waitingSince = performance.now();
     say("Asking for a new preview (" + costText(previewCost()) + ")\u2026");
@@ -68,9 +110,14 @@
     } finally {
       pending -= 1;
     }
-    schedulePoll(300);
+    schedulePoll(streamUp ? 3000 : 300);
   }
-  const requestPreviewSoon = Portal.debounce(requestPreview, 350);
+  const debounced = Portal.debounce(requestPreview, 350);
+  let scheduled = false;  // a slider moved; its preview request has not gone out yet
+  function requestPreviewSoon() {
+    scheduled = true;
+    debounced();
+  }
 
   function showPreview(data) {
     const version = data.edit_version;
@@ -81,7 +128,9 @@
     loader.onload = function () {
       if (version <= shown) return;
       shown = version;
-      previewImg.src = src;
+      shownSrc = src;
+      shownLabel = "Preview";
+      if (!showingBefore) previewImg.src = src;
       previewImg.dataset.version = String(version);
       document.getElementById("preview-version").textContent = "(version " + version + ")";
     };
@@ -108,18 +157,46 @@
   }
 
   function apply(data) {
+    data = Portal.view(data);
     item = data;
     requested = Math.max(requested, data.edit_version);
     if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data);
-    errorBox.hidden = !data.error;
-    if (data.error) errorBox.textContent = data.error;
+    errorBox.hidden = !data.error_text;
+    if (data.error_text) errorBox.textContent = data.error_text;
     document.getElementById("item-quality").textContent = data.quality_text || "";
     const finalLink = document.getElementById("final-link");
     finalLink.hidden = !data.urls.final;
     if (data.urls.final) finalLink.querySelector("a").href = data.urls.final;
+    if (data.status === "done" && data.urls.final && shownSrc !== data.urls.final) {
+      // The final in place of the preview.
+      shownSrc = data.urls.final;
+      shownLabel = "Final";
+      if (!showingBefore) previewImg.src = data.urls.final;
+      document.getElementById("preview-caption").textContent = "Final";
+      root.dataset.showing = "final";
+    }
+    document.getElementById("retry").hidden = data.status !== "failed";
+    if (finalQueued && previewSettled(data) && data.status === "preview_ready") finalize();
+    root.dataset.finalQueued = String(finalQueued);
     say(describe(data));
     root.dataset.status = data.status;
     root.dataset.shownVersion = String(shown);
+  }
+
+  let streamUp = false;
+
+  function listen() {
+    if (!window.EventSource || !root.dataset.eventsUrl) return;
+    const source = new EventSource(root.dataset.eventsUrl);
+    source.onopen = function () { streamUp = true; };
+    source.onerror = function () { streamUp = false; };  // EventSource reconnects by itself
+    ["item.preview_ready", "item.done", "item.failed"].forEach(function (kind) {
+      source.addEventListener(kind, function (e) {
+        let data = null;
+        try { data = JSON.parse(e.data); } catch (err) { return; }
+        if (data.item_id === item.id) schedulePoll(0);
+      });
+    });
   }
 
   async function poll() {
@@ -131,7 +208,8 @@
     }
     const busy = pending > 0 || !SETTLED.has(item.status) || item.edit_version < requested
       || (SHOWABLE.has(item.status) && shown < requested);
-    if (busy) schedulePoll(500);
+    // Pushed events bring the result; the slow poll only covers a lost event.
+    if (busy) schedulePoll(streamUp ? 3000 : 500);
   }
 
   function schedulePoll(ms) {
@@ -139,7 +217,10 @@
     pollTimer = setTimeout(poll, ms);
   }
 
-  sliders.forEach(function (s) { s.addEventListener("input", requestPreviewSoon); });
+  sliders.forEach(function (s) {
+    s.addEventListener("input", requestPreviewSoon);
+    s.addEventListener("change", remember);
+  });
 
   document.getElementById("reset").addEventListener("click", function () {
     sliders.forEach(function (s) {
@@ -148,10 +229,21 @@
       const out = document.getElementById(s.id + "-out");
       if (out) out.textContent = String(v);
     });
+    remember();
     requestPreview();
   });
 
-  document.getElementById("finalize").addEventListener("click", async function () {
+  /* Finalize: pressed while a preview renders, the final is queued after it (the page asks
+     once the newest preview is ready) instead of a refusal. */
+  let finalQueued = false;
+
+  function previewSettled(data) {
+    return !scheduled && pending === 0 && data.edit_version >= requested &&
+      (data.status === "preview_ready" || data.status === "done");
+  }
+
+  async function finalize() {
+    finalQueued = false;
     say("Asking for the final\u2026");
     try {
       await Portal.request("POST", root.dataset.finalizeUrl, {});
@@ -162,8 +254,51 @@
       errorBox.hidden = false;
     }
     schedulePoll(200);
+  }
+
+  document.getElementById("finalize").addEventListener("click", function () {
+    if (previewSettled(item) && item.status === "preview_ready") {
+      finalize();
+      return;
+    }
+    finalQueued = true;
+    root.dataset.finalQueued = "true";
+    say("The final starts when this preview is ready\u2026");
+    schedulePoll(streamUp ? 3000 : 300);
   });
 
+  document.getElementById("retry").addEventListener("click", async function () {
+    say("Trying this photo again\u2026");
+    try {
+      await Portal.request("POST", root.dataset.retryUrl, {});
+      errorBox.hidden = true;
+    } catch (e) {
+      errorBox.textContent = "Could not retry: " + e.message;
+      errorBox.hidden = false;
+    }
+    schedulePoll(300);
+  });
+
+  /* Before/after: the original in place of the edit; zoom: the edited picture alone, full size. */
+  const beforeAfter = document.getElementById("before-after");
+  let showingBefore = false;
+  function toggleBefore() {
+    showingBefore = !showingBefore;
+    beforeAfter.setAttribute("aria-pressed", String(showingBefore));
+    previewImg.src = showingBefore ? item.urls.original : (shownSrc || previewImg.src);
+    root.dataset.showing = showingBefore ? "before" : "after";
+    document.getElementById("preview-caption").textContent = showingBefore ? "Original" : shownLabel;
+  }
+  beforeAfter.addEventListener("click", toggleBefore);
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "b" && !(e.target instanceof HTMLInputElement)) toggleBefore();
+  });
+  document.getElementById("zoom").addEventListener("click", function () {
+    const zoomed = document.querySelector(".editor-images").classList.toggle("zoomed");
+    this.setAttribute("aria-pressed", String(zoomed));
+  });
+
+  listen();
   apply(item);
   if (finalizing || !SETTLED.has(item.status)) schedulePoll(500);
 })();

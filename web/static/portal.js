@@ -93,5 +93,43 @@ window.Portal = (function () {
     };
   }
 
-  return { request, csrfToken, formatSeconds, formatMacs, bindSliderOutputs, bindCost, debounce };
+  const STATUS_LABELS = { queued: "Queued", previewing: "Rendering preview",
+    preview_ready: "Preview ready", finalizing: "Rendering final", done: "Done", failed: "Failed",
+    canceled: "Canceled", running: "Running", empty: "Empty" };
+  const IMAGE_KINDS = ["original", "projected", "preview", "final"];
+
+  /* The quality line of an item (same words as web/portal/present.py's quality_text). */
+  function qualityText(item) {
+    const parts = [];
+    const scores = Object.entries(item.realism || {}).filter(function ([, r]) { return r; })
+      .map(function ([kind, r]) { return kind + " " + Number(r.score).toFixed(2); });
+    if (scores.length) parts.push("Realism " + scores.join(", "));
+    const p = item.projection || {};
+    if (p.method) {
+      parts.push("Projected by " + p.method +
+                 (p.error !== null && p.error !== undefined ? ", error " + Number(p.error).toFixed(4) : ""));
+    }
+    const c = item.consistency || {};
+    if (c.psnr !== null && c.psnr !== undefined) {
+      parts.push("Final vs preview PSNR " + Number(c.psnr).toFixed(1) + " dB" +
+                 (c.lpips !== null && c.lpips !== undefined ? ", LPIPS " + Number(c.lpips).toFixed(3) : ""));
+    }
+    return parts.join(" \u00b7 ");
+  }
+
+  /* An item of REST API v1 plus what the pages show (as web/portal/present.py's view_item). */
+  function view(item) {
+    const urls = {};
+    IMAGE_KINDS.forEach(function (kind) { urls[kind] = item[kind + "_url"] || null; });
+    return Object.assign({}, item, {
+      status_label: STATUS_LABELS[item.status] || item.status,
+      error_text: item.error ? item.error.message : null,
+      quality_text: qualityText(item),
+      urls: urls,
+    });
+  }
+
+  function statusLabel(status) { return STATUS_LABELS[status] || status; }
+
+  return { request, view, statusLabel, qualityText, csrfToken, formatSeconds, formatMacs, bindSliderOutputs, bindCost, debounce };
 })();

@@ -8,6 +8,8 @@ exactly; the output has the photo's size and orientation.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from PIL import Image
 
@@ -78,16 +80,27 @@ def paste_back(
         Image.Resampling.BILINEAR,
     )
 
-    ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float64)
-    cu = to_crop[0, 0] * xs + to_crop[0, 1] * ys + to_crop[0, 2]
-    cv = to_crop[1, 0] * xs + to_crop[1, 1] * ys + to_crop[1, 2]
-    # Crop pixel centres span [-0.5, n - 0.5]; normalise that square to [-1, 1].
-    mask = feather_mask((cu + 0.5) / n * 2 - 1, (cv + 0.5) / n * 2 - 1, feather, margin)
+    m = _blend_mask(to_crop.tobytes(), y1 - y0, x1 - x0, n, feather, margin)
 
     region = out[y0:y1, x0:x1].astype(np.float32)
-    m = mask[:, :, None].astype(np.float32)
     blended = region + (np.asarray(warped, dtype=np.float32) - region) * m
     blended = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     # Where the mask is exactly zero the photo is copied, not recomputed: bit-exact outside.
     out[y0:y1, x0:x1] = np.where(m > 0, blended, out[y0:y1, x0:x1])
+    return out
+
+
+@lru_cache(maxsize=16)
+def _blend_mask(to_crop_bytes: bytes, height: int, width: int, n: int, feather: float,
+                margin: float) -> np.ndarray:
+    """The feathered blend weights [h, w, 1] float32 of one paste geometry. Cached: a re-edit of
+    an item pastes the same geometry again (previews at preview scale), ~1 MB an entry."""
+    to_crop = np.frombuffer(to_crop_bytes, dtype=np.float64).reshape(3, 3)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    cu = to_crop[0, 0] * xs + to_crop[0, 1] * ys + to_crop[0, 2]
+    cv = to_crop[1, 0] * xs + to_crop[1, 1] * ys + to_crop[1, 2]
+    # Crop pixel centres span [-0.5, n - 0.5]; normalise that square to [-1, 1].
+    mask = feather_mask((cu + 0.5) / n * 2 - 1, (cv + 0.5) / n * 2 - 1, feather, margin)
+    out = mask[:, :, None].astype(np.float32)
+    out.flags.writeable = False
     return out

@@ -14,7 +14,7 @@ directions (``directions_<config>.pt`` and ``.json``, see ``worker.anycost.facto
 derived from the generator, rebuilt with it, so they are not manifest entries.
 
 Command line: ``python -m worker.anycost.weights list | fetch CONFIG | import CONFIG PATH... |
-verify | installed CONFIG | directions CONFIG`` (see ``worker.anycost.weights_cli``).
+verify | installed CONFIG | directions CONFIG`` (``__main__.py``, ``cli.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import fcntl
 import json
 import logging
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -53,7 +52,7 @@ from worker.anycost.download import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "var" / "weights"
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[3] / "var" / "weights"
 
 
 class WeightsError(Exception):
@@ -432,19 +431,9 @@ def verify(weights_dir_: str | Path | None = None) -> list[VerifyResult]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; see ``worker.anycost.weights_cli``."""
-    from worker.anycost.weights_cli import run
-
-    return run(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
 __all__ = [
     "KINDS", "FetchError", "InstalledFile", "UnknownConfigError", "VerifyResult", "WeightsError",
     "ensure_tiny_random", "fetch", "import_files", "install_directions", "installed",
-    "list_configs", "main",
+    "list_configs",
     "verify", "weights_dir",
 ]

@@ -135,7 +135,3 @@ def run(argv: list[str] | None = None) -> int:
     except OSError as exc:  # disk full, permission denied in the weights directory...
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(run())

@@ -1,0 +1,220 @@
+"""The editor's loop against the bare render of the same cost: edit -> new preview fetched.
+
+    python bench/edit_loop.py                      # 1024 px architecture, random weights, 12 MP
+    python bench/edit_loop.py --rounds 15 --threads 2
+
+Loop (what the portal's editor does): PATCH the item's edits (with the preview cost) over HTTP,
+wait for the item's ``item.preview_ready`` of that edit version on the batch's event stream
+(``GET /api/v1/batches/<id>/events``, server-sent events), GET the item, GET the preview image.
+System: a real web server (threaded werkzeug), a private Redis, one Celery worker process,
+SQLite. Bare: in this process, the same edit and forward pass at the same cost on the same
+latent, nothing around it. The two alternate round by round (never at the same time) and use
+the same number of torch threads, so a busy spell of the shared machine hits both. Prints p50s,
+their ratio and the target: loop p50 <= 1.3 x bare p50 + 25 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import queue
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import requests  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from shared.recipe import Cost  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from tests.integration.stack import ApiClient, WebServer, WorkerProcess, settled  # noqa: E402
+
+COSTS = (Cost(0.5, 256), Cost(0.25, 128))
+TARGET_RATIO, TARGET_MS = 1.3, 25.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=12, help="edits per cost (after warm-up)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads, both sides")
+    p.add_argument("--megapixels", type=float, default=12.0, help="size of the photo")
+    p.add_argument("--weights-dir", default=None, help="default: a tmp dir (random weights)")
+    return p.parse_args(argv)
+
+
+def big_photo(megapixels: float) -> tuple[str, bytes, str]:
+    """Grace Hopper (matplotlib's sample, public domain) scaled to ``megapixels``, as a JPEG."""
+    import matplotlib.cbook
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        im = Image.open(io.BytesIO(f.read())).convert("RGB")
+    scale = (megapixels * 1e6 / (im.width * im.height)) ** 0.5
+    im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    im.save(out, format="JPEG", quality=92)
+    return "hopper-12mp.jpg", out.getvalue(), "image/jpeg"
+
+
+class EventStream:
+    """The batch's server-sent events, read in a thread: (kind, data) pairs in a queue."""
+
+    def __init__(self, url: str, token: str):
+        self.events: queue.Queue = queue.Queue()
+        self.response = requests.get(url, headers={"Authorization": f"Bearer {token}"},
+                                     stream=True, timeout=(5, None))
+        self.response.raise_for_status()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        kind = None
+        try:
+            for line in self.response.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind:
+                    self.events.put((kind, json.loads(line[6:])))
+        except Exception:  # closed at the end
+            pass
+
+    def wait_preview(self, item_id: str, version: int, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            kind, data = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
+            if data.get("item_id") != item_id:
+                continue
+            if kind == "item.failed":
+                raise SystemExit(f"the item failed: {data.get('error')}")
+            if kind == "item.preview_ready" and data.get("edit_version", -1) >= version:
+                return
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def editor_round(api: ApiClient, stream: EventStream, item_id: str, value: float,
+                 cost: Cost) -> float:
+    start = time.perf_counter()
+    r = api.http.patch(f"{api.base}/items/{item_id}/edits",
+                       json={"edits": {"smiling": value}, "preview": cost.as_dict()})
+    version = api._check(r, 202).json()["edit_version"]
+    stream.wait_preview(item_id, version)
+    item = api._check(api.http.get(f"{api.base}/items/{item_id}"), 200).json()
+    image = api._check(api.http.get(item["preview_url"]), 200).content
+    assert image
+    return time.perf_counter() - start
+
+
+def bare_round(bundle, latent: torch.Tensor, value: float, cost: Cost) -> float:
+    from worker import stages
+
+    start = time.perf_counter()
+    with torch.inference_mode():
+        stages.render(bundle, stages.edit(bundle, latent, {"31_Smiling": value}), cost)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import atexit
+
+    from bench.random_weights import install_random_1024
+    from shared.migrate import upgrade
+    from tests.redis_server import RedisServer
+    from web import create_app
+    from web.auth import create_token, create_user
+    from web.extensions import services
+    from worker import stages
+    from worker.anycost.bundle import load_bundle
+
+    redis_server = RedisServer().start()  # private: never flush a Redis someone else uses
+    atexit.register(redis_server.close)
+    workdir = Path(tempfile.mkdtemp(prefix="anycost-edit-loop-"))
+    weights_dir = args.weights_dir or str(workdir / "weights-1024")
+    model = install_random_1024(weights_dir)
+    database_url = f"sqlite:///{workdir / 'bench.db'}"
+    upgrade(database_url)
+    settings = Settings(database_url=database_url, redis_url=redis_server.url(0), model=model,
+                        weights_dir=weights_dir, torch_threads=args.threads, render_batch_size=1,
+                        task_soft_time_limit=3000, task_hard_time_limit=3600)
+    torch.set_num_threads(args.threads)
+    bundle = load_bundle(model, weights_dir, device="cpu")
+    photo = big_photo(args.megapixels)
+    with Image.open(io.BytesIO(photo[1])) as im:
+        size = im.size
+    print(f"model {model} ({bundle.resolution} px, random weights), photo {size[0]}x{size[1]} "
+          f"({size[0] * size[1] / 1e6:.1f} MP), output photo, {args.threads} torch threads, "
+          f"{args.rounds} rounds per cost")
+
+    worker = WorkerProcess(settings, "edit-loop", workdir / "worker.log")
+    app = create_app(settings)
+    server = WebServer(app)
+    stream = None
+    try:
+        with services(app).sessions.begin() as session:
+            token = create_token(session, create_user(session, "bench"))
+        api = ApiClient(server.url, token)
+        worker.wait_ready(timeout=1800)
+        recipe = {"edits": {"smiling": 0.2}, "preview": COSTS[0].as_dict(), "output": "photo"}
+        created = api.submit([photo], recipe)
+        batch = api.wait(created["id"], settled("preview_ready", "failed"), timeout=1800)
+        item = batch["items"][0]
+        if item["status"] != "preview_ready":
+            raise SystemExit(f"the first preview failed: {item['error']}")
+        preview_bytes = len(api.image(item["preview_url"])[0])
+        stream = EventStream(f"{api.base}/batches/{created['id']}/events", token)
+        # The bare side renders the same face: the encoder's code of its aligned crop.
+        rgb = stages.decode(photo[1], settings.max_pixels)
+        crops = [f.rgb for f in stages.prepare_faces(rgb, bundle, _recipe(bundle))][:1]
+        with torch.inference_mode():
+            latent = stages.encode(bundle, crops, bundle.device)
+        results = {}
+        for cost in COSTS:
+            loops, bares = [], []
+            for n in range(args.rounds + 2):  # two warm-up rounds per cost
+                value = 0.6 if n % 2 else -0.6
+                loop = editor_round(api, stream, item["id"], value, cost)
+                bare = bare_round(bundle, latent, value, cost)
+                if n >= 2:
+                    loops.append(loop)
+                    bares.append(bare)
+            results[cost] = (statistics.median(loops), statistics.median(bares))
+        final_item = api._check(api.http.get(f"{api.base}/items/{item['id']}"), 200).json()
+        last_preview = len(api.image(final_item["preview_url"])[0])
+    finally:
+        if stream is not None:
+            stream.close()
+        server.stop()
+        worker.stop()
+        services(app).close()
+    print(f"preview image: {preview_bytes / 1e3:.0f} kB (first), {last_preview / 1e3:.0f} kB "
+          "(last)")
+    ok = True
+    for cost, (loop, bare) in results.items():
+        limit = TARGET_RATIO * bare + TARGET_MS / 1000
+        ok &= loop <= limit
+        print(f"{cost.channels:g} channels, {cost.resolution} px: editor loop p50 "
+              f"{1000 * loop:7.1f} ms, bare render p50 {1000 * bare:7.1f} ms, ratio "
+              f"{loop / bare:5.2f}, added {1000 * (loop - bare):+6.1f} ms; target "
+              f"<= {1000 * limit:.1f} ms: {'met' if loop <= limit else 'MISSED'}")
+    print(f"worker log: {workdir / 'worker.log'}")
+    return 0 if ok else 1
+
+
+def _recipe(bundle):
+    from shared.recipe import parse_recipe
+
+    return parse_recipe({"output": "photo"}, bundle.resolution)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The item editor's tools in headless Chromium against the real stack (tiny-random worker):
+undo, before/after, finalize pressed while a preview renders (queued after it, no refusal), the
+final shown in place, Retry on a failed item with the code's human text, the batch's truthful
+status ("Done, 1 failed")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from shared.errors import message_for
+from tests.browser.conftest import PASSWORD, USERNAME
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+RENDER_TIMEOUT_MS = 300_000
+
+
+def test_undo_before_after_finalize_during_preview_and_retry(web_server, worker_process, chromium,
+                                                            tmp_path, output_dir):
+    from skimage import data
+
+    face = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(face)
+    blank = tmp_path / "blank.png"  # no face in it: fails with no_face
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(web_server + "/login")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/batches")
+    page.goto(web_server + "/batches/new")
+    page.set_input_files("#files", [str(face), str(blank)])
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_url("**/batches/*")
+    batch_url = page.url
+    expect(page.locator('#items [data-status="failed"]')).to_have_count(1, timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator('#items [data-status="preview_ready"]')).to_have_count(
+        1, timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#batch-status")).to_contain_text("1 failed")
+
+    # Retry on the failed item: the request goes out, the error is the code's words.
+    page.locator('#items [data-status="failed"]').get_by_role("link", name="Edit").click()
+    page.wait_for_url("**/items/*")
+    expect(page.locator("#item-error")).to_have_text(message_for("no_face"))
+    with page.expect_response(lambda r: r.url.endswith("/retry")) as answer:
+        page.get_by_role("button", name="Retry").click()
+    assert answer.value.status == 202
+    expect(page.locator("#editor")).to_have_attribute("data-status", "failed",
+                                                      timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#item-error")).to_have_text(message_for("no_face"))
+
+    # The photo with a face.
+    page.goto(batch_url)
+    page.locator('#items [data-status="preview_ready"]').get_by_role("link", name="Edit").click()
+    page.wait_for_url("**/items/*")
+    editor = page.locator("#editor")
+    preview = page.locator("#preview-img")
+    expect(editor).to_have_attribute("data-status", "preview_ready")
+    start = int(preview.get_attribute("data-version"))
+    glasses = page.get_by_label("Eyeglasses")
+    glasses.focus()
+    page.keyboard.press("End")
+    expect(editor).to_have_attribute("data-shown-version", str(start + 1), timeout=RENDER_TIMEOUT_MS)
+    assert glasses.input_value() == "100"
+
+    # Undo puts the slider back and asks for that preview.
+    page.get_by_role("button", name="Undo").click()
+    assert glasses.input_value() == "0"
+    expect(editor).to_have_attribute("data-shown-version", str(start + 2), timeout=RENDER_TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Undo")).to_be_disabled()
+
+    # Before/after shows the original in place, and back.
+    edited_src = preview.get_attribute("src")
+    page.get_by_role("button", name="Before / after").click()
+    assert "/original" in preview.get_attribute("src")
+    expect(editor).to_have_attribute("data-showing", "before")
+    page.get_by_role("button", name="Before / after").click()
+    assert preview.get_attribute("src") == edited_src
+
+    # Finalize pressed while a new preview renders: queued after it, no error, the final in place.
+    page.get_by_label("Smiling").focus()
+    page.keyboard.press("Home")
+    page.get_by_role("button", name="Finalize").click()  # before the edit's request has even gone
+    expect(editor).to_have_attribute("data-final-queued", "true")
+    expect(page.locator("#status-line")).to_contain_text("final starts when this preview is ready")
+    expect(editor).to_have_attribute("data-status", "done", timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#item-error")).to_be_hidden()
+    expect(editor).to_have_attribute("data-showing", "final")
+    assert "/final" in preview.get_attribute("src")
+    state = context.request.get(f"{web_server}/api/v1/items/{page.url.rsplit('/', 1)[1]}").json()
+    assert state["edits"].get("31_Smiling") == -1.0  # the final has the edit made before it
+    page.screenshot(path=str(output_dir / "editor-tools-final.png"), full_page=True)
+    assert not errors, errors
+    context.close()

@@ -1,0 +1,41 @@
+"""The API's blueprint and what every route shares: known query parameters only, a signed-in
+user on every route but the public descriptions (``PUBLIC_ENDPOINTS``). Route modules import
+``bp`` from here (not from the package, which imports them)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from shared.models import User
+from web import openapi
+from web.auth import authenticate
+from web.errors import ApiError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Descriptions of the service that reveal nothing about anyone's data.
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "api.list_attributes", "api.current_model"})
+
+
+@bp.before_request
+def _known_query_only() -> None:
+    """A misspelt parameter (``per_pag=5``) is an error, not silently the default."""
+    if request.url_rule is None or request.method == "OPTIONS":
+        return
+    method = "GET" if request.method == "HEAD" else request.method
+    allowed = openapi.query_parameters(request.url_rule.rule, method)
+    unknown = sorted(set(request.args) - (allowed or frozenset()))
+    if allowed is not None and unknown:
+        raise ApiError(400, "unknown_parameter", f"unknown query parameter {unknown[0]!r}"
+                       + (f"; known: {', '.join(sorted(allowed))}" if allowed else ""), unknown[0])
+
+
+@bp.before_request
+def _require_user() -> None:
+    if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    authenticate()
+
+
+def current_user() -> User:
+    return authenticate()
