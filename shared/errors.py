@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     EVAL_DATA_MISSING = "eval_data_missing"
     WEIGHTS_MISSING = "weights_missing"
     QUEUE_UNAVAILABLE = "queue_unavailable"
+    # An item's message reached a worker that serves another model (several models, one Redis).
+    MODEL_MISMATCH = "model_mismatch"
 
 
 ERROR_MESSAGES: dict[str, str] = {
@@ -75,6 +77,9 @@ ERROR_MESSAGES: dict[str, str] = {
     ErrorCode.EVAL_DATA_MISSING: "The evaluation data set has no readable images on this worker.",
     ErrorCode.WEIGHTS_MISSING: "The model's weights are not installed on this worker.",
     ErrorCode.QUEUE_UNAVAILABLE: "The job queue was unavailable when this was requested.",
+    ErrorCode.MODEL_MISMATCH: (
+        "This item's model is not the one the worker that took it serves. Please retry it."
+    ),
 }
 
 
@@ -96,6 +101,7 @@ class RequestErrorCode(StrEnum):
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"  # 400
     INVALID_WEBHOOK_URL = "invalid_webhook_url"  # 400
     WEBHOOK_SECRET_MISSING = "webhook_secret_missing"  # 409: create one before naming a URL
+    MODEL_UNAVAILABLE = "model_unavailable"  # 409: no live worker serves the batch's model
     # HTTP errors Werkzeug raises by itself (web/errors.py HTTP_CODES).
     BAD_REQUEST = "bad_request"  # 400
     UNAUTHORIZED = "unauthorized"  # 401: no or a bad token, no session

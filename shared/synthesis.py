@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from shared.catalog import ModelConfig, UnknownConfigError, get_model_config
 from shared.edit_names import names_for
+from shared.errors import RequestErrorCode
 from shared.jobs import JobError, Jobs
 from shared.models import Batch, Item, WorkerHeartbeat, new_id, utcnow
 from shared.recipe import Recipe, RecipeError, parse_recipe
@@ -168,7 +169,7 @@ def create_synthesis_batch(jobs: Jobs, owner_id: int, request: SynthesisRequest,
     the model. The items are released like a photo batch's (fair queues, the user's quota)."""
     with jobs.sessions() as session:
         if request.model not in live_models(session, jobs.settings):
-            raise JobError("model_unavailable", f"no worker serves model {request.model!r} now; "
+            raise JobError(RequestErrorCode.MODEL_UNAVAILABLE, f"no worker serves model {request.model!r} now; "
                            "GET /api/v1/models lists the models that have one", 409)
     batch_id = new_id()
     recipe = request.recipe

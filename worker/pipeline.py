@@ -39,7 +39,7 @@ from worker.synthesis import SynthesisSpec, wplus_for
 log = logging.getLogger(__name__)
 
 TIMEOUT = "timeout"
-MODEL_MISMATCH = "model_mismatch"
+MODEL_MISMATCH = str(ErrorCode.MODEL_MISMATCH)
 INTERNAL_ERROR = str(ErrorCode.INTERNAL_ERROR)
 TIMEOUT_MESSAGE = "Rendering this photo took longer than the time limit."
 
