@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from urllib.parse import urljoin
 
 import pytest
 from PIL import Image
@@ -67,7 +68,7 @@ def test_generate_open_in_editor_edit_finalize_download(web_server, worker_proce
     expect(page.locator("#editor")).to_have_attribute("data-status", "preview_ready")
     preview = page.locator("#preview-img")
     old_src = preview.get_attribute("src")
-    old_bytes = context.request.get(web_server + old_src).body()
+    old_bytes = context.request.get(urljoin(web_server, old_src)).body()
     glasses = page.get_by_label("Eyeglasses")
     glasses.focus()
     page.keyboard.press("End")
@@ -75,7 +76,7 @@ def test_generate_open_in_editor_edit_finalize_download(web_server, worker_proce
                                                       timeout=RENDER_TIMEOUT_MS)
     new_src = preview.get_attribute("src")
     assert new_src != old_src
-    assert context.request.get(web_server + new_src).body() != old_bytes
+    assert context.request.get(urljoin(web_server, new_src)).body() != old_bytes
     shot("03-editor-edited")
     page.get_by_role("button", name="Finalize").click()
     expect(page.locator("#editor")).to_have_attribute("data-status", "done",
