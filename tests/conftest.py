@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, close_session_server, session_server
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"
@@ -109,22 +109,16 @@ REDIS_DBS = {
     "webone": 25,  # tests/web/test_event_nudges.py (pub/sub nudges of event streams)
 }
 
-_redis_server: RedisServer | None = None
-
-
 def session_redis() -> RedisServer:
-    """This pytest session's own redis-server (started on first use, stopped at the end)."""
-    global _redis_server
-    if _redis_server is None:
-        _redis_server = RedisServer().start()
-    return _redis_server
+    """This pytest session's own redis-server (started on first use, stopped at the end).
+
+    It lives in ``tests.redis_server``: this file is imported twice (as pytest's conftest and as
+    ``tests.conftest`` by the suites), and a global here would exist once per import."""
+    return session_server()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    global _redis_server
-    if _redis_server is not None:
-        _redis_server.close()
-        _redis_server = None
+    close_session_server()
 
 
 def redis_db_url(suite: str) -> str:

@@ -7,6 +7,7 @@ server instead, with persistence off unless asked for (the fault suite restarts 
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import socket
 import subprocess
@@ -80,3 +81,23 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_session_server: RedisServer | None = None
+
+
+def session_server() -> RedisServer:
+    """One private server per process (a pytest session), started on first use and stopped when
+    the session ends or, whatever happens, when the process exits."""
+    global _session_server
+    if _session_server is None:
+        _session_server = RedisServer().start()
+        atexit.register(close_session_server)
+    return _session_server
+
+
+def close_session_server() -> None:
+    global _session_server
+    if _session_server is not None:
+        _session_server.close()
+        _session_server = None
