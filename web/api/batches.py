@@ -10,6 +10,7 @@ from shared.models import Blob
 from shared.states import ItemStatus
 from web.api.archive import entry_names, write_zip
 from web.api.blueprint import bp, current_user
+from web.api.params import int_param
 from web.api.serialize import batch_dict, batch_summaries
 from web.api.submit import submit_batch
 from web.errors import ApiError
@@ -25,16 +26,7 @@ def create_batch():
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be an integer", name) from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_parameter", f"{name} must be from {low} to {high}", name)
-    return value
+    return int_param(request.args.get(name), name, low, high, default)
 
 
 @bp.get("/batches")

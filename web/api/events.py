@@ -23,7 +23,7 @@ from shared.models import Event, Item
 from shared.nudges import Waiter
 from shared.states import TERMINAL, batch_status, status_counts
 from web.api.blueprint import bp, current_user
-from web.errors import ApiError
+from web.api.params import int_param
 from web.extensions import Services, db, services
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,6 @@ _TERMINAL = frozenset(s.value for s in TERMINAL)
 def _frame(kind: str, data: dict, event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-def _int(raw: str | None, name: str, low: int, high: int, default: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be an integer", name) from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_parameter", f"{name} must be from {low} to {high}", name)
-    return value
 
 
 def _snapshot(svc: Services, batch_id: str) -> tuple[dict, int, bool]:
@@ -111,9 +99,9 @@ def batch_events(batch_id: str):
     svc = services()
     svc.jobs.get_batch(db(), current_user().id, batch_id)  # 404 unless it is the caller's
     limit = svc.settings.sse_max_seconds
-    timeout = _int(request.args.get("timeout"), "timeout", 1, limit, limit)
+    timeout = int_param(request.args.get("timeout"), "timeout", 1, limit, limit)
     resume = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    cursor = _int(resume, "Last-Event-ID", 0, 2**63 - 1, 0) if resume else None
+    cursor = int_param(resume, "Last-Event-ID", 0, 2**63 - 1, 0) if resume else None
     response = Response(_stream(svc, batch_id, cursor, timeout), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
