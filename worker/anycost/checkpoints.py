@@ -201,20 +201,22 @@ def check_state_dict(path: str | Path, sd: Mapping[str, torch.Tensor], expected:
 # --------------------------------------------------------------------------- generator
 
 
-def infer_generator_config(sd: Mapping[str, torch.Tensor], path: str | Path = "<state_dict>") -> dict:
-    """Generator constructor kwargs inferred from a ``g_ema`` state_dict's key names and shapes.
+def _infer(what: str, infer, sd: Mapping[str, torch.Tensor], path: str | Path) -> dict:
+    """``infer(sd)`` (one place knows each architecture), its complaints about a malformed
+    state_dict turned into a CheckpointError naming the file."""
+    try:
+        return infer(sd)
+    except KeyError as exc:
+        raise CheckpointError(path, f"cannot infer the {what}'s size: missing key {exc}") from None
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        raise CheckpointError(path, f"cannot infer the {what}'s size: {exc}") from None
 
-    Delegates to ``Generator.config_from_state_dict`` (one place knows the architecture) and
-    turns its complaints about a malformed state_dict into a CheckpointError naming the file.
-    """
+
+def infer_generator_config(sd: Mapping[str, torch.Tensor], path: str | Path = "<state_dict>") -> dict:
+    """Generator constructor kwargs inferred from a ``g_ema`` state_dict's key names and shapes."""
     from worker.anycost.generator import Generator
 
-    try:
-        return Generator.config_from_state_dict(sd)
-    except KeyError as exc:
-        raise CheckpointError(path, f"cannot infer the generator's size: missing key {exc}") from None
-    except (ValueError, IndexError, AttributeError, TypeError) as exc:
-        raise CheckpointError(path, f"cannot infer the generator's size: {exc}") from None
+    return _infer("generator", Generator.config_from_state_dict, sd, path)
 
 
 def generator_state_dict(path: str | Path, device: str | torch.device = "cpu") -> dict:
@@ -281,12 +283,7 @@ def infer_discriminator_config(sd: Mapping[str, torch.Tensor], path: str | Path 
     """``Discriminator`` kwargs (resolution, channel_multiplier, channel_max) from its shapes."""
     from worker.anycost.discriminator import Discriminator
 
-    try:
-        return Discriminator.config_from_state_dict(sd)
-    except KeyError as exc:
-        raise CheckpointError(path, f"cannot infer the discriminator's size: missing key {exc}") from None
-    except (ValueError, IndexError, AttributeError, TypeError) as exc:
-        raise CheckpointError(path, f"cannot infer the discriminator's size: {exc}") from None
+    return _infer("discriminator", Discriminator.config_from_state_dict, sd, path)
 
 
 def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
