@@ -186,6 +186,25 @@ def user_configs(weights_dir: str | Path | None = None) -> dict[str, ModelConfig
     """
     path = Path(weights_dir if weights_dir is not None else _default_weights_dir()) / MANIFEST_NAME
     try:
+        st = path.stat()
+    except OSError:
+        return {}
+    # Serializing a batch asks once per item: parse the manifest again only when it changed.
+    # The manifest is replaced atomically on every write: a new inode even within one clock tick.
+    stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+    cached = _USER_CONFIGS_CACHE.get(path)
+    if cached is not None and cached[0] == stamp:
+        return dict(cached[1])
+    configs = _parse_user_configs(path)
+    _USER_CONFIGS_CACHE[path] = (stamp, configs)
+    return dict(configs)
+
+
+_USER_CONFIGS_CACHE: dict[Path, tuple[tuple[int, int, int], dict[str, ModelConfig]]] = {}
+
+
+def _parse_user_configs(path: Path) -> dict[str, ModelConfig]:
+    try:
         raw = json.loads(path.read_text()).get("configs") or {}
     except (OSError, ValueError, AttributeError):
         return {}
