@@ -99,6 +99,7 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime)
     webhook_url: Mapped[str | None] = mapped_column(String(2000))  # events are POSTed here
+    name: Mapped[str | None] = mapped_column(String(200))  # the owner's label; NULL: none
 
     owner: Mapped[User] = relationship()
     items: Mapped[list[Item]] = relationship(
@@ -125,6 +126,11 @@ class Item(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     # Edits for this item; NULL means the batch recipe's edits.
     edits: Mapped[dict | None] = mapped_column(JSON)
+    # Per-face overrides of ``edits`` when a photo has several faces: {"<face index>": edits}.
+    face_edits: Mapped[dict | None] = mapped_column(JSON)
+    # The faces found in the photo, in latent order: [{"box": [x0, y0, x1, y1]}, ...] (pixels of
+    # the decoded upload); NULL until the first preview pass.
+    faces: Mapped[list | None] = mapped_column(JSON)
     # Bumped on every edit request: a preview rendered for an older version is dropped.
     edit_version: Mapped[int] = mapped_column(Integer, default=0)
     preview_cost: Mapped[dict] = mapped_column(JSON)  # {"channels": r, "resolution": px}
