@@ -9,9 +9,9 @@
 ```
 The structure (types, enums, ranges, unknown fields) is checked by the Pydantic model
 ``shared.recipe_models.Recipe``; what depends on the model (allowed resolutions, edit names) is
-checked here. Edits are stored under their boundary keys ('31_Smiling'), or for the generator's own and a
-user's directions under the keys ``extra_names`` maps them to ('sefa_00', 'user:freckles'; see
-``shared.directions``); costs get the model's defaults.
+checked here. Edits are stored under their boundary keys ('31_Smiling'), or for the generator's
+own and a user's directions under the keys ``extra_names`` maps them to ('sefa_00',
+'user:freckles'; see ``shared.directions``); costs get the model's defaults.
 """
 
 from __future__ import annotations

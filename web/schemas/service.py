@@ -1,0 +1,140 @@
+"""Answers about the service and the caller: tokens, attributes, models, directions, strips."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from shared.directions import GENERATOR_METHODS, NAME_PATTERN
+from shared.recipe_models import CHANNEL_RATIOS, Cost
+from web.schemas.common import CostMacs, DateTime, DefaultCosts, Id, Url
+
+DirectionName = Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
+
+
+class Token(BaseModel):
+    id: int
+    name: str | None
+    prefix: str
+    created_at: DateTime
+    last_used_at: DateTime | None
+    expires_at: DateTime | None
+    live: bool = Field(description="neither expired nor revoked")
+    current: bool = Field(description="the token of this request")
+    token: str = Field(None, description="the token itself: only when created")
+
+
+class TokenList(BaseModel):
+    tokens: list[Token]
+
+
+class TokenRequest(BaseModel):
+    name: str = Field(None, min_length=1, max_length=80)
+    expires_days: int = Field(None, ge=1, le=3650)
+
+
+class WebhookSecret(BaseModel):
+    secret: str
+
+
+class PasswordChange(BaseModel):
+    current_password: str
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class Me(BaseModel):
+    id: int
+    username: str
+
+
+class GeneratorDirection(BaseModel):
+    """A direction computed from the generator when its weights were installed; an edit moves
+    w[:, slots] += value * gain * direction."""
+
+    key: str = Field(pattern="^(sefa|pca)_[0-9]{2}$")
+    method: Literal[GENERATOR_METHODS]
+    index: int = None
+    slots: list[int]
+    gain: float
+    sigma: float = None
+    eigenvalue: float = None
+    variance: float = None
+
+
+class Attribute(BaseModel):
+    key: str
+    name: str
+    aliases: list[str]
+
+
+class Attributes(BaseModel):
+    attributes: list[Attribute]
+    aliases: dict[str, str]
+    range: list[float]
+    directions: list[GeneratorDirection]
+
+
+class CurrentModel(BaseModel):
+    name: str
+    resolution: int
+    pretrained: bool
+    description: str
+    edits_available: bool
+    channel_ratios: list[Literal[CHANNEL_RATIOS]]
+    resolutions: list[int]
+    default_costs: DefaultCosts
+    costs: list[CostMacs]
+
+
+class UserDirection(BaseModel):
+    """A user's own direction; use it in edits as name or key."""
+
+    key: str = Field(description="user:<name>")
+    name: DirectionName
+    method: Literal["learned", "saved"]
+    source: str | None
+    slots: list[int]
+    gain: float
+    accuracy: float = None
+    margin: float = None
+    positive: list[Id] = None
+    negative: list[Id] = None
+    created_at: DateTime
+
+
+class Directions(BaseModel):
+    model: str
+    generator: list[GeneratorDirection]
+    user: list[UserDirection]
+
+
+class LearnDirection(BaseModel):
+    name: str
+    positive: list[Id] = Field(min_length=5, description="items that have the attribute "
+                                                         "(previewed: codes stored)")
+    negative: list[Id] = Field(min_length=5, description="items that lack it")
+
+
+class SaveDirection(BaseModel):
+    name: str
+    source: str = Field(description="a generator direction, e.g. sefa_03")
+
+
+class StripRequest(BaseModel):
+    direction: str = Field(description="any edit name")
+    steps: int = Field(7, ge=3, le=11)
+
+
+class Strip(BaseModel):
+    """Previews of one item along one direction, frames side by side."""
+
+    id: Id
+    item_id: Id
+    direction: str
+    values: list[float]
+    cost: Cost
+    status: Literal["queued", "done", "failed"]
+    error: str | None
+    url: Url
+    image_url: Url | None
