@@ -6,11 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.directions import GENERATOR_METHODS, NAME_PATTERN
+from shared.directions import GENERATOR_METHODS, MIN_EXAMPLES, NAME_PATTERN
 from shared.recipe_models import CHANNEL_RATIOS, Cost
+from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
 from web.schemas.common import CostMacs, DateTime, DefaultCosts, Id, Url
 
 DirectionName = Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
+MAX_TOKEN_NAME_CHARS = 80
+MAX_EXPIRES_DAYS = 3650
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 1024
 
 
 class Token(BaseModel):
@@ -30,8 +35,8 @@ class TokenList(BaseModel):
 
 
 class TokenRequest(BaseModel):
-    name: str = Field(None, min_length=1, max_length=80)
-    expires_days: int = Field(None, ge=1, le=3650)
+    name: str = Field(None, min_length=1, max_length=MAX_TOKEN_NAME_CHARS)
+    expires_days: int = Field(None, ge=1, le=MAX_EXPIRES_DAYS)
 
 
 class WebhookSecret(BaseModel):
@@ -40,7 +45,7 @@ class WebhookSecret(BaseModel):
 
 class PasswordChange(BaseModel):
     current_password: str
-    new_password: str = Field(min_length=8, max_length=1024)
+    new_password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)
 
 
 class Me(BaseModel):
@@ -111,9 +116,9 @@ class Directions(BaseModel):
 
 class LearnDirection(BaseModel):
     name: str
-    positive: list[Id] = Field(min_length=5, description="items that have the attribute "
+    positive: list[Id] = Field(min_length=MIN_EXAMPLES, description="items that have the attribute "
                                                          "(previewed: codes stored)")
-    negative: list[Id] = Field(min_length=5, description="items that lack it")
+    negative: list[Id] = Field(min_length=MIN_EXAMPLES, description="items that lack it")
 
 
 class SaveDirection(BaseModel):
@@ -123,7 +128,7 @@ class SaveDirection(BaseModel):
 
 class StripRequest(BaseModel):
     direction: str = Field(description="any edit name")
-    steps: int = Field(7, ge=3, le=11)
+    steps: int = Field(DEFAULT_STRIP_STEPS, ge=STRIP_STEPS[0], le=STRIP_STEPS[1])
 
 
 class Strip(BaseModel):
