@@ -1,4 +1,8 @@
-"""JSON shapes of batches, items and model evaluations (the REST contract of DESIGN.md, extended)."""
+"""JSON of batches, items and model evaluations (the REST contract of DESIGN.md, extended).
+
+Plain dicts, built fast; their shapes are the models of ``web.schemas`` (``Item``, ``Batch``,
+``BatchSummary``, ``BatchCreated``, ``Evaluation``), which the OpenAPI document is generated from
+and which every answer is checked against when ``VALIDATE_RESPONSES`` is on (the tests)."""
 
 from __future__ import annotations
 
@@ -81,6 +85,8 @@ def item_dict(item: Item, batch: Batch) -> dict:
         "consistency": item.consistency,
         "seed": (item.synthesis or {}).get("seed"),
         "synthesis": item.synthesis,
+        "faces": item.faces,
+        "face_edits": item.face_edits or {},
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
     }
@@ -91,6 +97,7 @@ def batch_dict(batch: Batch, sort: str = "position", order: str | None = None) -
     statuses = [item.status for item in batch.items]
     return {
         "id": batch.id,
+        "name": batch.name,
         "status": states.batch_status(statuses),
         "progress": states.batch_progress(statuses),
         "counts": states.status_counts(statuses),
@@ -107,6 +114,7 @@ def created_dict(batch: Batch) -> dict:
     """The 201 answer to an upload: the batch and its items' first state."""
     return {
         "id": batch.id,
+        "name": batch.name,
         "status": states.batch_status(i.status for i in batch.items),
         "url": url_for("api.get_batch", batch_id=batch.id, _external=True),
         "items": [{"id": i.id, "filename": i.filename, "status": i.status} for i in batch.items],
@@ -129,6 +137,7 @@ def batch_summaries(session: Session, batches: list[Batch]) -> list[dict]:
         statuses = per_batch[batch.id]
         out.append({
             "id": batch.id,
+            "name": batch.name,
             "status": states.batch_status(statuses),
             "progress": states.batch_progress(statuses),
             "counts": states.status_counts(statuses),
