@@ -102,7 +102,15 @@ _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
 }}}}
 _EDITS_BODY = {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["edits"],
-    "properties": {"edits": _ref("Edits"), "preview": _ref("Cost")},
+    "properties": {
+        "edits": _ref("Edits"), "preview": _ref("Cost"),
+        "face": {"type": ["integer", "null"], "minimum": 0, "description":
+                 "with it, the edits become this face's override (its index in the item's "
+                 "faces; {} or null edits remove the override) and the item's edits stay; "
+                 "without it (or null), the item's edits change and the overrides stay. 400 "
+                 "invalid_face for an index out of range, 409 not_ready before the first "
+                 "preview has found the faces"},
+    },
 }}}}
 _PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},

@@ -87,6 +87,18 @@ SCHEMAS: dict = {
             }),
             **{f"{k}_url": nullable(URL) for k in ("original", "projected", "preview", "final")},
             "edits": ref("Edits"), "edit_version": {"type": "integer"},
+            "faces": nullable({
+                "type": "array", "description": "the faces found in the photo, in the order "
+                "of face_edits' indices; each box is [x0, y0, x1, y1] as fractions (0..1) of "
+                "the photo's width and height. null until the first preview has found them, "
+                "and for synthesised items",
+                "items": {"type": "object", "properties": {"box": {
+                    "type": "array", "minItems": 4, "maxItems": 4,
+                    "items": {"type": "number", "minimum": 0, "maximum": 1}}}},
+            }),
+            "face_edits": {"type": "object", "additionalProperties": ref("Edits"),
+                           "description": "per-face overrides of edits: face index (as text) "
+                           "-> that face's edits; faces not named use edits"},
             "attempts": {"type": "integer"},
             "timings": {"type": "object", "additionalProperties": {"type": "number"}},
             "preview_cost": ref("Cost"), "final_cost": ref("Cost"), "model": ref("ModelRef"),

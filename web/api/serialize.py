@@ -70,6 +70,8 @@ def item_dict(item: Item, batch: Batch) -> dict:
         "preview_url": _image_url(item, "preview"),
         "final_url": _image_url(item, "final"),
         "edits": edits,
+        "faces": item.faces,
+        "face_edits": item.face_edits or {},
         "edit_version": item.edit_version,
         "attempts": item.attempts,
         "timings": item.timings or {},
