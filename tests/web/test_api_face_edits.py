@@ -121,3 +121,19 @@ def test_other_users_item_is_404(app, client, alice, bob):
     assert answer.status_code == 404 and answer.json["error"]["code"] == "not_found"
     item = client.get(f"/api/v1/items/{item_id}", headers=alice["headers"]).json
     assert item["face_edits"] == {} and item["edit_version"] == 0
+
+
+def test_face_edit_read_at_an_older_version_is_not_written(app, client, alice):
+    """The overrides are one JSON map: a write based on a read that another edit overtook loses
+    (and Jobs.edit_item reads again) instead of dropping the other edit's override."""
+    h = alice["headers"]
+    item_id = _item_id(client, h)
+    _preview_with_faces(app, item_id, 0, TWO_FACES)
+    assert _edit(client, h, item_id, {"edits": {"young": 0.5}, "face": 0}).status_code == 202
+    with services(app).sessions.begin() as session:  # read at version 0, now at 1
+        assert states.request_face_edit(session, item_id, {"1": {"39_Young": 0.1}}, 0) is None
+    item = client.get(f"/api/v1/items/{item_id}", headers=h).json
+    assert item["face_edits"] == {"0": {"39_Young": 0.5}} and item["edit_version"] == 1
+    assert _edit(client, h, item_id, {"edits": {"young": 0.1}, "face": 1}).status_code == 202
+    assert client.get(f"/api/v1/items/{item_id}", headers=h).json["face_edits"] == {
+        "0": {"39_Young": 0.5}, "1": {"39_Young": 0.1}}
