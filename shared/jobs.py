@@ -25,7 +25,7 @@ from shared.catalog import get_model_config
 from shared.edit_names import names_for
 from shared.models import Batch, Blob, Item, Latent, WorkerHeartbeat, new_id, utcnow
 from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
-from shared.recipe import Recipe, parse_edits
+from shared.recipe import Cost, Recipe, parse_cost, parse_edits
 from shared.settings import Settings
 from shared.states import ItemStatus
 
@@ -263,40 +263,49 @@ class Jobs:
         with self.sessions() as session:
             return names_for(session, self.settings, owner_id)
 
-    def edit_item(self, owner_id: int, item_id: str, raw_edits,
-                  preview_cost: dict | None = None, face=None) -> int:
-        """New edits (and optionally a new preview cost) for one item: a new preview. Returns
-        the new edit version. A refused edit (4xx) changes nothing.
+    def edit_item(self, owner_id: int, item_id: str, raw_edits, raw_preview=None,
+                  face=None) -> int:
+        """New edits (and optionally a new preview cost, ``raw_preview`` as sent: missing
+        fields are the item's own) for one item: a new preview. Returns the new edit version. A
+        refused edit (4xx) changes nothing.
 
         ``face`` (an index into ``item.faces``): the edits become that face's override
         (``item.face_edits``; no edits remove it) and the item's own edits stay; without it the
-        item's edits change and the overrides stay."""
+        item's edits change and the overrides stay.
+
+        The edit, and marking its preview message sent, are one transaction; the message goes
+        after the commit (the editor's loop: one write, one send)."""
         names = self.edit_names(owner_id)
         edits = parse_edits(raw_edits, extra_names=names)
         if face is not None:
-            return self._edit_face(owner_id, item_id, edits, face, preview_cost, names)
+            return self._edit_face(owner_id, item_id, edits, face, raw_preview, names)
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
-            self._check_model_edits(item.batch.model_name, edits, names)
+            model = item.batch.model_name
+            self._check_model_edits(model, edits, names)
             old_final = item.final_blob_id
-            version = states.request_edit(session, item.id, edits, preview_cost)
+            version = states.request_edit(session, item.id, edits,
+                                          self._preview_cost(item, raw_preview))
             if version is None:
                 raise JobError(
                     "invalid_state", f"item is {item.status}; its edits cannot change now", 409)
             self.blobs.delete(session, [old_final])  # the final of edits that are gone
-        self.send_unheld(ItemStatus.PREVIEWING, [(item_id, version)])
+            sending = states.mark_sent(session, item.id, ItemStatus.PREVIEWING)
+        if sending:
+            self._send_preview(item_id, version, model)
         return version
 
-    def _edit_face(self, owner_id: int, item_id: str, edits: dict, face, preview_cost,
+    def _edit_face(self, owner_id: int, item_id: str, edits: dict, face, raw_preview,
                    names: dict[str, str]) -> int:
         if isinstance(face, bool) or not isinstance(face, int):
             raise JobError("invalid_face", "face must be the index (an integer) of one of the "
                            "item's faces")
-        status, version = None, None
+        status, version, sending = None, None, False
         for _ in range(FACE_EDIT_TRIES):  # the overrides are one JSON map: read, change, write
             with self.sessions.begin() as session:
                 item = self.get_item(session, owner_id, item_id)
-                self._check_model_edits(item.batch.model_name, edits, names)
+                model = item.batch.model_name
+                self._check_model_edits(model, edits, names)
                 faces = item.faces or []
                 if not faces:
                     raise JobError("not_ready", "the faces of this item are not known yet (its "
@@ -312,17 +321,36 @@ class Jobs:
                     overrides[str(face)] = edits
                 old_final = item.final_blob_id
                 version = states.request_face_edit(session, item.id, overrides,
-                                                   item.edit_version, preview_cost)
+                                                   item.edit_version,
+                                                   self._preview_cost(item, raw_preview))
                 if version is not None:
                     self.blobs.delete(session, [old_final])  # the final of edits that are gone
+                    sending = states.mark_sent(session, item.id, ItemStatus.PREVIEWING)
                     break
         else:  # another edit won the race every time
             raise JobError("conflict", "the item's edits kept changing meanwhile; try again", 409)
         if version is None:
             raise JobError(
                 "invalid_state", f"item is {status}; its edits cannot change now", 409)
-        self.send_unheld(ItemStatus.PREVIEWING, [(item_id, version)])
+        if sending:
+            self._send_preview(item_id, version, model)
         return version
+
+    def _preview_cost(self, item: Item, raw) -> dict | None:
+        """A requested preview cost checked for the item's model; missing fields are the
+        item's current preview cost. None: keep the item's."""
+        if raw is None:
+            return None
+        try:
+            resolution = get_model_config(item.batch.model_name, self.settings.weights_dir).resolution
+        except KeyError:  # a model gone from the catalogue: the service's own
+            resolution = get_model_config(self.settings.model, self.settings.weights_dir).resolution
+        return parse_cost(raw, "preview", resolution, Cost(**item.preview_cost)).as_dict()
+
+    def _send_preview(self, item_id: str, version: int, model: str) -> None:
+        """The message of an edit its transaction marked sent (unmarked again if it fails)."""
+        self._send(lambda: self.dispatcher.send_previews([(item_id, version)], 1, model),
+                   [item_id])
 
     def _check_model_edits(self, model: str, edits: dict, names: dict[str, str]) -> None:
         """A config without attribute boundaries (a car generator) takes only directions."""

@@ -6,7 +6,6 @@ from urllib.parse import quote
 
 from flask import Response, request
 
-from shared.recipe import Cost, parse_cost
 from web.api.archive import extension_for, safe_stem
 from web.api.blueprint import bp, current_user
 from web.api.serialize import IMAGE_KINDS, blob_for, item_dict
@@ -37,14 +36,11 @@ def edit_item(item_id: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or "edits" not in body:
         raise ApiError(400, "invalid_edits", 'send JSON {"edits": {"attribute": value}}', "edits")
-    cost = None
-    if body.get("preview") is not None:  # optional: preview this item at another cost
-        item = svc.jobs.get_item(db(), user.id, item_id)
-        cost = parse_cost(body["preview"], "preview", svc.model.resolution,
-                          Cost(**item.preview_cost)).as_dict()
-    # Edits and cost in one guarded update: a refused edit (409) changes neither. With "face",
-    # the edits are that face's override (shared.jobs.Jobs.edit_item).
-    version = svc.jobs.edit_item(user.id, item_id, body["edits"], cost, face=body.get("face"))
+    # Edits and the optional preview cost ("preview": this item at another cost) in one guarded
+    # update: a refused edit (4xx) changes neither. With "face", the edits are that face's
+    # override (shared.jobs.Jobs.edit_item).
+    version = svc.jobs.edit_item(user.id, item_id, body["edits"], body.get("preview"),
+                                 face=body.get("face"))
     return {"id": item_id, "status": "previewing", "edit_version": version}, 202
 
 
