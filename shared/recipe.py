@@ -4,11 +4,13 @@
 {"edits": {"smiling": 0.5, "young": -0.3},
  "preview": {"channels": 0.5, "resolution": 256},
  "final":   {"channels": 1.0, "resolution": 1024},
- "auto_finalize": false, "output": "photo", "faces": "largest", "refine_steps": 0}
+ "auto_finalize": false, "output": "photo", "faces": "largest", "refine_steps": 0,
+ "keep_format": false}
 ```
 Edits are stored under their boundary keys ('31_Smiling'), or for the generator's own and a
 user's directions under the keys ``extra_names`` maps them to ('sefa_00', 'user:freckles'; see
-``shared.directions``); costs get the model's defaults.
+``shared.directions``); costs get the model's defaults. ``keep_format``: finals of photos are written in the upload's own
+format (JPEG, PNG, WebP; any other format as PNG) instead of JPEG ("photo") or PNG ("crop").
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Recipe:
     output: str = "photo"
     faces: str = "largest"
     refine_steps: int = 0  # optimisation steps on W+ for finals; 0 = encoder only
+    keep_format: bool = False  # finals in the upload's format (worker.images.final_format)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -138,7 +141,8 @@ def parse_cost(raw, field_name: str, model_resolution: int, default: Cost) -> Co
     return Cost(float(channels), int(resolution))
 
 
-_FIELDS = {"edits", "preview", "final", "auto_finalize", "output", "faces", "refine_steps"}
+_FIELDS = {"edits", "preview", "final", "auto_finalize", "output", "faces", "refine_steps",
+           "keep_format"}
 
 
 def parse_recipe(
@@ -171,6 +175,9 @@ def parse_recipe(
     steps = raw.get("refine_steps", 0)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_REFINE_STEPS:
         raise RecipeError("refine_steps", f"must be an integer from 0 to {MAX_REFINE_STEPS}")
+    keep_format = raw.get("keep_format", False)
+    if not isinstance(keep_format, bool):
+        raise RecipeError("keep_format", "must be true or false")
     return Recipe(
         edits=parse_edits(raw.get("edits"), extra_names=extra_names),
         preview=parse_cost(raw.get("preview"), "preview", model_resolution, preview_default),
@@ -179,6 +186,7 @@ def parse_recipe(
         output=output,
         faces=faces,
         refine_steps=steps,
+        keep_format=keep_format,
     )
 
 
@@ -192,4 +200,5 @@ def recipe_from_stored(data: dict) -> Recipe:
         output=data.get("output", "photo"),
         faces=data.get("faces", "largest"),
         refine_steps=int(data.get("refine_steps", 0)),
+        keep_format=bool(data.get("keep_format", False)),
     )

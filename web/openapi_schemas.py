@@ -65,6 +65,10 @@ SCHEMAS: dict = {
             "output": {"type": "string", "enum": list(OUTPUTS)},
             "faces": {"type": "string", "enum": list(FACE_MODES)},
             "refine_steps": {"type": "integer", "minimum": 0, "maximum": MAX_REFINE_STEPS},
+            "keep_format": {"type": "boolean", "default": False, "description":
+                            "finals in the upload's format (JPEG, PNG, WebP; others as PNG) "
+                            "instead of JPEG (photo) or PNG (crop); no effect on synthesised "
+                            "items"},
         },
     },
     "ModelRef": {

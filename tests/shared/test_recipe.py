@@ -46,3 +46,23 @@ def test_small_model_resolutions():
 def test_round_trip():
     r = parse_recipe({"edits": {"young": -0.3}, "auto_finalize": True}, 1024)
     assert recipe_from_stored(r.as_dict()) == r
+
+
+def test_keep_format_defaults_to_false_and_round_trips():
+    assert parse_recipe({}, 1024).keep_format is False
+    r = parse_recipe({"keep_format": True, "output": "crop"}, 1024)
+    assert r.keep_format is True and r.as_dict()["keep_format"] is True
+    assert recipe_from_stored(r.as_dict()) == r
+
+
+def test_keep_format_of_a_recipe_stored_before_it_existed_is_false():
+    stored = parse_recipe({}, 1024).as_dict()
+    del stored["keep_format"]
+    assert recipe_from_stored(stored).keep_format is False
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, None, "true"])
+def test_keep_format_must_be_a_boolean(value):
+    with pytest.raises(RecipeError) as err:
+        parse_recipe({"keep_format": value}, 1024)
+    assert err.value.field == "keep_format" and err.value.message == "must be true or false"
