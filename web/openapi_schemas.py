@@ -124,14 +124,16 @@ SCHEMAS: dict = {
     "BatchCreated": {
         "type": "object", "required": ["id", "status", "items"],
         "properties": {
-            "id": ID, "status": BATCH_STATUS, "url": URL,
+            "id": ID, "name": nullable({"type": "string", "description": "the owner's name for it"}),
+            "status": BATCH_STATUS, "url": URL,
             "items": {"type": "array", "items": ref("ItemRef")},
         },
     },
     "Batch": {
         "type": "object", "required": ["id", "status", "progress", "counts", "items"],
         "properties": {
-            "id": ID, "status": BATCH_STATUS,
+            "id": ID, "name": nullable({"type": "string", "description": "the owner's name for it"}),
+            "status": BATCH_STATUS,
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "counts": ref("Counts"), "created_at": {"type": "string", "format": "date-time"},
             "canceled_at": nullable({"type": "string", "format": "date-time"}),
@@ -142,7 +144,8 @@ SCHEMAS: dict = {
     "BatchSummary": {
         "type": "object",
         "properties": {
-            "id": ID, "status": BATCH_STATUS, "progress": {"type": "number"},
+            "id": ID, "name": nullable({"type": "string", "description": "the owner's name for it"}),
+            "status": BATCH_STATUS, "progress": {"type": "number"},
             "counts": ref("Counts"), "item_count": {"type": "integer"},
             "created_at": {"type": "string", "format": "date-time"}, "model": ref("ModelRef"),
             "url": URL,

@@ -4,6 +4,7 @@ merges them into the document."""
 
 from __future__ import annotations
 
+from shared.batch_names import MAX_NAME_CHARS
 from shared.synthesis import MAX_SEED
 from web.openapi_schemas import ref
 
@@ -34,12 +35,15 @@ SCHEMAS: dict = {
             "recipe": {"type": "object", "description": "as for photos (edits, preview, final, "
                        "auto_finalize); output is always crop"},
             "webhook_url": {"type": "string", "format": "uri"},
+            "name": {"type": "string", "maxLength": MAX_NAME_CHARS,
+                     "description": "the batch's name (as for photos)"},
         },
     },
     "SynthesisCreated": {
         "type": "object", "required": ["id", "status", "items", "seeds", "model"],
         "properties": {
-            "id": {"type": "string"}, "status": {"type": "string"},
+            "id": {"type": "string"}, "name": {"type": ["string", "null"]},
+            "status": {"type": "string"},
             "url": {"type": "string", "format": "uri"}, "model": {"type": "string"},
             "seeds": {"type": "array", "items": SEED},
             "items": {"type": "array", "items": {

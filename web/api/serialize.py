@@ -91,6 +91,7 @@ def batch_dict(batch: Batch, sort: str = "position", order: str | None = None) -
     statuses = [item.status for item in batch.items]
     return {
         "id": batch.id,
+        "name": batch.name,
         "status": states.batch_status(statuses),
         "progress": states.batch_progress(statuses),
         "counts": states.status_counts(statuses),
@@ -107,6 +108,7 @@ def created_dict(batch: Batch) -> dict:
     """The 201 answer to an upload: the batch and its items' first state."""
     return {
         "id": batch.id,
+        "name": batch.name,
         "status": states.batch_status(i.status for i in batch.items),
         "url": url_for("api.get_batch", batch_id=batch.id, _external=True),
         "items": [{"id": i.id, "filename": i.filename, "status": i.status} for i in batch.items],
@@ -129,6 +131,7 @@ def batch_summaries(session: Session, batches: list[Batch]) -> list[dict]:
         statuses = per_batch[batch.id]
         out.append({
             "id": batch.id,
+            "name": batch.name,
             "status": states.batch_status(statuses),
             "progress": states.batch_progress(statuses),
             "counts": states.status_counts(statuses),
