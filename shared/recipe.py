@@ -68,7 +68,7 @@ class Recipe:
     output: str = "photo"
     faces: str = "largest"
     refine_steps: int = 0  # optimisation steps on W+ for finals; 0 = encoder only
-    keep_format: bool = False  # finals in the upload's format (worker.images.final_format)
+    keep_format: bool = False  # finals in the upload's format (worker.images)
 
     def as_dict(self) -> dict:
         data = asdict(self)
