@@ -235,3 +235,14 @@ def test_batch_completed_event_names_the_batch(app, client, alice):
         data = session.scalars(select(Event.data).where(
             Event.batch_id == batch_id, Event.kind == "batch.completed")).all()
     assert [json.loads(json.dumps(d))["name"] for d in data] == ["Renamed"]
+
+
+def test_the_name_is_part_of_an_idempotent_request(app, client, alice):
+    h = {**alice["headers"], "Idempotency-Key": "names-1"}
+    first = _upload(client, h, "First")
+    assert first.status_code == 201
+    again = _upload(client, h, "First")
+    assert again.status_code == 200 and again.json["id"] == first.json["id"]
+    other = _upload(client, h, "Second")
+    assert other.status_code == 422 and other.json["error"]["code"] == "idempotency_key_reused"
+    assert _batch_count(app) == 1
