@@ -36,6 +36,9 @@ def test_the_form_stores_the_name_and_keep_format(app, browser):
     assert batch.name == "Team portraits" and batch.recipe["keep_format"] is True
     plain = _batch(app, create_batch(browser))
     assert plain.name is None and plain.recipe["keep_format"] is False
+    assert "finals in the original format" in browser.get(f"/batches/{named}").get_data(as_text=True)
+    assert "finals in the original format" not in browser.get(
+        f"/batches/{plain.id}").get_data(as_text=True)
 
 
 def test_a_bad_name_is_refused_with_the_choices_kept(app, browser):
