@@ -7,26 +7,28 @@
  "auto_finalize": false, "output": "photo", "faces": "largest", "refine_steps": 0,
  "keep_format": false}
 ```
-Edits are stored under their boundary keys ('31_Smiling'), or for the generator's own and a
-user's directions under the keys ``extra_names`` maps them to ('sefa_00', 'user:freckles'; see
-``shared.directions``); costs get the model's defaults. ``keep_format``: finals of photos are written in the upload's own
-format (JPEG, PNG, WebP; any other format as PNG) instead of JPEG ("photo") or PNG ("crop").
+The structure (types, enums, ranges, unknown fields) is checked by the Pydantic model
+``shared.recipe_models.Recipe``; what depends on the model (allowed resolutions, edit names) is
+checked here. Edits are stored under their boundary keys ('31_Smiling'), or for the generator's
+own and a user's directions under the keys ``extra_names`` maps them to ('sefa_00',
+'user:freckles'; see ``shared.directions``); costs get the model's defaults.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+from pydantic import ValidationError
+
+from shared import recipe_models
 from shared.attributes import resolve_attribute
+from shared.recipe_models import CHANNEL_RATIOS, FACE_MODES, MAX_REFINE_STEPS, OUTPUTS
 
-CHANNEL_RATIOS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
-OUTPUTS = ("photo", "crop")
-FACE_MODES = ("largest", "all")
-MAX_REFINE_STEPS = 200
-
+__all__ = ["CHANNEL_RATIOS", "FACE_MODES", "MAX_REFINE_STEPS", "OUTPUTS", "Cost", "Recipe",
+           "RecipeError", "allowed_resolutions", "default_costs", "parse_cost", "parse_edits",
+           "parse_recipe", "recipe_from_stored"]
 
 class RecipeError(ValueError):
     """A recipe that cannot be used; ``field`` names the offending field (dotted path)."""
@@ -68,7 +70,7 @@ class Recipe:
     output: str = "photo"
     faces: str = "largest"
     refine_steps: int = 0  # optimisation steps on W+ for finals; 0 = encoder only
-    keep_format: bool = False  # finals in the upload's format (worker.images)
+    keep_format: bool = False  # finals of photos in the upload's own format
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -93,6 +95,60 @@ def _resolve_edit_name(name: str, extra_names: Mapping[str, str] | None) -> str:
         return key
 
 
+def _error_text(kind: str, where: tuple[str, ...], value, pydantic_text: str) -> str:
+    """Pydantic's error (``where``: the dotted path's parts) as the message people have always
+    been shown for that field."""
+    if kind == "extra_forbidden":
+        if len(where) == 1:
+            return f"unknown field; known: {', '.join(sorted(recipe_models.RECIPE_FIELDS))}"
+        return "unknown field"
+    if where[0] == "edits":
+        if len(where) == 1:
+            return "must be an object of attribute -> value"
+        if kind in ("less_than_equal", "greater_than_equal"):
+            return f"value {value} is outside [-1, 1]"
+        return "value must be a number in [-1, 1]"
+    if where[-1] == "channels":
+        return f"{value!r} is not one of {', '.join(str(c) for c in CHANNEL_RATIOS)}"
+    if where[-1] == "resolution":
+        return f"{value!r} is not an integer (a power of two up to the model's resolution)"
+    if where[0] in ("preview", "final") and len(where) == 1:
+        return "must be an object with channels and resolution"
+    if where[0] == "output":
+        return f"{value!r} is not one of {', '.join(OUTPUTS)}"
+    if where[0] == "faces":
+        return f"{value!r} is not one of {', '.join(FACE_MODES)}"
+    if where[0] == "refine_steps":
+        return f"must be an integer from 0 to {MAX_REFINE_STEPS}"
+    if kind == "bool_type":
+        return "must be true or false"
+    return pydantic_text
+
+
+def _recipe_error(exc: ValidationError, *prefix: str) -> RecipeError:
+    """The first problem (an unknown field first: people mistype names) as a RecipeError naming
+    the field by its dotted path; ``prefix``: where the validated value sits in a recipe."""
+    errors = exc.errors(include_url=False)
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    where = (*prefix, *(str(part) for part in error["loc"] if part != "[key]"))
+    return RecipeError(".".join(where),
+                       _error_text(error["type"], where, error["input"], error["msg"]))
+
+
+def _resolved_edits(values: dict[str, float], field_name: str,
+                    extra_names: Mapping[str, str] | None) -> dict[str, float]:
+    """Names resolved to their stored keys; zero values dropped."""
+    edits: dict[str, float] = {}
+    for name, value in values.items():
+        try:
+            key = _resolve_edit_name(name, extra_names)
+        except KeyError as exc:
+            raise RecipeError(f"{field_name}.{name}", exc.args[0]) from None
+        if value != 0:
+            edits[key] = float(value)
+    return edits
+
+
 def parse_edits(
     raw, field_name: str = "edits", extra_names: Mapping[str, str] | None = None
 ) -> dict[str, float]:
@@ -100,40 +156,23 @@ def parse_edits(
     lower-case name -> stored key), values in [-1, 1]."""
     if raw is None:
         return {}
-    if not isinstance(raw, dict):
-        raise RecipeError(field_name, "must be an object of attribute -> value")
-    edits: dict[str, float] = {}
-    for name, value in raw.items():
-        try:
-            key = _resolve_edit_name(name, extra_names)
-        except KeyError as exc:
-            raise RecipeError(f"{field_name}.{name}", exc.args[0]) from None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise RecipeError(f"{field_name}.{name}", "value must be a number in [-1, 1]")
-        if not -1.0 <= value <= 1.0:
-            raise RecipeError(f"{field_name}.{name}", f"value {value} is outside [-1, 1]")
-        if value != 0:
-            edits[key] = float(value)
-    return edits
+    try:
+        values = recipe_models.EDITS.validate_python(raw)
+    except ValidationError as exc:
+        error = _recipe_error(exc, "edits")
+        raise RecipeError(field_name + error.field.removeprefix("edits"), error.message) from None
+    return _resolved_edits(values, field_name, extra_names)
 
 
-def parse_cost(raw, field_name: str, model_resolution: int, default: Cost) -> Cost:
-    if raw is None:
+def _checked_cost(cost: recipe_models.Cost | None, field_name: str, model_resolution: int,
+                  default: Cost) -> Cost:
+    """A structurally valid cost, defaults filled in, its resolution checked for the model."""
+    if cost is None:
         return default
-    if not isinstance(raw, dict):
-        raise RecipeError(field_name, "must be an object with channels and resolution")
-    unknown = set(raw) - {"channels", "resolution"}
-    if unknown:
-        raise RecipeError(f"{field_name}.{sorted(unknown)[0]}", "unknown field")
-    channels = raw.get("channels", default.channels)
-    if isinstance(channels, bool) or channels not in CHANNEL_RATIOS:
-        raise RecipeError(
-            f"{field_name}.channels",
-            f"{channels!r} is not one of {', '.join(str(c) for c in CHANNEL_RATIOS)}",
-        )
-    resolution = raw.get("resolution", default.resolution)
+    channels = default.channels if cost.channels is None else cost.channels
+    resolution = default.resolution if cost.resolution is None else cost.resolution
     allowed = allowed_resolutions(model_resolution)
-    if isinstance(resolution, bool) or resolution not in allowed:
+    if resolution not in allowed:
         raise RecipeError(
             f"{field_name}.resolution",
             f"{resolution!r} is not one of {', '.join(map(str, allowed))} for this model",
@@ -141,8 +180,14 @@ def parse_cost(raw, field_name: str, model_resolution: int, default: Cost) -> Co
     return Cost(float(channels), int(resolution))
 
 
-_FIELDS = {"edits", "preview", "final", "auto_finalize", "output", "faces", "refine_steps",
-           "keep_format"}
+def parse_cost(raw, field_name: str, model_resolution: int, default: Cost) -> Cost:
+    if raw is None:
+        return default
+    try:
+        cost = recipe_models.Cost.model_validate(raw)
+    except ValidationError as exc:
+        raise _recipe_error(exc, field_name) from None
+    return _checked_cost(cost, field_name, model_resolution, default)
 
 
 def parse_recipe(
@@ -159,34 +204,20 @@ def parse_recipe(
             raise RecipeError("recipe", f"is not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise RecipeError("recipe", "must be a JSON object")
-    unknown = set(raw) - _FIELDS
-    if unknown:
-        raise RecipeError(sorted(unknown)[0], f"unknown field; known: {', '.join(sorted(_FIELDS))}")
+    try:
+        shape = recipe_models.Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise _recipe_error(exc) from None
     preview_default, final_default = default_costs(model_resolution)
-    auto = raw.get("auto_finalize", False)
-    if not isinstance(auto, bool):
-        raise RecipeError("auto_finalize", "must be true or false")
-    output = raw.get("output", "photo")
-    if output not in OUTPUTS:
-        raise RecipeError("output", f"{output!r} is not one of {', '.join(OUTPUTS)}")
-    faces = raw.get("faces", "largest")
-    if faces not in FACE_MODES:
-        raise RecipeError("faces", f"{faces!r} is not one of {', '.join(FACE_MODES)}")
-    steps = raw.get("refine_steps", 0)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_REFINE_STEPS:
-        raise RecipeError("refine_steps", f"must be an integer from 0 to {MAX_REFINE_STEPS}")
-    keep_format = raw.get("keep_format", False)
-    if not isinstance(keep_format, bool):
-        raise RecipeError("keep_format", "must be true or false")
     return Recipe(
-        edits=parse_edits(raw.get("edits"), extra_names=extra_names),
-        preview=parse_cost(raw.get("preview"), "preview", model_resolution, preview_default),
-        final=parse_cost(raw.get("final"), "final", model_resolution, final_default),
-        auto_finalize=auto,
-        output=output,
-        faces=faces,
-        refine_steps=steps,
-        keep_format=keep_format,
+        edits=_resolved_edits(shape.edits or {}, "edits", extra_names),
+        preview=_checked_cost(shape.preview, "preview", model_resolution, preview_default),
+        final=_checked_cost(shape.final, "final", model_resolution, final_default),
+        auto_finalize=shape.auto_finalize,
+        output=shape.output,
+        faces=shape.faces,
+        refine_steps=shape.refine_steps,
+        keep_format=shape.keep_format,
     )
 
 

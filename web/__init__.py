@@ -45,7 +45,7 @@ def _settings_from(test_config: Settings | Mapping | None) -> tuple[Settings, di
 def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     """Build the app. ``test_config``: None (settings from the environment, read once), a
     ``Settings``, or a mapping of settings overrides and Flask config keys."""
-    from web import api, auth, cli, errors, extensions, ratelimit, safe_input
+    from web import api, auth, cli, errors, extensions, ratelimit, response_check, safe_input
 
     settings, flask_config = _settings_from(test_config)
     app = Flask(__name__)
@@ -70,6 +70,7 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     extensions.init_app(app, settings)
     auth.init_app(app)
     errors.register_error_handlers(app)
+    response_check.init_app(app)  # VALIDATE_RESPONSES: answers checked against the document
     safe_input.init_app(app)
     app.register_blueprint(api.bp)
     cli.register_cli(app)

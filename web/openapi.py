@@ -12,33 +12,19 @@ from functools import lru_cache
 
 from shared.batch_names import MAX_NAME_CHARS
 from shared.quality import ORDERS, SORT_ORDERS
-from web.openapi_schemas import ID as _ID
-from web.openapi_schemas import SCHEMAS
-from web.openapi_schemas import error as _error
-from web.openapi_schemas import json_body as _json
-from web.openapi_schemas import ref as _ref
-from web.openapi_synthesis import SCHEMAS as SYNTHESIS_SCHEMAS
+from web.openapi_components import ID as _ID
+from web.openapi_components import component_schemas
+from web.openapi_components import error as _error
+from web.openapi_components import json_body as _json
+from web.openapi_components import ref as _ref
 
 API_VERSION = "1.0.0"
 
 
 _STRIP_ID = {"name": "strip_id", "in": "path", "required": True, "schema": _ID}
 _DIRECTION_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-    {"type": "object", "required": ["name", "positive", "negative"], "properties": {
-        "name": {"type": "string"},
-        "positive": {"type": "array", "items": _ID, "minItems": 5,
-                     "description": "items that have the attribute (previewed: codes stored)"},
-        "negative": {"type": "array", "items": _ID, "minItems": 5,
-                     "description": "items that lack it"}}},
-    {"type": "object", "required": ["name", "source"], "properties": {
-        "name": {"type": "string"},
-        "source": {"type": "string", "description": "a generator direction, e.g. sefa_03"}}},
-]}}}}
-_STRIP_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["direction"],
-    "properties": {"direction": {"type": "string", "description": "any edit name"},
-                   "steps": {"type": "integer", "minimum": 3, "maximum": 11, "default": 7}},
-}}}}
+    _ref("LearnDirection"), _ref("SaveDirection")]}}}}
+_STRIP_BODY = {"required": True, "content": {"application/json": {"schema": _ref("StripRequest")}}}
 _BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": _ID}
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": _ID}
 _MODEL_NAME = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"},
@@ -92,11 +78,7 @@ def _image_path(kind: str) -> dict:
 _BATCH_NAME = {"type": "string", "maxLength": MAX_NAME_CHARS, "description":
                "the batch's name: one line, no control characters, stripped; blank for none "
                "(400 invalid_name otherwise)"}
-_RENAME_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["name"], "additionalProperties": False,
-    "properties": {"name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS,
-                            "description": "the new name; null or blank clears it"}},
-}}}}
+_RENAME_BODY = {"required": True, "content": {"application/json": {"schema": _ref("BatchRename")}}}
 _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["files"],
     "properties": {
@@ -110,10 +92,7 @@ _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
         "name": _BATCH_NAME,
     },
 }}}}
-_EDITS_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["edits"],
-    "properties": {"edits": _ref("Edits"), "preview": _ref("Cost")},
-}}}}
+_EDITS_BODY = {"required": True, "content": {"application/json": {"schema": _ref("EditsRequest")}}}
 _PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
     {"name": "per_page", "in": "query",
@@ -179,9 +158,8 @@ PATHS: dict = {
     )},
     "/api/v1/batches/{batch_id}/cancel": {"post": _op(
         "Cancel every item that is not finished", params=[_BATCH_ID],
-        responses={"200": _json({"type": "object", "properties": {
-            "id": _ID, "canceled": {"type": "integer"}}}, "how many items were canceled"),
-            **_NOT_FOUND},
+        responses={"200": _json(_ref("Canceled"), "how many items were canceled"),
+                   **_NOT_FOUND},
     )},
     "/api/v1/batches/{batch_id}/download": {"get": _op(
         "A zip of the batch's finished images (file name: <name slug>-<id prefix>.zip for a "
@@ -266,10 +244,8 @@ PATHS: dict = {
                                "503": _error("the job queue is unavailable")}),
         "get": _op("The model's evaluations, newest first (at most 50)", tag="evaluations",
                    params=[_MODEL_NAME],
-                   responses={"200": _json({"type": "object", "properties": {
-                       "model": {"type": "string"},
-                       "evaluations": {"type": "array", "items": _ref("Evaluation")}}},
-                       "the evaluations"), "404": _error("no such model")}),
+                   responses={"200": _json(_ref("EvaluationList"), "the evaluations"),
+                              "404": _error("no such model")}),
     },
     "/api/v1/models/{model_name}/evaluations/{evaluation_id}": {"get": _op(
         "One evaluation (poll until status is done or failed)", tag="evaluations",
@@ -300,15 +276,10 @@ PATHS: dict = {
     )},
     "/api/v1/tokens": {
         "get": _op("My live API tokens (never the tokens themselves)", tag="tokens", responses={
-            "200": _json({"type": "object", "required": ["tokens"], "properties": {
-                "tokens": {"type": "array", "items": _ref("Token")}}}, "the tokens"),
+            "200": _json(_ref("TokenList"), "the tokens"),
         }),
         "post": _op("A new API token, shown once", tag="tokens", body={
-            "required": False, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 80},
-                    "expires_days": {"type": "integer", "minimum": 1, "maximum": 3650},
-                }}}}},
+            "required": False, "content": {"application/json": {"schema": _ref("TokenRequest")}}},
             responses={"201": _json(_ref("Token"), "the token (field token, shown once)")}),
     },
     "/api/v1/tokens/{token_id}": {"delete": _op(
@@ -318,24 +289,17 @@ PATHS: dict = {
     )},
     "/api/v1/webhooks/secret": {"post": _op(
         "A new webhook signing secret (whsec_...), shown once; replaces the old one",
-        tag="tokens", responses={"201": _json({"type": "object", "required": ["secret"],
-                                               "properties": {"secret": {"type": "string"}}},
-                                              "the secret")},
+        tag="tokens", responses={"201": _json(_ref("WebhookSecret"), "the secret")},
     )},
     "/api/v1/me/password": {"post": _op(
         "Change my portal password; every other session ends", tag="tokens", body={
-            "required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["current_password", "new_password"],
-                "properties": {"current_password": {"type": "string"},
-                               "new_password": {"type": "string", "minLength": 8,
-                                                "maxLength": 1024}}}}}},
+            "required": True, "content": {"application/json": {"schema": _ref("PasswordChange")}}},
         responses={"204": {"description": "changed"},
                    "403": _error("wrong_password: the current password is not right")},
     )},
     "/api/v1/me": {"get": _op(
         "Who the token belongs to", tag="service",
-        responses={"200": _json({"type": "object", "properties": {
-            "id": {"type": "integer"}, "username": {"type": "string"}}}, "the user")},
+        responses={"200": _json(_ref("Me"), "the user")},
     )},
 }
 
@@ -363,7 +327,7 @@ def document(server_url: str | None = None) -> dict:
         "security": [{"bearer": []}],
         "paths": PATHS,
         "components": {
-            "schemas": {**SCHEMAS, **SYNTHESIS_SCHEMAS},
+            "schemas": component_schemas(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

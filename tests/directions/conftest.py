@@ -37,7 +37,7 @@ def database_url(sqlite_url) -> str:
 def app(migrated, redis_url, tiny_bundle, tiny_weights_dir):
     app = create_app({"model": "tiny-random", "weights_dir": tiny_weights_dir,
                       "database_url": migrated, "redis_url": redis_url,
-                      "blob_store": "database", "TESTING": True})
+                      "blob_store": "database", "TESTING": True, "VALIDATE_RESPONSES": True})
     yield app
     services(app).close()
 

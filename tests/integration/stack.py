@@ -222,6 +222,7 @@ def running_stack(settings: Settings, worker_name: str, log_path: Path,
     broker.flushdb()
     worker = WorkerProcess(settings, worker_name, log_path, queues=queues)
     app = create_app(settings)
+    app.config["VALIDATE_RESPONSES"] = True  # an answer off the document is a 500 (and logged)
     server = WebServer(app)
     try:
         with services(app).sessions.begin() as session:

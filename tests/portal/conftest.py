@@ -31,7 +31,7 @@ def app(sqlite_url, portal_redis_url):
     upgrade(sqlite_url)
     app = create_app({
         "database_url": sqlite_url, "redis_url": portal_redis_url, "model": "tiny-random",
-        "secret_key": "portal-tests", "TESTING": True,
+        "secret_key": "portal-tests", "TESTING": True, "VALIDATE_RESPONSES": True,
     })
     with services(app).sessions.begin() as session:
         for name in ("alice", "bob"):

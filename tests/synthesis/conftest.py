@@ -61,7 +61,8 @@ def worker(sqlite_url, synth_redis, tiny_bundle, tiny_weights_dir):
 def app(worker, sqlite_url, synth_redis, tiny_weights_dir):
     app = create_app({"model": "tiny-random", "weights_dir": tiny_weights_dir,
                       "database_url": sqlite_url, "redis_url": synth_redis,
-                      "blob_store": "database", "TESTING": True, "rate_limits": False})
+                      "blob_store": "database", "TESTING": True, "rate_limits": False,
+                      "VALIDATE_RESPONSES": True})
     yield app
     services(app).close()
 

@@ -24,7 +24,7 @@ def redis_url() -> Iterator[str]:
 
 def make_app(**overrides):
     config = {"model": MODEL,
-              "blob_store": "database", "TESTING": True}
+              "blob_store": "database", "TESTING": True, "VALIDATE_RESPONSES": True}
     config.update(overrides)
     return create_app(config)
 

@@ -60,5 +60,5 @@ def test_openapi_documents_quality_and_sort(client):
     assert set(sort["schema"]["enum"]) == {"position", "realism"}
     item = spec["components"]["schemas"]["Item"]["properties"]
     assert {"realism", "projection", "consistency"} <= set(item)
-    methods = spec["components"]["schemas"]["Projection"]["oneOf"][0]["properties"]["method"]
+    methods = spec["components"]["schemas"]["Projection"]["properties"]["method"]
     assert methods["enum"] == ["encoder", "encoder+refine", "optimisation", "synthesis"]

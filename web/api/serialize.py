@@ -1,4 +1,8 @@
-"""JSON shapes of batches, items and model evaluations (the REST contract of DESIGN.md, extended)."""
+"""JSON of batches, items and model evaluations (the REST contract of DESIGN.md, extended).
+
+Plain dicts, built fast; their shapes are the models of ``web.schemas`` (``Item``, ``Batch``,
+``BatchSummary``, ``BatchCreated``, ``Evaluation``), which the OpenAPI document is generated from
+and which every answer is checked against when ``VALIDATE_RESPONSES`` is on (the tests)."""
 
 from __future__ import annotations
 
@@ -81,6 +85,8 @@ def item_dict(item: Item, batch: Batch) -> dict:
         "consistency": item.consistency,
         "seed": (item.synthesis or {}).get("seed"),
         "synthesis": item.synthesis,
+        "faces": item.faces,
+        "face_edits": item.face_edits or {},
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
     }

@@ -24,10 +24,12 @@ from web.auth import (
 from web.errors import ApiError
 from web.extensions import db, services
 from web.ratelimit import rate_limits
-
-MAX_EXPIRES_DAYS = 3650
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 1024
+from web.schemas.service import (
+    MAX_EXPIRES_DAYS,
+    MAX_PASSWORD_CHARS,
+    MAX_TOKEN_NAME_CHARS,
+    MIN_PASSWORD_CHARS,
+)
 
 
 def token_dict(row: ApiToken, current_hash: str | None = None) -> dict:
@@ -59,8 +61,10 @@ def _token_request() -> tuple[str | None, int | None]:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", 'send JSON {"name": ..., "expires_days": N}')
     name = body.get("name")
-    if name is not None and (not isinstance(name, str) or not 1 <= len(name.strip()) <= 80):
-        raise ApiError(400, "invalid_parameter", "name is 1 to 80 characters", "name")
+    if name is not None and (not isinstance(name, str)
+                             or not 1 <= len(name.strip()) <= MAX_TOKEN_NAME_CHARS):
+        raise ApiError(400, "invalid_parameter", f"name is 1 to {MAX_TOKEN_NAME_CHARS} characters",
+                       "name")
     days = body.get("expires_days")
     if days is not None and (isinstance(days, bool) or not isinstance(days, int)
                              or not 1 <= days <= MAX_EXPIRES_DAYS):

@@ -194,7 +194,14 @@
       source.addEventListener(kind, function (e) {
         let data = null;
         try { data = JSON.parse(e.data); } catch (err) { return; }
-        if (data.item_id === item.id) schedulePoll(0);
+        if (data.item_id !== item.id) return;
+        // A pushed preview of the newest edit is shown at once, from the event alone; the
+        // item's JSON (timings, quality) follows beside it.
+        if (kind === "item.preview_ready" && data.edit_version === requested && pending === 0) {
+          showPreview({ edit_version: data.edit_version,
+                        urls: { preview: root.dataset.previewUrl + "?v=" + data.edit_version } });
+        }
+        schedulePoll(0);
       });
     });
   }

@@ -8,9 +8,12 @@ exactly; the output has the photo's size and orientation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from worker.faces.align import AlignTransform
@@ -70,37 +73,56 @@ def paste_back(
     to_crop = transform.image_to_crop(n) @ np.array(
         [[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]]
     )
-    # Pillow's AFFINE maps continuous output coordinates to continuous input coordinates.
-    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
-    pil_affine = shift @ to_crop @ np.linalg.inv(shift)
-    warped = crop_img.transform(
-        (x1 - x0, y1 - y0),
-        Image.Transform.AFFINE,
-        tuple(pil_affine[:2].flatten()),
-        Image.Resampling.BILINEAR,
-    )
-
-    m = _blend_mask(to_crop.tobytes(), y1 - y0, x1 - x0, n, feather, margin)
-
-    region = out[y0:y1, x0:x1].astype(np.float32)
-    blended = region + (np.asarray(warped, dtype=np.float32) - region) * m
-    blended = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    # Where the mask is exactly zero the photo is copied, not recomputed: bit-exact outside.
-    out[y0:y1, x0:x1] = np.where(m > 0, blended, out[y0:y1, x0:x1])
+    geometry = _geometry(to_crop, y1 - y0, x1 - x0, n, feather, margin)
+    warped = Image.fromarray(_warp(np.array(crop_img), geometry.grid), "RGB")
+    region = Image.fromarray(np.ascontiguousarray(out[y0:y1, x0:x1]), "RGB")
+    # Where the mask is zero the photo is copied, not recomputed: bit-exact outside.
+    out[y0:y1, x0:x1] = np.asarray(Image.composite(warped, region, geometry.mask))
     return out
 
 
-@lru_cache(maxsize=16)
-def _blend_mask(to_crop_bytes: bytes, height: int, width: int, n: int, feather: float,
-                margin: float) -> np.ndarray:
-    """The feathered blend weights [h, w, 1] float32 of one paste geometry. Cached: a re-edit of
-    an item pastes the same geometry again (previews at preview scale), ~1 MB an entry."""
+@dataclass(frozen=True)
+class _Geometry:
+    """One paste geometry: where each photo pixel of the region samples the crop
+    (``grid_sample``'s grid, [1, h, w, 2]) and the feathered blend mask (8-bit, mode L)."""
+
+    grid: torch.Tensor
+    mask: Image.Image
+
+
+#: Geometries of regions up to this size are cached (a re-edit pastes the same geometry again:
+#: previews at preview scale, ~9 bytes a pixel); a full-size final's is built for the call.
+CACHED_GEOMETRY_PIXELS = 1536 * 1536
+
+
+def _geometry(to_crop: np.ndarray, height: int, width: int, n: int, feather: float,
+              margin: float) -> _Geometry:
+    key = (to_crop.tobytes(), height, width, n, feather, margin)
+    if height * width <= CACHED_GEOMETRY_PIXELS:
+        return _cached_geometry(*key)
+    return _build_geometry(*key)
+
+
+def _build_geometry(to_crop_bytes: bytes, height: int, width: int, n: int, feather: float,
+                    margin: float) -> _Geometry:
     to_crop = np.frombuffer(to_crop_bytes, dtype=np.float64).reshape(3, 3)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
-    cu = to_crop[0, 0] * xs + to_crop[0, 1] * ys + to_crop[0, 2]
-    cv = to_crop[1, 0] * xs + to_crop[1, 1] * ys + to_crop[1, 2]
-    # Crop pixel centres span [-0.5, n - 0.5]; normalise that square to [-1, 1].
-    mask = feather_mask((cu + 0.5) / n * 2 - 1, (cv + 0.5) / n * 2 - 1, feather, margin)
-    out = mask[:, :, None].astype(np.float32)
-    out.flags.writeable = False
-    return out
+    # grid_sample's grid: crop positions in [-1, 1] (pixel centres span [-0.5, n - 0.5]).
+    to_unit = np.array([[2.0 / n, 0.0, 1.0 / n - 1.0], [0.0, 2.0 / n, 1.0 / n - 1.0]])
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    pixels = np.stack([xs, ys, np.ones_like(xs)], axis=-1)  # [h, w, 3]
+    unit = pixels @ (to_unit @ to_crop).T.astype(np.float32)  # [h, w, 2]
+    mask = feather_mask(unit[..., 0], unit[..., 1], feather, margin)
+    mask8 = np.rint(mask * 255.0).astype(np.uint8)
+    return _Geometry(torch.from_numpy(np.ascontiguousarray(unit))[None], Image.fromarray(mask8, "L"))
+
+
+_cached_geometry = lru_cache(maxsize=8)(_build_geometry)
+
+
+def _warp(crop: np.ndarray, grid: torch.Tensor) -> np.ndarray:
+    """Bilinear samples of ``crop`` ([n, n, 3] uint8) at ``grid``: [h, w, 3] uint8, black
+    outside the crop (where the mask is zero). ~4x faster than Pillow's AFFINE transform."""
+    image = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float()
+    sampled = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False)
+    return sampled[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
