@@ -120,6 +120,8 @@ class RequestErrorCode(StrEnum):
     INVALID_BODY = "invalid_body"  # 400
     INVALID_RECIPE = "invalid_recipe"  # 400
     INVALID_EDITS = "invalid_edits"  # 400
+    # 400: "face" is not the index of one of the item's faces (0 <= face < len(item.faces))
+    INVALID_FACE = "invalid_face"
     INVALID_STATE = "invalid_state"  # 409: the item is not in a state that allows this
     NOT_READY = "not_ready"  # 404/409: the image or code does not exist yet
     NO_FILES = "no_files"  # 400

@@ -45,6 +45,7 @@ class JobError(Exception):
 
 
 QUOTA_RETRY_AFTER = 30  # seconds a user over quota is told to wait
+FACE_EDIT_TRIES = 3  # a per-face edit that loses the race with another edit reads again
 
 PREVIEW_WORK = (ItemStatus.QUEUED.value, ItemStatus.PREVIEWING.value)
 
@@ -270,11 +271,17 @@ class Jobs:
             return names_for(session, self.settings, owner_id)
 
     def edit_item(self, owner_id: int, item_id: str, raw_edits,
-                  preview_cost: dict | None = None) -> int:
+                  preview_cost: dict | None = None, face=None) -> int:
         """New edits (and optionally a new preview cost) for one item: a new preview. Returns
-        the new edit version. A refused edit (409) changes nothing."""
+        the new edit version. A refused edit (4xx) changes nothing.
+
+        ``face`` (an index into ``item.faces``): the edits become that face's override
+        (``item.face_edits``; no edits remove it) and the item's own edits stay; without it the
+        item's edits change and the overrides stay."""
         names = self.edit_names(owner_id)
         edits = parse_edits(raw_edits, extra_names=names)
+        if face is not None:
+            return self._edit_face(owner_id, item_id, edits, face, preview_cost, names)
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
             self._check_model_edits(item.batch.model_name, edits, names)
@@ -284,6 +291,43 @@ class Jobs:
                 raise JobError(
                     "invalid_state", f"item is {item.status}; its edits cannot change now", 409)
             self.blobs.delete(session, [old_final])  # the final of edits that are gone
+        self.send_unheld(ItemStatus.PREVIEWING, [(item_id, version)])
+        return version
+
+    def _edit_face(self, owner_id: int, item_id: str, edits: dict, face, preview_cost,
+                   names: dict[str, str]) -> int:
+        if isinstance(face, bool) or not isinstance(face, int):
+            raise JobError("invalid_face", "face must be the index (an integer) of one of the "
+                           "item's faces")
+        status, version = None, None
+        for _ in range(FACE_EDIT_TRIES):  # the overrides are one JSON map: read, change, write
+            with self.sessions.begin() as session:
+                item = self.get_item(session, owner_id, item_id)
+                self._check_model_edits(item.batch.model_name, edits, names)
+                faces = item.faces or []
+                if not faces:
+                    raise JobError("not_ready", "the faces of this item are not known yet (its "
+                                   "first preview finds them); try again when it is ready", 409)
+                if not 0 <= face < len(faces):
+                    raise JobError("invalid_face", f"face {face}: this item has {len(faces)} "
+                                   f"face(s), numbered 0 to {len(faces) - 1}")
+                status = item.status
+                if ItemStatus(status) not in states.EDITABLE:
+                    break
+                overrides = {k: v for k, v in (item.face_edits or {}).items() if k != str(face)}
+                if edits:
+                    overrides[str(face)] = edits
+                old_final = item.final_blob_id
+                version = states.request_face_edit(session, item.id, overrides,
+                                                   item.edit_version, preview_cost)
+                if version is not None:
+                    self.blobs.delete(session, [old_final])  # the final of edits that are gone
+                    break
+        else:  # another edit won the race every time
+            raise JobError("conflict", "the item's edits kept changing meanwhile; try again", 409)
+        if version is None:
+            raise JobError(
+                "invalid_state", f"item is {status}; its edits cannot change now", 409)
         self.send_unheld(ItemStatus.PREVIEWING, [(item_id, version)])
         return version
 

@@ -128,8 +128,9 @@ class Item(Base):
     edits: Mapped[dict | None] = mapped_column(JSON)
     # Per-face overrides of ``edits`` when a photo has several faces: {"<face index>": edits}.
     face_edits: Mapped[dict | None] = mapped_column(JSON)
-    # The faces found in the photo, in latent order: [{"box": [x0, y0, x1, y1]}, ...] as fractions
-    # (0..1) of the decoded upload's width and height; NULL until the first preview pass.
+    # The faces found in the photo, in latent order: [{"box": [x0, y0, x1, y1]}, ...] (fractions
+    # 0..1 of the decoded upload's width and height); NULL until the first preview pass, and for
+    # synthesised items.
     faces: Mapped[list | None] = mapped_column(JSON)
     # Bumped on every edit request: a preview rendered for an older version is dropped.
     edit_version: Mapped[int] = mapped_column(Integer, default=0)

@@ -124,6 +124,10 @@ def complete_preview(session: Session, item_id: str, edit_version: int, **values
     ))
 
 
+#: Where an item's edits may change (a new preview follows).
+EDITABLE = frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE})
+
+
 def request_edit(session: Session, item_id: str, edits: dict,
                  preview_cost: dict | None = None) -> int | None:
     """New edits (and optionally a new preview cost) for an item, in one guarded UPDATE: a new
@@ -132,14 +136,30 @@ def request_edit(session: Session, item_id: str, edits: dict,
     sender marks it sent (:func:`mark_sent`), a worker rendering the old version loses its
     result."""
 
+    return _new_preview(session, item_id, preview_cost, edits=edits)
+
+
+def request_face_edit(session: Session, item_id: str, face_edits: dict, seen_version: int,
+                      preview_cost: dict | None = None) -> int | None:
+    """New per-face overrides (``item.face_edits``, the whole map) for an item whose edit
+    version is still ``seen_version`` (the overrides were read at it: a concurrent edit must not
+    be lost), as :func:`request_edit` otherwise. None when the item cannot take edits now or
+    its version moved on; then nothing changed."""
+
+    return _new_preview(session, item_id, preview_cost, where={"edit_version": seen_version},
+                        face_edits=face_edits or None)
+
+
+def _new_preview(session: Session, item_id: str, preview_cost: dict | None,
+                 where: dict | None = None, **changes) -> int | None:
     values = {} if preview_cost is None else {"preview_cost": preview_cost}
     ok = transition(
         session, item_id, S.PREVIEWING,
-        expected={S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE},
-        edits=edits, edit_version=Item.edit_version + 1, final_blob_id=None,
+        expected=EDITABLE, where=where,
+        edit_version=Item.edit_version + 1, final_blob_id=None,
         final_realism=None, consistency=None,  # they described the final that is gone
         attempts=0,  # a new piece of work: the attempt cap starts again
-        worker=None, enqueued_at=None, **values,
+        worker=None, enqueued_at=None, **changes, **values,
     )
     if not ok:
         return None

@@ -115,7 +115,8 @@ def render_last_previews(rt: Runtime, group: list[Job]) -> None:
     cost = group[0].preview_cost
     started = time.perf_counter()
     with rt.inference():
-        codes = [stages.edit(rt.bundle, job.latent, job.edits) for job in group]
+        codes = [stages.edit_faces(rt.bundle, job.latent, job.edits_per_face(),
+                                   job.user_directions) for job in group]
         images = stages.render(rt.bundle, torch.cat(codes), cost).float()
     offset = 0
     share = (time.perf_counter() - started) / len(group)

@@ -256,10 +256,10 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
     timer = _Timer()
     cost = group[0].cost
     with rt.inference():
-        edited = [stages.edit(rt.bundle, job.latent, job.edits, job.user_directions)
-                  for job in group]
+        edited = [stages.edit_faces(rt.bundle, job.latent, job.edits_per_face(),
+                                    job.user_directions) for job in group]
         edit_share = timer.lap() / len(group)
-        projected = [j for j in group if _needs_projected(j, kind) and j.edits]
+        projected = [j for j in group if _needs_projected(j, kind) and j.has_edits()]
         codes = edited + [j.latent for j in projected]
         rendered = stages.render(rt.bundle, torch.cat(codes), cost).float()
         images = to_uint8(rendered)
@@ -272,7 +272,7 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
         n = len(job.latent)
         job.images[kind], job.mimes[kind] = _output(rt, job, images[offset:offset + n], kind)
         job.renders[kind] = rendered[offset:offset + n]
-        if _needs_projected(job, kind) and not job.edits:
+        if _needs_projected(job, kind) and not job.has_edits():
             # No edits: the projection is the same render (the crop of the first face).
             job.images["projected"] = (job.images["preview"] if job.mimes[kind] == PNG
                                        else encode_png(images[offset]))

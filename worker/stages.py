@@ -103,6 +103,17 @@ def edit(bundle, wplus: torch.Tensor, edits: Mapping[str, float], extra=None) ->
     return bundle.directions.edit(wplus, dict(edits), extra)
 
 
+def edit_faces(bundle, wplus: torch.Tensor, per_face: Sequence[Mapping[str, float]],
+               extra=None) -> torch.Tensor:
+    """:func:`edit` with each face (row ``i`` of ``[F, L, S]``) its own edits ``per_face[i]``
+    (``Job.edits_per_face``). Faces that share their edits share one call."""
+    if len(per_face) != len(wplus):
+        raise ValueError(f"{len(per_face)} edit sets for {len(wplus)} faces")
+    if all(e == per_face[0] for e in per_face):
+        return edit(bundle, wplus, per_face[0] if per_face else {}, extra)
+    return torch.cat([edit(bundle, wplus[i:i + 1], e, extra) for i, e in enumerate(per_face)])
+
+
 def render(bundle, wplus: torch.Tensor, cost: Cost) -> torch.Tensor:
     """``[N, L, S]`` -> ``[N, 3, R, R]`` (about [-1, 1]) on the sub-network ``cost`` names."""
     return bundle.generator.synthesis(
@@ -122,6 +133,6 @@ def latent_from_bytes(data: bytes, shape: Sequence[int], device: torch.device) -
 
 
 __all__ = [
-    "ENCODER_INPUT", "FaceCrop", "ImageError", "decode", "edit", "encode", "latent_from_bytes",
-    "latent_to_bytes", "prepare_faces", "render",
+    "ENCODER_INPUT", "FaceCrop", "ImageError", "decode", "edit", "edit_faces", "encode",
+    "latent_from_bytes", "latent_to_bytes", "prepare_faces", "render",
 ]

@@ -31,6 +31,7 @@ from shared.recipe import Cost, Recipe, recipe_from_stored
 from shared.states import ItemStatus
 from worker.anycost.directions import Direction
 from worker.images import PNG
+from worker.per_face import edits_per_face, face_boxes
 from worker.runtime import Runtime
 from worker.stages import latent_from_bytes
 
@@ -53,6 +54,8 @@ class Job:
     edits: dict[str, float]
     cost: Cost  # the cost this job renders at (preview or final)
     upload_blob_id: str | None  # None: a synthesised item (its code comes from ``synthesis``)
+    # Per-face overrides of ``edits`` (item.face_edits): face index as text -> edits
+    face_edits: dict[str, dict[str, float]] = field(default_factory=dict)
     synthesis: dict | None = None  # seed spec of a synthesised item (shared.synthesis)
     upload_type: str | None = None  # the upload's media type (finals with recipe keep_format)
     model_name: str | None = None  # the batch's model config
@@ -80,11 +83,32 @@ class Job:
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 6)
 
+    def edits_per_face(self, n: int | None = None) -> list[dict[str, float]]:
+        """The edits of each face (row of the latent; ``n`` defaults to its row count): the
+        face's override where it has one, else the item's edits. Every stage that edits the
+        code uses this, so the row-wise rule lives in one place."""
+        if n is None:
+            n = 0 if self.latent is None else len(self.latent)
+        return edits_per_face(self.edits, self.face_edits, n)
+
+    def has_edits(self) -> bool:
+        """Whether any face is edited (else the preview is the unedited projection)."""
+        return any(self.edits_per_face())
+
+    def edit_keys(self) -> set[str]:
+        """Every stored edit key of the item and its faces' overrides."""
+        return set(self.edits).union(*(set(e) for e in self.face_edits.values()))
+
 
 def item_edits(item: Item, batch: Batch) -> dict[str, float]:
     if item.edits is not None:
         return dict(item.edits)
     return dict(batch.recipe.get("edits") or {})
+
+
+def item_face_edits(item: Item) -> dict[str, dict[str, float]]:
+    """The item's per-face overrides (face index as text -> edits); {} when it has none."""
+    return {str(k): dict(v) for k, v in (item.face_edits or {}).items() if v is not None}
 
 
 def user_directions(rt: Runtime, session, owner_id: int, keys) -> dict[str, Direction]:
@@ -152,13 +176,14 @@ def _claim_preview(rt: Runtime, item_id: str, version: int) -> Job | None:
         job = Job(
             item_id=item_id, batch_id=batch.id, edit_version=version,
             recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
+            face_edits=item_face_edits(item),
             cost=Cost(**item.preview_cost), upload_blob_id=item.upload_blob_id,
             latent=stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
             face_meta=_face_meta(rt, item), attempt=item.attempts,
             synthesis=dict(item.synthesis) if item.synthesis else None,
             model_name=batch.model_name,
         )
-        job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
+        job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
         if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
             job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
         return job
@@ -195,6 +220,7 @@ def _claim_final(rt: Runtime, item_id: str) -> Job | None:
         job = Job(
             item_id=item_id, batch_id=batch.id, edit_version=item.edit_version,
             recipe=recipe, edits=item_edits(item, batch),
+            face_edits=item_face_edits(item),
             cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
             latent=stored_latent(rt, item), needs_projected=False,
             face_meta=_face_meta(rt, item), attempt=item.attempts,
@@ -204,7 +230,7 @@ def _claim_final(rt: Runtime, item_id: str) -> Job | None:
             model_name=batch.model_name,
             upload_type=_upload_type(session, item) if recipe.keep_format else None,
         )
-        job.user_directions = user_directions(rt, session, batch.owner_id, job.edits)
+        job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
         return job
 
 
@@ -270,8 +296,8 @@ def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, f
 
 
 def complete_preview(rt: Runtime, job: Job) -> bool | None:
-    """Store the preview (and the projection) and move the item to preview_ready, deleting the
-    blobs of the preview this one replaces. Returns None when the guarded update lost (stale or
+    """Store the preview (and the projection, and where the latent's faces are: ``item.faces``)
+    and move the item to preview_ready, deleting the blobs of the preview this one replaces. Returns None when the guarded update lost (stale or
     canceled; nothing kept), else whether the recipe's auto-finalize queued a final."""
     finalize = _retrying(rt, lambda: _complete_preview(rt, job), "store preview")
     if finalize is not None:
@@ -295,6 +321,9 @@ def _complete_preview(rt: Runtime, job: Job) -> bool | None:
         session.flush()  # the blob rows exist before the item references them
         if job.projection is not None:  # a fresh projection (first preview, other model)
             values["projection"] = job.projection
+        faces = face_boxes(job.face_meta)  # where the latent's faces are, for the editor
+        if faces is not None:
+            values["faces"] = faces
         ok = old is not None and states.complete_preview(
             session, job.item_id, job.edit_version,
             timings=_merged_timings(session, job.item_id, job.timings),

@@ -1,9 +1,9 @@
 """The direction explorer's renders: one item's first face along one direction, as one strip.
 
 A strip row (``shared.models.DirectionStrip``) names the item, the direction (stored key) and
-the values (-1 .. +1). Each frame is the item's stored code with its current edits, the explored
-direction set to the frame's value, rendered at the strip's (preview) cost in one forward pass;
-the frames go side by side into one PNG. The row moves queued -> done (with the image) or
+the values (-1 .. +1). Each frame is the item's stored code with its current edits (the first
+face's override when it has one), the explored direction set to the frame's value, rendered at
+the strip's (preview) cost in one forward pass; the frames go side by side into one PNG. The row moves queued -> done (with the image) or
 failed (with a message) by guarded updates, so a duplicate delivery renders nothing twice.
 """
 
@@ -20,8 +20,9 @@ from shared.models import DirectionStrip, Item, utcnow
 from shared.recipe import Cost
 from worker import metrics, stages
 from worker.images import PNG, encode_png, to_uint8
+from worker.per_face import edits_per_face
 from worker.runtime import Runtime
-from worker.store import item_edits, stored_latent, user_directions
+from worker.store import item_edits, item_face_edits, stored_latent, user_directions
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def _frames(rt: Runtime, strip_id: str) -> np.ndarray:
         latent = stored_latent(rt, item)
         if latent is None:
             raise LookupError(f"the item has no code from model {rt.model_name}")
-        base = {k: v for k, v in item_edits(item, item.batch).items() if k != strip.direction}
+        first = edits_per_face(item_edits(item, item.batch), item_face_edits(item), 1)[0]
+        base = {k: v for k, v in first.items() if k != strip.direction}
         extra = user_directions(rt, session, item.batch.owner_id, [*base, strip.direction])
         key, values, cost = strip.direction, list(strip.values), Cost(**strip.cost)
     face = latent[:1]  # [1, L, S]

@@ -42,8 +42,9 @@ def edit_item(item_id: str):
         item = svc.jobs.get_item(db(), user.id, item_id)
         cost = parse_cost(body["preview"], "preview", svc.model.resolution,
                           Cost(**item.preview_cost)).as_dict()
-    # Edits and cost in one guarded update: a refused edit (409) changes neither.
-    version = svc.jobs.edit_item(user.id, item_id, body["edits"], cost)
+    # Edits and cost in one guarded update: a refused edit (409) changes neither. With "face",
+    # the edits are that face's override (shared.jobs.Jobs.edit_item).
+    version = svc.jobs.edit_item(user.id, item_id, body["edits"], cost, face=body.get("face"))
     return {"id": item_id, "status": "previewing", "edit_version": version}, 202
 
 

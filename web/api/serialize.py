@@ -74,6 +74,8 @@ def item_dict(item: Item, batch: Batch) -> dict:
         "preview_url": _image_url(item, "preview"),
         "final_url": _image_url(item, "final"),
         "edits": edits,
+        "faces": item.faces,
+        "face_edits": item.face_edits or {},
         "edit_version": item.edit_version,
         "attempts": item.attempts,
         "timings": item.timings or {},
@@ -85,8 +87,6 @@ def item_dict(item: Item, batch: Batch) -> dict:
         "consistency": item.consistency,
         "seed": (item.synthesis or {}).get("seed"),
         "synthesis": item.synthesis,
-        "faces": item.faces,
-        "face_edits": item.face_edits or {},
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
     }

@@ -163,7 +163,7 @@ def item_page(item_id: str):
     current = data["edits"] if data["edits"] is not None else recipe.edits
     return render_template(
         "portal/item.html", item=data, batch_id=batch_id, current_edits=current,
-        recipe_edits=recipe.edits, costs=costs,
+        recipe_edits=recipe.edits, costs=costs, output=recipe.output,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
         direction_sliders=direction_sliders(svc, current_user.id),
     )

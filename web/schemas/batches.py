@@ -172,5 +172,11 @@ class BatchRename(BaseModel):
 
 
 class EditsRequest(BaseModel):
-    edits: Edits
+    edits: Edits | None = Field(description="the item's new edits; with face: that face's "
+                                "override ({} or null removes it)")
     preview: Cost = None
+    face: int | None = Field(None, ge=0, description=(
+        "with it, the edits become this face's override (its index in the item's faces) and "
+        "the item's edits stay; without it (or null), the item's edits change and the overrides "
+        "stay. 400 invalid_face for an index out of range, 409 not_ready before the first "
+        "preview has found the faces"))

@@ -5,7 +5,10 @@
    edit_version from the server; the page shows a preview only when it belongs to the newest
    version asked for, and never swaps in an image older than the one on screen, whatever order
    responses and image loads arrive in. The status line says what is running and how long the
-   last render took, like the original editor's status bar. */
+   last render took, like the original editor's status bar.
+   Several faces: the sliders edit all faces (the item's edits) or the face picked on the photo
+   (that face's override, sent with "face"); the page keeps both in `model` and an undo step
+   puts back the whole model and the face it changed. */
 "use strict";
 
 (function () {
@@ -57,41 +60,114 @@
     return edits;
   }
 
-  /* Undo: the slider positions before each change the user made. */
-  const history = [];
-  const undoButton = document.getElementById("undo");
-  let lastValues = sliderValues();
+  /* What the sliders edit: the item's edits ("shared", every face without an override) and
+     the per-face overrides (face index as text -> edits), as the server stores them. */
+  let model = { shared: Object.assign({}, item.edits || {}), faces: Object.assign({}, item.face_edits || {}) };
+  let selectedFace = null;  // null: all faces
 
-  function sliderValues() {
-    const values = {};
-    sliders.forEach(function (s) { values[s.id] = s.value; });
-    return values;
+  function copyModel(m) { return JSON.parse(JSON.stringify(m)); }
+
+  function editsShown(face) {
+    const key = String(face);
+    return face !== null && key in model.faces ? model.faces[key] : model.shared;
   }
 
-  function remember() {
-    const now = sliderValues();
-    if (JSON.stringify(now) === JSON.stringify(lastValues)) return;
-    history.push(lastValues);
-    lastValues = now;
-    undoButton.disabled = false;
+  /* The sliders moved: they now hold the selected scope's edits. An empty override is none
+     (the server removes it: the face follows the item's edits again). */
+  function slidersToModel() {
+    const edits = currentEdits();
+    if (selectedFace === null) {
+      model.shared = edits;
+    } else if (Object.keys(edits).length) {
+      model.faces[String(selectedFace)] = edits;
+    } else {
+      delete model.faces[String(selectedFace)];
+    }
+    describeScope();
   }
 
-  function setSliders(values) {
+  function setSliders(edits) {
     sliders.forEach(function (s) {
-      s.value = values[s.id];
+      s.value = String(Math.round((edits[s.dataset.attr] || 0) * SCALE));
       const out = document.getElementById(s.id + "-out");
       if (out) out.textContent = s.value;
     });
   }
 
+  /* The request for the selected scope: a face always names itself, so a face without an
+     override stays without one (its empty edits remove nothing). */
+  function editBody() {
+    if (selectedFace === null) return { edits: model.shared, preview: previewCost() };
+    return { edits: model.faces[String(selectedFace)] || {}, face: selectedFace, preview: previewCost() };
+  }
+
+  /* Undo: the model before each change the user made, and the face that change was for. */
+  const history = [];
+  const undoButton = document.getElementById("undo");
+  let lastModel = copyModel(model);
+
+  function remember() {
+    if (JSON.stringify(model) === JSON.stringify(lastModel)) return;
+    history.push({ face: selectedFace, model: lastModel });
+    lastModel = copyModel(model);
+    undoButton.disabled = false;
+  }
+
   undoButton.addEventListener("click", function () {
-    const previous = history.pop();
-    if (!previous) return;
-    setSliders(previous);
-    lastValues = previous;
+    const step = history.pop();
+    if (!step) return;
+    model = step.model;
+    lastModel = copyModel(model);
+    showFace(step.face);
     undoButton.disabled = history.length === 0;
     requestPreview();
   });
+
+  /* Faces: outlines on the photo (the preview when it is the photo, else the original) and
+     an "All faces" button; shown for two faces or more. */
+  const facePicker = document.getElementById("face-picker");
+  const allFaces = document.getElementById("all-faces");
+  const faceScope = document.getElementById("face-scope");
+  const faceImg = root.dataset.output === "photo" ? previewImg : document.getElementById("original-img");
+  const faceBoxes = faceImg ? FaceBoxes.create(faceImg, pickFace) : null;
+  let knownFaces = "null";
+
+  function showFaces(faces) {
+    const text = JSON.stringify(faces || null);
+    if (!faceBoxes || text === knownFaces) return;
+    knownFaces = text;
+    const several = Array.isArray(faces) && faces.length > 1;
+    facePicker.hidden = !several;
+    faceBoxes.show(several ? faces : []);
+    if (selectedFace !== null && !(several && selectedFace < faces.length)) showFace(null);
+    else faceBoxes.select(selectedFace);
+  }
+
+  /* Select a scope and load its sliders (no request: nothing changed yet). */
+  function showFace(face) {
+    selectedFace = face;
+    setSliders(editsShown(face));
+    allFaces.setAttribute("aria-pressed", String(face === null));
+    if (faceBoxes) faceBoxes.select(face);
+    root.dataset.face = face === null ? "all" : String(face);
+    describeScope();
+  }
+
+  function describeScope() {
+    const face = selectedFace;
+    const own = face !== null && String(face) in model.faces;
+    faceScope.textContent = face === null
+      ? "Editing all faces (except those with edits of their own). Pick a face on the photo to edit it alone."
+      : "Editing face " + (face + 1) + (own ? " alone." : ": it has the shared edits until you move a slider.");
+  }
+
+  function pickFace(face) {
+    if (face === selectedFace) return;
+    if (scheduled) requestPreview();  // the last slider move goes out for the face it was for
+    remember();
+    showFace(face);
+  }
+  allFaces.addEventListener("click", function () { pickFace(null); });
 
   async function requestPreview() {
     scheduled = false;
@@ -99,8 +175,7 @@
     waitingSince = performance.now();
     say("Asking for a new preview (" + costText(previewCost()) + ")\u2026");
     try {
-      const answer = await Portal.request("POST", root.dataset.editsUrl,
-                                          { edits: currentEdits(), preview: previewCost() });
+      const answer = await Portal.request("POST", root.dataset.editsUrl, editBody());
       // Answers may come back out of order: the newest version wins.
       requested = Math.max(requested, answer.edit_version);
       errorBox.hidden = true;
@@ -112,7 +187,8 @@
     }
     schedulePoll(streamUp ? 3000 : 300);
   }
-  const debounced = Portal.debounce(requestPreview, 350);
+  // A move already sent (the face changed meanwhile) is not sent twice.
+  const debounced = Portal.debounce(function () { if (scheduled) requestPreview(); }, 350);
   let scheduled = false;  // a slider moved; its preview request has not gone out yet
   function requestPreviewSoon() {
     scheduled = true;
@@ -181,6 +257,7 @@
     say(describe(data));
     root.dataset.status = data.status;
     root.dataset.shownVersion = String(shown);
+    showFaces(data.faces);
   }
 
   let streamUp = false;
@@ -225,17 +302,16 @@
   }
 
   sliders.forEach(function (s) {
-    s.addEventListener("input", requestPreviewSoon);
+    s.addEventListener("input", function () {
+      slidersToModel();
+      requestPreviewSoon();
+    });
     s.addEventListener("change", remember);
   });
 
   document.getElementById("reset").addEventListener("click", function () {
-    sliders.forEach(function (s) {
-      const v = Math.round((recipeEdits[s.dataset.attr] || 0) * SCALE);
-      s.value = String(v);
-      const out = document.getElementById(s.id + "-out");
-      if (out) out.textContent = String(v);
-    });
+    setSliders(recipeEdits);
+    slidersToModel();
     remember();
     requestPreview();
   });
@@ -303,6 +379,7 @@
   document.getElementById("zoom").addEventListener("click", function () {
     const zoomed = document.querySelector(".editor-images").classList.toggle("zoomed");
     this.setAttribute("aria-pressed", String(zoomed));
+    if (faceBoxes) faceBoxes.place();
   });
 
   listen();
