@@ -76,8 +76,10 @@ def complete_batch_if_finished(session: Session, batch_id: str) -> Event | None:
     last_completed = last(BATCH_COMPLETED)
     if last_completed is not None and last_completed > last_item:
         return None
-    webhook_url = session.scalar(select(Batch.webhook_url).where(Batch.id == batch_id))
-    data = {"batch_id": batch_id, "status": batch_status(statuses),
+    batch = session.execute(select(Batch.webhook_url, Batch.name)
+                            .where(Batch.id == batch_id)).one_or_none()
+    webhook_url, name = batch if batch is not None else (None, None)
+    data = {"batch_id": batch_id, "name": name, "status": batch_status(statuses),
             "counts": status_counts(statuses)}
     return _add(session, batch_id, webhook_url, BATCH_COMPLETED, data)
 

@@ -93,11 +93,17 @@ class Jobs:
         return item
 
     def list_batches(
-        self, session: Session, owner_id: int, page: int = 1, per_page: int = 20
+        self, session: Session, owner_id: int, page: int = 1, per_page: int = 20,
+        name_contains: str | None = None,
     ) -> tuple[list[Batch], int]:
-        total = session.scalar(select(func.count()).select_from(Batch).where(Batch.owner_id == owner_id))
+        """One page of the owner's batches, newest first; ``name_contains``: only those whose
+        name holds that text, ignoring case (LIKE wildcards in it are plain characters)."""
+        where = [Batch.owner_id == owner_id]
+        if name_contains:
+            where.append(func.lower(Batch.name).contains(name_contains.lower(), autoescape=True))
+        total = session.scalar(select(func.count()).select_from(Batch).where(*where))
         rows = session.scalars(
-            select(Batch).where(Batch.owner_id == owner_id)
+            select(Batch).where(*where)
             .order_by(Batch.created_at.desc(), Batch.id).limit(per_page)
             .offset((page - 1) * per_page)
         ).all()
@@ -106,7 +112,8 @@ class Jobs:
     # --- writing ----------------------------------------------------------------------------
 
     def create_batch(self, owner_id: int, uploads: Sequence[Upload], recipe: Recipe,
-                     webhook_url: str | None = None) -> str:
+                     webhook_url: str | None = None, name: str | None = None) -> str:
+        """``name``: already checked (``shared.batch_names.parse_batch_name``)."""
         if not uploads:
             raise JobError("no_files", "a batch needs at least one file (form field 'files')")
         if len(uploads) > self.settings.max_files_per_batch:
@@ -120,7 +127,7 @@ class Jobs:
             self._check_quota(session, owner_id, len(uploads))
             session.add(Batch(
                 id=batch_id, owner_id=owner_id, recipe=recipe.as_dict(),
-                model_name=self.settings.model, webhook_url=webhook_url,
+                model_name=self.settings.model, webhook_url=webhook_url, name=name,
             ))
             session.flush()
             for position, upload in enumerate(uploads):
@@ -371,6 +378,12 @@ class Jobs:
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
             item.preview_cost = cost
+
+    def rename_batch(self, owner_id: int, batch_id: str, name: str | None) -> None:
+        """Set (or with None clear) a batch's name; ``name`` already checked
+        (``shared.batch_names.parse_batch_name``)."""
+        with self.sessions.begin() as session:
+            self.get_batch(session, owner_id, batch_id).name = name
 
     def cancel_batch(self, owner_id: int, batch_id: str) -> int:
         with self.sessions.begin() as session:

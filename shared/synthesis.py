@@ -164,7 +164,7 @@ def live_models(session: Session, settings: Settings) -> set[str]:
 
 
 def create_synthesis_batch(jobs: Jobs, owner_id: int, request: SynthesisRequest,
-                           webhook_url: str | None = None) -> str:
+                           webhook_url: str | None = None, name: str | None = None) -> str:
     """One batch, one item per seed (no uploads); refused with 409 when no live worker serves
     the model. The items are released like a photo batch's (fair queues, the user's quota)."""
     with jobs.sessions() as session:
@@ -176,7 +176,7 @@ def create_synthesis_batch(jobs: Jobs, owner_id: int, request: SynthesisRequest,
     with jobs.sessions.begin() as session:
         jobs._check_quota(session, owner_id, len(request.seeds))
         session.add(Batch(id=batch_id, owner_id=owner_id, recipe=recipe.as_dict(),
-                          model_name=request.model, webhook_url=webhook_url))
+                          model_name=request.model, webhook_url=webhook_url, name=name))
         session.flush()
         for position, seed in enumerate(request.seeds):
             session.add(Item(

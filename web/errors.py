@@ -15,6 +15,7 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from shared.batch_names import BatchNameError
 from shared.blobs import BlobNotFound
 from shared.errors import ErrorCode, RequestErrorCode
 from shared.jobs import JobError
@@ -123,6 +124,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RecipeError)
     def _recipe_error(exc: RecipeError):
         return error_response(400, "invalid_recipe", str(exc), exc.field)
+
+    @app.errorhandler(BatchNameError)
+    def _name_error(exc: BatchNameError):
+        return error_response(400, RequestErrorCode.INVALID_NAME, exc.message, exc.field)
 
     @app.errorhandler(BlobNotFound)
     def _blob_missing(_exc: BlobNotFound):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from copy import deepcopy
 from functools import lru_cache
 
+from shared.batch_names import MAX_NAME_CHARS
 from shared.quality import ORDERS, SORT_ORDERS
 from web.openapi_components import ID as _ID
 from web.openapi_components import component_schemas
@@ -74,6 +75,10 @@ def _image_path(kind: str) -> dict:
     )}
 
 
+_BATCH_NAME = {"type": "string", "maxLength": MAX_NAME_CHARS, "description":
+               "the batch's name: one line, no control characters, stripped; blank for none "
+               "(400 invalid_name otherwise)"}
+_RENAME_BODY = {"required": True, "content": {"application/json": {"schema": _ref("BatchRename")}}}
 _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["files"],
     "properties": {
@@ -84,6 +89,7 @@ _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
         "webhook_url": {"type": "string", "format": "uri", "description":
                         "events of this batch are POSTed here, signed (Standard Webhooks); "
                         "may also be the recipe's webhook_url key"},
+        "name": _BATCH_NAME,
     },
 }}}}
 _EDITS_BODY = {"required": True, "content": {"application/json": {"schema": _ref("EditsRequest")}}}
@@ -126,15 +132,22 @@ PATHS: dict = {
             "429": _error("over your quota of waiting photos (quota_exceeded); see Retry-After"),
             "422": _error("idempotency_key_reused: the key was used for another request"),
         }),
-        "get": _op("My batches, newest first", params=_PAGE_PARAMS, responses={
+        "get": _op("My batches, newest first", params=[*_PAGE_PARAMS, {
+            "name": "q", "in": "query", "schema": {"type": "string", "maxLength": MAX_NAME_CHARS},
+            "description": "only batches whose name contains this text, ignoring case",
+        }], responses={
             "200": _json(_ref("BatchPage"), "one page"),
-            "400": _error("bad page or per_page"),
+            "400": _error("bad page, per_page or q"),
         }),
     },
     "/api/v1/batches/{batch_id}": {"get": _op(
         "A batch with its items", params=[_BATCH_ID, *_SORT_PARAMS],
         responses={"200": _json(_ref("Batch"), "the batch"),
                    "400": _error("bad sort or order"), **_NOT_FOUND},
+    ), "patch": _op(
+        "Rename the batch (or clear its name with null)", params=[_BATCH_ID], body=_RENAME_BODY,
+        responses={"200": _json(_ref("BatchSummary"), "the renamed batch"),
+                   "400": _error("invalid_body or invalid_name (field name)"), **_NOT_FOUND},
     ), "delete": _op(
         "Delete the batch and every byte of it (uploads, previews, finals, latents)",
         params=[_BATCH_ID], responses={"204": {"description": "deleted"}, **_NOT_FOUND},
@@ -149,7 +162,8 @@ PATHS: dict = {
                    **_NOT_FOUND},
     )},
     "/api/v1/batches/{batch_id}/download": {"get": _op(
-        "A zip of the batch's finished images", params=[_BATCH_ID],
+        "A zip of the batch's finished images (file name: <name slug>-<id prefix>.zip for a "
+        "named batch, else batch-<id prefix>-finals.zip)", params=[_BATCH_ID],
         responses={"200": {"description": "zip archive", "content": {"application/zip": {
             "schema": {"type": "string", "format": "binary"}}}},
             "404": _error("no such batch, or no finished images yet")},

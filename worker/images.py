@@ -1,7 +1,8 @@
 """Conversions between images as the models see them and images as people download them.
 
 The generator renders ``[N, 3, R, R]`` float tensors in about [-1, 1]; the encoder reads the same
-range. Stored results are PNG (lossless; previews and finals) or JPEG bytes. Arrays are
+range. Stored results are PNG (lossless; previews and finals) or JPEG bytes, and with the
+recipe's ``keep_format`` a final in its upload's format (``final_media_type``). Arrays are
 ``[H, W, 3]`` uint8 RGB, C-contiguous.
 """
 
@@ -15,6 +16,12 @@ from PIL import Image
 
 PNG = "image/png"
 JPEG = "image/jpeg"
+WEBP = "image/webp"
+FINAL_JPEG_QUALITY = 92
+FINAL_WEBP_QUALITY = 92
+# Upload types a final can be written back in; any other upload (BMP, TIFF, GIF, HEIC, AVIF)
+# gets a PNG: lossless, and readable everywhere.
+_KEPT_TYPES = frozenset({JPEG, PNG, WEBP})
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -44,10 +51,33 @@ def encode_png(rgb: np.ndarray, compress_level: int = 3) -> bytes:
     return out.getvalue()
 
 
-def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
+def encode_jpeg(rgb: np.ndarray, quality: int = FINAL_JPEG_QUALITY) -> bytes:
     out = io.BytesIO()
     Image.fromarray(rgb, "RGB").save(out, format="JPEG", quality=quality)
     return out.getvalue()
+
+
+def encode_webp(rgb: np.ndarray, quality: int = FINAL_WEBP_QUALITY) -> bytes:
+    """Lossy WebP (a lossless source is not told apart: it would cost parsing the upload)."""
+    out = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(out, format="WEBP", quality=quality, lossless=False)
+    return out.getvalue()
+
+
+def final_media_type(upload_type: str | None) -> str:
+    """The type a ``keep_format`` final is written in for an upload of ``upload_type``."""
+    return upload_type if upload_type in _KEPT_TYPES else PNG
+
+
+def encode_as(rgb: np.ndarray, media_type: str) -> bytes:
+    """``rgb`` as ``media_type`` (one of PNG, JPEG at quality 92, WebP at quality 92)."""
+    if media_type == JPEG:
+        return encode_jpeg(rgb)
+    if media_type == WEBP:
+        return encode_webp(rgb)
+    if media_type == PNG:
+        return encode_png(rgb)
+    raise ValueError(f"no encoder for {media_type!r}")
 
 
 def decode_rgb(data: bytes) -> np.ndarray:

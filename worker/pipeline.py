@@ -30,7 +30,16 @@ from shared.states import ItemStatus
 from worker import assess, inversion, metrics, preview_photo, stages, store
 from worker.faces import AlignTransform, paste_back
 from worker.faces.align import render_quad
-from worker.images import JPEG, PNG, encode_jpeg, encode_png, to_uint8
+from worker.images import (
+    FINAL_JPEG_QUALITY,
+    JPEG,
+    PNG,
+    encode_as,
+    encode_jpeg,
+    encode_png,
+    final_media_type,
+    to_uint8,
+)
 from worker.imaging.errors import ImageError
 from worker.runtime import Runtime
 from worker.store import Job
@@ -291,10 +300,12 @@ def _output(rt: Runtime, job: Job, crops, kind: str) -> tuple[bytes, str]:
     """One item's result from its rendered faces ``[F, R, R, 3]``: output "photo" pastes each
     face back into the photo (JPEG): a preview into the photo at preview scale (cached per item,
     worker.preview_photo), a final into the full-size photo; "crop" is the first face's crop
-    (PNG)."""
+    (PNG). With the recipe's ``keep_format`` a photo's final (either output) is written in its
+    upload's format instead (``_kept_format``); previews never are (speed)."""
     transforms = [m.get("transform") for m in job.face_meta]
+    kept = _kept_format(job, kind)
     if job.recipe.output != "photo" or not transforms or None in transforms:
-        return encode_png(crops[0]), PNG
+        return (encode_as(crops[0], kept), kept) if kept else (encode_png(crops[0]), PNG)
     aligned = [AlignTransform.from_dict(t) for t in transforms]
     if kind == "preview":
         key = (job.item_id, job.upload_blob_id, repr(transforms))
@@ -303,10 +314,20 @@ def _output(rt: Runtime, job: Job, crops, kind: str) -> tuple[bytes, str]:
         photo, aligned = scaled.photo, list(scaled.transforms)
         quality = preview_photo.PREVIEW_JPEG_QUALITY
     else:
-        photo, quality = _full_photo(rt, job), 92
+        photo, quality = _full_photo(rt, job), FINAL_JPEG_QUALITY
     for crop, transform in zip(crops, aligned, strict=False):
         photo = paste_back(photo, crop, transform)
+    if kept:
+        return encode_as(photo, kept), kept
     return encode_jpeg(photo, quality=quality), JPEG
+
+
+def _kept_format(job: Job, kind: str) -> str | None:
+    """The media type of a ``keep_format`` final (JPEG, PNG or WebP as uploaded, any other
+    upload as PNG); None otherwise: previews, other recipes, synthesised items (no upload)."""
+    if kind != "final" or not job.recipe.keep_format or job.upload_type is None:
+        return None
+    return final_media_type(job.upload_type)
 
 
 def _full_photo(rt: Runtime, job: Job):

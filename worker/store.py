@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from shared import states
 from shared.db import retry_transient
 from shared.directions import USER_PREFIX
-from shared.models import Batch, Item, Latent, UserDirection, utcnow
+from shared.models import Batch, Blob, Item, Latent, UserDirection, utcnow
 from shared.nudges import nudge
 from shared.recipe import Cost, Recipe, recipe_from_stored
 from shared.states import ItemStatus
@@ -57,6 +57,7 @@ class Job:
     # Per-face overrides of ``edits`` (item.face_edits): face index as text -> edits
     face_edits: dict[str, dict[str, float]] = field(default_factory=dict)
     synthesis: dict | None = None  # seed spec of a synthesised item (shared.synthesis)
+    upload_type: str | None = None  # the upload's media type (finals with recipe keep_format)
     model_name: str | None = None  # the batch's model config
     latent: torch.Tensor | None = None  # [F, L, S] when already stored (re-edit, final)
     # The batch owner's own directions among the edits (stored key 'user:<name>' -> Direction)
@@ -188,6 +189,13 @@ def _claim_preview(rt: Runtime, item_id: str, version: int) -> Job | None:
         return job
 
 
+def _upload_type(session, item: Item) -> str | None:
+    """The media type the web side sniffed from the upload's bytes (None: a synthesised item)."""
+    if item.upload_blob_id is None:
+        return None
+    return session.scalar(select(Blob.content_type).where(Blob.id == item.upload_blob_id))
+
+
 def claim_finals(rt: Runtime, item_ids: list[str]) -> list[Job]:
     """Take each item that is (still) finalizing; its latent must exist. An item taken
     ``max_attempts`` times already fails ``worker_lost`` instead."""
@@ -208,9 +216,10 @@ def _claim_final(rt: Runtime, item_id: str) -> Job | None:
             return None
         item = session.get(Item, item_id)
         batch = item.batch
+        recipe = recipe_from_stored(batch.recipe)
         job = Job(
             item_id=item_id, batch_id=batch.id, edit_version=item.edit_version,
-            recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
+            recipe=recipe, edits=item_edits(item, batch),
             face_edits=item_face_edits(item),
             cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
             latent=stored_latent(rt, item), needs_projected=False,
@@ -219,6 +228,7 @@ def _claim_final(rt: Runtime, item_id: str) -> Job | None:
             projection=dict(item.projection) if item.projection else None,
             synthesis=dict(item.synthesis) if item.synthesis else None,
             model_name=batch.model_name,
+            upload_type=_upload_type(session, item) if recipe.keep_format else None,
         )
         job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
         return job

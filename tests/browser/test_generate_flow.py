@@ -53,6 +53,7 @@ def test_generate_open_in_editor_edit_finalize_download(web_server, worker_proce
     page.get_by_label("These seeds").check()
     page.get_by_label("Seeds, separated by commas").fill("85, 265")
     page.locator("#truncation").fill("0.5")
+    page.get_by_label("Name (optional)").fill("Two seeds")
     page.get_by_role("button", name="Generate").click()
     samples = page.locator("#samples > li")
     expect(samples).to_have_count(2)
@@ -87,6 +88,7 @@ def test_generate_open_in_editor_edit_finalize_download(web_server, worker_proce
 
     # The batch page: finalize the other, download both.
     page.goto(f"{web_server}/batches/{api_item['batch_id']}")
+    expect(page.locator("#batch-title")).to_have_text("Two seeds")  # the Generate form's name
     page.get_by_role("button", name="Finalize all").click()
     expect(page.locator("#finals-count")).to_have_text("2", timeout=RENDER_TIMEOUT_MS)
     with page.expect_download() as info:

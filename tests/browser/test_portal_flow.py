@@ -68,10 +68,15 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
         page.keyboard.press("ArrowRight")
     assert smile.input_value() == "30"
     assert "MACs" in page.locator("#preview-cost-info").inner_text()
+    page.get_by_label("Name (optional)").fill("Browser batch")
+    page.get_by_label("Keep original format").check()  # finals: a PNG and a JPEG, as uploaded
     shot("03-new-batch")
     page.get_by_role("button", name="Upload and start").click()
     page.wait_for_url("**/batches/*")
     batch_url = page.url
+    batch_id = batch_url.rsplit("/", 1)[1]
+    expect(page.locator("#batch-title")).to_have_text("Browser batch")
+    assert page.title().startswith("Browser batch")
     items = page.locator("#items > li")
     assert items.count() == 2
     assert sorted(items.locator(".filename").all_inner_texts()) == ["astronaut.png", "grace_hopper.jpg"]
@@ -138,16 +143,23 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     expect(page.locator("#batch-status")).to_have_text("Done")
     expect(page.locator("#batch-pct")).to_have_text("100%")
     expect(page.locator("#items .thumb-final img")).to_have_count(2)
+    # Rename from the batch page (PATCH through the API): the heading and the title follow.
+    page.locator("#batch-name").fill("Zoë's finals")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("#rename-status")).to_have_text("Renamed.")
+    expect(page.locator("#batch-title")).to_have_text("Zoë's finals")
+    assert page.title().startswith("Zoë's finals")
     shot("08-batch-done")
 
     # Download the zip: two images.
     with page.expect_download() as info:
         page.locator("#download-zip").click()
+    assert info.value.suggested_filename == f"zoë-s-finals-{batch_id[:8]}.zip"
     zip_path = tmp_path / "finals.zip"
     info.value.save_as(zip_path)
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
-        assert len(names) == 2
+        assert sorted(names) == ["astronaut.png", "grace_hopper.jpg"]  # keep_format
         for name in names:
             with Image.open(io.BytesIO(archive.read(name))) as image:
                 image.load()
@@ -156,6 +168,7 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     page.goto(web_server + "/batches")
     assert page.locator("table.batches tbody tr").count() == 1
     assert "Done" in page.locator("table.batches").inner_text()
+    assert "Zoë's finals" in page.locator("table.batches").inner_text()
     shot("09-my-batches-done")
 
     # On a phone-sized screen the pages fit the width (no sideways scrolling).

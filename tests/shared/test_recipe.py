@@ -84,3 +84,10 @@ def test_an_unknown_field_is_named_before_other_problems():
 def test_whole_numbers_are_channel_ratios_and_edit_values():
     recipe = parse_recipe({"preview": {"channels": 1}, "edits": {"smiling": 1}}, 1024)
     assert recipe.preview.channels == 1.0 and recipe.edits == {"31_Smiling": 1.0}
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, None, "true"])
+def test_keep_format_must_be_a_json_boolean(value):
+    with pytest.raises(RecipeError) as err:
+        parse_recipe({"keep_format": value}, 1024)
+    assert err.value.field == "keep_format" and err.value.message == "must be true or false"

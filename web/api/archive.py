@@ -56,6 +56,25 @@ def entry_names(entries: Iterable[tuple[str, str]]) -> list[str]:
     return names
 
 
+MAX_SLUG_CHARS = 60
+_SLUG_GAPS = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def name_slug(name: str | None) -> str:
+    """A batch name as a file-name part: letters and digits (any script) in lower case, every
+    other run of characters one hyphen; "" when nothing is left."""
+    text = unicodedata.normalize("NFKC", name or "").lower()
+    return _SLUG_GAPS.sub("-", text).strip("-")[:MAX_SLUG_CHARS].strip("-")
+
+
+def zip_name(batch_id: str, batch_name: str | None) -> str:
+    """The download's file name: ``<slug of the name>-<id prefix>.zip``, or without a name (or
+    one of punctuation only) ``batch-<id prefix>-finals.zip``. Werkzeug's ``send_file`` writes
+    a non-ASCII one as RFC 5987 ``filename*`` with an ASCII ``filename`` beside it."""
+    slug = name_slug(batch_name)
+    return f"{slug}-{batch_id[:8]}.zip" if slug else f"batch-{batch_id[:8]}-finals.zip"
+
+
 def write_zip(files: Iterable[tuple[str, bytes]]) -> IO[bytes]:
     """A zip of (name, bytes) entries, rewound. Images are already compressed: store them."""
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)

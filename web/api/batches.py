@@ -1,4 +1,5 @@
-"""Batch routes: upload, read, list, finalize, cancel, download the finals as a zip."""
+"""Batch routes: upload, read, list (optionally by name), rename, finalize, cancel, download the
+finals as a zip."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from flask import request, send_file
 from sqlalchemy import select
 
 from shared import quality
+from shared.batch_names import MAX_NAME_CHARS, NAME_FIELD, parse_batch_name
+from shared.errors import RequestErrorCode
 from shared.models import Blob
 from shared.states import ItemStatus
-from web.api.archive import entry_names, write_zip
+from web.api.archive import entry_names, write_zip, zip_name
 from web.api.blueprint import bp, current_user
 from web.api.params import int_param
 from web.api.serialize import batch_dict, batch_summaries
@@ -34,8 +37,13 @@ def list_batches():
     user = current_user()
     page = _int_arg("page", 1, 1, 1_000_000)
     per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
+    name_contains = request.args.get("q", "").strip()
+    if len(name_contains) > MAX_NAME_CHARS:
+        raise ApiError(400, RequestErrorCode.INVALID_PARAMETER,
+                       f"q is at most {MAX_NAME_CHARS} characters", "q")
     session = db()
-    batches, total = services().jobs.list_batches(session, user.id, page, per_page)
+    batches, total = services().jobs.list_batches(session, user.id, page, per_page,
+                                                  name_contains=name_contains or None)
     return {
         "batches": batch_summaries(session, batches),
         "page": page,
@@ -63,6 +71,22 @@ def get_batch(batch_id: str):
     order = _choice_arg("order", quality.ORDERS, None)
     batch = services().jobs.get_batch(db(), current_user().id, batch_id)
     return batch_dict(batch, sort, order)
+
+
+@bp.patch("/batches/<batch_id>")
+def rename_batch(batch_id: str):
+    """``{"name": "..."}`` names the batch, ``{"name": null}`` (or blank) clears it; 200 with
+    the batch's summary."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) != {NAME_FIELD}:
+        raise ApiError(400, RequestErrorCode.INVALID_BODY, 'send JSON {"name": "..."} or '
+                       '{"name": null}', NAME_FIELD)
+    name = parse_batch_name(body[NAME_FIELD])  # 400 invalid_name (web.errors)
+    user = current_user()
+    services().jobs.rename_batch(user.id, batch_id, name)
+    session = db()
+    batch = services().jobs.get_batch(session, user.id, batch_id)
+    return batch_summaries(session, [batch])[0]
 
 
 @bp.post("/batches/<batch_id>/finalize")
@@ -103,5 +127,5 @@ def download_batch(batch_id: str):
     )
     return send_file(
         archive, mimetype="application/zip", as_attachment=True,
-        download_name=f"batch-{batch.id[:8]}-finals.zip",
+        download_name=zip_name(batch.id, batch.name),
     )

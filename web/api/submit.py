@@ -1,6 +1,7 @@
 """``POST /api/v1/batches``: a JSON body is a synthesis batch (``web.api.synthesis``); else the
 recipe (JSON checked for depth and control characters), an optional webhook URL (form field ``webhook_url`` or the recipe's ``webhook_url`` key), the photos,
-and an optional ``Idempotency-Key`` (web.idempotency)."""
+an optional batch name (form field ``name``) and an optional ``Idempotency-Key``
+(web.idempotency)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 
 from flask import request
 
+from shared.batch_names import NAME_FIELD, parse_batch_name
 from shared.errors import RequestErrorCode
 from shared.models import User
 from shared.recipe import parse_recipe
@@ -60,15 +62,19 @@ def submit_batch(user: User):
     # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.
     raw, webhook_url = _recipe_and_webhook()
     recipe = parse_recipe(raw, svc.model.resolution, svc.jobs.edit_names(user.id))
+    name = parse_batch_name(request.form.get(NAME_FIELD))  # 400 invalid_name (web.errors)
     if webhook_url and not user.webhook_secret:
         raise ApiError(409, RequestErrorCode.WEBHOOK_SECRET_MISSING,
                        "make a webhook secret first (POST /api/v1/webhooks/secret)", WEBHOOK_FIELD)
     uploads = read_uploads(request, svc.settings)
-    print_ = idempotency.fingerprint(recipe.as_dict(), webhook_url, uploads)
+    # A name is part of what the request asks for (another name with the same key is a 422).
+    named = {**recipe.as_dict(), "batch_name": name} if name else recipe.as_dict()
+    print_ = idempotency.fingerprint(named, webhook_url, uploads)
     # Never waits on Redis for long: the send has a short timeout, and items it could not send
     # are sent by the reconciler (the batch is committed first). Over the user's quota: JobError
     # 429 with Retry-After (web.errors).
     return idempotency.create_once(
         user.id, key, print_,
-        lambda: svc.jobs.create_batch(user.id, uploads, recipe, webhook_url=webhook_url),
+        lambda: svc.jobs.create_batch(user.id, uploads, recipe, webhook_url=webhook_url,
+                                      name=name),
         created_dict)

@@ -10,6 +10,7 @@ import logging
 
 from flask import request
 
+from shared.batch_names import NAME_FIELD, parse_batch_name
 from shared.catalog import ModelConfig, UnknownConfigError, get_model_config
 from shared.directions import generator_directions
 from shared.errors import RequestErrorCode
@@ -52,10 +53,12 @@ def submit_synthesis(user: User):
         raise ApiError(400, RequestErrorCode.INVALID_JSON, "the body must be a JSON object", "body")
     key = idempotency.key_from(request)
     webhook_url = _webhook(body, user)
+    name = parse_batch_name(body.pop(NAME_FIELD, None))  # 400 invalid_name (web.errors)
     parsed = parse_request(body, svc.settings, db(), user.id)
+    asked = {"synthesis": body, "name": name} if name else {"synthesis": body}
     return idempotency.create_once(
-        user.id, key, idempotency.fingerprint({"synthesis": body}, webhook_url, []),
-        lambda: create_synthesis_batch(svc.jobs, user.id, parsed, webhook_url), _created)
+        user.id, key, idempotency.fingerprint(asked, webhook_url, []),
+        lambda: create_synthesis_batch(svc.jobs, user.id, parsed, webhook_url, name), _created)
 
 
 def _created(batch) -> dict:

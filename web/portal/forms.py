@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from shared.attributes import ALIASES, ATTRIBUTES, bare_name
+from shared.batch_names import NAME_FIELD, BatchNameError, parse_batch_name
 from shared.imagetypes import MIME_TYPES
 from shared.jobs import Upload
 from shared.recipe import Recipe, RecipeError, parse_recipe
@@ -52,6 +53,7 @@ class BatchForm:
 
     uploads: list[Upload] = field(default_factory=list)
     recipe: Recipe | None = None
+    name: str | None = None  # the batch's name (checked), None for none
     errors: list[str] = field(default_factory=list)
     values: dict = field(default_factory=dict)
 
@@ -75,6 +77,9 @@ def _number(form: MultiDict, name: str, errors: list[str], label: str) -> float 
     return value
 
 
+_CHECKED = {"on", "1", "true"}  # what a ticked checkbox sends
+
+
 def recipe_dict_from_form(form: MultiDict, errors: list[str]) -> dict:
     """The recipe JSON the form describes (validated later by ``parse_recipe``)."""
     edits = {}
@@ -82,7 +87,8 @@ def recipe_dict_from_form(form: MultiDict, errors: list[str]) -> dict:
         value = _number(form, slider.field, errors, slider.label)
         if value:
             edits[slider.key] = value / SLIDER_SCALE
-    recipe: dict = {"edits": edits, "auto_finalize": form.get("auto_finalize") in {"on", "1", "true"}}
+    recipe: dict = {"edits": edits, "auto_finalize": form.get("auto_finalize") in _CHECKED,
+                    "keep_format": form.get("keep_format") in _CHECKED}
     recipe["output"] = form.get("output", "photo")  # parse_recipe names a bad one
     recipe["faces"] = form.get("faces", "largest")
     steps = _number(form, "refine_steps", errors, "Refinement steps")
@@ -130,6 +136,10 @@ def check_upload(storage: FileStorage, position: int,
 def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
                     model_resolution: int) -> BatchForm:
     result = BatchForm(values=form.to_dict())
+    try:
+        result.name = parse_batch_name(form.get(NAME_FIELD))
+    except BatchNameError as exc:
+        result.errors.append(f"Name: {exc.message}.")
     chosen = [f for f in files.getlist("files") if f and f.filename]
     if not chosen:
         result.errors.append("Choose at least one photo.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import render_template
 
+from shared.batch_names import MAX_NAME_CHARS
 from web.portal.auth import login_required
 from web.portal.blueprint import bp
 from web.portal.services import services
@@ -17,4 +18,5 @@ from web.portal.services import services
 def generate_page():
     settings = services().settings
     return render_template("portal/generate.html", default_model=settings.model,
-                           max_seeds=min(settings.max_seeds, settings.max_files_per_batch))
+                           max_seeds=min(settings.max_seeds, settings.max_files_per_batch),
+                           max_name_chars=MAX_NAME_CHARS)

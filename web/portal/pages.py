@@ -8,6 +8,7 @@ import math
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from shared.batch_names import MAX_NAME_CHARS
 from shared.jobs import JobError
 from shared.recipe import MAX_REFINE_STEPS, recipe_from_stored
 from web.api.serialize import batch_summaries
@@ -57,9 +58,11 @@ def logout():
 @login_required
 def batches():
     page = max(1, request.args.get("page", 1, type=int) or 1)
+    q = request.args.get("q", "").strip()[:MAX_NAME_CHARS]
     svc = services()
     with svc.sessions() as db:
-        rows, total = svc.jobs.list_batches(db, current_user.id, page=page, per_page=PER_PAGE)
+        rows, total = svc.jobs.list_batches(db, current_user.id, page=page, per_page=PER_PAGE,
+                                            name_contains=q or None)
         summaries = batch_summaries(db, rows)
         listed = [{
             **summary, "created_at": b.created_at, "total": summary["item_count"],
@@ -67,7 +70,8 @@ def batches():
             "edits": recipe_from_stored(b.recipe).edits,
         } for b, summary in zip(rows, summaries, strict=True)]
     pages = max(1, math.ceil(total / PER_PAGE))
-    return render_template("portal/batches.html", batches=listed, page=page, pages=pages, total=total)
+    return render_template("portal/batches.html", batches=listed, page=page, pages=pages,
+                           total=total, q=q)
 
 
 def _new_batch_page(form=None, status: int = 200):
@@ -78,7 +82,7 @@ def _new_batch_page(form=None, status: int = 200):
     return render_template(
         "portal/new_batch.html", form=form, costs=costs, accept=ACCEPT, model=model,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
-        max_refine_steps=MAX_REFINE_STEPS,
+        max_refine_steps=MAX_REFINE_STEPS, max_name_chars=MAX_NAME_CHARS,
         limits={"max_file_mb": svc.settings.max_file_mb,
                 "max_files": svc.settings.max_files_per_batch,
                 "max_upload_mb": svc.settings.max_upload_mb},
@@ -95,7 +99,8 @@ def new_batch():
     if not form.ok:
         return _new_batch_page(form, 400)
     try:
-        batch_id = svc.jobs.create_batch(current_user.id, form.uploads, form.recipe)
+        batch_id = svc.jobs.create_batch(current_user.id, form.uploads, form.recipe,
+                                         name=form.name)
     except JobError as exc:
         form.errors.append(exc.message)
         return _new_batch_page(form, exc.status)
@@ -117,7 +122,7 @@ def batch_page(batch_id: str):
     with svc.sessions() as db:
         batch = _job_call(svc.jobs.get_batch, db, current_user.id, batch_id)
         data = batch_view(batch, portal_sort())
-    return render_template("portal/batch.html", batch=data)
+    return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS)
 
 
 @bp.route("/batches/<batch_id>/finalize", methods=["POST"])

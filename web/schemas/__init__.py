@@ -13,7 +13,8 @@ from web.schemas import batches, common, jobs, service
 COMPONENTS = (
     common.Error, common.ModelRef, Cost, Recipe,
     batches.ItemRef, batches.Item, batches.Batch, batches.BatchSummary, batches.BatchPage,
-    batches.BatchCreated, batches.Accepted, batches.Canceled, batches.EditsRequest,
+    batches.BatchCreated, batches.Accepted, batches.Canceled, batches.BatchRename,
+    batches.EditsRequest,
     service.Token, service.TokenList, service.TokenRequest, service.WebhookSecret,
     service.PasswordChange, service.Me, service.Attributes, service.CurrentModel,
     service.GeneratorDirection, service.UserDirection, service.Directions,

@@ -1,12 +1,13 @@
-"""Answers about batches and items (``web.api.serialize``) and the edits request."""
+"""Answers about batches and items (``web.api.serialize``), the rename and the edits requests."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
+from shared.batch_names import MAX_NAME_CHARS
 from shared.item_status import BATCH_STATUSES, ItemStatus
 from shared.quality import PROJECTION_METHODS
 from shared.recipe_models import Cost, Edits, Recipe
@@ -159,6 +160,15 @@ class Accepted(BaseModel):
 class Canceled(BaseModel):
     id: Id
     canceled: int = Field(description="how many items were canceled")
+
+
+class BatchRename(BaseModel):
+    """``PATCH /api/v1/batches/<id>``: the new name; null or blank clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(max_length=MAX_NAME_CHARS, description="one line, no control "
+                             "characters, stripped; null or blank: no name")
 
 
 class EditsRequest(BaseModel):

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.batch_names import MAX_NAME_CHARS
 from shared.evaluations import DATA_NAME, KINDS, EvaluationStatus
 from shared.recipe_models import CHANNEL_RATIOS, Recipe
 from shared.synthesis import MAX_SEED
@@ -95,6 +96,8 @@ class SynthesisRequest(BaseModel):
                                          "default: the service's ANYCOST_MODEL")
     recipe: Recipe = Field(None, description="as for photos; output is always crop")
     webhook_url: Url = None
+    name: str = Field(None, max_length=MAX_NAME_CHARS,
+                      description="the batch's name, as for photos (blank: none)")
 
 
 class SynthesisItemRef(ItemRef):

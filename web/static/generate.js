@@ -46,6 +46,8 @@
 
   function body() {
     const out = { truncation: Number(truncation.value), model: modelSelect.value || undefined };
+    const name = document.getElementById("batch-name").value.trim();
+    if (name) out.name = name;
     if (form.elements.mode.value === "seeds") {
       const text = document.getElementById("seeds").value.trim();
       out.synthesis = { seeds: text ? text.split(/[\s,]+/).map(Number) : [] };
