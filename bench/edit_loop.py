@@ -6,7 +6,7 @@
 Loop (what the portal's editor does): PATCH the item's edits (with the preview cost) over HTTP,
 wait for the item's ``item.preview_ready`` of that edit version on the batch's event stream
 (``GET /api/v1/batches/<id>/events``, server-sent events), GET the preview image of that
-version (the item's JSON is fetched beside it, off the loop's path, as the editor does).
+version (then the item's JSON, off the loop's path, as the editor does).
 System: a real web server (threaded werkzeug), a private Redis, one Celery worker process,
 SQLite. Bare: in this process, the same edit and forward pass at the same cost on the same
 latent, nothing around it. The two alternate round by round (never at the same time) and use
@@ -108,11 +108,11 @@ class EventStream:
 PHASES = ("patch", "until_event", "get_image")
 
 
-def editor_round(api: ApiClient, side: ApiClient, stream: EventStream, item_id: str,
-                 value: float, cost: Cost, trace: dict[str, list[float]] | None = None) -> float:
+def editor_round(api: ApiClient, stream: EventStream, item_id: str, value: float,
+                 cost: Cost, trace: dict[str, list[float]] | None = None) -> float:
     """What the portal's editor does: PATCH, wait for the pushed event, load the preview of that
-    version straight away (its URL is the item's image route with ``?v=<version>``) while the
-    item's JSON (timings, quality) is fetched beside it, on ``side``'s own connection."""
+    version straight away (its URL is the item's image route with ``?v=<version>``), then fetch
+    the item's JSON (timings, quality: not on the loop's path)."""
     start = time.perf_counter()
     r = api.http.patch(f"{api.base}/items/{item_id}/edits",
                        json={"edits": {"smiling": value}, "preview": cost.as_dict()})
@@ -120,19 +120,15 @@ def editor_round(api: ApiClient, side: ApiClient, stream: EventStream, item_id: 
     patched = time.perf_counter()
     stream.wait_preview(item_id, version)
     evented = time.perf_counter()
-    beside: dict = {}
-    json_fetch = threading.Thread(target=lambda: beside.update(
-        item=side._check(side.http.get(f"{side.base}/items/{item_id}"), 200).json()))
-    json_fetch.start()
     image = api._check(api.http.get(f"{api.base}/items/{item_id}/preview?v={version}"), 200)
     assert image.content
     end = time.perf_counter()
-    json_fetch.join()
+    item = api._check(api.http.get(f"{api.base}/items/{item_id}"), 200).json()
     if trace is not None:
         marks = (start, patched, evented, end)
         for name, a, b in zip(PHASES, marks, marks[1:], strict=False):
             trace.setdefault(name, []).append(b - a)
-        for stage, seconds in (beside["item"].get("timings") or {}).items():
+        for stage, seconds in (item.get("timings") or {}).items():
             trace.setdefault(f"worker.{stage}", []).append(seconds)
     return end - start
 
@@ -186,7 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         with services(app).sessions.begin() as session:
             token = create_token(session, create_user(session, "bench"))
         api = ApiClient(server.url, token)
-        side = ApiClient(server.url, token)  # the editor's second connection
         worker.wait_ready(timeout=1800)
         recipe = {"edits": {"smiling": 0.2}, "preview": COSTS[0].as_dict(), "output": "photo"}
         created = api.submit([photo], recipe)
@@ -206,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             loops, bares, trace = [], [], {}
             for n in range(args.rounds + 2):  # two warm-up rounds per cost
                 value = 0.6 if n % 2 else -0.6
-                loop = editor_round(api, side, stream, item["id"], value, cost,
+                loop = editor_round(api, stream, item["id"], value, cost,
                                     trace if args.trace and n >= 2 else None)
                 bare = bare_round(bundle, latent, value, cost)
                 if n >= 2:

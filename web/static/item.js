@@ -195,13 +195,16 @@
     debounced();
   }
 
-  function showPreview(data) {
+  /* ``then``: called once the image has loaded (or failed to). */
+  function showPreview(data, then) {
     const version = data.edit_version;
     const src = data.urls.preview;
-    if (!src || version <= shown) return;
+    if (!src || version <= shown) { if (then) then(); return; }
     // Load off-screen first; only a still-newest image replaces the one on screen.
     const loader = new Image();
+    loader.onerror = function () { if (then) then(); };
     loader.onload = function () {
+      if (then) then();
       if (version <= shown) return;
       shown = version;
       shownSrc = src;
@@ -272,11 +275,13 @@
         let data = null;
         try { data = JSON.parse(e.data); } catch (err) { return; }
         if (data.item_id !== item.id) return;
-        // A pushed preview of the newest edit is shown at once, from the event alone; the
-        // item's JSON (timings, quality) follows beside it.
+        // A pushed preview of the newest edit is loaded at once, from the event alone; the
+        // item's JSON (timings, quality) is fetched once the image is in.
         if (kind === "item.preview_ready" && data.edit_version === requested && pending === 0) {
           showPreview({ edit_version: data.edit_version,
-                        urls: { preview: root.dataset.previewUrl + "?v=" + data.edit_version } });
+                        urls: { preview: root.dataset.previewUrl + "?v=" + data.edit_version } },
+                      function () { schedulePoll(0); });
+          return;
         }
         schedulePoll(0);
       });
