@@ -135,3 +135,19 @@ def chromium() -> Iterator:
             yield browser
         finally:
             browser.close()
+
+
+def signed_in_page(chromium, web_server: str, **context_args):
+    """A page of a new browser context, signed in through the login form as the test user, and
+    the list its console errors are collected in."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, **context_args)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(web_server + "/login")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/batches")
+    return page, errors

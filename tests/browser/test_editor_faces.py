@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, USERNAME
+from tests.browser.conftest import signed_in_page
 from tests.pipeline_faces.test_face_edits import two_faces
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
@@ -23,16 +23,8 @@ def test_pick_a_face_and_edit_it_alone(web_server, worker_process, chromium, tmp
     photo = tmp_path / "two-faces.png"
     Image.fromarray(two_faces()).save(photo)
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(web_server + "/login")
-    page.get_by_label("Username").fill(USERNAME)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/batches")
+    page, errors = signed_in_page(chromium, web_server)
+    context = page.context
     page.goto(web_server + "/batches/new")
     page.set_input_files("#files", [str(photo)])
     page.get_by_label("Every face of each photo").check()

@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from shared.errors import message_for
-from tests.browser.conftest import PASSWORD, USERNAME
+from tests.browser.conftest import signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -27,16 +27,8 @@ def test_undo_before_after_finalize_during_preview_and_retry(web_server, worker_
     blank = tmp_path / "blank.png"  # no face in it: fails with no_face
     Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(web_server + "/login")
-    page.get_by_label("Username").fill(USERNAME)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/batches")
+    page, errors = signed_in_page(chromium, web_server)
+    context = page.context
     page.goto(web_server + "/batches/new")
     page.set_input_files("#files", [str(face), str(blank)])
     page.get_by_role("button", name="Upload and start").click()

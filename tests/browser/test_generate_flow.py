@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, USERNAME
+from tests.browser.conftest import signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -22,20 +22,11 @@ RENDER_TIMEOUT_MS = 120_000
 
 def test_generate_open_in_editor_edit_finalize_download(web_server, worker_process, chromium,
                                                         output_dir, tmp_path):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page, console_errors = signed_in_page(chromium, web_server, accept_downloads=True)
+    context = page.context
 
     def shot(name: str) -> None:
         page.screenshot(path=str(output_dir / f"generate-{name}.png"), full_page=True)
-
-    page.goto(web_server + "/login")
-    page.get_by_label("Username").fill(USERNAME)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/batches")
 
     # The sample picker: a public-domain photo joins the chosen files.
     page.get_by_role("link", name="New batch").first.click()
