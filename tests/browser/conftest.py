@@ -110,6 +110,7 @@ def web_server(stack_env) -> Iterator[str]:
 
     settings = Settings.from_env(stack_env)
     app = create_app(settings)
+    app.config["VALIDATE_RESPONSES"] = True  # an answer off the OpenAPI document is a 500
     with services(app).sessions.begin() as session:
         create_user(session, USERNAME, PASSWORD)
     server = make_server("127.0.0.1", 0, app, threaded=True)

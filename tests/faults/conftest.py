@@ -296,6 +296,7 @@ def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
             batch_queue_cap=16, log_json=True,
         )
         app = create_app(settings)
+        app.config["VALIDATE_RESPONSES"] = True  # answers under faults match the document too
         server = WebServer(app)
         with services(app).sessions.begin() as session:
             token = create_token(session, create_user(session, "faults"))

@@ -88,6 +88,7 @@ def _png() -> bytes:
 @pytest.fixture
 def client(settings):
     app = create_app(dataclasses.replace(settings, blob_store="database"))
+    app.config["VALIDATE_RESPONSES"] = True
     with services(app).sessions.begin() as session:
         token = create_token(session, create_user(session, "api-user"))
     yield app.test_client(), {"Authorization": f"Bearer {token}"}

@@ -105,6 +105,7 @@ def scale_stack(request, pg_url, tiny_weights_dir, tmp_path) -> Iterator[ScaleSt
                         weights_dir=tiny_weights_dir, torch_threads=1, **overrides)
     extra_env = {"ANYCOST_LOG_JSON": "1", "ANYCOST_BATCH_QUEUE_CAP": str(settings.batch_queue_cap)}
     app = create_app(settings)
+    app.config["VALIDATE_RESPONSES"] = True  # an answer off the OpenAPI document is a 500
     server = WebServer(app)
     stack = None
     try:
