@@ -7,8 +7,8 @@ Loop (what the portal's editor does): PATCH the item's edits (with the preview c
 wait for the item's ``item.preview_ready`` of that edit version on the batch's event stream
 (``GET /api/v1/batches/<id>/events``, server-sent events), GET the preview image of that
 version (then the item's JSON, off the loop's path, as the editor does).
-System: a real web server (threaded werkzeug), a private Redis, one Celery worker process,
-SQLite. Bare: in this process, the same edit and forward pass at the same cost on the same
+System: the web app as deployed (gunicorn, 2 gthread processes; ``--web thread``: werkzeug in
+this process), a private Redis, one Celery worker process, SQLite. Bare: in this process, the same edit and forward pass at the same cost on the same
 latent, nothing around it. The two alternate round by round (never at the same time) and use
 the same number of torch threads, so a busy spell of the shared machine hits both. Prints p50s,
 their ratio and the target: loop p50 <= 1.3 x bare p50 + 25 ms.
@@ -37,7 +37,13 @@ from PIL import Image  # noqa: E402
 
 from shared.recipe import Cost  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from tests.integration.stack import ApiClient, WebServer, WorkerProcess, settled  # noqa: E402
+from tests.integration.stack import (  # noqa: E402
+    ApiClient,
+    GunicornServer,
+    WebServer,
+    WorkerProcess,
+    settled,
+)
 
 COSTS = (Cost(0.5, 256), Cost(0.25, 128))
 TARGET_RATIO, TARGET_MS = 1.3, 25.0
@@ -49,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch threads, both sides")
     p.add_argument("--megapixels", type=float, default=12.0, help="size of the photo")
     p.add_argument("--weights-dir", default=None, help="default: a tmp dir (random weights)")
+    p.add_argument("--web", choices=("gunicorn", "thread"), default="gunicorn",
+                   help="gunicorn: the web app as deployed (its own processes, gthread); thread: "
+                        "werkzeug's server in this process (shares the GIL with the client)")
     p.add_argument("--trace", action="store_true",
                    help="also print the p50 of each phase of a round and of the worker's stages")
     return p.parse_args(argv)
@@ -172,11 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         size = im.size
     print(f"model {model} ({bundle.resolution} px, random weights), photo {size[0]}x{size[1]} "
           f"({size[0] * size[1] / 1e6:.1f} MP), output photo, {args.threads} torch threads, "
-          f"{args.rounds} rounds per cost")
+          f"{args.rounds} rounds per cost, web: {args.web}")
 
     worker = WorkerProcess(settings, "edit-loop", workdir / "worker.log")
     app = create_app(settings)
-    server = WebServer(app)
+    server = (GunicornServer(settings, workdir / "web.log") if args.web == "gunicorn"
+              else WebServer(app))
     stream = None
     try:
         with services(app).sessions.begin() as session:

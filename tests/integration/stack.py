@@ -117,6 +117,51 @@ class WebServer:
         self.thread.join(10)
 
 
+class GunicornServer:
+    """The web app as deployed (``gunicorn -c web/gunicorn.conf.py 'web:create_app()'``: gthread
+    workers in processes of their own), on a free local port, configured like the workers."""
+
+    def __init__(self, settings: Settings, log_path: Path, workers: int = 2, threads: int = 4):
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**worker_env(settings), "GUNICORN_BIND": f"127.0.0.1:{port}",
+               "GUNICORN_WORKERS": str(workers), "GUNICORN_THREADS": str(threads),
+               "SECRET_KEY": "stack-gunicorn"}
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "web/gunicorn.conf.py", "web:create_app()"],
+            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready(log_path)
+
+    def _wait_ready(self, log_path: Path, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n"
+                                   f"{log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"gunicorn not answering after {timeout}s")
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+
+
 class ApiClient:
     """DESIGN.md's REST API v1 over HTTP, with polling helpers."""
 
