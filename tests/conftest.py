@@ -107,6 +107,7 @@ REDIS_DBS = {
     "synthesis": 23,  # tests/synthesis: seeds -> batches, in-process worker
     "synthesis_stack": 24,  # tests/synthesis: two real workers of two configs
     "webone": 25,  # tests/web/test_event_nudges.py (pub/sub nudges of event streams)
+    "gunicorn": 27,  # tests/deploy/test_gunicorn.py (the web app as deployed)
 }
 
 def session_redis() -> RedisServer:
