@@ -27,19 +27,9 @@ from shared.logging import bind
 from shared.queue import chunks
 from shared.recipe import Cost
 from shared.states import ItemStatus
-from worker import assess, inversion, metrics, preview_photo, stages, store
-from worker.faces import AlignTransform, paste_back
+from worker import assess, inversion, metrics, results, stages, store
 from worker.faces.align import render_quad
-from worker.images import (
-    FINAL_JPEG_QUALITY,
-    JPEG,
-    PNG,
-    encode_as,
-    encode_jpeg,
-    encode_png,
-    final_media_type,
-    to_uint8,
-)
+from worker.images import PNG, encode_png, to_uint8
 from worker.imaging.errors import ImageError
 from worker.runtime import Runtime
 from worker.store import Job
@@ -228,10 +218,9 @@ def _refine(rt: Runtime, job: Job) -> None:
     if job.recipe.refine_steps <= 0 or not transforms or None in transforms:
         return
     timer = _Timer()
-    if job.photo is None:
-        job.photo = stages.decode(store.read_upload(rt, job), rt.settings.max_pixels)
+    photo = results.full_photo(rt, job)
     size = min(job.cost.resolution, REFINE_MAX_RESOLUTION)
-    targets = np.stack([render_quad(job.photo, np.asarray(t["quad"]), size) for t in transforms])
+    targets = np.stack([render_quad(photo, np.asarray(t["quad"]), size) for t in transforms])
     job.latent, info = inversion.refine(rt.bundle, targets, job.latent, job.recipe.refine_steps,
                                         cost=Cost(channels=1.0, resolution=size))
     seconds = timer.lap()
@@ -270,7 +259,7 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
     unedited: dict[str, torch.Tensor] = {}
     for job in group:
         n = len(job.latent)
-        job.images[kind], job.mimes[kind] = _output(rt, job, images[offset:offset + n], kind)
+        job.images[kind], job.mimes[kind] = results.encode_result(rt, job, images[offset:offset + n], kind)
         job.renders[kind] = rendered[offset:offset + n]
         if _needs_projected(job, kind) and not job.has_edits():
             # No edits: the projection is the same render (the crop of the first face).
@@ -294,46 +283,6 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
         job.add_time("edit" if kind == "preview" else "edit_final", edit_share)
         job.add_time(f"render_{kind}", render_share)
         job.add_time(f"png_{kind}", png_share)
-
-
-def _output(rt: Runtime, job: Job, crops, kind: str) -> tuple[bytes, str]:
-    """One item's result from its rendered faces ``[F, R, R, 3]``: output "photo" pastes each
-    face back into the photo (JPEG): a preview into the photo at preview scale (cached per item,
-    worker.preview_photo), a final into the full-size photo; "crop" is the first face's crop
-    (PNG). With the recipe's ``keep_format`` a photo's final (either output) is written in its
-    upload's format instead (``_kept_format``); previews never are (speed)."""
-    transforms = [m.get("transform") for m in job.face_meta]
-    kept = _kept_format(job, kind)
-    if job.recipe.output != "photo" or not transforms or None in transforms:
-        return (encode_as(crops[0], kept), kept) if kept else (encode_png(crops[0]), PNG)
-    aligned = [AlignTransform.from_dict(t) for t in transforms]
-    if kind == "preview":
-        key = (job.item_id, job.upload_blob_id, repr(transforms))
-        scaled = preview_photo.CACHE.get(
-            key, lambda: preview_photo.at_preview_scale(_full_photo(rt, job), aligned))
-        photo, aligned = scaled.photo, list(scaled.transforms)
-        quality = preview_photo.PREVIEW_JPEG_QUALITY
-    else:
-        photo, quality = _full_photo(rt, job), FINAL_JPEG_QUALITY
-    for crop, transform in zip(crops, aligned, strict=False):
-        photo = paste_back(photo, crop, transform)
-    if kept:
-        return encode_as(photo, kept), kept
-    return encode_jpeg(photo, quality=quality), JPEG
-
-
-def _kept_format(job: Job, kind: str) -> str | None:
-    """The media type of a ``keep_format`` final (JPEG, PNG or WebP as uploaded, any other
-    upload as PNG); None otherwise: previews, other recipes, synthesised items (no upload)."""
-    if kind != "final" or not job.recipe.keep_format or job.upload_type is None:
-        return None
-    return final_media_type(job.upload_type)
-
-
-def _full_photo(rt: Runtime, job: Job):
-    if job.photo is None:  # re-edit or final: the photo was decoded by an earlier pass
-        job.photo = stages.decode(store.read_upload(rt, job), rt.settings.max_pixels)
-    return job.photo
 
 
 # ----- the two entry points ---------------------------------------------------------------------
