@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -264,11 +264,17 @@ class Jobs:
                     "finalized", 409)
         self.send_unheld(ItemStatus.FINALIZING, [(item_id, 0)])
 
-    def edit_names(self, owner_id: int | None) -> dict[str, str]:
-        """Edit names beyond the built-in attributes this user may use: the model's generator
-        directions and the user's own (name -> stored key; see ``shared.directions``)."""
+    def edit_names(self, owner_id: int | None, model: str | None = None) -> dict[str, str]:
+        """Edit names beyond the built-in attributes this user may use: the generator
+        directions of ``model`` (default: the service's) and the user's own for it (name ->
+        stored key; see ``shared.directions``)."""
         with self.sessions() as session:
-            return names_for(session, self.settings, owner_id)
+            return self._names(session, owner_id, model)
+
+    def _names(self, session: Session, owner_id: int | None, model: str | None) -> dict[str, str]:
+        settings = self.settings if model in (None, self.settings.model) else replace(
+            self.settings, model=model)
+        return names_for(session, settings, owner_id)
 
     def edit_item(self, owner_id: int, item_id: str, raw_edits, raw_preview=None,
                   face=None) -> int:
@@ -282,14 +288,12 @@ class Jobs:
 
         The edit, and marking its preview message sent, are one transaction; the message goes
         after the commit (the editor's loop: one write, one send)."""
-        names = self.edit_names(owner_id)
-        edits = parse_edits(raw_edits, extra_names=names)
         if face is not None:
-            return self._edit_face(owner_id, item_id, edits, face, raw_preview, names)
+            return self._edit_face(owner_id, item_id, raw_edits, face, raw_preview)
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
             model = item.batch.model_name
-            self._check_model_edits(model, edits, names)
+            edits = self._item_edits(session, owner_id, model, raw_edits)
             old_final = item.final_blob_id
             version = states.request_edit(session, item.id, edits,
                                           self._preview_cost(item, raw_preview))
@@ -302,8 +306,14 @@ class Jobs:
             self._send_preview(item_id, version, model)
         return version
 
-    def _edit_face(self, owner_id: int, item_id: str, edits: dict, face, raw_preview,
-                   names: dict[str, str]) -> int:
+    def _item_edits(self, session: Session, owner_id: int, model: str, raw_edits) -> dict:
+        """Edits for an item of ``model``, named by its own directions and the user's for it."""
+        names = self._names(session, owner_id, model)
+        edits = parse_edits(raw_edits, extra_names=names)
+        self._check_model_edits(model, edits, names)
+        return edits
+
+    def _edit_face(self, owner_id: int, item_id: str, raw_edits, face, raw_preview) -> int:
         if isinstance(face, bool) or not isinstance(face, int):
             raise JobError("invalid_face", "face must be the index (an integer) of one of the "
                            "item's faces")
@@ -312,7 +322,7 @@ class Jobs:
             with self.sessions.begin() as session:
                 item = self.get_item(session, owner_id, item_id)
                 model = item.batch.model_name
-                self._check_model_edits(model, edits, names)
+                edits = self._item_edits(session, owner_id, model, raw_edits)
                 faces = item.faces or []
                 if not faces:
                     raise JobError("not_ready", "the faces of this item are not known yet (its "

@@ -61,9 +61,11 @@ class UserDirections:
         self.sessions = sessions
         self.dispatcher = dispatcher
 
-    def listing(self, owner_id: int) -> list[dict]:
+    def listing(self, owner_id: int, model: str | None = None) -> list[dict]:
+        """The user's directions for ``model`` (default: the service's)."""
         with self.sessions() as session:
-            return [describe(r) for r in user_rows(session, owner_id, self.settings.model)]
+            return [describe(r) for r in user_rows(session, owner_id,
+                                                   model or self.settings.model)]
 
     def _new_name(self, session: Session, owner_id: int, raw_name) -> str:
         try:

@@ -8,7 +8,7 @@ from flask import abort, render_template, url_for
 from flask_login import current_user
 
 from shared.attributes import ALIASES
-from shared.edit_names import generator_entries
+from shared.directions import generator_directions
 from shared.jobs import JobError
 from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
 from web.portal.auth import login_required
@@ -18,12 +18,12 @@ from web.portal.present import item_view
 from web.portal.services import services
 
 
-def direction_sliders(svc, user_id: int) -> list[Slider]:
-    """Editor sliders for the model's generator directions and the user's own."""
+def direction_sliders(svc, user_id: int, model: str) -> list[Slider]:
+    """Editor sliders for ``model``'s generator directions and the user's own for it."""
     out = [Slider(d["key"], d["name"], f"edit_user_{d['name']}")
-           for d in svc.directions.listing(user_id)]
+           for d in svc.directions.listing(user_id, model)]
     out += [Slider(d["key"], f"{d['method'].upper()} {d['index']}", f"edit_{d['key']}")
-            for d in generator_entries(svc.settings)]
+            for d in generator_directions(svc.settings.weights_dir, model)]
     return out
 
 
@@ -39,12 +39,15 @@ def explore_item(item_id: str):
             abort(exc.status, description=exc.message)
         data = item_view(item)
         batch_id = item.batch_id
-        has_code = item.latent is not None and item.latent.model_name == svc.model.name
+        model = svc.model_config(item.batch.model_name)
+        has_code = item.latent is not None and item.latent.model_name == model.name
     choices = {
         "generator": [{"key": d["key"], "label": f"{d['method'].upper()} {d['index']}"}
-                      for d in generator_entries(svc.settings)],
-        "user": [{"key": d["key"], "label": d["name"]} for d in svc.directions.listing(user.id)],
-        "builtin": [{"key": alias, "label": alias.replace("_", " ")} for alias in ALIASES],
+                      for d in generator_directions(svc.settings.weights_dir, model.name)],
+        "user": [{"key": d["key"], "label": d["name"]}
+                 for d in svc.directions.listing(user.id, model.name)],
+        "builtin": ([{"key": alias, "label": alias.replace("_", " ")} for alias in ALIASES]
+                    if "boundary" in model.kinds else []),
     }
     return render_template(
         "portal/explore.html", item=data, batch_id=batch_id, has_code=has_code, choices=choices,

@@ -159,11 +159,15 @@ def item_page(item_id: str):
         data = item_view(item)
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id
-        costs = cost_options(svc.model, measured_macs_per_second(db, current_user.id, svc.model))
+        # The item's own model: its costs, its directions, attributes only where it has them.
+        model = svc.model_config(item.batch.model_name)
+        costs = cost_options(model, measured_macs_per_second(db, current_user.id, model))
     current = data["edits"] if data["edits"] is not None else recipe.edits
+    attributes = "boundary" in model.kinds
     return render_template(
         "portal/item.html", item=data, batch_id=batch_id, current_edits=current,
         recipe_edits=recipe.edits, costs=costs, output=recipe.output,
-        main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
-        direction_sliders=direction_sliders(svc, current_user.id),
+        main_sliders=MAIN_SLIDERS if attributes else [],
+        other_sliders=OTHER_SLIDERS if attributes else [], slider_scale=SLIDER_SCALE,
+        direction_sliders=direction_sliders(svc, current_user.id, model.name),
     )

@@ -1,0 +1,39 @@
+"""The item editor describes the item's own model, not the service's: a car item (a config with
+no attribute boundaries, 512 px) gets no face-attribute sliders and the car's costs, while a face
+item of the service's model keeps its attribute sliders."""
+
+from __future__ import annotations
+
+from shared.models import Item, User
+from shared.synthesis import create_synthesis_batch, parse_request
+from web.extensions import services
+from worker.heartbeat import Heartbeat
+
+CAR = "anycost-car-config-f"
+
+
+def _item_of_new_batch(app, username: str, body: dict) -> str:
+    svc = services(app)
+    with svc.sessions() as session:
+        owner = session.query(User.id).filter(User.username == username).scalar()
+        request = parse_request(body, svc.settings, session, owner)
+    batch_id = create_synthesis_batch(svc.jobs, owner, request)
+    with svc.sessions() as session:
+        return session.query(Item.id).filter(Item.batch_id == batch_id).scalar()
+
+
+def test_editor_of_a_car_item_shows_the_cars_costs_and_no_face_attributes(app, browser):
+    svc = services(app)
+    for name, model in (("tiny-worker:1", "tiny-random"), ("car-worker:1", CAR)):
+        Heartbeat(svc.sessions, name, interval=60, model_name=model).beat()
+    car = _item_of_new_batch(app, "alice", {"synthesis": {"seeds": [3]}, "model": CAR})
+    face = _item_of_new_batch(app, "alice", {"synthesis": {"seeds": [3]}})
+    browser.sign_in("alice")
+
+    car_page = browser.get(f"/items/{car}").get_data(as_text=True)
+    assert 'data-attr="31_Smiling"' not in car_page and "All 40 attributes" not in car_page
+    assert '"resolutions": [128, 256, 512]' in car_page.replace("&#34;", '"')
+
+    face_page = browser.get(f"/items/{face}").get_data(as_text=True)
+    assert 'data-attr="31_Smiling"' in face_page and "All 40 attributes" in face_page
+    assert "512" not in face_page.split("data-costs=")[1].split(">")[0]
