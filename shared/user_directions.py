@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 STRIP_STEPS = (3, 11)  # fewest and most frames of a strip
 DEFAULT_STRIP_STEPS = 7
 MAX_EXAMPLES = 500  # per side
+LEARNED, SAVED = "learned", "saved"  # how a user's direction came to be (UserDirection.method)
+DIRECTION_METHODS = (LEARNED, SAVED)
+STRIP_STATUSES = ("queued", "done", "failed")  # DirectionStrip.status
 
 
 def describe(row: UserDirection) -> dict:
@@ -108,7 +111,7 @@ class UserDirections:
             except ValueError as exc:
                 raise JobError("invalid_examples", str(exc)) from None
             row = UserDirection(
-                owner_id=owner_id, model_name=self.settings.model, name=name, method="learned",
+                owner_id=owner_id, model_name=self.settings.model, name=name, method=LEARNED,
                 vector=learned.vector, slots=learned.slots, gain=learned.gain,
                 meta={"accuracy": learned.accuracy, "margin": learned.margin, "positive": pos,
                       "negative": neg},
@@ -127,7 +130,7 @@ class UserDirections:
         with self.sessions.begin() as session:
             name = self._new_name(session, owner_id, raw_name)
             row = UserDirection(
-                owner_id=owner_id, model_name=self.settings.model, name=name, method="saved",
+                owner_id=owner_id, model_name=self.settings.model, name=name, method=SAVED,
                 source=entry["key"], vector=None, slots=entry["slots"], gain=entry["gain"],
                 meta={}, created_at=utcnow(),
             )

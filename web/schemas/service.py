@@ -8,7 +8,12 @@ from pydantic import BaseModel, Field
 
 from shared.directions import GENERATOR_METHODS, MIN_EXAMPLES, NAME_PATTERN
 from shared.recipe_models import CHANNEL_RATIOS, Cost
-from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
+from shared.user_directions import (
+    DEFAULT_STRIP_STEPS,
+    DIRECTION_METHODS,
+    STRIP_STATUSES,
+    STRIP_STEPS,
+)
 from web.schemas.common import CostMacs, DateTime, DefaultCosts, Id, Url
 
 DirectionName = Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
@@ -97,7 +102,7 @@ class UserDirection(BaseModel):
 
     key: str = Field(description="user:<name>")
     name: DirectionName
-    method: Literal["learned", "saved"]
+    method: Literal[DIRECTION_METHODS]
     source: str | None
     slots: list[int]
     gain: float
@@ -139,7 +144,7 @@ class Strip(BaseModel):
     direction: str
     values: list[float]
     cost: Cost
-    status: Literal["queued", "done", "failed"]
+    status: Literal[STRIP_STATUSES]
     error: str | None
     url: Url
     image_url: Url | None
