@@ -12,6 +12,7 @@ Exit codes: 0 done, 2 bad arguments or unusable input files (one line on stderr)
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import sys
 import warnings
@@ -129,17 +130,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     world = init_world(args.device)
     try:
-        trainer = build_trainer(args, world)
-        if args.resolution and args.resolution != trainer_resolution(trainer):
-            raise ValueError(f"--resolution {args.resolution}: the teacher renders "
-                             f"{trainer_resolution(trainer)} px")
-        trainer.run()
+        _train(args, world)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
+        # The trainer (its DDP wrappers and their reducers) is gone by now: a process group
+        # destroyed under a live DDP module can abort the process at exit ("terminate called
+        # without an active exception", seen once with gloo on CPU).
+        gc.collect()
         close_world()
     return 0
+
+
+def _train(args: argparse.Namespace, world) -> None:
+    trainer = build_trainer(args, world)
+    if args.resolution and args.resolution != trainer_resolution(trainer):
+        raise ValueError(f"--resolution {args.resolution}: the teacher renders "
+                         f"{trainer_resolution(trainer)} px")
+    trainer.run()
 
 
 def trainer_resolution(trainer) -> int:
