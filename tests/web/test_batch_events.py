@@ -120,3 +120,37 @@ def test_only_the_owner_streams_and_parameters_are_checked(client, alice, bob):
         assert client.get(url + query, headers=alice["headers"]).status_code == 400
     response = client.get(url, headers={**alice["headers"], "Last-Event-ID": "x"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_event_committed_after_a_later_one_is_still_sent(app, client, alice):
+    """PostgreSQL commits out of id order: item 1's event gets its id first but commits after
+    item 2's. A stream that already passed item 2's id sends item 1's when it commits."""
+    batch = _batch(client, alice["headers"])
+    first, second = (i["id"] for i in batch["items"])
+    sessions = services(app).sessions
+    allocated, go = threading.Event(), threading.Event()
+
+    def slow_commit():
+        with sessions.begin() as s:
+            states.start_preview(s, first, 0, "w1")
+            states.complete_preview(s, first, 0)  # its event row is flushed: its id is taken
+            allocated.set()
+            go.wait(20)
+
+    slow = threading.Thread(target=slow_commit)
+    slow.start()
+    assert allocated.wait(20)
+    with sessions.begin() as s:  # a later id, committed first
+        states.fail(s, second, "no_face", "No face was found.")
+    threading.Timer(1.5, go.set).start()  # commits while the stream below is open
+    frames = _frames(client.get(f"/api/v1/batches/{batch['id']}/events?timeout=6",
+                                headers=alice["headers"], buffered=False))
+    slow.join()
+    events = [f for f in frames if "event" in f]
+    assert events[0]["event"] == "snapshot"
+    snapshot = {i["id"]: i["status"] for i in events[0]["data"]["items"]}
+    assert snapshot[second] == "failed" and snapshot[first] != "preview_ready"
+    late = [f for f in events[1:] if f["data"].get("item_id") == first]
+    assert [f["event"] for f in late] == ["item.preview_ready"]
+    assert int(late[0]["id"]) < int(events[0]["id"])  # sent after a higher id: its commit order

@@ -6,6 +6,9 @@ The stream opens with a ``snapshot`` (every item's status now) unless the client
 when the batch is already finished), after ``timeout`` seconds (at most ``ANYCOST_SSE_MAX_SECONDS``),
 or when the database goes away; a ``: keep-alive`` comment goes out on a quiet stream every
 ``ANYCOST_SSE_HEARTBEAT_SECONDS``. Clients reconnect with ``Last-Event-ID`` to continue.
+
+Events are sent in commit order, which on PostgreSQL is not always id order: an event whose
+transaction committed late comes after one with a higher id (see ``_Sent``).
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 from flask import Response, request
 from sqlalchemy import func, select
 
 from shared.events import BATCH_COMPLETED
-from shared.models import Event, Item
+from shared.models import Event, Item, utcnow
 from shared.nudges import Waiter
 from shared.states import TERMINAL, batch_status, status_counts
 from web.api.blueprint import bp, current_user
@@ -28,6 +32,8 @@ from web.extensions import Services, db, services
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
+#: How long an event id stays open to an earlier id committing after it (see ``_Sent``).
+LATE_SECONDS = 5.0
 _TERMINAL = frozenset(s.value for s in TERMINAL)
 
 
@@ -36,56 +42,115 @@ def _frame(kind: str, data: dict, event_id: int | None = None) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _snapshot(svc: Services, batch_id: str) -> tuple[dict, int, bool]:
-    with svc.sessions() as session:
-        rows = session.execute(select(Item.id, Item.status).where(Item.batch_id == batch_id)
-                               .order_by(Item.position)).all()
-        last = session.scalar(select(func.max(Event.id)).where(Event.batch_id == batch_id)) or 0
+def _snapshot(session, batch_id: str) -> tuple[dict, bool]:
+    rows = session.execute(select(Item.id, Item.status).where(Item.batch_id == batch_id)
+                           .order_by(Item.position)).all()
     statuses = [s for _, s in rows]
     data = {"batch_id": batch_id, "status": batch_status(statuses),
             "counts": status_counts(statuses),
             "items": [{"id": i, "status": s} for i, s in rows]}
     finished = bool(statuses) and all(s in _TERMINAL for s in statuses)
-    return data, last, finished
+    return data, finished
 
 
 def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int) -> Iterator[str]:
     deadline = time.monotonic() + timeout
     heartbeat = svc.settings.sse_heartbeat_seconds
     yield f"retry: {int(POLL_SECONDS * 4000)}\n\n"
-    if cursor is None:
-        data, cursor, finished = _snapshot(svc, batch_id)
-        yield _frame("snapshot", data, cursor)
+    with svc.sessions() as session:
+        # The events first, then the items: an event committed in between is in the snapshot
+        # and sent again after it (harmless), never in neither.
+        sent = _Sent.start(session, batch_id, cursor)
+        snapshot = _snapshot(session, batch_id) if cursor is None else None
+    if snapshot is not None:
+        data, finished = snapshot
+        yield _frame("snapshot", data, sent.cursor)
         if finished:
             return
     quiet_since = time.monotonic()
     waiter = Waiter(svc.settings.redis_url, batch_id)
     try:
-        yield from _follow(svc, batch_id, cursor, deadline, heartbeat, quiet_since, waiter)
+        yield from _follow(svc, batch_id, sent, deadline, heartbeat, quiet_since, waiter)
     finally:
         waiter.close()
 
 
-def _follow(svc: Services, batch_id: str, cursor: int, deadline: float, heartbeat: float,
+class _Sent:
+    """Which of a batch's events a stream has sent. Outbox ids come from one sequence, but on
+    PostgreSQL transactions commit out of id order: an event may become visible after a later
+    one was sent. So ids above ``floor`` are looked at again until they are ``LATE_SECONDS``
+    old, and any not sent yet go out then (no event lost to a slow commit; a commit later than
+    that after the next event's is the one case still missed)."""
+
+    def __init__(self, cursor: int, floor: int | None = None):
+        self.cursor = cursor  # the highest id sent
+        self.floor = cursor if floor is None else floor  # every id at or below is settled
+        self._recent: dict[int, float] = {}  # ids above floor that were sent -> when
+
+    @classmethod
+    def start(cls, session, batch_id: str, cursor: int | None) -> _Sent:
+        """A new stream's state: after ``cursor`` (Last-Event-ID), or after every event now
+        visible (a snapshot, which these are in). The events of the last ``LATE_SECONDS`` up to
+        the cursor count as sent, so one still committing below the cursor goes out later."""
+        if cursor is None:
+            cursor = session.scalar(select(func.max(Event.id))
+                                    .where(Event.batch_id == batch_id)) or 0
+        cutoff = utcnow() - timedelta(seconds=LATE_SECONDS)
+        floor = session.scalar(select(func.max(Event.id)).where(
+            Event.batch_id == batch_id, Event.id <= cursor, Event.created_at < cutoff)) or 0
+        sent = cls(cursor, floor)
+        now = time.monotonic()
+        for event_id in session.scalars(select(Event.id).where(
+                Event.batch_id == batch_id, Event.id > floor, Event.id <= cursor)):
+            sent._recent[event_id] = now
+        return sent
+
+    def mark(self, event_id: int, now: float) -> None:
+        self._recent[event_id] = now
+        self.cursor = max(self.cursor, event_id)
+
+    def unsent(self, ids) -> list[int]:
+        return [i for i in ids if i not in self._recent]
+
+    def settle(self, now: float) -> None:
+        old = [i for i, at in self._recent.items() if now - at >= LATE_SECONDS]
+        if old:
+            self.floor = max(self.floor, *old)
+            self._recent = {i: at for i, at in self._recent.items() if i > self.floor}
+
+
+def _read(session, batch_id: str, sent: _Sent) -> list:
+    """Events committed since the last read: late ones (ids between floor and cursor not sent
+    yet) first, then new ones (above the cursor), each in id order."""
+    late = sent.unsent(session.scalars(
+        select(Event.id).where(Event.batch_id == batch_id, Event.id > sent.floor,
+                               Event.id < sent.cursor)).all()) if sent.cursor - sent.floor > 1 else []
+    columns = (Event.id, Event.kind, Event.data)
+    rows = list(session.execute(select(*columns).where(Event.id.in_(late))
+                                .order_by(Event.id)).all()) if late else []
+    rows += session.execute(select(*columns).where(Event.batch_id == batch_id,
+                                                   Event.id > sent.cursor)
+                            .order_by(Event.id).limit(100)).all()
+    return rows
+
+
+def _follow(svc: Services, batch_id: str, sent: _Sent, deadline: float, heartbeat: float,
             quiet_since: float, waiter: Waiter) -> Iterator[str]:
-    """Events after ``cursor`` as they are committed: read at once when the worker nudges the
+    """Events not ``sent`` yet as they are committed: read at once when the worker nudges the
     batch (shared.nudges), else every POLL_SECONDS."""
     while time.monotonic() < deadline:
         try:
             with svc.sessions() as session:
-                events = session.execute(
-                    select(Event.id, Event.kind, Event.data)
-                    .where(Event.batch_id == batch_id, Event.id > cursor)
-                    .order_by(Event.id).limit(100)
-                ).all()
+                events = _read(session, batch_id, sent)
         except Exception as exc:  # the database went away: end; the client reconnects later
             log.warning("event stream of %s ends: %s", batch_id, exc)
             return
         for event_id, kind, data in events:
-            cursor = event_id
+            sent.mark(event_id, time.monotonic())
             yield _frame(kind, data, event_id)
             if kind == BATCH_COMPLETED:
                 return
+        sent.settle(time.monotonic())
         if events:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= heartbeat:
