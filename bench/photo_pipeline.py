@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,20 +31,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     import skimage.data
 
+    from bench.random_weights import bench_bundle
     from shared.recipe import Cost
     from worker import inversion, stages
-    from worker.anycost.bundle import load_bundle
     from worker.faces import align_face, paste_back, select_faces
     from worker.images import to_uint8
     from worker.pipeline import REFINE_MAX_RESOLUTION
 
-    weights = tempfile.mkdtemp(prefix="bench-weights-")
-    if args.model == "random-1024":
-        from bench.random_weights import install_random_1024
-
-        bundle = load_bundle(install_random_1024(weights), weights, device="cpu")
-    else:
-        bundle = load_bundle("tiny-random", weights, device="cpu")
+    bundle = bench_bundle(args.model)
     big = Image.fromarray(skimage.data.astronaut()).resize((3000, 3000), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (4000, 3000), (120, 120, 120))
     canvas.paste(big, (500, 0))

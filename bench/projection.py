@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -102,17 +101,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     import skimage.data
 
+    from bench.random_weights import bench_bundle
     from worker import projection
-    from worker.anycost.bundle import load_bundle
     from worker.faces import align_face, get_detector, select_faces
 
-    weights = tempfile.mkdtemp(prefix="bench-weights-")
-    if args.model == "random-1024":
-        from bench.random_weights import install_random_1024
-
-        bundle = load_bundle(install_random_1024(weights), weights, device="cpu")
-    else:
-        bundle = load_bundle("tiny-random", weights, device="cpu")
+    bundle = bench_bundle(args.model)
     size = projection.projection_size(bundle.resolution)
     rgb = skimage.data.astronaut()
     face = select_faces(get_detector().detect(rgb), "largest")[0]

@@ -25,10 +25,9 @@ from shared.recipe import default_costs
 from worker.anycost.checkpoints import load_encoder, load_generator
 from worker.anycost.encoder import Encoder
 from worker.train import losses
-from worker.train.distributed import World, barrier, gather_objects, mean_scalars, wrap_ddp
+from worker.train.distributed import World, barrier, gather_objects, wrap_ddp
 from worker.train.state import (
     STATE_NAME,
-    Progress,
     load_state,
     refuse_overwrite,
     rng_state,
@@ -36,6 +35,7 @@ from worker.train.state import (
     set_rng_state,
     step_generator,
     step_random,
+    train_until,
 )
 
 FC_LR_MULT = 0.01
@@ -145,15 +145,8 @@ class EncoderTrainer:
             print(f"encoder: {w.size} process(es) x batch {s.batch} on {w.device}, steps "
                   f"{self.step}->{s.steps}, image loss at {costs}; {losses.perceptual_note()}",
                   flush=True)
-        progress = Progress(s.steps, self.step, self.global_batch, s.log_every, w.is_main)
         self.enc.train()
-        while self.step < s.steps:
-            logged = self.train_step(self.step)
-            self.step += 1
-            if progress.due(self.step):
-                progress.report(self.step, mean_scalars(w, logged))
-            if self.step % s.checkpoint_every == 0 or self.step == s.steps:
-                self.save()
+        train_until(self, s.steps, s.log_every, s.checkpoint_every, self.train_step)
 
     def save(self) -> None:
         rngs = gather_objects(self.world, rng_state())

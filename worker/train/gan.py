@@ -31,11 +31,10 @@ from worker.train import channels as chan
 from worker.train import losses
 from worker.train.critic import STDDEV_GROUP, MultiResCritic, init_from_single_res
 from worker.train.data import ImageDataset, image_batches
-from worker.train.distributed import World, barrier, gather_objects, mean_scalars, wrap_ddp
+from worker.train.distributed import World, barrier, gather_objects, wrap_ddp
 from worker.train.state import (
     STATE_NAME,
     Ema,
-    Progress,
     load_state,
     refuse_overwrite,
     rng_state,
@@ -43,6 +42,7 @@ from worker.train.state import (
     set_rng_state,
     step_generator,
     step_random,
+    train_until,
 )
 
 STAGES = ("multires", "channels")
@@ -263,15 +263,12 @@ class GanTrainer:
             for note in (self.d_note, self.note):
                 if note:
                     print(note, flush=True)
-        progress = Progress(s.steps, self.step, self.global_batch, s.log_every, w.is_main)
-        while self.step < s.steps:
+
+        def take_step(step: int) -> dict[str, float]:
             real = next(self.batches).to(w.device, self.dtype, non_blocking=True)
-            logged = self.train_step(self.step, real)
-            self.step += 1
-            if progress.due(self.step):
-                progress.report(self.step, mean_scalars(w, logged))
-            if self.step % s.checkpoint_every == 0 or self.step == s.steps:
-                self.save()
+            return self.train_step(step, real)
+
+        train_until(self, s.steps, s.log_every, s.checkpoint_every, take_step)
 
     def save(self) -> None:
         rngs = gather_objects(self.world, rng_state())  # collective: every rank takes part

@@ -17,6 +17,7 @@ import copy
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from worker.anycost.checkpoints import read_checkpoint
+from worker.train.distributed import mean_scalars
 
 STATE_NAME = "train_state.pt"
 
@@ -129,3 +131,20 @@ class Progress:
 def _hms(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def train_until(trainer, steps: int, log_every: int, checkpoint_every: int,
+                take_step: Callable[[int], dict[str, float]]) -> None:
+    """The loop both trainers run from ``trainer.step`` to ``steps``: ``take_step(step)`` does
+    one optimisation step and returns its losses; a progress line (losses averaged over the
+    ranks) every ``log_every`` steps; ``trainer.save()`` every ``checkpoint_every`` steps and at
+    the end (a collective: every rank calls it)."""
+    world = trainer.world
+    progress = Progress(steps, trainer.step, trainer.global_batch, log_every, world.is_main)
+    while trainer.step < steps:
+        logged = take_step(trainer.step)
+        trainer.step += 1
+        if progress.due(trainer.step):
+            progress.report(trainer.step, mean_scalars(world, logged))
+        if trainer.step % checkpoint_every == 0 or trainer.step == steps:
+            trainer.save()
