@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import states
 from shared.blobs import BlobStore
-from shared.catalog import get_model_config
+from shared.catalog import ModelConfig, get_model_config
 from shared.edit_names import names_for
 from shared.models import Batch, Blob, Item, Latent, WorkerHeartbeat, new_id, utcnow
 from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
@@ -358,11 +358,16 @@ class Jobs:
         item's current preview cost. None: keep the item's."""
         if raw is None:
             return None
-        try:
-            resolution = get_model_config(item.batch.model_name, self.settings.weights_dir).resolution
-        except KeyError:  # a model gone from the catalogue: the service's own
-            resolution = get_model_config(self.settings.model, self.settings.weights_dir).resolution
+        resolution = self.model_config(item.batch.model_name).resolution
         return parse_cost(raw, "preview", resolution, Cost(**item.preview_cost)).as_dict()
+
+    def model_config(self, name: str | None) -> ModelConfig:
+        """The catalogue entry of a batch's model; the service's own for None or a model gone
+        from the catalogue (its worker says what is wrong)."""
+        try:
+            return get_model_config(name or self.settings.model, self.settings.weights_dir)
+        except KeyError:
+            return get_model_config(self.settings.model, self.settings.weights_dir)
 
     def _send_preview(self, item_id: str, version: int, model: str) -> None:
         """The message of an edit its transaction marked sent (unmarked again if it fails)."""

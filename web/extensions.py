@@ -35,16 +35,6 @@ class Services:
     model: ModelConfig  # the configured model (catalogue entry), for resolutions and costs
     directions: UserDirections  # users' own directions and the explorer's strips
 
-    def model_config(self, name: str | None) -> ModelConfig:
-        """The catalogue entry of a batch's model; the service's own for None or a model gone
-        from the catalogue (its worker says what is wrong)."""
-        if not name or name == self.model.name:
-            return self.model
-        try:
-            return get_model_config(name, self.settings.weights_dir)
-        except KeyError:
-            return self.model
-
     def close(self) -> None:
         """Release pooled connections (tests that create many apps call this)."""
         self.engine.dispose()

@@ -39,7 +39,7 @@ def explore_item(item_id: str):
             abort(exc.status, description=exc.message)
         data = item_view(item)
         batch_id = item.batch_id
-        model = svc.model_config(item.batch.model_name)
+        model = svc.jobs.model_config(item.batch.model_name)
         has_code = item.latent is not None and item.latent.model_name == model.name
     choices = {
         "generator": [{"key": d["key"], "label": f"{d['method'].upper()} {d['index']}"}

@@ -160,7 +160,7 @@ def item_page(item_id: str):
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id
         # The item's own model: its costs, its directions, attributes only where it has them.
-        model = svc.model_config(item.batch.model_name)
+        model = svc.jobs.model_config(item.batch.model_name)
         costs = cost_options(model, measured_macs_per_second(db, current_user.id, model))
     current = data["edits"] if data["edits"] is not None else recipe.edits
     attributes = "boundary" in model.kinds
