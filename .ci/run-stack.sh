@@ -30,16 +30,16 @@ BANNER
 fi
 
 echo "migrating the database (${DATABASE_URL:-SQLite var/anycost.db})"
-$PY -m shared.migrate upgrade
+$PY -m shared.store.migrate upgrade
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; }
 trap cleanup EXIT INT TERM
 
-$PY -m celery -A worker.celery_app worker -Q preview,final -c 1 -n "worker1@%h" \
+$PY -m celery -A worker.process.celery_app worker -Q preview,final -c 1 -n "worker1@%h" \
   --loglevel INFO >var/log/worker.log 2>&1 &
 pids+=($!)
-$PY -m worker.reaper >var/log/reaper.log 2>&1 &
+$PY -m worker.process.reaper >var/log/reaper.log 2>&1 &
 pids+=($!)
 .venv/bin/flask --app web run --host 127.0.0.1 --port "$PORT" >var/log/web.log 2>&1 &
 pids+=($!)

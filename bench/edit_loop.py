@@ -35,8 +35,8 @@ import requests  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from shared.recipe import Cost  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.platform.settings import Settings  # noqa: E402
+from shared.recipe.parse import Cost  # noqa: E402
 from tests.integration.stack import (  # noqa: E402
     ApiClient,
     GunicornServer,
@@ -143,7 +143,7 @@ def editor_round(api: ApiClient, stream: EventStream, item_id: str, value: float
 
 
 def bare_round(bundle, latent: torch.Tensor, value: float, cost: Cost) -> float:
-    from worker import stages
+    from worker.render import stages
 
     start = time.perf_counter()
     with torch.inference_mode():
@@ -156,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     import atexit
 
     from bench.random_weights import install_random_1024
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
     from tests.redis_server import RedisServer
     from web import create_app
     from web.auth import create_token, create_user
     from web.extensions import services
-    from worker import stages
     from worker.anycost.bundle import load_bundle
+    from worker.render import stages
 
     redis_server = RedisServer().start()  # private: never flush a Redis someone else uses
     atexit.register(redis_server.close)
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _recipe(bundle):
-    from shared.recipe import parse_recipe
+    from shared.recipe.parse import parse_recipe
 
     return parse_recipe({"output": "photo"}, bundle.resolution)
 

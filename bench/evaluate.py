@@ -22,14 +22,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.recipe import Cost  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.platform.settings import Settings  # noqa: E402
+from shared.recipe.parse import Cost  # noqa: E402
 from worker.anycost.bundle import load_bundle  # noqa: E402
+from worker.anycost.perceptual import backbone_file, load_lpips  # noqa: E402
 from worker.evaluate.common import all_costs, render, sample_wplus  # noqa: E402
 from worker.evaluate.consistency import evaluate_consistency  # noqa: E402
 from worker.evaluate.fid import evaluate_fid  # noqa: E402
 from worker.evaluate.inception import load_inception  # noqa: E402
-from worker.evaluate.perceptual import backbone_file, load_lpips  # noqa: E402
 from worker.evaluate.ppl import evaluate_ppl  # noqa: E402
 
 

@@ -37,8 +37,14 @@ def main() -> None:
     import torch
     from skimage import data
 
-    from worker.faces import MTCNNDetector, align_face, get_detector, paste_back, select_faces
-    from worker.imaging import decode_image
+    from worker.render.faces import (
+        MTCNNDetector,
+        align_face,
+        get_detector,
+        paste_back,
+        select_faces,
+    )
+    from worker.render.imaging import decode_image
 
     photo = Image.fromarray(data.astronaut()).resize((4000, 3000), Image.Resampling.BICUBIC)
     buf = io.BytesIO()

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.costmodel import generator_macs  # noqa: E402
+from shared.catalog.costs import generator_macs  # noqa: E402
 from worker.anycost.generator import Generator  # noqa: E402
 
 RATIOS = (0.25, 0.5, 0.75, 1.0)

@@ -32,11 +32,11 @@ def main() -> None:
     import skimage.data
 
     from bench.random_weights import bench_bundle
-    from shared.recipe import Cost
-    from worker import inversion, stages
-    from worker.faces import align_face, paste_back, select_faces
-    from worker.images import to_uint8
-    from worker.pipeline import REFINE_MAX_RESOLUTION
+    from shared.recipe.parse import Cost
+    from worker.render import inversion, stages
+    from worker.render.faces import align_face, paste_back, select_faces
+    from worker.render.images import to_uint8
+    from worker.render.pipeline import REFINE_MAX_RESOLUTION
 
     bundle = bench_bundle(args.model)
     big = Image.fromarray(skimage.data.astronaut()).resize((3000, 3000), Image.Resampling.LANCZOS)

@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from shared.recipe import Cost, parse_recipe  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.platform.settings import Settings  # noqa: E402
+from shared.recipe.parse import Cost, parse_recipe  # noqa: E402
 from tests.integration.stack import ApiClient, WebServer, WorkerProcess, real_photos, settled  # noqa: E402
 
 RANDOM_1024 = "random-1024"
@@ -76,8 +76,8 @@ def prepare_model(args, workdir: Path) -> tuple[str, str]:
 def direct_loop(bundle, photos, recipe, n: int, batch_size: int, settings: Settings) -> float:
     """The renders alone, in this process: every stage of the pipeline, ``batch_size`` photos per
     forward pass (as the worker groups them), with nothing around it."""
-    from worker import stages
-    from worker.images import encode_png, to_uint8
+    from worker.render import stages
+    from worker.render.images import encode_png, to_uint8
 
     def group(datas: list[bytes]) -> None:
         crops = []
@@ -131,7 +131,7 @@ def _task_starts(services, batch_id: str) -> list[float]:
     """When each item's first preview task took it: enqueued_at + its queue wait."""
     from sqlalchemy import select
 
-    from shared.models import Item
+    from shared.store.tables import Item
 
     with services.sessions() as session:
         rows = session.execute(
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         atexit.register(private.close)
     import redis
 
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
     from web import create_app
     from web.auth import create_token, create_user
     from web.extensions import services

@@ -31,7 +31,7 @@ def _sync(device: torch.device) -> None:
 
 def run_device(bundle, target, steps: int, device: torch.device) -> dict:
     """One projection of ``target`` on ``device``: seconds per step and errors along the way."""
-    from worker import projection
+    from worker.render import projection
 
     bundle.generator.to(device)
     projection.project(bundle, target, 1)  # warm-up: kernels, allocator, thread pools
@@ -53,7 +53,7 @@ def run_device(bundle, target, steps: int, device: torch.device) -> dict:
 
 def render_seconds(bundle, cost, device: torch.device, repeat: int = 3) -> float:
     """One forward render of one code at ``cost`` on ``device``, median of ``repeat``."""
-    from worker import stages
+    from worker.render import stages
 
     g = bundle.generator
     codes = torch.zeros(1, g.n_style, g.style_dim, device=device)
@@ -73,8 +73,8 @@ def realism_seconds(resolution: int, channel_max: int, size: int, device: torch.
                     repeat: int = 3) -> float:
     """Seconds for a discriminator as wide as the generator to score one image
     rendered at ``size`` px (resized to the discriminator's input), median of ``repeat``."""
-    from worker import quality
     from worker.anycost.discriminator import Discriminator
+    from worker.render import quality
 
     d = Discriminator(resolution, channel_multiplier=2, channel_max=channel_max).to(device).eval()
     image = torch.rand(1, 3, size, size, device=device) * 2 - 1
@@ -102,8 +102,8 @@ def main() -> None:
     import skimage.data
 
     from bench.random_weights import bench_bundle
-    from worker import projection
-    from worker.faces import align_face, get_detector, select_faces
+    from worker.render import projection
+    from worker.render.faces import align_face, get_detector, select_faces
 
     bundle = bench_bundle(args.model)
     size = projection.projection_size(bundle.resolution)
@@ -114,7 +114,7 @@ def main() -> None:
     devices = [] if args.no_cpu else [torch.device("cpu")]
     if torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    from shared.recipe import default_costs
+    from shared.recipe.parse import default_costs
 
     preview_cost, final_cost = default_costs(bundle.resolution)
     rows = []

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from shared.attributes import ATTRIBUTES
-from shared.catalog import get_model_config
+from shared.catalog.configs import get_model_config
+from shared.codes.attributes import ATTRIBUTES
 from worker.anycost import weights
 from worker.anycost.download import sha256_file
 from worker.anycost.encoder import Encoder

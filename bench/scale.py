@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from shared.settings import Settings  # noqa: E402
+from shared.platform.settings import Settings  # noqa: E402
 from tests.integration.stack import (  # noqa: E402
     ApiClient,
     WebServer,
@@ -89,7 +89,7 @@ def one_run(settings: Settings, api: ApiClient, n_workers: int, n: int, logs: Pa
 def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import create_engine, text
 
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
     from web import create_app
     from web.auth import create_token, create_user
     from web.extensions import services

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def _items(sessions, n: int) -> list[str]:
-    from shared.models import Batch, Blob, Item, User, new_id
+    from shared.store.tables import Batch, Blob, Item, User, new_id
 
     with sessions.begin() as s:
         user = User(username=f"bench-{new_id()[:8]}")
@@ -38,9 +38,9 @@ def _items(sessions, n: int) -> list[str]:
 
 
 def bench_transitions(url: str, n: int) -> tuple[float, float]:
-    from shared import states
-    from shared.db import make_engine, make_session_factory
-    from shared.migrate import upgrade
+    from shared.items import states
+    from shared.store.db import make_engine, make_session_factory
+    from shared.store.migrate import upgrade
 
     upgrade(url)
     engine = make_engine(url)

@@ -1,11 +1,11 @@
-"""Alembic environment: the database URL comes from the caller (shared.migrate) or the
+"""Alembic environment: the database URL comes from the caller (shared.store.migrate) or the
 DATABASE_URL setting; target metadata is the models' own."""
 
 from alembic import context
 
-import shared.models  # noqa: F401  (registers the tables on Base.metadata)
-from shared.db import Base, make_engine
-from shared.settings import Settings
+import shared.store.tables  # noqa: F401  (registers the tables on Base.metadata)
+from shared.platform.settings import Settings
+from shared.store.db import Base, make_engine
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url

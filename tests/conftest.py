@@ -164,9 +164,9 @@ def tiny_bundle(tiny_weights_dir):
 @contextmanager
 def pipeline_runtime(database_url: str, redis_url: str, bundle, weights_dir: str, name: str):
     """A worker runtime (the pipeline runs in the test's process) on a migrated database."""
-    from shared.migrate import upgrade
-    from shared.settings import Settings
-    from worker.runtime import build_runtime
+    from shared.platform.settings import Settings
+    from shared.store.migrate import upgrade
+    from worker.render.runtime import build_runtime
 
     upgrade(database_url)
     settings = Settings(database_url=database_url, redis_url=redis_url, model="tiny-random",
@@ -181,7 +181,7 @@ def pipeline_runtime(database_url: str, redis_url: str, bundle, weights_dir: str
 @pytest.fixture
 def owner(runtime) -> int:
     """A user in the database of the suite's ``runtime`` fixture."""
-    from shared.models import User
+    from shared.store.tables import User
 
     with runtime.sessions.begin() as session:
         user = User(username="owner")
@@ -193,7 +193,7 @@ def owner(runtime) -> int:
 @pytest.fixture
 def migrated(database_url: str) -> str:
     """A database URL upgraded to the head revision."""
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
 
     upgrade(database_url)
     return database_url

@@ -17,7 +17,7 @@ from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared.settings import Settings, get_settings
+from shared.platform.settings import Settings, get_settings
 
 MB = 1024 * 1024
 

@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from shared.models import ApiToken, User, utcnow
+from shared.store.tables import ApiToken, User, utcnow
 from web.errors import ApiError
 from web.extensions import db as request_db
 from web.ratelimit import rate_limits

@@ -14,9 +14,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import webhooks
-from shared.migrate import upgrade
-from shared.models import ApiToken, User
+from shared.items import webhooks
+from shared.store.migrate import upgrade
+from shared.store.tables import ApiToken, User
 from web.auth import (
     UserExists,
     create_token,

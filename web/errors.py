@@ -15,11 +15,11 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from shared.batch_names import BatchNameError
-from shared.blobs import BlobNotFound
-from shared.errors import ErrorCode, RequestErrorCode
-from shared.jobs import JobError
-from shared.recipe import RecipeError
+from shared.codes.errors import ErrorCode, RequestErrorCode
+from shared.commands.batches import JobError
+from shared.recipe.batch_names import BatchNameError
+from shared.recipe.parse import RecipeError
+from shared.store.blobs import BlobNotFound
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.blobs import BlobStore, make_blob_store
-from shared.catalog import ModelConfig, get_model_config
-from shared.db import make_engine, make_session_factory
-from shared.jobs import Jobs
-from shared.queue import Dispatcher
-from shared.settings import Settings
-from shared.user_directions import UserDirections
+from shared.catalog.configs import ModelConfig, get_model_config
+from shared.commands.batches import Jobs
+from shared.commands.user_directions import UserDirections
+from shared.platform.queue import Dispatcher
+from shared.platform.settings import Settings
+from shared.store.blobs import BlobStore, make_blob_store
+from shared.store.db import make_engine, make_session_factory
 
 EXTENSION_KEY = "anycost"
 

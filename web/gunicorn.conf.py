@@ -36,7 +36,7 @@ def child_exit(server, worker) -> None:
 
 def post_worker_init(worker) -> None:
     # Structured (ANYCOST_LOG_JSON) or plain app logs, the same as the workers'.
-    from shared.logging import configure_logging
-    from shared.settings import get_settings
+    from shared.platform.logging import configure_logging
+    from shared.platform.settings import get_settings
 
     configure_logging(get_settings())

@@ -27,9 +27,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import RequestErrorCode
-from shared.jobs import Upload
-from shared.models import IdempotencyKey, utcnow
+from shared.codes.errors import RequestErrorCode
+from shared.commands.batches import Upload
+from shared.store.tables import IdempotencyKey, utcnow
 from web.errors import ApiError
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from copy import deepcopy
 from functools import lru_cache
 
-from shared.batch_names import MAX_NAME_CHARS
-from shared.quality import ORDERS, SORT_ORDERS
+from shared.items.quality import ORDERS, SORT_ORDERS
+from shared.recipe.batch_names import MAX_NAME_CHARS
 from web.openapi_components import ID as _ID
 from web.openapi_components import component_schemas
 from web.openapi_components import error as _error

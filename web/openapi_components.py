@@ -1,5 +1,5 @@
 """The OpenAPI document's ``components/schemas``, generated from the Pydantic models
-(``web.schemas``, ``shared.recipe_models``), and the small helpers ``web.openapi`` writes its
+(``web.schemas``, ``shared.recipe.schema``), and the small helpers ``web.openapi`` writes its
 paths with."""
 
 from __future__ import annotations

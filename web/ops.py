@@ -7,7 +7,7 @@ labelled by endpoint, method and status. Under gunicorn with several workers set
 ``web/gunicorn.conf.py`` does this for the compose deployment.
 
 Settings come from ``app.config["ANYCOST_SETTINGS"]`` when the app factory put them there, else
-from the environment (``shared.settings.get_settings``).
+from the environment (``shared.platform.settings.get_settings``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from prometheus_client import (
 from sqlalchemy import Engine, text
 from sqlalchemy.pool import NullPool
 
-from shared.db import make_engine
-from shared.metrics import ItemStatusCollector, QueueDepthCollector
-from shared.settings import Settings, get_settings
+from shared.items.metrics import ItemStatusCollector, QueueDepthCollector
+from shared.platform.settings import Settings, get_settings
+from shared.store.db import make_engine
 
 bp = Blueprint("ops", __name__)
 

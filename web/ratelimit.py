@@ -21,8 +21,8 @@ from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
 
-from shared.errors import RequestErrorCode
-from shared.settings import Settings, SettingsError
+from shared.codes.errors import RequestErrorCode
+from shared.platform.settings import Settings, SettingsError
 from web.errors import ApiError
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import re
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
-from shared.errors import RequestErrorCode
+from shared.codes.errors import RequestErrorCode
 from web.errors import ApiError
 
 #: Deeper than any recipe or edit body (3 levels) by far; far below the recursion limit.

@@ -33,7 +33,7 @@ def output_dir() -> Path:
 @pytest.fixture
 def stack_env(pg_url, tmp_path) -> Iterator[dict]:
     """Settings for every process of the stack (a fresh migrated database, our Redis db)."""
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
 
     redis_url = redis_db_url("browser")
     client = redis.Redis.from_url(redis_url)
@@ -56,18 +56,18 @@ def stack_env(pg_url, tmp_path) -> Iterator[dict]:
 
 @pytest.fixture
 def worker_process(stack_env, output_dir) -> Iterator[subprocess.Popen]:
-    """``celery -A worker.celery_app worker`` in its own process group, ready when it has sent
+    """``celery -A worker.process.celery_app worker`` in its own process group, ready when it has sent
     a heartbeat (its models are loaded by then)."""
     from sqlalchemy import select
 
-    from shared.db import make_engine, make_session_factory
-    from shared.models import WorkerHeartbeat
+    from shared.store.db import make_engine, make_session_factory
+    from shared.store.tables import WorkerHeartbeat
 
     log_path = output_dir / "worker.log"
     log = open(log_path, "w")  # noqa: SIM115  (closed below)
     env = {**os.environ, **stack_env, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "preview,final",
+        [sys.executable, "-m", "celery", "-A", "worker.process.celery_app", "worker", "-Q", "preview,final",
          "-c", "1", "-P", "solo", "-n", f"portal-browser-{os.getpid()}@%h", "--without-gossip",
          "--without-mingle", "-l", "info"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -103,7 +103,7 @@ def web_server(stack_env) -> Iterator[str]:
     """The web app over real HTTP (werkzeug's threaded server in a thread); yields its base URL."""
     from werkzeug.serving import make_server
 
-    from shared.settings import Settings
+    from shared.platform.settings import Settings
     from web import create_app
     from web.auth import create_user
     from web.extensions import services

@@ -71,7 +71,7 @@ def test_worker_gets_a_gpu_scales_and_reads_weights_read_only(config):
     mounts = [v for v in worker["volumes"] if v.split(":")[1] == weights_dir]
     assert mounts and mounts[0].endswith(":ro"), worker["volumes"]
     command = worker["command"]
-    assert command[:4] == ["celery", "-A", "worker.celery_app", "worker"]
+    assert command[:4] == ["celery", "-A", "worker.process.celery_app", "worker"]
     assert command[command.index("-c") + 1] == "1", "one process per GPU"
     assert set(command[command.index("-Q") + 1].split(",")) == {"preview", "final"}
     assert worker["build"]["dockerfile"] == "worker/Dockerfile"
@@ -89,7 +89,7 @@ def test_redis_keeps_messages(config):
 def test_start_order(config):
     services = config["services"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert services["migrate"]["command"][-3:] == ["-m", "shared.migrate", "upgrade"]
+    assert services["migrate"]["command"][-3:] == ["-m", "shared.store.migrate", "upgrade"]
     for name in ("web", "worker", "reaper"):
         deps = services[name]["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully", name

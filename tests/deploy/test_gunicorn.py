@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from shared.migrate import upgrade
-from shared.settings import Settings
+from shared.platform.settings import Settings
+from shared.store.migrate import upgrade
 from tests.conftest import private_redis
 from tests.integration.stack import GunicornServer
 

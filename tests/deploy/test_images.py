@@ -94,13 +94,13 @@ def test_web_image_files_run_web_migrations_and_reaper_without_torch(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.modules["torch"] = None  # the web image has no torch: any import of it fails
-        from shared.migrate import upgrade, MIGRATIONS_DIR
+        from shared.store.migrate import upgrade, MIGRATIONS_DIR
         url = "sqlite:///{tmp_path / 'db.sqlite'}"
         upgrade(url)
         from web import create_app
         app = create_app({{"database_url": url, "redis_url": "redis://127.0.0.1:6379/15"}})
         assert app.test_client().get("/healthz").status_code == 200
-        import worker.reaper  # the reaper service runs from this image
+        import worker.process.reaper  # the reaper service runs from this image
         print("ok", MIGRATIONS_DIR)
     """)
     result = subprocess.run([sys.executable, "-c", script], cwd=app_dir, capture_output=True,

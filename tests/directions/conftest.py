@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from shared.jobs import Upload
-from shared.models import Item, Latent
-from shared.recipe import parse_recipe
+from shared.commands.batches import Upload
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import Item, Latent
 from tests.conftest import pipeline_runtime, private_redis
 from web import create_app
 from web.auth import create_token, create_user

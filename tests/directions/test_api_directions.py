@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 from sqlalchemy import select
 
-from shared.models import Item, UserDirection
-from shared.recipe import Cost
+from shared.recipe.parse import Cost
+from shared.store.tables import Item, UserDirection
 from tests.directions.conftest import RECIPE, items_with_codes, mapped_codes
 from web.extensions import services
-from worker import pipeline, stages, strips
-from worker.images import to_uint8
+from worker.render import pipeline, stages, strips
+from worker.render.images import to_uint8
 
 PREVIEW = Cost(**RECIPE["preview"])
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from shared.directions import generator_directions, pt_path, sidecar_path
+from shared.catalog.directions import generator_directions, pt_path, sidecar_path
 from worker.anycost.directions import (
     Directions,
     install_generator_directions,

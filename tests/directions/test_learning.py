@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.directions import DirectionNameError, check_direction_name
-from shared.learning import latent_feature, learn_direction
+from shared.catalog.directions import DirectionNameError, check_direction_name
+from shared.commands.learning import latent_feature, learn_direction
 
 
 def _examples(seed: int, n_pos: int, n_neg: int, shift: float = 1.5, dims: int = 512):

@@ -8,7 +8,7 @@ import re
 from tests.directions.conftest import items_with_codes, mapped_codes
 from web.auth import create_user
 from web.extensions import services
-from worker import strips
+from worker.render import strips
 
 PASSWORD = "correct horse battery"
 

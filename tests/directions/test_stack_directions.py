@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.conftest import redis_db_url
 from tests.integration.stack import Stack, real_photos, running_stack, settled
 

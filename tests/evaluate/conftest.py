@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from shared.catalog import get_model_config
-from shared.db import make_engine, make_session_factory
-from shared.evaluations import Evaluations, parse_request
-from shared.jobs import JobError
-from shared.models import Evaluation, User, WorkerHeartbeat, utcnow
-from shared.queue import EVALUATE_TASK, Dispatcher
-from shared.settings import Settings, get_settings, set_settings
+from shared.catalog.configs import get_model_config
+from shared.commands.batches import JobError
+from shared.commands.evaluations import Evaluations, parse_request
+from shared.platform.queue import EVALUATE_TASK, Dispatcher
+from shared.platform.settings import Settings, get_settings, set_settings
+from shared.store.db import make_engine, make_session_factory
+from shared.store.tables import Evaluation, User, WorkerHeartbeat, utcnow
 from tests.conftest import private_redis
 
 
@@ -81,7 +81,7 @@ def test_request_defaults_and_limits():
 
 
 def test_worker_app_routes_evaluations_with_their_own_limits():
-    from worker.celery_app import create_worker_app
+    from worker.process.celery_app import create_worker_app
 
     previous = get_settings()
     try:

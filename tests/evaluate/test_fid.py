@@ -9,7 +9,7 @@ import scipy.linalg
 import torch
 from PIL import Image
 
-from shared.recipe import Cost
+from shared.recipe.parse import Cost
 from worker.evaluate.common import EvaluationError, render, sample_wplus
 from worker.evaluate.fid import (
     FeatureStats,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.conftest import redis_db_url
 from tests.integration.stack import Stack, running_stack
 

@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from shared.recipe import Cost
+from shared.recipe.parse import Cost
+from worker.anycost.perceptual import load_lpips, lpips_problem
 from worker.evaluate.__main__ import main
 from worker.evaluate.common import EvaluationError, all_costs
 from worker.evaluate.consistency import evaluate_consistency
-from worker.evaluate.perceptual import load_lpips, lpips_problem
 from worker.evaluate.ppl import evaluate_ppl
 from worker.evaluate.runner import Request, run
 
@@ -55,7 +55,7 @@ def test_consistency_of_every_cost_without_lpips(tiny_bundle):
 
 
 def test_consistency_without_lpips_reports_mse_and_psnr(tiny_bundle, tiny_weights_dir, tmp_path):
-    from shared.settings import Settings
+    from shared.platform.settings import Settings
 
     settings = Settings(model="tiny-random", weights_dir=tiny_weights_dir,
                         lpips_vgg_path=str(tmp_path / "absent.pth"))
@@ -120,7 +120,7 @@ def test_alexnet_lpips_from_disk_for_refinement(tmp_path, monkeypatch):
     import torch
     from torchvision.models import alexnet
 
-    from worker.evaluate.perceptual import backbone_file
+    from worker.anycost.perceptual import backbone_file
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     assert lpips_problem("alex") is not None and "alexnet-owt-" in lpips_problem("alex")

@@ -41,6 +41,6 @@ def coffee() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def detector():
-    from worker.faces import get_detector
+    from worker.render.faces import get_detector
 
     return get_detector("mtcnn")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from worker.faces import AlignTransform, Face, align_face, ffhq_quad, select_faces
-from worker.faces.align import render_quad
-from worker.imaging import decode_image
+from worker.render.faces import AlignTransform, Face, align_face, ffhq_quad, select_faces
+from worker.render.faces.align import render_quad
+from worker.render.imaging import decode_image
 
 
 def fake_face(eye_left, eye_right, mouth_left, mouth_right) -> Face:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from worker.faces import (
+from worker.render.faces import (
     DetectorUnavailable,
     Face,
     FaceDetector,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.faces import Face, align_face, paste_back, select_faces
-from worker.faces.paste import feather_mask
+from worker.render.faces import Face, align_face, paste_back, select_faces
+from worker.render.faces.paste import feather_mask
 
 
 def inside_quad(aligned, shape) -> np.ndarray:

@@ -3,7 +3,7 @@
 Its own redis-server (appendonly, so it can be killed and restarted from its AOF, flushed, or
 stopped with SIGSTOP), a private PostgreSQL database (made to refuse connections with
 ``ALLOW_CONNECTIONS false`` and its backends terminated), real Celery worker processes, the
-reaper as its own process (``python -m worker.reaper``), the web app on a real HTTP port.
+reaper as its own process (``python -m worker.process.reaper``), the web app on a real HTTP port.
 Timeouts are short (heartbeat 1 s, silence 4 s, visibility 20 s) so that recovery takes seconds.
 
 Every HTTP answer is recorded with its time, so a test can say "no 5xx outside the outage", and
@@ -27,9 +27,9 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select, text
 
-from shared.models import Item
-from shared.settings import ENV_VARS, Settings
-from shared.states import TERMINAL
+from shared.items.states import TERMINAL
+from shared.platform.settings import ENV_VARS, Settings
+from shared.store.tables import Item
 from tests.conftest import PG_ADMIN_URL, REDIS_DBS, private_pg_database
 from tests.integration.stack import REPO, ApiClient, WebServer, WorkerProcess
 from tests.redis_server import RedisServer
@@ -62,7 +62,7 @@ class FaultWorker(WorkerProcess):
     def __init__(self, settings: Settings, node: str, log_path: Path):
         self.log_path = log_path
         self.node = node
-        cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        cmd = [sys.executable, "-m", "celery", "-A", "worker.process.celery_app", "worker",
                "-Q", "preview,final", "-c", "1", "-P", "prefork", "-n", node,
                "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -279,7 +279,7 @@ def wait_http(url: str, timeout: float = 10) -> None:
 
 @pytest.fixture(scope="module")
 def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
     from web import create_app
     from web.auth import create_token, create_user
     from web.extensions import services
@@ -306,7 +306,7 @@ def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
                            pg_url.rsplit("/", 1)[1])
         reaper_log = open(logs / "reaper.log", "wb")  # noqa: SIM115
         stack.reaper = subprocess.Popen(
-            [sys.executable, "-m", "worker.reaper"], cwd=REPO, env=process_env(settings),
+            [sys.executable, "-m", "worker.process.reaper"], cwd=REPO, env=process_env(settings),
             stdout=reaper_log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             stack.start_worker()

@@ -15,7 +15,7 @@ import time
 import pytest
 import redis
 
-from shared.errors import ErrorCode
+from shared.codes.errors import ErrorCode
 from tests.faults.conftest import RECIPE, FaultStack
 from tests.integration.stack import real_photos
 

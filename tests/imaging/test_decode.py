@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from shared.errors import ERROR_MESSAGES, ErrorCode
-from shared.imagetypes import sniff_format
-from worker.imaging import DecodedImage, ImageError, decodable_formats, decode_image
+from shared.codes.errors import ERROR_MESSAGES, ErrorCode
+from shared.codes.imagetypes import sniff_format
+from worker.render.imaging import DecodedImage, ImageError, decodable_formats, decode_image
 
 LIMIT = 50_000_000
 

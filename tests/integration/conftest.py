@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.conftest import private_pg_database, redis_db_url
 from tests.integration.stack import Stack, running_stack
 

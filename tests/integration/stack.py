@@ -1,5 +1,5 @@
 """A whole system on one machine, for the integration tests and bench/pipeline.py: real Celery
-worker processes (``python -m celery -A worker.celery_app worker``), the real web app served over
+worker processes (``python -m celery -A worker.process.celery_app worker``), the real web app served over
 HTTP from a thread, and a small REST client for DESIGN.md's API."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ class WorkerProcess:
     def __init__(self, settings: Settings, name: str, log_path: Path, queues: str = "preview,final"):
         self.log_path = log_path
         cmd = [
-            sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+            sys.executable, "-m", "celery", "-A", "worker.process.celery_app", "worker",
             "-Q", queues, "-c", "1", "-P", "prefork", "-n", f"{name}@%h",
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]
@@ -257,7 +257,7 @@ def running_stack(settings: Settings, worker_name: str, log_path: Path,
     and a user with a token; everything stopped (and Redis flushed) afterwards."""
     import redis
 
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
     from web import create_app
     from web.auth import create_token, create_user
     from web.extensions import services

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from shared.jobs import Upload
-from shared.models import Blob, Item
-from shared.recipe import parse_recipe
+from shared.commands.batches import Upload
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import Blob, Item
 from tests.integration.stack import real_photos, settled
 
 pytestmark = pytest.mark.integration

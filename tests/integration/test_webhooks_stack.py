@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from shared.models import WebhookDelivery
+from shared.store.tables import WebhookDelivery
 from tests.integration.stack import REPO, real_photos, settled, worker_env
 from tests.webhook_receiver import Receiver
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from shared import costmodel
-from shared.costmodel import channel_counts, generator_macs
+from shared.catalog import costs as costmodel
+from shared.catalog.costs import channel_counts, generator_macs
 
 
 def test_uniform_macs_table(find_data):
@@ -69,5 +69,5 @@ def test_costmodel_is_pure_python():
     import subprocess
     import sys
 
-    code = "import sys, shared.costmodel, shared.attributes; sys.exit('torch' in sys.modules)"
+    code = "import sys, shared.catalog.costs, shared.codes.attributes; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from shared.attributes import ALIASES, ATTRIBUTES, resolve_attribute
+from shared.codes.attributes import ALIASES, ATTRIBUTES, resolve_attribute
 from worker.anycost.directions import Directions, UnknownAttributeError
 
 

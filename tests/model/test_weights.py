@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from shared.catalog import UnknownConfigError, get_model_config
+from shared.catalog.configs import UnknownConfigError, get_model_config
 from worker.anycost import weights
 from worker.anycost.bundle import WeightsNotInstalledError, load_bundle
 from worker.anycost.checkpoints import CheckpointError, load_generator

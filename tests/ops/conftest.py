@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared.blobs import make_blob_store
-from shared.db import make_engine, make_session_factory
-from shared.jobs import Jobs, Upload
-from shared.models import User
-from shared.queue import Dispatcher
-from shared.recipe import Cost, Recipe
-from shared.settings import Settings
+from shared.commands.batches import Jobs, Upload
+from shared.platform.queue import Dispatcher
+from shared.platform.settings import Settings
+from shared.recipe.parse import Cost, Recipe
+from shared.store.blobs import make_blob_store
+from shared.store.db import make_engine, make_session_factory
+from shared.store.tables import User
 from tests.conftest import private_redis
 
 

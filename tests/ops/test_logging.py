@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from shared.logging import bind, configure_logging, current_context
-from shared.settings import Settings
+from shared.platform.logging import bind, configure_logging, current_context
+from shared.platform.settings import Settings
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from shared import states
-from shared.models import Item, WorkerHeartbeat, utcnow
-from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE
-from shared.states import ItemStatus
+from shared.items import states
+from shared.items.states import ItemStatus
+from shared.platform.queue import FINAL_QUEUE, PREVIEW_QUEUE
+from shared.store.tables import Item, WorkerHeartbeat, utcnow
 from tests.ops.conftest import make_batch, queued_args
-from worker.heartbeat import WORKER_LOST, Heartbeat, reap, worker_name
-from worker.reaper import reap_if_turn
+from worker.process.heartbeat import WORKER_LOST, Heartbeat, reap, worker_name
+from worker.process.reaper import reap_if_turn
 
 DEAD = "celery@gone-host:4242"
 LIVE = "celery@alive-host:77"

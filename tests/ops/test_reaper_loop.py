@@ -1,4 +1,4 @@
-"""The reaper as it runs: `python -m worker.reaper --once` in its own process, the loop's
+"""The reaper as it runs: `python -m worker.process.reaper --once` in its own process, the loop's
 healthcheck file, and the worker hooks that start a heartbeat and a reaper thread."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import states
-from shared.models import Item, WorkerHeartbeat, utcnow
-from shared.queue import PREVIEW_QUEUE
+from shared.items import states
+from shared.platform.queue import PREVIEW_QUEUE
+from shared.store.tables import Item, WorkerHeartbeat, utcnow
 from tests.ops.conftest import make_batch, queued_args
-from worker import heartbeat, reaper
+from worker.process import heartbeat, reaper
 
 
 def test_reaper_cli_once_requeues(settings, sessions, jobs, owner_id, rclient):
@@ -30,7 +30,7 @@ def test_reaper_cli_once_requeues(settings, sessions, jobs, owner_id, rclient):
     heartbeat.Heartbeat(sessions, "celery@crashed:9", interval=1).beat(
         utcnow() - timedelta(seconds=settings.heartbeat_timeout + 5))
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
-    result = subprocess.run([sys.executable, "-m", "worker.reaper", "--once"], env=env,
+    result = subprocess.run([sys.executable, "-m", "worker.process.reaper", "--once"], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["requeued_previews"] == [item_id]

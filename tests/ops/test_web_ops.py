@@ -7,7 +7,7 @@ import socket
 import pytest
 from flask import Flask
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.ops.conftest import make_batch
 from web import ops
 

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from shared.queue import PREVIEW_QUEUE
+from shared.platform.queue import PREVIEW_QUEUE
 from tests.ops.conftest import make_batch
 from tests.ops.test_web_ops import _sample
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 
 POOL = textwrap.dedent("""
     import multiprocessing as mp, sys, time, types
-    from shared.settings import Settings
-    from worker import metrics
+    from shared.platform.settings import Settings
+    from worker.process import metrics
 
     settings = Settings(database_url=sys.argv[1], redis_url=sys.argv[2])
 

@@ -14,10 +14,10 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from shared.jobs import Upload
-from shared.models import Item
-from shared.recipe import parse_recipe
-from shared.settings import Settings
+from shared.commands.batches import Upload
+from shared.platform.settings import Settings
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import Item
 from tests.conftest import redis_db_url
 from tests.integration.stack import running_stack, settled
 

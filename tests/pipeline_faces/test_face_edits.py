@@ -9,14 +9,14 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from shared import states
-from shared.jobs import Upload
-from shared.models import Item
-from shared.recipe import parse_recipe
+from shared.commands.batches import Upload
+from shared.items import states
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import Item
 from tests.pipeline_faces.test_photo_output import encode, hopper
-from worker import pipeline
-from worker.images import decode_rgb
-from worker.per_face import edits_per_face, face_boxes
+from worker.render import pipeline
+from worker.render.images import decode_rgb
+from worker.render.per_face import edits_per_face, face_boxes
 
 RECIPE = {"edits": {"smiling": 0.5}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}, "faces": "all", "output": "photo"}

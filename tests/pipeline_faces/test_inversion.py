@@ -6,10 +6,10 @@ import numpy as np
 import skimage.data
 import torch
 
-from shared.recipe import Recipe
-from worker import inversion, stages
-from worker.faces import align_face, get_detector, select_faces
-from worker.images import to_uint8
+from shared.recipe.parse import Recipe
+from worker.render import inversion, stages
+from worker.render.faces import align_face, get_detector, select_faces
+from worker.render.images import to_uint8
 
 
 def test_refine_does_not_increase_error(tiny_bundle):

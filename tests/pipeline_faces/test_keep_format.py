@@ -10,13 +10,13 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from shared import states
-from shared.jobs import Upload
-from shared.models import Item, WorkerHeartbeat
-from shared.recipe import parse_recipe
-from shared.synthesis import SynthesisRequest, create_synthesis_batch
-from worker import pipeline
-from worker.images import decode_rgb
+from shared.commands.batches import Upload
+from shared.commands.synthesis import SynthesisRequest, create_synthesis_batch
+from shared.items import states
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import Item, WorkerHeartbeat
+from worker.render import pipeline
+from worker.render.images import decode_rgb
 
 RECIPE = {"edits": {"smiling": 0.8}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}}

@@ -9,11 +9,11 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from shared.jobs import Upload
-from shared.models import Item, Latent
-from shared.recipe import parse_recipe
-from worker import pipeline
-from worker.images import decode_rgb
+from shared.commands.batches import Upload
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import Item, Latent
+from worker.render import pipeline
+from worker.render.images import decode_rgb
 
 
 def encode(rgb: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
@@ -77,7 +77,7 @@ def test_photo_output_preview_and_final_keep_size(runtime, owner):
         assert diff < 4.0
 
     with runtime.sessions.begin() as s:
-        from shared import states
+        from shared.items import states
         assert states.request_final(s, item_id)
     report = pipeline.run_finals(runtime, [item_id])
     assert report.completed == [item_id], report.failed
@@ -134,7 +134,7 @@ def test_final_with_refinement_records_errors(runtime, owner):
                               {**RECIPE, "refine_steps": 3})
     assert report.completed == [item_id], report.failed
     with runtime.sessions.begin() as s:
-        from shared import states
+        from shared.items import states
         assert states.request_final(s, item_id)
     report = pipeline.run_finals(runtime, [item_id])
     assert report.completed == [item_id], report.failed

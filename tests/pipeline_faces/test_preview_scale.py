@@ -7,11 +7,11 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from shared import states
-from shared.jobs import Upload
+from shared.commands.batches import Upload
+from shared.items import states
 from tests.pipeline_faces.test_photo_output import RECIPE, _blob, _item, _run, encode
-from worker import pipeline, preview_photo, store
-from worker.faces import AlignTransform
+from worker.render import pipeline, preview_photo, store
+from worker.render.faces import AlignTransform
 
 
 def _big_photo() -> np.ndarray:

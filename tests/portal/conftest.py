@@ -23,7 +23,7 @@ def portal_redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def app(sqlite_url, portal_redis_url):
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
     from web import create_app
     from web.auth import create_user
     from web.extensions import services

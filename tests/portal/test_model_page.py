@@ -7,10 +7,10 @@ import json
 
 import redis
 
-from shared.catalog import get_model_config
-from shared.evaluations import Evaluations
-from shared.models import Evaluation, User
-from shared.queue import EVALUATE_QUEUE, EVALUATE_TASK
+from shared.catalog.configs import get_model_config
+from shared.commands.evaluations import Evaluations
+from shared.platform.queue import EVALUATE_QUEUE, EVALUATE_TASK
+from shared.store.tables import Evaluation, User
 from web.extensions import services
 
 SHA = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"

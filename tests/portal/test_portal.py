@@ -10,8 +10,8 @@ import zipfile
 
 from sqlalchemy import func, select
 
-from shared import states
-from shared.models import Batch, Item
+from shared.items import states
+from shared.store.tables import Batch, Item
 from tests.portal.conftest import png_bytes
 from web.extensions import services
 
@@ -299,7 +299,7 @@ def test_time_estimates_use_measured_render_times(app, browser):
 
 
 def test_cost_table_matches_the_papers_numbers():
-    from shared.catalog import get_model_config
+    from shared.catalog.configs import get_model_config
     from web.portal.costs import cost_table, format_macs
 
     table = cost_table(get_model_config("anycost-ffhq-config-f"))

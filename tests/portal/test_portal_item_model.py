@@ -4,10 +4,10 @@ item of the service's model keeps its attribute sliders."""
 
 from __future__ import annotations
 
-from shared.models import Item, User
-from shared.synthesis import create_synthesis_batch, parse_request
+from shared.commands.synthesis import create_synthesis_batch, parse_request
+from shared.store.tables import Item, User
 from web.extensions import services
-from worker.heartbeat import Heartbeat
+from worker.process.heartbeat import Heartbeat
 
 CAR = "anycost-car-config-f"
 

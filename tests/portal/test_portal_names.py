@@ -8,7 +8,7 @@ import io
 
 from sqlalchemy import func, select
 
-from shared.models import Batch
+from shared.store.tables import Batch
 from tests.portal.conftest import png_bytes
 from tests.portal.test_portal import create_batch
 from web.extensions import services

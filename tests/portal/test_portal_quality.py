@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import update
 
-from shared.models import Item
+from shared.store.tables import Item
 from tests.portal.test_portal import create_batch, item_ids
 from web.extensions import services
 

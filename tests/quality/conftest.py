@@ -43,9 +43,9 @@ def judged_bundle(tiny_bundle):
 @pytest.fixture
 def make_runtime(sqlite_url, redis_url, tiny_weights_dir):
     """``make_runtime(bundle, **settings)``: a worker runtime on a migrated SQLite database."""
-    from shared.migrate import upgrade
-    from shared.settings import Settings
-    from worker.runtime import build_runtime
+    from shared.platform.settings import Settings
+    from shared.store.migrate import upgrade
+    from worker.render.runtime import build_runtime
 
     upgrade(sqlite_url)
     made = []
@@ -64,7 +64,7 @@ def make_runtime(sqlite_url, redis_url, tiny_weights_dir):
 
 @pytest.fixture
 def user_id(make_runtime, tiny_bundle) -> int:
-    from shared.models import User
+    from shared.store.tables import User
 
     rt = make_runtime(tiny_bundle)
     with rt.sessions.begin() as session:

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from shared import quality as shared_quality
+from shared.items import quality as shared_quality
 from tests.quality.conftest import random_discriminator
-from worker import quality
+from worker.render import quality
 
 
 def test_realism_logit_is_per_image_and_at_the_discriminators_size():

@@ -13,13 +13,13 @@ import skimage.data
 import torch
 from PIL import Image
 
-from shared import states
-from shared.jobs import Upload
-from shared.models import Item
-from shared.recipe import parse_recipe
+from shared.commands.batches import Upload
+from shared.items import states
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import Item
 from tests.quality.conftest import with_parts
-from worker import pipeline, quality
-from worker.images import decode_rgb, from_uint8
+from worker.render import pipeline, quality
+from worker.render.images import decode_rgb, from_uint8
 
 CROP = {"output": "crop", "preview": {"channels": 0.5, "resolution": 32},
         "final": {"channels": 1.0, "resolution": 64}}

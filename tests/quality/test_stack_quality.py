@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.conftest import REPO, private_pg_database, redis_db_url
 from tests.integration.stack import Stack, real_photos, running_stack, settled
 
@@ -59,7 +59,7 @@ def stack(ada_weights, tmp_path_factory) -> Iterator[Stack]:
 
 
 def _image(api, url: str) -> torch.Tensor:
-    from worker.images import from_uint8
+    from worker.render.images import from_uint8
 
     data, content_type = api.image(url)
     assert content_type == "image/png"
@@ -67,8 +67,8 @@ def _image(api, url: str) -> torch.Tensor:
 
 
 def test_imported_model_projects_photos_and_scores_realism(stack, ada_weights):
-    from worker import quality
     from worker.anycost.checkpoints import load_discriminator
+    from worker.render import quality
 
     api = stack.api
     photos = [p for p in real_photos() if p[0] in ("astronaut.png", "grace_hopper.jpg")]

@@ -11,15 +11,15 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import states
-from shared.models import Item, WorkerHeartbeat, utcnow
-from shared.queue import FINAL_QUEUE, PREVIEW_QUEUE
-from shared.recovery import reconcile
-from shared.states import ItemStatus
+from shared.items import states
+from shared.items.recovery import reconcile
+from shared.items.states import ItemStatus
+from shared.platform.queue import FINAL_QUEUE, PREVIEW_QUEUE
+from shared.store.tables import Item, WorkerHeartbeat, utcnow
 from tests.recovery.conftest import add_user, make_batch, make_jobs, queued_ids
 from tests.redis_server import RedisServer, free_port
-from worker.heartbeat import Heartbeat, reap
-from worker.reaper import Trust
+from worker.process.heartbeat import Heartbeat, reap
+from worker.process.reaper import Trust
 
 LIVE = "celery@alive-host:77"
 
@@ -171,7 +171,7 @@ def test_the_attempt_cap_counts_every_take(sessions, jobs, settings, owner_id):
 def test_a_refused_edit_changes_nothing(sessions, jobs, owner_id):
     import pytest
 
-    from shared.jobs import JobError
+    from shared.commands.batches import JobError
 
     batch_id = make_batch(jobs, owner_id, 1)
     (item,) = _items(sessions, batch_id)

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select, update
 
-from shared.jobs import JobError
-from shared.models import Batch, Blob, Item, Latent, utcnow
+from shared.commands.batches import JobError
+from shared.store.tables import Batch, Blob, Item, Latent, utcnow
 from tests.recovery.conftest import make_batch, make_jobs
 from web import create_app
 from web.auth import create_token, create_user

@@ -15,14 +15,15 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from shared import states
-from shared.db import make_engine, make_session_factory, retry_transient
-from shared.jobs import Upload
-from shared.models import Item
-from shared.recipe import Cost, Recipe
+from shared.commands.batches import Upload
+from shared.items import states
+from shared.recipe.parse import Cost, Recipe
+from shared.store.db import make_engine, make_session_factory, retry_transient
+from shared.store.tables import Item
 from tests.conftest import pipeline_runtime, private_redis
 from tests.redis_server import free_port
-from worker import pipeline, tasks
+from worker.process import tasks
+from worker.render import pipeline
 
 pytestmark = pytest.mark.slow  # loads the tiny-random models (about 15 s on a busy CPU)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.conftest import redis_db_url
 from tests.integration.stack import REPO, ApiClient, WebServer, WorkerProcess, worker_env
 
@@ -34,7 +34,7 @@ class NamedWorker(WorkerProcess):
         self.log_path = log_path
         self.node = node
         cmd = [
-            sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+            sys.executable, "-m", "celery", "-A", "worker.process.celery_app", "worker",
             "-Q", queues, "-c", "1", "-P", "prefork", "-n", node,
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]
@@ -90,7 +90,7 @@ class ScaleStack:
 def scale_stack(request, pg_url, tiny_weights_dir, tmp_path) -> Iterator[ScaleStack]:
     """Web + PostgreSQL + Redis DB 10; workers started by the test (``start_worker``). Settings
     overrides come from ``@pytest.mark.scale_settings(batch_queue_cap=4, ...)``."""
-    from shared.migrate import upgrade
+    from shared.store.migrate import upgrade
     from web import create_app
     from web.auth import create_token, create_user
     from web.extensions import services

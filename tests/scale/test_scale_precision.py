@@ -8,9 +8,9 @@ import logging
 import pytest
 import torch
 
-from shared.recipe import Cost, default_costs
-from worker import stages
-from worker.runtime import build_runtime, inference, warm_up
+from shared.recipe.parse import Cost, default_costs
+from worker.render import stages
+from worker.render.runtime import build_runtime, inference, warm_up
 
 COSTS = [Cost(0.5, 32), Cost(1.0, 64)]  # the tiny model's preview and full render
 
@@ -78,7 +78,7 @@ def test_fp32_inference_is_the_plain_path(tiny):
 
 def test_warm_up_renders_both_costs_and_logs_its_time(tiny, tiny_weights_dir, sqlite_url,
                                                       caplog, monkeypatch):
-    from shared.settings import Settings
+    from shared.platform.settings import Settings
 
     seen = []
     real_render = stages.render
@@ -89,7 +89,7 @@ def test_warm_up_renders_both_costs_and_logs_its_time(tiny, tiny_weights_dir, sq
     rt = build_runtime(Settings(database_url=sqlite_url, model="tiny-random",
                                 weights_dir=tiny_weights_dir), "warm:1", bundle=tiny)
     try:
-        with caplog.at_level(logging.INFO, logger="worker.runtime"):
+        with caplog.at_level(logging.INFO, logger="worker.render.runtime"):
             seconds = warm_up(rt)
     finally:
         rt.close()

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from shared.models import Blob, Item
+from shared.store.tables import Blob, Item
 from tests.integration.stack import real_photos, settled
 from tests.scale.conftest import TINY_RECIPE, second_user
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.batch_names import MAX_NAME_CHARS, BatchNameError, parse_batch_name
+from shared.recipe.batch_names import MAX_NAME_CHARS, BatchNameError, parse_batch_name
 
 
 def test_names_are_stripped_and_normalised():

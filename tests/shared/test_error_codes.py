@@ -1,11 +1,11 @@
 """One set of error codes: every code the API (web/) and the shared operations raise by name is a
-member of ``shared.errors.ErrorCode`` or ``RequestErrorCode``, and every HTTP default maps to one."""
+member of ``shared.codes.errors.ErrorCode`` or ``RequestErrorCode``, and every HTTP default maps to one."""
 
 from __future__ import annotations
 
 import ast
 
-from shared.errors import ErrorCode, RequestErrorCode
+from shared.codes.errors import ErrorCode, RequestErrorCode
 from tests.conftest import REPO
 
 KNOWN = {c.value for c in ErrorCode} | {c.value for c in RequestErrorCode}

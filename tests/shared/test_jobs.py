@@ -9,14 +9,14 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from shared import states
-from shared.blobs import DatabaseBlobStore, FilesystemBlobStore
-from shared.db import make_engine, make_session_factory
-from shared.jobs import JobError, Jobs, Upload
-from shared.models import Item, User, WorkerHeartbeat
-from shared.queue import PREVIEW_TASK, Dispatcher
-from shared.recipe import parse_recipe
-from shared.settings import Settings
+from shared.commands.batches import JobError, Jobs, Upload
+from shared.items import states
+from shared.platform.queue import PREVIEW_TASK, Dispatcher
+from shared.platform.settings import Settings
+from shared.recipe.parse import parse_recipe
+from shared.store.blobs import DatabaseBlobStore, FilesystemBlobStore
+from shared.store.db import make_engine, make_session_factory
+from shared.store.tables import Item, User, WorkerHeartbeat
 
 
 def queued_messages(redis_url: str, queue: str = "preview") -> list[tuple[str, list]]:

@@ -4,9 +4,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-import shared.models  # noqa: F401
-from shared.db import Base, make_engine
-from shared.migrate import alembic_config
+import shared.store.tables  # noqa: F401
+from shared.store.db import Base, make_engine
+from shared.store.migrate import alembic_config
 
 
 def test_single_head():

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from shared.settings import ENV_VARS
+from shared.platform.settings import ENV_VARS
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.recipe import RecipeError, allowed_resolutions, parse_recipe, recipe_from_stored
+from shared.recipe.parse import RecipeError, allowed_resolutions, parse_recipe, recipe_from_stored
 
 
 def test_defaults_for_1024():

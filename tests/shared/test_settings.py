@@ -1,6 +1,6 @@
 import pytest
 
-from shared.settings import Settings, SettingsError
+from shared.platform.settings import Settings, SettingsError
 
 
 def test_defaults_and_env():

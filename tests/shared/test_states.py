@@ -2,10 +2,10 @@
 
 import pytest
 
-from shared import states
-from shared.db import make_engine, make_session_factory
-from shared.models import Batch, Blob, Item, User
-from shared.states import ItemStatus as S
+from shared.items import states
+from shared.items.states import ItemStatus as S
+from shared.store.db import make_engine, make_session_factory
+from shared.store.tables import Batch, Blob, Item, User
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def synth_redis() -> Iterator[str]:
 @pytest.fixture
 def worker(sqlite_url, synth_redis, tiny_bundle, tiny_weights_dir):
     """A tiny-random worker runtime (the pipeline runs in the test) that has beaten once."""
-    from worker.heartbeat import Heartbeat
+    from worker.process.heartbeat import Heartbeat
 
     with pipeline_runtime(sqlite_url, synth_redis, tiny_bundle, tiny_weights_dir,
                           "synth-worker:1") as rt:
@@ -86,7 +86,7 @@ def queued(url: str, queue: str) -> list:
 
 def run_worker(rt, url: str) -> int:
     """Hand every queued preview and final message to the pipeline, as the task would."""
-    from worker import pipeline
+    from worker.render import pipeline
 
     n = 0
     while True:

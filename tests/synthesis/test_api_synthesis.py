@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from shared.recipe import default_costs
+from shared.recipe.parse import default_costs
 from tests.synthesis.conftest import image, run_worker
-from worker.images import to_uint8
-from worker.synthesis import z_for_seed
+from worker.render.images import to_uint8
+from worker.render.synthesis import z_for_seed
 
 
 def _make(client, headers, body) -> dict:
@@ -89,7 +89,7 @@ def test_truncation_zero_gives_w_avgs_image_for_every_seed(client, headers, work
 
 
 def test_mixing_changes_only_the_slots_it_names(client, headers, worker, synth_redis, app):
-    from shared.models import Item, Latent
+    from shared.store.tables import Item, Latent
     from web.extensions import services
 
     n_style = worker.bundle.generator.n_style
@@ -166,7 +166,7 @@ def test_bad_requests_are_400s_naming_the_field(client, headers, worker):
 
 def test_models_lists_live_configs_and_a_model_without_a_worker_is_409(client, headers, worker,
                                                                         app):
-    from shared.models import WorkerHeartbeat
+    from shared.store.tables import WorkerHeartbeat
     from web.extensions import services
 
     listed = client.get("/api/v1/models", headers=headers).get_json()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from tests.synthesis.conftest import NV
-from worker.images import to_uint8
+from worker.render.images import to_uint8
 
 
 def test_truncation_goes_to_the_files_w_avg_and_renders_nvidias_images(nv_weights, reference_dir):

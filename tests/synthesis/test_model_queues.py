@@ -8,20 +8,20 @@ from datetime import timedelta
 
 import redis
 
-from shared.models import Item, utcnow
-from shared.queue import queue_for
-from shared.recovery import reconcile
-from shared.states import ItemStatus
-from shared.synthesis import create_synthesis_batch, parse_request
+from shared.commands.synthesis import create_synthesis_batch, parse_request
+from shared.items.recovery import reconcile
+from shared.items.states import ItemStatus
+from shared.platform.queue import queue_for
+from shared.store.tables import Item, utcnow
 from tests.synthesis.conftest import queued
-from worker import pipeline
-from worker.heartbeat import Heartbeat
+from worker.process.heartbeat import Heartbeat
+from worker.render import pipeline
 
 CAR = "anycost-car-config-f"
 
 
 def _owner(rt) -> int:
-    from shared.models import User
+    from shared.store.tables import User
 
     with rt.sessions.begin() as session:
         user = User(username="queues")
@@ -76,8 +76,8 @@ def test_finals_of_a_model_go_to_its_final_queue(worker, synth_redis):
 
 
 def test_a_model_without_boundaries_takes_only_directions(worker, synth_redis):
-    from shared.jobs import JobError
-    from shared.synthesis import SynthesisError
+    from shared.commands.batches import JobError
+    from shared.commands.synthesis import SynthesisError
 
     Heartbeat(worker.sessions, "car-worker:2", interval=60, model_name=CAR).beat()
     owner = _owner(worker)

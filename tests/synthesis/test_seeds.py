@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from worker.synthesis import SynthesisSpec, wplus_for, z_for_seed
+from worker.render.synthesis import SynthesisSpec, wplus_for, z_for_seed
 
 
 def test_z_follows_nvidias_seed_convention():

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 import requests
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.conftest import private_pg_database, redis_db_url
 from tests.integration.stack import WorkerProcess, running_stack, settled
 from tests.synthesis.conftest import NV

@@ -1,4 +1,4 @@
-"""``python -m worker.faces.align_dataset``: aligned crops of real faces, photos without one
+"""``python -m worker.render.faces.align_dataset``: aligned crops of real faces, photos without one
 (or not images at all) skipped and listed; the result is a training data set."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_align_dataset_writes_crops_and_lists_skipped(tmp_path):
     Image.fromarray(data.coffee()).save(src / "coffee.png")  # no face
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     dst = tmp_path / "aligned"
-    result = subprocess.run([sys.executable, "-m", "worker.faces.align_dataset", str(src),
+    result = subprocess.run([sys.executable, "-m", "worker.render.faces.align_dataset", str(src),
                              str(dst), "--size", "64"], cwd=REPO, env=train_env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -8,12 +8,12 @@ import sys
 
 import torch
 
-from shared.recipe import default_costs
+from shared.recipe.parse import default_costs
 from tests.train.conftest import REPO, torchrun, train_env
 from worker.anycost import tiny
 from worker.anycost.bundle import load_bundle
 from worker.anycost.checkpoints import load_generator
-from worker.stages import render
+from worker.render.stages import render
 
 
 def test_trained_generator_loads_installs_and_renders(tmp_path, data_dir):

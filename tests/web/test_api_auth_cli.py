@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from sqlalchemy import inspect, select, text
 
-from shared.models import ApiToken, User
+from shared.store.tables import ApiToken, User
 from web.auth import SESSION_CSRF_KEY, SESSION_EPOCH_KEY, SESSION_USER_KEY, check_password
 from web.extensions import services
 

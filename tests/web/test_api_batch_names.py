@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from web_api_helpers import image_bytes
 
-from shared import states
-from shared.models import Batch, Event, WorkerHeartbeat
+from shared.items import states
+from shared.store.tables import Batch, Event, WorkerHeartbeat
 from web.api.archive import name_slug, zip_name
 from web.extensions import services
 

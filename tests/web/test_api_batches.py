@@ -8,8 +8,8 @@ import time
 from sqlalchemy import select
 from web_api_helpers import image_bytes, queued_messages, upload
 
-from shared.models import Item
-from shared.queue import PREVIEW_TASK
+from shared.platform.queue import PREVIEW_TASK
+from shared.store.tables import Item
 from web.extensions import services
 
 ITEM_FIELDS = {"id", "filename", "status", "error", "preview_url", "final_url", "projected_url",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from web_api_helpers import image_bytes, queued_messages, upload
 
-from shared import states
-from shared.queue import PREVIEW_TASK
+from shared.items import states
+from shared.platform.queue import PREVIEW_TASK
 from web.extensions import services
 
 TWO_FACES = [{"box": [0.1, 0.2, 0.4, 0.7]}, {"box": [0.6, 0.25, 0.9, 0.75]}]

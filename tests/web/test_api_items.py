@@ -8,9 +8,9 @@ import zipfile
 
 from web_api_helpers import image_bytes, queued_messages, upload
 
-from shared import states
-from shared.errors import message_for
-from shared.queue import FINAL_TASK, PREVIEW_TASK
+from shared.codes.errors import message_for
+from shared.items import states
+from shared.platform.queue import FINAL_TASK, PREVIEW_TASK
 from web.extensions import services
 
 

@@ -8,7 +8,7 @@ import math
 from sqlalchemy import update
 from web_api_helpers import image_bytes, upload
 
-from shared.models import Item
+from shared.store.tables import Item
 from web.extensions import services
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from web_api_helpers import image_bytes, upload
 
-from shared.attributes import ALIASES, ATTRIBUTES
+from shared.codes.attributes import ALIASES, ATTRIBUTES
 from web.openapi import document
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]

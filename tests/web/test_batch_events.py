@@ -12,7 +12,7 @@ import time
 import pytest
 from web_api_helpers import image_bytes
 
-from shared import states
+from shared.items import states
 from tests.conftest import private_redis
 from web.extensions import services
 

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 
-from shared.nudges import Waiter, nudge
+from shared.platform.nudges import Waiter, nudge
 from tests.conftest import private_redis
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 from web_api_helpers import image_bytes, queued_messages
 
-from shared.models import Batch, Blob, IdempotencyKey, utcnow
+from shared.store.tables import Batch, Blob, IdempotencyKey, utcnow
 from tests.conftest import private_redis
 from web.extensions import services
 
@@ -113,8 +113,8 @@ def test_a_key_still_being_stored_is_409_with_retry_after(app, client, alice):
 
 
 def _fingerprint_of_default_post() -> str:
-    from shared.jobs import Upload
-    from shared.recipe import parse_recipe
+    from shared.commands.batches import Upload
+    from shared.recipe.parse import parse_recipe
     from web import idempotency
 
     recipe = parse_recipe({}, 1024).as_dict()

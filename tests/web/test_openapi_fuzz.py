@@ -11,7 +11,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from shared.models import User
+from shared.store.tables import User
 from tests.conftest import private_redis
 from web.auth import create_token
 from web.extensions import services

@@ -115,7 +115,7 @@ def test_limits_can_be_switched_off(app_factory):
 
 
 def test_a_bad_limit_setting_fails_at_start_up(app_factory):
-    from shared.settings import SettingsError
+    from shared.platform.settings import SettingsError
 
     with pytest.raises(SettingsError, match="ANYCOST_RATE_LIMIT_SUBMISSIONS"):
         app_factory(rate_limit_submissions="lots")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from web_api_helpers import image_bytes, upload
 
-from shared.errors import ErrorCode, RequestErrorCode
-from shared.item_status import BATCH_STATUSES, ItemStatus
-from shared.models import Batch, Item
-from shared.quality import PROJECTION_METHODS
-from shared.recipe_models import CHANNEL_RATIOS, FACE_MODES, OUTPUTS, Recipe
+from shared.codes.errors import ErrorCode, RequestErrorCode
+from shared.codes.item_status import BATCH_STATUSES, ItemStatus
+from shared.items.quality import PROJECTION_METHODS
+from shared.recipe.schema import CHANNEL_RATIOS, FACE_MODES, OUTPUTS, Recipe
+from shared.store.tables import Batch, Item
 from web.extensions import services
 from web.openapi_components import REF_TEMPLATE, OpenApiJsonSchema
 from web.response_check import ResponseMismatch, check

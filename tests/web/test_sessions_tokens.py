@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from shared.models import ApiToken, User, utcnow
+from shared.store.tables import ApiToken, User, utcnow
 from tests.conftest import private_redis
 from web.auth import create_user
 from web.extensions import services

@@ -1,4 +1,4 @@
-"""Webhooks end to end: a batch names a URL, item transitions (shared.states, as a worker makes
+"""Webhooks end to end: a batch names a URL, item transitions (shared.items.states, as a worker makes
 them) write outbox events in their own transactions, the sender POSTs them to a real HTTP receiver
 on 127.0.0.1 that checks every Standard Webhooks signature itself, retries with backoff past a
 receiver that fails the first two tries, records attempts, gives up after the last attempt, and
@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import delete, select
 from web_api_helpers import image_bytes
 
-from shared import states, webhooks
-from shared.events import BATCH_COMPLETED
-from shared.models import Event, WebhookDelivery
+from shared.items import states, webhooks
+from shared.items.events import BATCH_COMPLETED
+from shared.store.tables import Event, WebhookDelivery
 from tests.conftest import private_redis
 from tests.webhook_receiver import Receiver
 from web.extensions import services

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.models import Item
+from shared.store.tables import Item
 from tests.conftest import pipeline_runtime, private_redis
 
 

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from shared.queue import FINAL_TASK, PREVIEW_TASK
-from shared.settings import Settings, get_settings, set_settings
-from worker import images
-from worker.runtime import WorkerStartupError, resolve_device, resolve_precision
+from shared.platform.queue import FINAL_TASK, PREVIEW_TASK
+from shared.platform.settings import Settings, get_settings, set_settings
+from worker.render import images
+from worker.render.runtime import WorkerStartupError, resolve_device, resolve_precision
 
 
 @pytest.fixture
 def app():
-    from worker.celery_app import create_worker_app
+    from worker.process.celery_app import create_worker_app
 
     previous = get_settings()
     settings = Settings(redis_url="redis://127.0.0.1:6379/12", worker_startup_timeout=321,
@@ -41,7 +41,7 @@ def test_tasks_have_their_shared_names(app):
 
 
 def test_module_app_is_built_lazily_from_the_environment(monkeypatch):
-    import worker.celery_app as module
+    import worker.process.celery_app as module
 
     previous = get_settings()
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/12")

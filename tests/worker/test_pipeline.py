@@ -8,13 +8,13 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import func, select
 
-from shared import states
-from shared.jobs import Upload
-from shared.models import Blob, Latent
-from shared.recipe import parse_recipe
+from shared.commands.batches import Upload
+from shared.items import states
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import Blob, Latent
 from tests.worker.conftest import items_of
-from worker import pipeline, stages
-from worker.images import decode_rgb
+from worker.render import pipeline, stages
+from worker.render.images import decode_rgb
 
 RECIPE = {"output": "crop", "edits": {"smiling": 0.5}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}}

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterable
 from typing import IO
 
-from shared.imagetypes import MIME_TYPES
+from shared.codes.imagetypes import MIME_TYPES
 
 MAX_STEM_CHARS = 100
 SPOOL_BYTES = 32 * 1024 * 1024

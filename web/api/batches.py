@@ -6,11 +6,11 @@ from __future__ import annotations
 from flask import request, send_file
 from sqlalchemy import select
 
-from shared import quality
-from shared.batch_names import MAX_NAME_CHARS, NAME_FIELD, parse_batch_name
-from shared.errors import RequestErrorCode
-from shared.models import Blob
-from shared.states import ItemStatus
+from shared.codes.errors import RequestErrorCode
+from shared.items import quality
+from shared.items.states import ItemStatus
+from shared.recipe.batch_names import MAX_NAME_CHARS, NAME_FIELD, parse_batch_name
+from shared.store.tables import Blob
 from web.api.archive import entry_names, write_zip, zip_name
 from web.api.blueprint import bp, current_user
 from web.api.params import int_param

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from shared.models import User
+from shared.store.tables import User
 from web import openapi
 from web.auth import authenticate
 from web.errors import ApiError

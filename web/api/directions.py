@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import Response, request, url_for
 
-from shared.edit_names import generator_entries
-from shared.user_directions import describe_strip
+from shared.catalog.edit_names import generator_entries
+from shared.commands.user_directions import describe_strip
 from web.api.blueprint import bp, current_user
 from web.errors import ApiError
 from web.extensions import db, services

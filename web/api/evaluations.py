@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import request, url_for
 
-from shared.catalog import ModelConfig, UnknownConfigError, get_model_config
-from shared.evaluations import Evaluations
+from shared.catalog.configs import ModelConfig, UnknownConfigError, get_model_config
+from shared.commands.evaluations import Evaluations
 from web.api.blueprint import bp, current_user
 from web.api.serialize import evaluation_dict
 from web.errors import ApiError

@@ -22,10 +22,10 @@ from datetime import timedelta
 from flask import Response, request
 from sqlalchemy import func, select
 
-from shared.events import BATCH_COMPLETED
-from shared.models import Event, Item, utcnow
-from shared.nudges import Waiter
-from shared.states import TERMINAL, batch_status, status_counts
+from shared.items.events import BATCH_COMPLETED
+from shared.items.states import TERMINAL, batch_status, status_counts
+from shared.platform.nudges import Waiter
+from shared.store.tables import Event, Item, utcnow
 from web.api.blueprint import bp, current_user
 from web.api.params import int_param
 from web.extensions import Services, db, services
@@ -137,7 +137,7 @@ def _read(session, batch_id: str, sent: _Sent) -> list:
 def _follow(svc: Services, batch_id: str, sent: _Sent, deadline: float, heartbeat: float,
             quiet_since: float, waiter: Waiter) -> Iterator[str]:
     """Events not ``sent`` yet as they are committed: read at once when the worker nudges the
-    batch (shared.nudges), else every POLL_SECONDS."""
+    batch (shared.platform.nudges), else every POLL_SECONDS."""
     while time.monotonic() < deadline:
         try:
             with svc.sessions() as session:

@@ -38,7 +38,7 @@ def edit_item(item_id: str):
         raise ApiError(400, "invalid_edits", 'send JSON {"edits": {"attribute": value}}', "edits")
     # Edits and the optional preview cost ("preview": this item at another cost) in one guarded
     # update: a refused edit (4xx) changes neither. With "face", the edits are that face's
-    # override (shared.jobs.Jobs.edit_item).
+    # override (shared.commands.batches.Jobs.edit_item).
     version = svc.jobs.edit_item(user.id, item_id, body["edits"], body.get("preview"),
                                  face=body.get("face"))
     return {"id": item_id, "status": "previewing", "edit_version": version}, 202

@@ -7,10 +7,10 @@ from functools import lru_cache
 
 from flask import jsonify, request
 
-from shared.attributes import ALIASES, ATTRIBUTES, EDIT_RANGE, bare_name
-from shared.catalog import ModelConfig
-from shared.edit_names import generator_entries
-from shared.recipe import CHANNEL_RATIOS, allowed_resolutions, default_costs
+from shared.catalog.configs import ModelConfig
+from shared.catalog.edit_names import generator_entries
+from shared.codes.attributes import ALIASES, ATTRIBUTES, EDIT_RANGE, bare_name
+from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions, default_costs
 from web import openapi
 from web.api.blueprint import bp, current_user
 from web.extensions import services
@@ -38,7 +38,7 @@ def list_attributes():
 def _cost_table(config: ModelConfig) -> tuple[dict, ...]:
     """MACs of every allowed (channels, resolution) sub-network, relative to the full model."""
     try:
-        from shared.costmodel import generator_macs
+        from shared.catalog.costs import generator_macs
     except ImportError:  # the cost model is optional for the API
         return ()
 

@@ -12,10 +12,10 @@ from flask import url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared import quality, states
-from shared.catalog import get_model_config
-from shared.errors import ERROR_MESSAGES, message_for
-from shared.models import Batch, Evaluation, Item
+from shared.catalog.configs import get_model_config
+from shared.codes.errors import ERROR_MESSAGES, message_for
+from shared.items import quality, states
+from shared.store.tables import Batch, Evaluation, Item
 
 IMAGE_KINDS = ("original", "projected", "preview", "final")
 
@@ -93,7 +93,7 @@ def item_dict(item: Item, batch: Batch) -> dict:
 
 
 def batch_dict(batch: Batch, sort: str = "position", order: str | None = None) -> dict:
-    """A batch with its items in ``sort`` order (``shared.quality.sort_items``)."""
+    """A batch with its items in ``sort`` order (``shared.items.quality.sort_items``)."""
     statuses = [item.status for item in batch.items]
     return {
         "id": batch.id,

@@ -9,11 +9,11 @@ import logging
 
 from flask import request
 
-from shared.batch_names import NAME_FIELD, parse_batch_name
-from shared.errors import RequestErrorCode
-from shared.models import User
-from shared.recipe import parse_recipe
-from shared.webhooks import WebhookUrlError, check_url
+from shared.codes.errors import RequestErrorCode
+from shared.items.webhooks import WebhookUrlError, check_url
+from shared.recipe.batch_names import NAME_FIELD, parse_batch_name
+from shared.recipe.parse import parse_recipe
+from shared.store.tables import User
 from web import idempotency
 from web.api.serialize import created_dict
 from web.api.uploads import read_uploads, recipe_text

@@ -1,7 +1,7 @@
 """Synthesis batches (``POST /api/v1/batches`` with a JSON body: seeds or a count, truncation,
 style mixing, a model) and the model configs this deployment serves (``GET /api/v1/models``).
 
-The checks live in ``shared.synthesis``; this module turns a request into them and answers.
+The checks live in ``shared.commands.synthesis``; this module turns a request into them and answers.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import logging
 
 from flask import request
 
-from shared.batch_names import NAME_FIELD, parse_batch_name
-from shared.catalog import ModelConfig, UnknownConfigError, get_model_config
-from shared.directions import generator_directions
-from shared.errors import RequestErrorCode
-from shared.models import User
-from shared.recipe import default_costs
-from shared.synthesis import create_synthesis_batch, live_models, parse_request
-from shared.webhooks import WebhookUrlError, check_url
+from shared.catalog.configs import ModelConfig, UnknownConfigError, get_model_config
+from shared.catalog.directions import generator_directions
+from shared.codes.errors import RequestErrorCode
+from shared.commands.synthesis import create_synthesis_batch, live_models, parse_request
+from shared.items.webhooks import WebhookUrlError, check_url
+from shared.recipe.batch_names import NAME_FIELD, parse_batch_name
+from shared.recipe.parse import default_costs
+from shared.store.tables import User
 from web import idempotency
 from web.api.blueprint import bp
 from web.api.meta import _cost_table

@@ -7,8 +7,8 @@ from __future__ import annotations
 from flask import request, session
 from sqlalchemy import select
 
-from shared.models import ApiToken, User
-from shared.webhooks import new_secret
+from shared.items.webhooks import new_secret
+from shared.store.tables import ApiToken, User
 from web.api.blueprint import bp, current_user
 from web.api.serialize import iso
 from web.auth import (

@@ -13,9 +13,9 @@ import unicodedata
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
-from shared.imagetypes import ACCEPTED_FORMATS, mime_type, sniff_format
-from shared.jobs import Upload
-from shared.settings import Settings
+from shared.codes.imagetypes import ACCEPTED_FORMATS, mime_type, sniff_format
+from shared.commands.batches import Upload
+from shared.platform.settings import Settings
 from web.errors import ApiError
 
 MB = 1024 * 1024

@@ -14,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from shared.models import User
+from shared.store.tables import User
 from web.auth import end_sessions, login_session
 from web.portal.services import services
 

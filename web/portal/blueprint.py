@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 
-from shared.models import WorkerHeartbeat, utcnow
+from shared.store.tables import WorkerHeartbeat, utcnow
 from web.portal.auth import signed_in
 from web.portal.costs import format_macs
 from web.portal.csrf import check_csrf, csrf_field, csrf_token

@@ -13,10 +13,10 @@ import statistics
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.catalog import ModelConfig
-from shared.costmodel import generator_macs
-from shared.models import Batch, Item
-from shared.recipe import CHANNEL_RATIOS, allowed_resolutions, default_costs
+from shared.catalog.configs import ModelConfig
+from shared.catalog.costs import generator_macs
+from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions, default_costs
+from shared.store.tables import Batch, Item
 
 #: Renders looked at to measure the workers' speed.
 SAMPLE_ITEMS = 40

@@ -7,10 +7,10 @@ from __future__ import annotations
 from flask import abort, render_template, url_for
 from flask_login import current_user
 
-from shared.attributes import ALIASES
-from shared.directions import generator_directions
-from shared.jobs import JobError
-from shared.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
+from shared.catalog.directions import generator_directions
+from shared.codes.attributes import ALIASES
+from shared.commands.batches import JobError
+from shared.commands.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
 from web.portal.auth import login_required
 from web.portal.blueprint import bp
 from web.portal.forms import Slider

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from shared.attributes import ALIASES, ATTRIBUTES, bare_name
-from shared.batch_names import NAME_FIELD, BatchNameError, parse_batch_name
-from shared.imagetypes import MIME_TYPES
-from shared.jobs import Upload
-from shared.recipe import Recipe, RecipeError, parse_recipe
-from shared.settings import Settings
+from shared.codes.attributes import ALIASES, ATTRIBUTES, bare_name
+from shared.codes.imagetypes import MIME_TYPES
+from shared.commands.batches import Upload
+from shared.platform.settings import Settings
+from shared.recipe.batch_names import NAME_FIELD, BatchNameError, parse_batch_name
+from shared.recipe.parse import Recipe, RecipeError, parse_recipe
 from web.api.uploads import read_upload
 from web.errors import ApiError
 

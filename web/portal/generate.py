@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import render_template
 
-from shared.batch_names import MAX_NAME_CHARS
+from shared.recipe.batch_names import MAX_NAME_CHARS
 from web.portal.auth import login_required
 from web.portal.blueprint import bp
 from web.portal.services import services

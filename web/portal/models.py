@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from shared.catalog import UnknownConfigError, get_model_config
-from shared.evaluations import KINDS, Evaluations
-from shared.jobs import JobError
-from shared.recipe import CHANNEL_RATIOS, allowed_resolutions
+from shared.catalog.configs import UnknownConfigError, get_model_config
+from shared.commands.batches import JobError
+from shared.commands.evaluations import KINDS, Evaluations
+from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions
 from web.api.serialize import evaluation_dict
 from web.portal.auth import login_required
 from web.portal.blueprint import bp

@@ -8,9 +8,9 @@ import math
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from shared.batch_names import MAX_NAME_CHARS
-from shared.jobs import JobError
-from shared.recipe import MAX_REFINE_STEPS, recipe_from_stored
+from shared.commands.batches import JobError
+from shared.recipe.batch_names import MAX_NAME_CHARS
+from shared.recipe.parse import MAX_REFINE_STEPS, recipe_from_stored
 from web.api.serialize import batch_summaries
 from web.portal.auth import check_password_login, login_required, safe_next, sign_in, sign_out
 from web.portal.blueprint import bp

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from flask import request, url_for
 
-from shared import quality
-from shared.models import Batch, Item
+from shared.items import quality
+from shared.store.tables import Batch, Item
 from web.api import serialize
 
 STATUS_LABELS: dict[str, str] = {

@@ -2,12 +2,12 @@
 
 ``web.openapi_components`` generates the OpenAPI document's ``components/schemas`` from
 ``COMPONENTS`` (the models they reference come along); the recipe's own models live in
-``shared.recipe_models``.
+``shared.recipe.schema``.
 """
 
 from __future__ import annotations
 
-from shared.recipe_models import Cost, Recipe
+from shared.recipe.schema import Cost, Recipe
 from web.schemas import batches, common, jobs, service
 
 COMPONENTS = (

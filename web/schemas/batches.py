@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
-from shared.batch_names import MAX_NAME_CHARS
-from shared.item_status import BATCH_STATUSES, ItemStatus
-from shared.quality import PROJECTION_METHODS
-from shared.recipe_models import Cost, Edits, Recipe
+from shared.codes.item_status import BATCH_STATUSES, ItemStatus
+from shared.items.quality import PROJECTION_METHODS
+from shared.recipe.batch_names import MAX_NAME_CHARS
+from shared.recipe.schema import Cost, Edits, Recipe
 from web.schemas.common import DateTime, Id, JobError, ModelRef, Url
 
 BatchStatus = Literal[BATCH_STATUSES]

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.errors import ErrorCode, RequestErrorCode
-from shared.recipe_models import CHANNEL_RATIOS, Cost
+from shared.codes.errors import ErrorCode, RequestErrorCode
+from shared.recipe.schema import CHANNEL_RATIOS, Cost
 
 ERROR_CODES = tuple(sorted({c.value for c in ErrorCode} | {c.value for c in RequestErrorCode}))
 

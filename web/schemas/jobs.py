@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.batch_names import MAX_NAME_CHARS
-from shared.evaluations import DATA_NAME, KINDS, EvaluationStatus
-from shared.recipe_models import CHANNEL_RATIOS, Recipe
-from shared.synthesis import MAX_SEED
+from shared.commands.evaluations import DATA_NAME, KINDS, EvaluationStatus
+from shared.commands.synthesis import MAX_SEED
+from shared.recipe.batch_names import MAX_NAME_CHARS
+from shared.recipe.schema import CHANNEL_RATIOS, Recipe
 from web.schemas.batches import BatchCreated, ItemRef
 from web.schemas.common import CostMacs, DateTime, DefaultCosts, Id, JobError, ModelRef, Url
 

@@ -6,14 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.directions import GENERATOR_METHODS, MIN_EXAMPLES, NAME_PATTERN
-from shared.recipe_models import CHANNEL_RATIOS, Cost
-from shared.user_directions import (
+from shared.catalog.directions import GENERATOR_METHODS, MIN_EXAMPLES, NAME_PATTERN
+from shared.commands.user_directions import (
     DEFAULT_STRIP_STEPS,
     DIRECTION_METHODS,
     STRIP_STATUSES,
     STRIP_STEPS,
 )
+from shared.recipe.schema import CHANNEL_RATIOS, Cost
 from web.schemas.common import CostMacs, DateTime, DefaultCosts, Id, Url
 
 DirectionName = Annotated[str, Field(pattern=NAME_PATTERN.pattern)]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from shared.catalog import TINY_CONFIG, get_model_config
-from shared.directions import pt_path
+from shared.catalog.configs import TINY_CONFIG, get_model_config
+from shared.catalog.directions import pt_path
 from worker.anycost import weights
 from worker.anycost.checkpoints import (
     load_boundaries,

@@ -1,11 +1,11 @@
 """Torch-side entry to the cost model: MACs of a generator instance's sub-networks.
 
-The arithmetic lives in ``shared.costmodel`` (pure Python, also used by the web portal).
+The arithmetic lives in ``shared.catalog.costs`` (pure Python, also used by the web portal).
 """
 
 from __future__ import annotations
 
-from shared.costmodel import (
+from shared.catalog.costs import (
     BASE_CHANNELS,
     CHANNEL_RATIOS,
     ChannelSpec,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from shared.attributes import (
+from shared.codes.attributes import (
     ALIASES,
     ATTRIBUTES,
     EDIT_GAIN,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from shared.costmodel import BASE_CHANNELS, check_resolution
+from shared.catalog.costs import BASE_CHANNELS, check_resolution
 
 from .layers import ConvLayer, EqualLinear, ResBlock
 

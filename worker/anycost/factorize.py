@@ -21,14 +21,14 @@ from pathlib import Path
 
 import torch
 
-from shared.attributes import EDIT_SLOTS
-from shared.directions import (
+from shared.catalog.directions import (
     GAIN_SIGMAS,
     SIDECAR_VERSION,
     generator_key,
     pt_path,
     sidecar_path,
 )
+from shared.codes.attributes import EDIT_SLOTS
 
 from .generator import Generator
 

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from shared import costmodel
+from shared.catalog import costs
 
 from .layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
 from .ops import Impl
@@ -52,7 +52,7 @@ class Generator(nn.Module):
             (NVIDIA's ADA networks are trained with 256; None: no clamping, as in Anycost).
         """
         super().__init__()
-        self.log_res = costmodel.check_resolution(resolution)
+        self.log_res = costs.check_resolution(resolution)
         if resolution < 8:
             raise ValueError("resolution must be at least 8")
         self.resolution = resolution
@@ -68,7 +68,7 @@ class Generator(nn.Module):
             PixelNorm(),
             *[EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation="lrelu") for _ in range(n_mlp)],
         )
-        widths = costmodel.full_channels(resolution, channel_multiplier, channel_max)[::2]
+        widths = costs.full_channels(resolution, channel_multiplier, channel_max)[::2]
         self.input = ConstantInput(widths[0])
         clamp = {"conv_clamp": conv_clamp}
         self.conv1 = StyledConv(widths[0], widths[0], 3, style_dim, blur_kernel=blur_kernel, **clamp)
@@ -86,15 +86,15 @@ class Generator(nn.Module):
             self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, size, size))
 
     # ----- config -------------------------------------------------------------------------------
-    def channel_config(self, ratio_or_list: costmodel.ChannelSpec = None) -> list[int]:
+    def channel_config(self, ratio_or_list: costs.ChannelSpec = None) -> list[int]:
         """Per-layer output channels (input, conv1, then two per level) for a ratio or a list."""
-        return costmodel.channel_counts(
+        return costs.channel_counts(
             self.resolution, ratio_or_list, self.channel_multiplier, self.channel_max
         )
 
-    def macs(self, channels: costmodel.ChannelSpec = None, resolution: int | None = None) -> int:
-        """Multiply-accumulates of one render from z at this cost (see ``shared.costmodel``)."""
-        return costmodel.generator_macs(
+    def macs(self, channels: costs.ChannelSpec = None, resolution: int | None = None) -> int:
+        """Multiply-accumulates of one render from z at this cost (see ``shared.catalog.costs``)."""
+        return costs.generator_macs(
             self.resolution, channels, resolution, self.channel_multiplier, self.channel_max,
             self.style_dim, len(self.style) - 1,
         )
@@ -115,10 +115,10 @@ class Generator(nn.Module):
         n_rgbs = sum(1 for k in sd if k.startswith("to_rgbs.") and k.endswith(".conv.weight"))
         resolution = 2 ** (2 + n_rgbs)
         widths = [channel_max] + [sd[f"to_rgbs.{i}.conv.weight"].shape[2] for i in range(n_rgbs)]
-        base = costmodel.BASE_CHANNELS
+        base = costs.BASE_CHANNELS
         candidates = [2, 1, 0.5, 4, 0.25, widths[-1] / base[resolution]]
         for mult in candidates:
-            full = costmodel.full_channels(resolution, mult, channel_max)[::2]
+            full = costs.full_channels(resolution, mult, channel_max)[::2]
             if full == widths:
                 return {"resolution": resolution, "style_dim": style_dim, "n_mlp": n_mlp,
                         "channel_multiplier": mult, "channel_max": channel_max}
@@ -161,7 +161,7 @@ class Generator(nn.Module):
     def synthesis(
         self,
         wplus: torch.Tensor,
-        channels: costmodel.ChannelSpec = None,
+        channels: costs.ChannelSpec = None,
         resolution: int | None = None,
         noise_mode: NoiseMode = "const",
         impl: Impl = "fast",
@@ -181,7 +181,7 @@ class Generator(nn.Module):
     def synthesis_rgbs(
         self,
         wplus: torch.Tensor,
-        channels: costmodel.ChannelSpec = None,
+        channels: costs.ChannelSpec = None,
         resolution: int | None = None,
         noise_mode: NoiseMode = "const",
         impl: Impl = "fast",
@@ -191,11 +191,11 @@ class Generator(nn.Module):
         return [x.contiguous() for x in self._synthesize(wplus, channels, resolution, noise_mode, impl, generator)]
 
     def _synthesize(
-        self, wplus: torch.Tensor, channels: costmodel.ChannelSpec, resolution: int | None,
+        self, wplus: torch.Tensor, channels: costs.ChannelSpec, resolution: int | None,
         noise_mode: str, impl: Impl, generator: torch.Generator | None,
     ) -> Iterator[torch.Tensor]:
         target = self.resolution if resolution is None else int(resolution)
-        if target not in costmodel.levels(self.resolution):
+        if target not in costs.levels(self.resolution):
             raise ValueError(f"resolution must be a power of two from 4 to {self.resolution}, got {resolution!r}")
         if wplus.ndim != 3 or wplus.shape[1] != self.n_style or wplus.shape[2] != self.style_dim:
             raise ValueError(

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from shared.attributes import ATTRIBUTES
-from shared.catalog import TINY_CONFIG, get_model_config
+from shared.catalog.configs import TINY_CONFIG, get_model_config
+from shared.codes.attributes import ATTRIBUTES
 
 CONFIG_NAME = TINY_CONFIG
 SEED = 20210101

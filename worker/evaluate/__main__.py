@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from shared.settings import Settings, SettingsError
+from shared.platform.settings import Settings, SettingsError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from worker.anycost.weights import WeightsError
     from worker.evaluate.common import EvaluationError
     from worker.evaluate.runner import Request, run
-    from worker.runtime import resolve_device
+    from worker.render.runtime import resolve_device
 
     try:
         settings = Settings.from_env()

@@ -10,12 +10,12 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from shared.errors import ErrorCode
-from shared.recipe import CHANNEL_RATIOS, Cost, allowed_resolutions
+from shared.codes.errors import ErrorCode
+from shared.recipe.parse import CHANNEL_RATIOS, Cost, allowed_resolutions
 
 
 class EvaluationError(Exception):
-    """A metric cannot run; ``code`` is a stable ``shared.errors.ErrorCode`` value."""
+    """A metric cannot run; ``code`` is a stable ``shared.codes.errors.ErrorCode`` value."""
 
     def __init__(self, code: ErrorCode | str, message: str):
         super().__init__(message)

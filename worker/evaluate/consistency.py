@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from shared.recipe import Cost
+from shared.recipe.parse import Cost
 from worker.evaluate.common import batches, downsample, full_cost, render, sample_wplus
 
 

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shared.errors import ErrorCode
-from shared.recipe import Cost
+from shared.codes.errors import ErrorCode
+from shared.recipe.parse import Cost
 from worker.evaluate.common import (
     EvaluationError,
     batches,
@@ -138,8 +138,8 @@ def image_files(folder: Path) -> list[Path]:
 
 def _load_square(path: Path, resolution: int, max_pixels: int) -> torch.Tensor | None:
     """One image file -> ``[3, R, R]`` in [-1, 1] (centre crop, area resize); None if unreadable."""
-    from worker.imaging import decode_image
-    from worker.imaging.errors import ImageError
+    from worker.render.imaging import decode_image
+    from worker.render.imaging.errors import ImageError
 
     try:
         rgb = decode_image(path.read_bytes(), max_pixels).rgb

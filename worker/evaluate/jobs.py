@@ -12,9 +12,9 @@ from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from shared.errors import ErrorCode
-from shared.evaluations import Evaluations
-from shared.models import Evaluation
+from shared.codes.errors import ErrorCode
+from shared.commands.evaluations import Evaluations
+from shared.store.tables import Evaluation
 from worker.anycost.weights import WeightsError
 from worker.evaluate.common import EvaluationError
 from worker.evaluate.runner import Request, run
@@ -39,7 +39,7 @@ def bundle_for(rt, model_name: str):
 
 
 def data_folder(rt, name: str | None) -> str | None:
-    """A data set name (validated by shared.evaluations) -> its folder on this worker."""
+    """A data set name (validated by shared.commands.evaluations) -> its folder on this worker."""
     if name is None:
         return None
     root = Path(rt.settings.eval_data_dir)

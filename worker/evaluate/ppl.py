@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from shared.recipe import Cost
+from shared.recipe.parse import Cost
 from worker.evaluate.common import batches, downsample, render, sample_z
 
 EPSILON = 1e-4

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
+from worker.anycost.perceptual import load_lpips, lpips_available
 from worker.evaluate.common import full_cost, select_costs
 from worker.evaluate.consistency import evaluate_consistency
 from worker.evaluate.fid import evaluate_fid
 from worker.evaluate.inception import load_inception
-from worker.evaluate.perceptual import load_lpips, lpips_available
 from worker.evaluate.ppl import evaluate_ppl
 
 KINDS = ("fid", "ppl", "consistency")

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
-from shared.costmodel import CHANNEL_RATIOS
+from shared.catalog.costs import CHANNEL_RATIOS
 from worker.anycost.generator import Generator
 from worker.anycost.layers import ModulatedConv2d
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from shared.recipe import default_costs
+from shared.recipe.parse import default_costs
 from worker.anycost.checkpoints import load_encoder, load_generator
 from worker.anycost.encoder import Encoder
 from worker.train import losses

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from shared.catalog import CONFIGS, USER_CONFIG_NAME
+from shared.catalog.configs import CONFIGS, USER_CONFIG_NAME
 from worker.anycost import checkpoints as ckpt
 from worker.anycost import weights
 from worker.anycost.download import sha256_file

@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.attributes import ATTRIBUTES
-from shared.catalog import (
+from shared.catalog.configs import (
     KINDS,
     MANIFEST_NAME,
     ModelConfig,
@@ -38,7 +37,8 @@ from shared.catalog import (
     all_configs,
     get_model_config,
 )
-from shared.directions import pt_path
+from shared.catalog.directions import pt_path
+from shared.codes.attributes import ATTRIBUTES
 from worker.anycost import checkpoints as ckpt
 from worker.anycost.download import (
     DownloadError,

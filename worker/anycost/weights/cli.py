@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shared.catalog import CONFIGS, UnknownConfigError
+from shared.catalog.configs import CONFIGS, UnknownConfigError
 from worker.anycost import weights
 from worker.anycost.checkpoints import CheckpointError
 from worker.anycost.download import stderr_progress

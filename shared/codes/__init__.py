@@ -1,0 +1,1 @@
+"""Stable vocabulary, pure data: error codes, item statuses, attribute names, image types."""

@@ -1,0 +1,251 @@
+"""Webhook delivery: the outbox's ``webhook_deliveries`` POSTed to the batch's URL, signed the
+Standard Webhooks way, retried with exponential backoff, at least once.
+
+Headers: ``webhook-id`` (the event's id, the same on every retry: receivers deduplicate on it),
+``webhook-timestamp`` (Unix seconds of this attempt) and ``webhook-signature`` =
+``v1,`` + base64(HMAC-SHA256(key, f"{id}.{timestamp}.{body}")) where the key is the base64 part of
+the owner's ``whsec_...`` secret. Body: ``{"type": kind, "timestamp": ISO 8601, "data": {...}}``.
+
+A delivery is claimed with a guarded UPDATE (a lease on ``next_attempt_at``), so several senders
+never POST the same attempt twice at once; one that dies mid-attempt loses only its lease. Any 2xx
+is success; anything else (or no answer) is retried until ``webhook_max_attempts``. URLs that
+resolve to loopback or private addresses are refused unless ``webhook_allow_private``; redirects
+are not followed.
+
+    flask --app web webhooks deliver          # the loop (compose service ``webhooks``)
+    flask --app web webhooks deliver --once   # one pass
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.items.events import sweep_completed_batches
+from shared.platform.settings import Settings
+from shared.store.tables import Batch, Event, User, WebhookDelivery, utcnow
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+MAX_BACKOFF_SECONDS = 3600
+MAX_URL_CHARS = 2000
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+USER_AGENT = "anycost-webhooks/1"
+SWEEP_SECONDS = 10.0  # how often the loop looks for a batch.completed that nobody wrote
+
+
+class WebhookUrlError(ValueError):
+    """A webhook URL that will never be delivered to."""
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value for one attempt."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def verify(secret: str, headers, body: bytes, tolerance: int = 300) -> bool:
+    """A receiver's check (used by the tests and documented for users)."""
+    msg_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
+    if not msg_id or not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance:
+        return False
+    expected = sign(secret, msg_id, int(timestamp), body).split(",", 1)[1]
+    for candidate in headers.get("webhook-signature", "").split():
+        version, _, value = candidate.partition(",")
+        if version == "v1" and hmac.compare_digest(value, expected):
+            return True
+    return False
+
+
+def check_url(url: str) -> str:
+    """The URL's form (http/https, a host, no credentials, no control characters)."""
+    if not url or len(url) > MAX_URL_CHARS or any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise WebhookUrlError(f"a webhook URL is 1 to {MAX_URL_CHARS} characters, no spaces")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise WebhookUrlError("the webhook URL cannot be parsed") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookUrlError("a webhook URL is http:// or https:// with a host name")
+    if parts.username or parts.password:
+        raise WebhookUrlError("a webhook URL must not carry a user name or password")
+    return url
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return not ip.is_global or ip.is_multicast
+
+
+def check_destination(url: str, allow_private: bool) -> None:
+    """Refuse a URL whose host resolves to a non-public address (checked at every attempt, so
+    a DNS change cannot point a checked URL into the local network later)."""
+    if allow_private:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError as exc:
+        raise WebhookUrlError(f"cannot resolve {host!r}: {exc}") from None
+    if any(_is_private(info[4][0]) for info in infos):
+        raise WebhookUrlError(f"{host!r} resolves to a private or loopback address")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 3xx is an answer like any other non-2xx: retried later
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def post(url: str, msg_id: str, secret: str, body: bytes, timeout: float) -> int:
+    """One signed POST; the HTTP status (raises OSError when nothing answered)."""
+    timestamp = int(time.time())
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "content-type": "application/json", "user-agent": USER_AGENT,
+        "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
+    })
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            response.read(1024)
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def payload(event: Event) -> bytes:
+    body = {"type": event.kind, "timestamp": event.created_at.isoformat() + "Z", "data": event.data}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def backoff(settings: Settings, attempts: int) -> timedelta:
+    """Delay after the ``attempts``-th failed try: base, 2x base, 4x base ... at most an hour."""
+    seconds = settings.webhook_backoff_seconds * 2 ** max(0, attempts - 1)
+    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, seconds))
+
+
+def _claim(session: Session, delivery_id: int, seen_next: object, lease: timedelta) -> bool:
+    return session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == PENDING,
+               WebhookDelivery.next_attempt_at == seen_next)
+        .values(next_attempt_at=utcnow() + lease)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+
+
+def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int = 50,
+                sweep: bool = True) -> int:
+    """Try every due delivery once (after writing any missed ``batch.completed`` when ``sweep``);
+    returns how many were attempted."""
+    if sweep:
+        with sessions.begin() as session:
+            sweep_completed_batches(session)
+    with sessions.begin() as session:
+        due = session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
+            .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= utcnow())
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
+        ).all()
+    lease = timedelta(seconds=settings.webhook_timeout + 30)
+    attempted = 0
+    for delivery_id, seen_next in due:
+        with sessions.begin() as session:
+            if not _claim(session, delivery_id, seen_next, lease):
+                continue  # another sender has it
+        attempted += 1
+        _attempt(sessions, settings, delivery_id)
+    return attempted
+
+
+def _attempt(sessions: sessionmaker[Session], settings: Settings, delivery_id: int) -> None:
+    with sessions() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        event = delivery.event
+        secret = session.scalar(
+            select(User.webhook_secret).join(Batch, Batch.owner_id == User.id)
+            .where(Batch.id == event.batch_id))
+        url, msg_id, body = delivery.url, event.public_id, payload(event)
+    status_code, error, permanent = None, None, False
+    try:
+        if not secret:
+            raise WebhookUrlError("the batch owner has no webhook secret")
+        check_url(url)
+        check_destination(url, settings.webhook_allow_private)
+        status_code = post(url, msg_id, secret, body, settings.webhook_timeout)
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except WebhookUrlError as exc:
+        error, permanent = str(exc), True
+    except (OSError, ValueError) as exc:  # refused, reset, timed out, bad answer
+        error = f"{type(exc).__name__}: {exc}"
+    with sessions.begin() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        delivery.attempts += 1
+        delivery.last_status_code = status_code
+        delivery.last_error = error
+        if error is None:
+            delivery.status, delivery.delivered_at = DELIVERED, utcnow()
+        elif permanent or delivery.attempts >= settings.webhook_max_attempts:
+            delivery.status = FAILED
+            log.warning("webhook %s to %s failed for good after %d attempts: %s", msg_id, url,
+                        delivery.attempts, error)
+        else:
+            delivery.next_attempt_at = utcnow() + backoff(settings, delivery.attempts)
+
+
+#: Touched after every pass that reached the database; the container healthcheck reads it.
+ALIVE_FILE = Path(tempfile.gettempdir()) / "anycost-webhooks.alive"
+
+
+def run_forever(sessions: sessionmaker[Session], settings: Settings, stop: threading.Event,
+                period: float = 1.0, alive_file: Path | None = None) -> None:
+    """Deliver until ``stop`` is set; a database outage is logged and retried next period."""
+    last_sweep = 0.0
+    while not stop.is_set():
+        try:
+            sweep = time.monotonic() - last_sweep >= SWEEP_SECONDS
+            busy = deliver_due(sessions, settings, sweep=sweep)
+            if sweep:
+                last_sweep = time.monotonic()
+            if alive_file is not None:
+                alive_file.touch()
+            if busy:
+                continue  # more may be due right away
+        except Exception:
+            log.exception("webhook pass failed")
+        stop.wait(period)
+
+
+def healthy(alive_file: Path = ALIVE_FILE, max_age: float = 120.0) -> bool:
+    try:
+        return time.time() - os.stat(alive_file).st_mtime < max_age
+    except FileNotFoundError:
+        return False

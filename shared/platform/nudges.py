@@ -1,0 +1,74 @@
+"""A Redis nudge when a batch's outbox has new events, so event streams wake at once.
+
+The outbox (``shared.items.events``) stays the record: a stream reads its events from SQL. The worker
+publishes the batch id on ``anycost:events:<batch_id>`` after it commits a transition; a stream
+(``web.api.events``) waits on that channel instead of sleeping, and still reads SQL at least every
+``fallback`` seconds, so a lost nudge or a Redis outage costs latency, never an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+
+import redis
+
+log = logging.getLogger(__name__)
+PREFIX = "anycost:events:"
+SOCKET_TIMEOUT = 0.5
+
+
+def channel(batch_id: str) -> str:
+    return PREFIX + batch_id
+
+
+@lru_cache(maxsize=8)
+def _client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url, socket_timeout=SOCKET_TIMEOUT,
+                                socket_connect_timeout=SOCKET_TIMEOUT)
+
+
+def nudge(redis_url: str, batch_id: str) -> None:
+    """Tell the batch's streams to read the outbox now. Best effort: never raises."""
+    try:
+        _client(redis_url).publish(channel(batch_id), b"1")
+    except redis.RedisError as exc:
+        log.debug("no nudge for %s: %s", batch_id, exc)
+
+
+class Waiter:
+    """A stream's subscription: ``wait(seconds)`` returns early when the batch is nudged."""
+
+    def __init__(self, redis_url: str, batch_id: str):
+        self._pubsub = None
+        try:
+            pubsub = redis.Redis.from_url(
+                redis_url, socket_connect_timeout=SOCKET_TIMEOUT).pubsub(
+                ignore_subscribe_messages=True)
+            pubsub.subscribe(channel(batch_id))
+            self._pubsub = pubsub
+        except redis.RedisError as exc:  # no Redis: the stream polls SQL at its fallback pace
+            log.info("event stream of %s polls without nudges: %s", batch_id, exc)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when nudged. Drains any further queued nudges."""
+        if self._pubsub is None:
+            time.sleep(seconds)
+            return False
+        try:
+            got = self._pubsub.get_message(timeout=seconds) is not None
+            while got and self._pubsub.get_message(timeout=0) is not None:
+                pass
+            return got
+        except redis.RedisError:
+            self.close()
+            return False
+
+    def close(self) -> None:
+        if self._pubsub is not None:
+            try:
+                self._pubsub.close()
+            except redis.RedisError:
+                pass
+            self._pubsub = None

@@ -1,0 +1,1 @@
+"""What a request asks for: the edit recipe's shape and parsing, batch names."""

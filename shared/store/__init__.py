@@ -1,0 +1,1 @@
+"""Where state lives: the database engine and sessions, the tables, the blob store, migrations."""

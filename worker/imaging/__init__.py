@@ -1,6 +1,0 @@
-"""Safe decoding of uploaded photos into RGB arrays (see `decode.decode_image`)."""
-
-from worker.imaging.decode import DecodedImage, decodable_formats, decode_image
-from worker.imaging.errors import ImageError
-
-__all__ = ["DecodedImage", "ImageError", "decodable_formats", "decode_image"]

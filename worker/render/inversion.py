@@ -1,0 +1,107 @@
+"""Refining an encoder's W+ code against the aligned photo (optional, for finals).
+
+The encoder gives a good first guess in one pass; a few Adam steps on the W+ code itself bring the
+render closer to the photo (the original project did this with a separate CUDA-only script). The
+loss is LPIPS when the ``lpips`` package *and* all of its weights are already on disk (we never
+download), otherwise MSE plus an L1 on 4x-downsampled images (the low-pass term keeps colours and
+shapes honest where MSE alone blurs). ``info`` says which loss ran and the reconstruction error
+(MSE in [-1, 1] units, the same measure whichever loss optimised) before and after.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from shared.recipe.parse import Cost
+from worker.render.images import from_uint8
+
+
+@functools.lru_cache(maxsize=1)
+def _lpips_model():
+    """An LPIPS(alex) net when it can be built from local files only; None otherwise (the
+    files and where they go: ``worker.anycost.perceptual``)."""
+    from worker.anycost.perceptual import load_lpips, lpips_available
+
+    return load_lpips("alex") if lpips_available("alex") else None
+
+
+def lpips_model():
+    """The LPIPS(alex) net when its weights are all on disk, else None (never downloads)."""
+    return _lpips_model()
+
+
+def loss_name() -> str:
+    return "lpips_alex" if _lpips_model() is not None else "mse+l1_down4"
+
+
+def _loss(render: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    model = _lpips_model()
+    if model is not None:
+        model.to(render.device)
+        return model(render, target).mean() + F.mse_loss(render, target)
+    low = F.l1_loss(F.avg_pool2d(render, 4), F.avg_pool2d(target, 4)) if render.shape[-1] >= 8 else 0.0
+    return F.mse_loss(render, target) + low
+
+
+def _render(bundle, wplus: torch.Tensor, cost: Cost) -> torch.Tensor:
+    return bundle.generator.synthesis(wplus, channels=cost.channels, resolution=cost.resolution,
+                                      noise_mode="const", impl="ref").float()
+
+
+def refine(
+    bundle, target_crop: np.ndarray, wplus: torch.Tensor, steps: int, lr: float = 0.01,
+    cost: Cost | None = None, on_step: Callable[[int, float], None] | None = None,
+    max_seconds: float | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """``steps`` Adam steps on ``wplus`` ``[F, L, S]`` towards ``target_crop`` (``[R, R, 3]`` or
+    ``[F, R, R, 3]`` uint8, aligned faces). Renders at ``cost`` (default: full width at the
+    target's resolution). Returns the best code seen (never worse than the input) and info.
+    ``on_step(i, error)`` hears the error of the code each step starts from (benchmarks).
+    ``max_seconds``: stop after the step that reaches this time (at least one step is taken);
+    info's ``steps`` is the number taken, ``stopped_early`` whether the time ran out."""
+    started = time.perf_counter()
+    target = from_uint8(np.asarray(target_crop), wplus.device)
+    if target.shape[0] != wplus.shape[0]:
+        raise ValueError(f"{target.shape[0]} targets for {wplus.shape[0]} codes")
+    cost = cost or Cost(channels=1.0, resolution=int(target.shape[-1]))
+    if target.shape[-1] != cost.resolution:
+        target = F.interpolate(target, size=(cost.resolution,) * 2, mode="area")
+    start = wplus.detach().float().clone()
+    code = start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([code], lr=lr)
+
+    # Each step's forward pass also measures the code it started from, so one render per step.
+    best, best_err, before = start, float("inf"), None
+    done, stopped_early = 0, False
+    for step in range(max(0, int(steps))):
+        if max_seconds is not None and done and time.perf_counter() - started >= max_seconds:
+            stopped_early = True
+            break
+        opt.zero_grad(set_to_none=True)
+        image = _render(bundle, code, cost)
+        err = float(F.mse_loss(image.detach(), target))
+        if on_step is not None:
+            on_step(step, err)
+        before = err if before is None else before
+        if err <= best_err:  # keep the best, so refinement can never make the result worse
+            best, best_err = code.detach().clone(), err
+        _loss(image, target).backward()
+        opt.step()
+        done += 1
+    with torch.no_grad():
+        final_err = float(F.mse_loss(_render(bundle, code, cost), target))
+    if before is None:
+        before = best_err = final_err
+    elif final_err <= best_err:
+        best, best_err = code.detach().clone(), final_err
+    seconds = time.perf_counter() - started
+    info = {"loss": loss_name(), "steps": done, "stopped_early": stopped_early, "lr": lr, "error_before": before,
+            "error_after": best_err, "resolution": cost.resolution, "channels": cost.channels,
+            "seconds": round(seconds, 4)}
+    return best, info

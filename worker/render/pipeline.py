@@ -1,0 +1,411 @@
+"""The render pipeline behind the tasks: a group of items in, previews or finals out.
+
+Previews: take each item (guarded) -> decode -> faces -> encode -> store latent -> edit -> render
+at the preview cost (with the unedited projection in the same forward pass) -> store. Finals:
+take each item -> edit the stored latent -> render at the final cost -> store. Items of the same
+cost share forward passes of up to ``render_batch_size``; everything else is per item, so one bad
+photo fails alone (its error code on the item) while its siblings go on. A soft time limit fails
+what is still unfinished with ``timeout``. Each stage's seconds go to ``item.timings`` (a batched
+stage records each item's share of the pass).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from celery.exceptions import SoftTimeLimitExceeded
+
+from shared.codes.errors import ErrorCode
+from shared.items.states import ItemStatus
+from shared.platform.logging import bind
+from shared.platform.queue import chunks
+from shared.recipe.parse import Cost
+from shared.store.db import is_transient
+from worker.process import metrics
+from worker.render import assess, inversion, results, stages, store
+from worker.render.faces.align import render_quad
+from worker.render.images import PNG, encode_png, to_uint8
+from worker.render.imaging.errors import ImageError
+from worker.render.runtime import Runtime
+from worker.render.store import Job
+from worker.render.synthesis import SynthesisSpec, wplus_for
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = "timeout"
+MODEL_MISMATCH = str(ErrorCode.MODEL_MISMATCH)
+INTERNAL_ERROR = str(ErrorCode.INTERNAL_ERROR)
+TIMEOUT_MESSAGE = "Rendering this photo took longer than the time limit."
+
+
+@dataclass
+class Report:
+    """What one task did, for logs and tests."""
+
+    completed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # item id -> error code
+    skipped: list[str] = field(default_factory=list)  # not taken, or dropped at the end
+    finals_queued: list[str] = field(default_factory=list)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        seconds, self.start = now - self.start, now
+        return seconds
+
+
+def _fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus, report: Report) -> None:
+    job.done = True
+    job.error = (code, message)
+    if store.fail(rt, job, code, message, stage):
+        report.failed[job.item_id] = code
+    else:
+        report.skipped.append(job.item_id)
+
+
+@contextmanager
+def _per_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report) -> Iterator[None]:
+    """Turn an exception in one item's work into that item's failure; a soft time limit goes up
+    to the task, which fails everything unfinished. Log records inside carry the ids."""
+    with bind(batch_id=job.batch_id, item_id=job.item_id):
+        try:
+            yield
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:
+            if is_transient(exc):  # the database, not the photo: the task gives the items back
+                raise
+            _fail_item(rt, job, stage, report, exc)
+
+
+def _fail_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report, exc: Exception) -> None:
+    if isinstance(exc, ImageError):
+        log.info("item %s refused: %s", job.item_id, exc)
+        _fail(rt, job, exc.code, exc.message, stage, report)
+        return
+    log.error("item %s failed", job.item_id, exc_info=exc)
+    _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
+
+
+def _group_ids(group: list[Job]) -> dict:
+    """Log fields for a batched pass: the batch when the group has one, and all item ids."""
+    batches = {j.batch_id for j in group}
+    return {"batch_id": batches.pop() if len(batches) == 1 else None,
+            "item_ids": [j.item_id for j in group]}
+
+
+def _batched(
+    rt: Runtime, jobs: list[Job], work: Callable[[list[Job]], None], stage: ItemStatus,
+    report: Report,
+) -> None:
+    """Run ``work`` on groups of up to render_batch_size jobs; when a group fails, run its jobs
+    one by one so only the culprit fails."""
+    for group in chunks(jobs, rt.settings.render_batch_size):
+        try:
+            with bind(**_group_ids(group)):
+                work(group)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(group) == 1:
+                with _per_item(rt, group[0], stage, report):
+                    raise
+                continue
+            log.warning("a batched pass over %d items failed; retrying one by one", len(group))
+            for job in group:
+                with _per_item(rt, job, stage, report):
+                    work([job])
+
+
+def _by_cost(jobs: list[Job]) -> list[list[Job]]:
+    groups: dict[tuple[float, int], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.cost.channels, job.cost.resolution), []).append(job)
+    return list(groups.values())
+
+
+def _by_preview_cost(jobs: list[Job]) -> list[list[Job]]:
+    groups: dict[tuple[float, int], list[Job]] = {}
+    for job in jobs:
+        if job.preview_cost is not None:
+            groups.setdefault((job.preview_cost.channels, job.preview_cost.resolution), []).append(job)
+    return list(groups.values())
+
+
+def _live(jobs: list[Job]) -> list[Job]:
+    return [j for j in jobs if not j.done]
+
+
+# ----- stage steps (each works on a group and records per-item shares) ---------------------------
+
+def _decode_and_find_faces(rt: Runtime, job: Job) -> None:
+    timer = _Timer()
+    data = store.read_upload(rt, job)
+    job.add_time("read_upload", timer.lap())
+    rgb = stages.decode(data, rt.settings.max_pixels)
+    job.add_time("decode", timer.lap())
+    detector = stages.face_detector(rt.settings.detector, rt.device)
+    faces = stages.prepare_faces(rgb, rt.bundle, job.recipe, detector)
+    job.add_time("faces", timer.lap())
+    if job.recipe.output == "photo":
+        job.photo = rgb  # kept for the paste-back of this pass
+    job.crops = [f.rgb for f in faces]
+    job.face_meta = [f.meta for f in faces]
+    if rt.bundle.encoder is None:  # no encoder: the faces are projected by optimisation
+        job.targets = assess.projection_targets(rt, job, rgb)
+
+
+def _synthesise(rt: Runtime, job: Job) -> None:
+    """A synthesised item's W+ code from its seed spec, exact (no encoder, no projection
+    error), stored as its latent so re-edits and finals start from it."""
+    timer = _Timer()
+    spec = job.synthesis
+    code = wplus_for(rt.bundle.generator, SynthesisSpec(
+        seed=int(spec["seed"]), truncation=float(spec["truncation"]),
+        mix_seed=spec.get("mix_seed"), mix_from_slot=spec.get("mix_from_slot")),
+        rt.bundle.w_avg())
+    job.latent = code.float()
+    job.projection = {"method": "synthesis", "error": 0.0, "seed": int(spec["seed"])}
+    job.add_time("synthesise", timer.lap())
+    data, shape = stages.latent_to_bytes(job.latent)
+    store.store_latent(rt, job, data, shape, 0.0)
+    job.add_time("store_latent", timer.lap())
+
+
+def _encode(rt: Runtime, group: list[Job]) -> None:
+    timer = _Timer()
+    crops = [crop for job in group for crop in job.crops]
+    with rt.inference():
+        wplus = stages.encode(rt.bundle, crops, rt.device)  # [sum F, L, S]
+    share = timer.lap() / len(group)
+    offset = 0
+    for job in group:
+        n = len(job.crops)
+        job.latent = wplus[offset:offset + n].clone()
+        offset += n
+        job.add_time("encode", share)
+
+
+def _store_latent(rt: Runtime, job: Job) -> None:
+    timer = _Timer()
+    data, shape = stages.latent_to_bytes(job.latent)
+    seconds = job.timings.get("encode", job.timings.get("project", 0.0))
+    store.store_latent(rt, job, data, shape, seconds)
+    job.add_time("store_latent", timer.lap())
+
+
+REFINE_MAX_RESOLUTION = 256
+
+
+def _refine(rt: Runtime, job: Job) -> None:
+    """Recipe ``refine_steps`` > 0: optimise the item's W+ against its aligned faces before the
+    final render. The optimisation runs on the full-width generator at no more than
+    ``REFINE_MAX_RESOLUTION``: Anycost's sub-resolutions are consistent with the full output, and
+    a 1024 px backward pass per step costs ~20 s on a CPU. Needs the stored transforms; crops of
+    the old centre-crop kind have none and are rendered from the encoder's code."""
+    transforms = [m.get("transform") for m in job.face_meta]
+    if job.recipe.refine_steps <= 0 or not transforms or None in transforms:
+        return
+    timer = _Timer()
+    photo = results.full_photo(rt, job)
+    size = min(job.cost.resolution, REFINE_MAX_RESOLUTION)
+    targets = np.stack([render_quad(photo, np.asarray(t["quad"]), size) for t in transforms])
+    job.latent, info = inversion.refine(rt.bundle, targets, job.latent, job.recipe.refine_steps,
+                                        cost=Cost(channels=1.0, resolution=size))
+    seconds = timer.lap()
+    job.add_time("refine", seconds)
+    job.add_time("refine_per_step", seconds / max(1, job.recipe.refine_steps))
+    job.add_time("refine_error_before", info["error_before"])
+    job.add_time("refine_error_after", info["error_after"])
+    assess.after_refine(job, info)
+    store.record_refine(rt, job, info)
+
+
+def _needs_projected(job: Job, kind: str) -> bool:
+    """A preview pass renders the unedited projection when there is none yet, or when the face
+    was projected again in this pass (decoded here: its crops are set)."""
+    return kind == "preview" and (job.needs_projected or bool(job.crops))
+
+
+def _render(rt: Runtime, group: list[Job], kind: str) -> None:
+    """Edit and render a group at its (shared) cost; with ``kind == "preview"`` also the unedited
+    projection of the items that need one, in the same forward pass. Then the quality steps on
+    the float renders: realism, the encoder's projection error, a final's consistency."""
+    timer = _Timer()
+    cost = group[0].cost
+    with rt.inference():
+        edited = [stages.edit_faces(rt.bundle, job.latent, job.edits_per_face(),
+                                    job.user_directions) for job in group]
+        edit_share = timer.lap() / len(group)
+        projected = [j for j in group if _needs_projected(j, kind) and j.has_edits()]
+        codes = edited + [j.latent for j in projected]
+        rendered = stages.render(rt.bundle, torch.cat(codes), cost).float()
+        images = to_uint8(rendered)
+    render_seconds = timer.lap()
+    metrics.observe_render(cost, render_seconds, len(codes))
+    render_share = render_seconds / len(group)
+    offset = 0
+    unedited: dict[str, torch.Tensor] = {}
+    for job in group:
+        n = len(job.latent)
+        job.images[kind], job.mimes[kind] = results.encode_result(rt, job, images[offset:offset + n], kind)
+        job.renders[kind] = rendered[offset:offset + n]
+        if _needs_projected(job, kind) and not job.has_edits():
+            # No edits: the projection is the same render (the crop of the first face).
+            job.images["projected"] = (job.images["preview"] if job.mimes[kind] == PNG
+                                       else encode_png(images[offset]))
+            unedited[job.item_id] = job.renders[kind]
+        offset += n
+    for job in projected:
+        job.images["projected"] = encode_png(images[offset])
+        unedited[job.item_id] = rendered[offset:offset + len(job.latent)]
+        offset += len(job.latent)
+    png_share = timer.lap() / len(group)
+    for job in group:
+        faces = job.renders.pop(kind)
+        assess.score(rt, job, kind, faces)
+        if job.crops and job.projection is None and job.item_id in unedited:
+            job.projection = assess.encoder_projection(job, unedited[job.item_id])
+        if kind == "final":
+            assess.final_consistency(job, faces)
+    for job in group:
+        job.add_time("edit" if kind == "preview" else "edit_final", edit_share)
+        job.add_time(f"render_{kind}", render_share)
+        job.add_time(f"png_{kind}", png_share)
+
+
+# ----- the two entry points ---------------------------------------------------------------------
+
+def _isolate_retakes(rt: Runtime, jobs: list[Job], stage: ItemStatus) -> list[Job]:
+    """A group taken again after its last take died (a killed pool process, a lost worker) may
+    hold the photo that kills workers: keep the first item, give the others back and send each
+    in a message of its own, so only the culprit reaches the attempt cap, not its siblings."""
+    if len(jobs) <= 1 or all(j.attempt <= 1 for j in jobs):
+        return jobs
+    rest = jobs[1:]
+    ids = [j.item_id for j in rest]
+    store.release(rt, ids)
+    back = ItemStatus.QUEUED if stage == ItemStatus.PREVIEWING else ItemStatus.FINALIZING
+    try:
+        rt.jobs.send_unheld(back, [(j.item_id, j.edit_version) for j in rest])
+    except Exception as exc:  # unsent: the reconciler sends them
+        log.warning("could not send %d retaken items singly: %s", len(ids), exc)
+    log.warning("group taken again: rendering %s alone, %d others sent one per message",
+                jobs[0].item_id, len(ids))
+    return jobs[:1]
+
+
+def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
+    """Render previews for ``[(item_id, edit_version), ...]`` (one queue message)."""
+    report = Report()
+    jobs = store.claim_previews(rt, [(str(i), int(v)) for i, v in pairs])
+    jobs = _isolate_retakes(rt, jobs, ItemStatus.PREVIEWING)
+    taken = {j.item_id for j in jobs}
+    report.skipped.extend(i for i, _ in pairs if str(i) not in taken)
+    stage = ItemStatus.PREVIEWING
+    try:
+        for job in jobs:  # a message on the wrong model's queue: fail loudly, not render
+            if job.model_name and job.model_name != rt.model_name:
+                _fail(rt, job, MODEL_MISMATCH, f"this item's model is {job.model_name}; "
+                      f"this worker serves {rt.model_name}", stage, report)
+        fresh = [j for j in _live(jobs) if j.latent is None]
+        for job in [j for j in fresh if j.synthesis is not None]:
+            with _per_item(rt, job, stage, report):
+                _synthesise(rt, job)
+        fresh = [j for j in fresh if j.synthesis is None]
+        for job in fresh:
+            with _per_item(rt, job, stage, report):
+                _decode_and_find_faces(rt, job)
+        if rt.bundle.encoder is None:  # each face optimised from w_avg on its own
+            for job in _live(fresh):
+                with _per_item(rt, job, stage, report):
+                    assess.optimise(rt, job)
+        else:
+            _batched(rt, _live(fresh), lambda g: _encode(rt, g), stage, report)
+        for job in _live(fresh):
+            with _per_item(rt, job, stage, report):
+                _store_latent(rt, job)
+        for group in _by_cost(_live(jobs)):
+            _batched(rt, group, lambda g: _render(rt, g, "preview"), stage, report)
+        for job in _live(jobs):
+            with _per_item(rt, job, stage, report):
+                finalize = store.complete_preview(rt, job)
+                job.done = True
+                if finalize is None:
+                    report.skipped.append(job.item_id)
+                    continue
+                report.completed.append(job.item_id)
+                # One line per stored result, naming the worker that rendered it.
+                log.info("preview v%d stored", job.edit_version,
+                         extra={"rendered_by": rt.worker_name, "kind": "preview",
+                                "edit_version": job.edit_version})
+                if finalize:
+                    report.finals_queued.append(job.item_id)
+    except SoftTimeLimitExceeded:
+        _time_out(rt, jobs, stage, report)
+    _after(rt, jobs, report)
+    return report
+
+
+def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
+    """Render finals at full cost from the stored latents (one queue message)."""
+    report = Report()
+    jobs = store.claim_finals(rt, [str(i) for i in item_ids])
+    jobs = _isolate_retakes(rt, jobs, ItemStatus.FINALIZING)
+    taken = {j.item_id for j in jobs}
+    report.skipped.extend(str(i) for i in item_ids if str(i) not in taken)
+    stage = ItemStatus.FINALIZING
+    try:
+        for job in jobs:
+            if job.latent is None:
+                _fail(rt, job, INTERNAL_ERROR, "no stored latent for this item", stage, report)
+        for group in _by_preview_cost(_live(jobs)):
+            _batched(rt, group, lambda g: assess.render_last_previews(rt, g), stage, report)
+        for job in _live(jobs):
+            with _per_item(rt, job, stage, report):
+                _refine(rt, job)
+        for group in _by_cost(_live(jobs)):
+            _batched(rt, group, lambda g: _render(rt, g, "final"), stage, report)
+        for job in _live(jobs):
+            with _per_item(rt, job, stage, report):
+                job.done = True
+                if store.complete_final(rt, job):
+                    report.completed.append(job.item_id)
+                    log.info("final stored", extra={"rendered_by": rt.worker_name, "kind": "final",
+                                                    "edit_version": job.edit_version})
+                else:
+                    report.skipped.append(job.item_id)
+    except SoftTimeLimitExceeded:
+        _time_out(rt, jobs, stage, report)
+    _after(rt, jobs, report)
+    return report
+
+
+def _time_out(rt: Runtime, jobs: list[Job], stage: ItemStatus, report: Report) -> None:
+    log.error("soft time limit reached with %d items unfinished", len(_live(jobs)))
+    for job in _live(jobs):
+        _fail(rt, job, TIMEOUT, TIMEOUT_MESSAGE, stage, report)
+
+
+def _after(rt: Runtime, jobs: list[Job], report: Report) -> None:
+    """Follow-up messages once the results are committed: auto-finalized items' finals, and the
+    next items of each batch (fair queues)."""
+    try:
+        if report.finals_queued:  # unsent again if Redis fails: the reconciler sends them
+            rt.jobs.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in report.finals_queued])
+        for batch_id in dict.fromkeys(j.batch_id for j in jobs):
+            rt.jobs.release_pending(batch_id)
+    except Exception as exc:  # the reconciler sends whatever this could not
+        log.warning("could not send follow-up messages: %s", exc)

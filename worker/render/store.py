@@ -1,0 +1,388 @@
+"""The worker's database side: taking items, storing latents and results, failing items.
+
+Every status change goes through ``shared.items.states`` (guarded UPDATEs), one item at a time, so a
+message delivered twice, a stale edit version or a cancel during a render changes nothing. Result
+blobs are inserted in the same transaction as the guarded UPDATE that references them and rolled
+back when that UPDATE loses, so a duplicate leaves no second preview behind; a preview that
+replaces another deletes the old one's blobs in the same transaction.
+
+Every function here is one transaction per item, retried with backoff while the database is
+unreachable (``db_retry_seconds``): a blip costs time, not items. When it stays away longer, the
+error goes up to the task, which gives the items back (``release``) or leaves the message unacked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import torch
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from shared.catalog.directions import USER_PREFIX
+from shared.items import states
+from shared.items.states import ItemStatus
+from shared.platform.nudges import nudge
+from shared.recipe.parse import Cost, Recipe, recipe_from_stored
+from shared.store.db import retry_transient
+from shared.store.tables import Batch, Blob, Item, Latent, UserDirection, utcnow
+from worker.anycost.directions import Direction
+from worker.render.images import PNG
+from worker.render.per_face import edits_per_face, face_boxes
+from worker.render.runtime import Runtime
+from worker.render.stages import latent_from_bytes
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _retrying(rt: Runtime, fn: Callable[[], T], what: str) -> T:
+    return retry_transient(fn, rt.settings.db_retry_seconds, what)
+
+
+@dataclass
+class Job:
+    """One item taken by this worker for a preview or a final, and what the stages made of it."""
+
+    item_id: str
+    batch_id: str
+    edit_version: int
+    recipe: Recipe
+    edits: dict[str, float]
+    cost: Cost  # the cost this job renders at (preview or final)
+    upload_blob_id: str | None  # None: a synthesised item (its code comes from ``synthesis``)
+    # Per-face overrides of ``edits`` (item.face_edits): face index as text -> edits
+    face_edits: dict[str, dict[str, float]] = field(default_factory=dict)
+    synthesis: dict | None = None  # seed spec of a synthesised item (shared.commands.synthesis)
+    upload_type: str | None = None  # the upload's media type (finals with recipe keep_format)
+    model_name: str | None = None  # the batch's model config
+    latent: torch.Tensor | None = None  # [F, L, S] when already stored (re-edit, final)
+    # The batch owner's own directions among the edits (stored key 'user:<name>' -> Direction)
+    user_directions: dict[str, Direction] = field(default_factory=dict)
+    needs_projected: bool = True
+    attempt: int = 1  # how many times the item has been taken, this take included
+    timings: dict[str, float] = field(default_factory=dict)
+    # Filled by the stages:
+    crops: list = field(default_factory=list)
+    face_meta: list = field(default_factory=list)
+    images: dict[str, bytes] = field(default_factory=dict)  # "preview"/"projected"/"final" -> bytes
+    mimes: dict[str, str] = field(default_factory=dict)  # kind -> media type (PNG when absent)
+    photo: object = None  # the decoded upload [H, W, 3] uint8, once read (output "photo")
+    preview_cost: Cost | None = None  # finals: the cost of the item's last preview
+    targets: object = None  # aligned faces [F, R, R, 3] uint8 for an encoder-less projection
+    renders: dict = field(default_factory=dict)  # float renders kept for the quality measures
+    projection: dict | None = None  # how this pass projected the face (shared.items.quality)
+    realism: dict[str, float | None] = field(default_factory=dict)  # kind -> D logit
+    consistency: dict | None = None  # final vs last preview
+    error: tuple[str, str] | None = None  # (code, message) once the item has failed
+    done: bool = False  # completed or failed: nothing more to do
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 6)
+
+    def edits_per_face(self, n: int | None = None) -> list[dict[str, float]]:
+        """The edits of each face (row of the latent; ``n`` defaults to its row count): the
+        face's override where it has one, else the item's edits. Every stage that edits the
+        code uses this, so the row-wise rule lives in one place."""
+        if n is None:
+            n = 0 if self.latent is None else len(self.latent)
+        return edits_per_face(self.edits, self.face_edits, n)
+
+    def has_edits(self) -> bool:
+        """Whether any face is edited (else the preview is the unedited projection)."""
+        return any(self.edits_per_face())
+
+    def edit_keys(self) -> set[str]:
+        """Every stored edit key of the item and its faces' overrides."""
+        return set(self.edits).union(*(set(e) for e in self.face_edits.values()))
+
+
+def item_edits(item: Item, batch: Batch) -> dict[str, float]:
+    if item.edits is not None:
+        return dict(item.edits)
+    return dict(batch.recipe.get("edits") or {})
+
+
+def item_face_edits(item: Item) -> dict[str, dict[str, float]]:
+    """The item's per-face overrides (face index as text -> edits); {} when it has none."""
+    return {str(k): dict(v) for k, v in (item.face_edits or {}).items() if v is not None}
+
+
+def user_directions(rt: Runtime, session, owner_id: int, keys) -> dict[str, Direction]:
+    """The owner's directions named by ``keys`` ('user:<name>') for this worker's model. One
+    deleted meanwhile is left out: the edit then fails that item with the name in the message."""
+    names = [k[len(USER_PREFIX):] for k in keys if k.startswith(USER_PREFIX)]
+    if not names:
+        return {}
+    rows = session.scalars(select(UserDirection).where(
+        UserDirection.owner_id == owner_id, UserDirection.model_name == rt.model_name,
+        UserDirection.name.in_(names))).all()
+    out = {}
+    for row in rows:
+        if row.vector is not None:
+            try:
+                out[USER_PREFIX + row.name] = Direction.make(row.vector, row.slots, row.gain)
+            except (TypeError, ValueError) as exc:  # left out: the edit names it in the error
+                log.warning("direction %s is unusable: %s", row.name, exc)
+        elif row.source and rt.bundle.directions is not None:
+            try:  # a saved generator direction: its vector is in the installed directions file
+                vector = rt.bundle.directions.direction(row.source)
+            except KeyError:
+                log.warning("direction %s: %s is not installed", row.name, row.source)
+                continue
+            out[USER_PREFIX + row.name] = Direction.make(vector, row.slots, row.gain)
+    return out
+
+
+def stored_latent(rt: Runtime, item: Item) -> torch.Tensor | None:
+    latent = item.latent
+    if latent is None or latent.model_name != rt.model_name:
+        return None  # none yet, or encoded by another model: encode again
+    return latent_from_bytes(latent.data, latent.shape, rt.device)
+
+
+def _face_meta(rt: Runtime, item: Item) -> list:
+    """The stored faces' metadata (alignment transforms) of a latent this worker can reuse."""
+    latent = item.latent
+    if latent is None or latent.model_name != rt.model_name:
+        return []
+    return list((latent.meta or {}).get("faces") or [])
+
+
+def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[Job]:
+    """Take each (item_id, edit_version) that is still waiting for exactly that version. An item
+    taken ``max_attempts`` times already fails ``worker_lost`` instead."""
+    jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v)), "claim preview")
+            for i, v in pairs)
+    return [job for job in jobs if job is not None]
+
+
+def _claim_preview(rt: Runtime, item_id: str, version: int) -> Job | None:
+    cap = rt.settings.max_attempts
+    with rt.sessions.begin() as session:
+        if not states.start_preview(session, item_id, version, rt.worker_name, cap):
+            if states.fail_exhausted(session, item_id, ItemStatus.PREVIEWING, cap, version):
+                log.warning("preview of %s v%s failed: taken %d times already", item_id,
+                            version, cap, extra={"item_id": item_id})
+            else:
+                log.info("preview of %s v%s skipped: taken, stale, canceled or done", item_id,
+                         version)
+            return None
+        item = session.get(Item, item_id)
+        batch = item.batch
+        job = Job(
+            item_id=item_id, batch_id=batch.id, edit_version=version,
+            recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
+            face_edits=item_face_edits(item),
+            cost=Cost(**item.preview_cost), upload_blob_id=item.upload_blob_id,
+            latent=stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
+            face_meta=_face_meta(rt, item), attempt=item.attempts,
+            synthesis=dict(item.synthesis) if item.synthesis else None,
+            model_name=batch.model_name,
+        )
+        job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
+        if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
+            job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
+        return job
+
+
+def _upload_type(session, item: Item) -> str | None:
+    """The media type the web side sniffed from the upload's bytes (None: a synthesised item)."""
+    if item.upload_blob_id is None:
+        return None
+    return session.scalar(select(Blob.content_type).where(Blob.id == item.upload_blob_id))
+
+
+def claim_finals(rt: Runtime, item_ids: list[str]) -> list[Job]:
+    """Take each item that is (still) finalizing; its latent must exist. An item taken
+    ``max_attempts`` times already fails ``worker_lost`` instead."""
+    jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i)), "claim final") for i in item_ids)
+    return [job for job in jobs if job is not None]
+
+
+def _claim_final(rt: Runtime, item_id: str) -> Job | None:
+    cap = rt.settings.max_attempts
+    with rt.sessions.begin() as session:
+        if not states.start_final(session, item_id, rt.worker_name, cap):
+            if states.fail_exhausted(session, item_id, ItemStatus.FINALIZING, cap):
+                log.warning("final of %s failed: taken %d times already", item_id, cap,
+                            extra={"item_id": item_id})
+            else:
+                log.info("final of %s skipped: not finalizing (done, canceled or edited)",
+                         item_id)
+            return None
+        item = session.get(Item, item_id)
+        batch = item.batch
+        recipe = recipe_from_stored(batch.recipe)
+        job = Job(
+            item_id=item_id, batch_id=batch.id, edit_version=item.edit_version,
+            recipe=recipe, edits=item_edits(item, batch),
+            face_edits=item_face_edits(item),
+            cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
+            latent=stored_latent(rt, item), needs_projected=False,
+            face_meta=_face_meta(rt, item), attempt=item.attempts,
+            preview_cost=Cost(**item.preview_cost),
+            projection=dict(item.projection) if item.projection else None,
+            synthesis=dict(item.synthesis) if item.synthesis else None,
+            model_name=batch.model_name,
+            upload_type=_upload_type(session, item) if recipe.keep_format else None,
+        )
+        job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
+        return job
+
+
+def release(rt: Runtime, item_ids: list[str], seconds: float | None = None) -> int:
+    """Give back the items of a task that died: whatever this worker still holds goes back to
+    be sent again. Raises when the database stays away for ``seconds``."""
+    def give_back() -> int:
+        with rt.sessions.begin() as session:
+            return sum(states.release(session, str(i), rt.worker_name) for i in item_ids)
+
+    return retry_transient(give_back, min(5.0, rt.settings.db_retry_seconds) if seconds is None
+                           else seconds, "release items")
+
+
+def read_upload(rt: Runtime, job: Job) -> bytes:
+    def read() -> bytes:
+        with rt.sessions() as session:
+            return rt.blobs.get(session, job.upload_blob_id)[0]
+
+    return _retrying(rt, read, "read upload")
+
+
+def store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int], encode_seconds: float) -> None:
+    """Keep the item's W+ code (re-edits and finals start from it). A concurrent duplicate that
+    stored it first wins; the codes are the same."""
+    _retrying(rt, lambda: _store_latent(rt, job, data, shape, encode_seconds), "store latent")
+
+
+def _store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int],
+                  encode_seconds: float) -> None:
+    try:
+        with rt.sessions.begin() as session:
+            latent = session.get(Latent, job.item_id)
+            if latent is None:
+                latent = Latent(item_id=job.item_id)
+                session.add(latent)
+            latent.shape = shape
+            latent.data = data
+            latent.model_name = rt.model_name
+            latent.meta = {"faces": job.face_meta}
+            latent.encode_seconds = encode_seconds
+            latent.created_at = utcnow()
+    except IntegrityError:
+        log.info("latent of %s was stored by another delivery (or its batch was deleted)",
+                 job.item_id)
+
+
+def record_refine(rt: Runtime, job: Job, info: dict) -> None:
+    """Note the last refinement (loss, errors before/after) in the latent's meta. The stored code
+    stays the encoder's: re-edits and previews start from it, finals refine again."""
+    def record() -> None:
+        with rt.sessions.begin() as session:
+            latent = session.get(Latent, job.item_id)
+            if latent is not None:
+                latent.meta = {**(latent.meta or {}), "refine": info}
+
+    _retrying(rt, record, "record refine")
+
+
+def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, float]:
+    old = session.execute(select(Item.timings).where(Item.id == item_id)).scalar_one_or_none()
+    return {**(old or {}), **new}
+
+
+def complete_preview(rt: Runtime, job: Job) -> bool | None:
+    """Store the preview (and the projection, and where the latent's faces are: ``item.faces``)
+    and move the item to preview_ready, deleting the blobs of the preview this one replaces. Returns None when the guarded update lost (stale or
+    canceled; nothing kept), else whether the recipe's auto-finalize queued a final."""
+    finalize = _retrying(rt, lambda: _complete_preview(rt, job), "store preview")
+    if finalize is not None:
+        nudge(rt.settings.redis_url, job.batch_id)  # the editor's event stream reads it now
+    return finalize
+
+
+def _complete_preview(rt: Runtime, job: Job) -> bool | None:
+    with rt.sessions() as session:
+        old = session.execute(select(Item.preview_blob_id, Item.projected_blob_id)
+                              .where(Item.id == job.item_id)).one_or_none()
+        preview = rt.blobs.put(session, job.images["preview"], job.mimes.get("preview", PNG),
+                               batch_id=job.batch_id)
+        values = {"preview_blob_id": preview.id}
+        projected = job.images.get("projected")
+        if projected is job.images["preview"]:  # no edits: one picture, one blob
+            values["projected_blob_id"] = preview.id
+        elif projected is not None:
+            values["projected_blob_id"] = rt.blobs.put(session, projected, PNG,
+                                                       batch_id=job.batch_id).id
+        session.flush()  # the blob rows exist before the item references them
+        if job.projection is not None:  # a fresh projection (first preview, other model)
+            values["projection"] = job.projection
+        faces = face_boxes(job.face_meta)  # where the latent's faces are, for the editor
+        if faces is not None:
+            values["faces"] = faces
+        ok = old is not None and states.complete_preview(
+            session, job.item_id, job.edit_version,
+            timings=_merged_timings(session, job.item_id, job.timings),
+            model_name=rt.model_name, pretrained=rt.pretrained,
+            preview_realism=job.realism.get("preview"), **values,
+        )
+        if not ok:
+            session.rollback()  # the blobs go too
+            log.info("preview of %s v%s dropped: edited, canceled or deleted meanwhile",
+                     job.item_id, job.edit_version)
+            return None
+        kept = {values["preview_blob_id"], values.get("projected_blob_id", old.projected_blob_id)}
+        rt.blobs.delete(session, {old.preview_blob_id, old.projected_blob_id} - kept)
+        finalize = bool(job.recipe.auto_finalize and states.request_final(session, job.item_id))
+        session.commit()
+        return finalize
+
+
+def complete_final(rt: Runtime, job: Job) -> bool:
+    done = _retrying(rt, lambda: _complete_final(rt, job), "store final")
+    if done:
+        nudge(rt.settings.redis_url, job.batch_id)
+    return done
+
+
+def _complete_final(rt: Runtime, job: Job) -> bool:
+    with rt.sessions() as session:
+        final = rt.blobs.put(session, job.images["final"], job.mimes.get("final", PNG),
+                             batch_id=job.batch_id)
+        session.flush()
+        ok = states.complete_final(
+            session, job.item_id, final_blob_id=final.id,
+            timings=_merged_timings(session, job.item_id, job.timings),
+            model_name=rt.model_name, pretrained=rt.pretrained,
+            final_realism=job.realism.get("final"), consistency=job.consistency,
+            projection=job.projection,
+        )
+        if not ok:
+            session.rollback()
+            log.info("final of %s dropped: edited, canceled or deleted meanwhile", job.item_id)
+            return False
+        session.commit()
+        return True
+
+
+def fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus) -> bool:
+    """Fail one item that this job holds in ``stage`` (previewing for this edit version, or
+    finalizing); an item that moved on meanwhile is left alone."""
+    where = {"edit_version": job.edit_version} if stage == ItemStatus.PREVIEWING else None
+
+    def write() -> bool:
+        with rt.sessions.begin() as session:
+            return states.transition(
+                session, job.item_id, ItemStatus.FAILED, expected={stage}, where=where,
+                error_code=code, error_message=message[:2000], worker=None,
+                timings=_merged_timings(session, job.item_id, job.timings),
+            )
+
+    failed = _retrying(rt, write, "fail item")
+    if failed:
+        nudge(rt.settings.redis_url, job.batch_id)
+    return failed
