@@ -197,3 +197,11 @@ def migrated(database_url: str) -> str:
 
     upgrade(database_url)
     return database_url
+
+
+def batches_for(rt):
+    """The user commands (``shared.commands.batches.Batches``) over a worker runtime's database,
+    blobs and queue: how tests create, edit and finalize batches next to an in-process worker."""
+    from shared.commands.batches import Batches
+
+    return Batches(rt.settings, rt.sessions, rt.blobs, rt.sender.dispatcher)

@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.codes.errors import ErrorCode, RequestErrorCode
-from shared.commands.batches import JobError
+from shared.commands.errors import CommandError
 from shared.recipe.batch_names import BatchNameError
 from shared.recipe.parse import RecipeError
 from shared.store.blobs import BlobNotFound
@@ -114,8 +114,8 @@ def register_error_handlers(app: Flask) -> None:
         # Only hostile input nests this deep (safe_input refuses deep JSON before it parses).
         return error_response(400, RequestErrorCode.JSON_TOO_DEEP, "the request is nested too deeply")
 
-    @app.errorhandler(JobError)
-    def _job_error(exc: JobError):
+    @app.errorhandler(CommandError)
+    def _job_error(exc: CommandError):
         response = error_response(exc.status, exc.code, exc.message)
         if exc.retry_after is not None:  # 429 quota_exceeded, 503 ...
             response.headers["Retry-After"] = str(exc.retry_after)

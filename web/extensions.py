@@ -1,5 +1,5 @@
 """What the web app binds to itself (``app.extensions["anycost"]``): settings, the database engine
-and session factory, the blob store, the queue dispatcher, ``Jobs`` and ``UserDirections``.
+and session factory, the blob store, the queue dispatcher, ``Batches`` and ``UserDirections``.
 
 One ``Services`` per app, built by ``init_app``, so two apps in one process (tests) never share an
 engine. Request code reaches them through ``services()`` and a per-request session ``db()``.
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.catalog.configs import ModelConfig, get_model_config
-from shared.commands.batches import Jobs
+from shared.commands.batches import Batches
 from shared.commands.user_directions import UserDirections
 from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
@@ -31,7 +31,7 @@ class Services:
     sessions: sessionmaker[Session]
     blobs: BlobStore
     dispatcher: Dispatcher
-    jobs: Jobs
+    batches: Batches
     model: ModelConfig  # the configured model (catalogue entry), for resolutions and costs
     directions: UserDirections  # users' own directions and the explorer's strips
 
@@ -49,7 +49,7 @@ def init_app(app: Flask, settings: Settings) -> Services:
     dispatcher = Dispatcher(settings)
     svc = Services(
         settings=settings, engine=engine, sessions=sessions, blobs=blobs, dispatcher=dispatcher,
-        jobs=Jobs(settings, sessions, blobs, dispatcher), model=model,
+        batches=Batches(settings, sessions, blobs, dispatcher), model=model,
         directions=UserDirections(settings, sessions, dispatcher),
     )
     app.extensions[EXTENSION_KEY] = svc

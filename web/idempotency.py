@@ -126,7 +126,7 @@ def create_once(user_id: int, key: str | None, print_: str, create: Callable[[],
     svc = services()
 
     def answer(batch_id: str, status: int, extra: dict) -> tuple:
-        batch = svc.jobs.get_batch(db(), user_id, batch_id)
+        batch = svc.batches.get_batch(db(), user_id, batch_id)
         return present(batch), status, {"Location": url_for("api.get_batch", batch_id=batch_id),
                                         **extra}
 

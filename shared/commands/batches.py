@@ -1,53 +1,39 @@
 """What a user can do to batches and items, for the REST API and the portal alike.
 
-Each operation writes SQL first (committed, the items marked sent), then sends queue messages: if
-Redis is down the work is not lost, the items are marked unsent again and the reconciler
-(``shared.items.recovery``, run by the reaper) sends them later. Fair queues: one user (all of their
-batches together) never holds more than ``batch_queue_cap`` previews in the queue; the rest are
-released as theirs finish (``release_user``). A user's unfinished items are capped at
-``user_quota``: a batch beyond it is refused with 429. Deleting a batch removes every byte of it.
+Each operation writes SQL first (committed, the items marked sent), then sends queue messages
+through ``shared.items.sending``: if Redis is down the work is not lost, the items are marked
+unsent again and the reconciler (``shared.items.recovery``, run by the reaper) sends them later.
+A user's unfinished items are capped (``shared.commands.quota``). Deleting a batch removes every
+byte of it (``shared.store.retention``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.catalog.configs import ModelConfig, get_model_config
 from shared.catalog.edit_names import names_for
+from shared.commands.errors import CommandError
+from shared.commands.quota import check_quota
 from shared.items import states
+from shared.items.sending import Sender
 from shared.items.states import ItemStatus
-from shared.platform.queue import FINAL_QUEUE, PREVIEW_QUEUE, Dispatcher
+from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
 from shared.recipe.parse import Cost, Recipe, parse_cost, parse_edits
 from shared.store.blobs import BlobStore
-from shared.store.tables import Batch, Blob, Item, Latent, WorkerHeartbeat, new_id, utcnow
+from shared.store.retention import delete_batch_data
+from shared.store.tables import Batch, Item, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
 
-class JobError(Exception):
-    """A request that cannot be done; ``status`` is the HTTP status the web side answers."""
-
-    def __init__(self, code: str, message: str, status: int = 400,
-                 retry_after: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after  # seconds, for a 429 or 503
-
-
-QUOTA_RETRY_AFTER = 30  # seconds a user over quota is told to wait
 FACE_EDIT_TRIES = 3  # a per-face edit that loses the race with another edit reads again
-
-PREVIEW_WORK = (ItemStatus.QUEUED.value, ItemStatus.PREVIEWING.value)
 
 
 @dataclass(frozen=True)
@@ -57,15 +43,9 @@ class Upload:
     content_type: str
 
 
-def _by_model(rows: Sequence[tuple[str, int, str | None]]) -> dict[str | None, list]:
-    """(item_id, edit_version, model) rows -> model -> [(item_id, edit_version), ...]."""
-    out: dict[str | None, list] = {}
-    for item_id, version, model in rows:
-        out.setdefault(model, []).append((item_id, version))
-    return out
+class Batches:
+    """The user commands on batches and items; ``sender`` sends what they queue."""
 
-
-class Jobs:
     def __init__(
         self,
         settings: Settings,
@@ -76,20 +56,20 @@ class Jobs:
         self.settings = settings
         self.sessions = sessions
         self.blobs = blobs
-        self.dispatcher = dispatcher
+        self.sender = Sender(settings, sessions, dispatcher)
 
     # --- reading, with per-owner access ------------------------------------------------------
 
     def get_batch(self, session: Session, owner_id: int, batch_id: str) -> Batch:
         batch = session.get(Batch, batch_id)
         if batch is None or batch.owner_id != owner_id:
-            raise JobError("not_found", "no such batch", 404)
+            raise CommandError("not_found", "no such batch", 404)
         return batch
 
     def get_item(self, session: Session, owner_id: int, item_id: str) -> Item:
         item = session.get(Item, item_id)
         if item is None or item.batch.owner_id != owner_id:
-            raise JobError("not_found", "no such item", 404)
+            raise CommandError("not_found", "no such item", 404)
         return item
 
     def list_batches(
@@ -115,16 +95,16 @@ class Jobs:
                      webhook_url: str | None = None, name: str | None = None) -> str:
         """``name``: already checked (``shared.recipe.batch_names.parse_batch_name``)."""
         if not uploads:
-            raise JobError("no_files", "a batch needs at least one file (form field 'files')")
+            raise CommandError("no_files", "a batch needs at least one file (form field 'files')")
         if len(uploads) > self.settings.max_files_per_batch:
-            raise JobError(
+            raise CommandError(
                 "too_many_files",
                 f"{len(uploads)} files; at most {self.settings.max_files_per_batch} per batch",
                 413,
             )
         batch_id = new_id()
         with self.sessions.begin() as session:
-            self._check_quota(session, owner_id, len(uploads))
+            check_quota(session, self.settings, owner_id, len(uploads))
             session.add(Batch(
                 id=batch_id, owner_id=owner_id, recipe=recipe.as_dict(),
                 model_name=self.settings.model, webhook_url=webhook_url, name=name,
@@ -138,110 +118,8 @@ class Jobs:
                     upload_blob_id=blob.id, preview_cost=recipe.preview.as_dict(),
                     final_cost=recipe.final.as_dict(), timings={}, edit_version=0, attempts=0,
                 ))
-        self.release_user(owner_id)
+        self.sender.release_user(owner_id)
         return batch_id
-
-    def _check_quota(self, session: Session, owner_id: int, adding: int) -> None:
-        waiting = session.scalar(
-            select(func.count()).select_from(Item).join(Batch, Batch.id == Item.batch_id)
-            .where(Batch.owner_id == owner_id, Item.status.in_(PREVIEW_WORK))
-        ) or 0
-        if waiting + adding > self.settings.user_quota:
-            raise JobError(
-                "quota_exceeded",
-                f"you have {waiting} photos waiting; at most {self.settings.user_quota} may wait "
-                "at once. Try again when some have finished.", 429, QUOTA_RETRY_AFTER)
-
-    # --- sending (the reconciler, shared.items.recovery, sends whatever this could not) ----------
-
-    def release_user(self, owner_id: int, now: datetime | None = None) -> int:
-        """Send a user's queued-but-unsent items (oldest batch first), keeping at most
-        ``batch_queue_cap`` of their previews in the queue. Safe to call from anywhere, any
-        number of times. Returns items sent."""
-        cap = self.settings.batch_queue_cap
-        with self.sessions.begin() as session:
-            mine = select(Batch.id).where(Batch.owner_id == owner_id)
-            in_queue = session.scalar(
-                select(func.count()).select_from(Item).where(
-                    Item.batch_id.in_(mine), Item.status.in_(PREVIEW_WORK),
-                    Item.enqueued_at.is_not(None))
-            ) or 0
-            room = cap - in_queue
-            if room <= 0:
-                return 0
-            candidates = session.execute(
-                select(Item.id, Item.edit_version, Batch.model_name)
-                .join(Batch, Batch.id == Item.batch_id).where(
-                    Batch.owner_id == owner_id, Item.status == ItemStatus.QUEUED.value,
-                    Item.enqueued_at.is_(None), Item.worker.is_(None),
-                ).order_by(Batch.created_at, Batch.id, Item.position).limit(room)
-            ).all()
-            now = now or utcnow()
-            # Guarded: two releasers never send the same item twice.
-            claimed = [(i, v, m) for i, v, m in candidates
-                       if states.mark_sent(session, i, ItemStatus.QUEUED, now)]
-        sent = 0
-        for model, pairs in _by_model(claimed).items():  # each to its model's workers
-            size = self.group_size(len(pairs), PREVIEW_QUEUE, model)
-            if self._send(lambda p=pairs, s=size, m=model: self.dispatcher.send_previews(p, s, m),
-                          [i for i, _ in pairs]):
-                sent += len(pairs)
-        return sent
-
-    def release_pending(self, batch_id: str) -> int:
-        """:meth:`release_user` for the owner of ``batch_id`` (the cap is per user)."""
-        with self.sessions() as session:
-            owner_id = session.scalar(select(Batch.owner_id).where(Batch.id == batch_id))
-        return 0 if owner_id is None else self.release_user(owner_id)
-
-    def send_unheld(self, status: ItemStatus, rows: Sequence[tuple[str, int]],
-                    stale_before: datetime | None = None, now: datetime | None = None) -> int:
-        """Send edits (``previewing``) or finals (``finalizing``) that nobody holds and that are
-        unsent (or were sent before ``stale_before``). ``rows``: (item_id, edit_version)."""
-        now = now or utcnow()
-        with self.sessions.begin() as session:
-            claimed = [(i, v) for i, v in rows
-                       if states.mark_sent(session, i, status, now, stale_before)]
-            models = dict(session.execute(
-                select(Item.id, Batch.model_name).join(Batch, Batch.id == Item.batch_id)
-                .where(Item.id.in_([i for i, _ in claimed]))).all()) if claimed else {}
-        sent = 0
-        for model, pairs in _by_model([(i, v, models.get(i)) for i, v in claimed]).items():
-            ids = [i for i, _ in pairs]
-            if status == ItemStatus.FINALIZING:
-                size = self.group_size(len(ids), FINAL_QUEUE, model)
-                ok = self._send(lambda d=ids, s=size, m=model: self.dispatcher.send_finals(d, s, m),
-                                ids)
-            else:
-                ok = self._send(lambda p=pairs, m=model: self.dispatcher.send_previews(p, 1, m),
-                                ids)
-            sent += len(pairs) if ok else 0
-        return sent
-
-    def group_size(self, n_items: int, queue: str, model: str | None = None) -> int:
-        """Items per message: ``render_batch_size``, but with several live workers of ``queue``
-        small enough that each gets at least two messages, so none idles while another holds a
-        big group (measured: 2 workers took 14% longer with groups of 8 than of 1)."""
-        cutoff = utcnow() - timedelta(seconds=self.settings.heartbeat_timeout)
-        with self.sessions() as session:
-            workers = session.scalar(
-                select(func.count()).select_from(WorkerHeartbeat).where(
-                    WorkerHeartbeat.last_seen >= cutoff, WorkerHeartbeat.queues.contains(queue),
-                    WorkerHeartbeat.model_name == (model or self.settings.model))
-            ) or 0
-        if workers <= 1:
-            return self.settings.render_batch_size
-        return max(1, min(self.settings.render_batch_size, math.ceil(n_items / (2 * workers))))
-
-    def _send(self, send, item_ids: list[str]) -> bool:
-        try:
-            send()
-            return True
-        except Exception as exc:  # broker down: SQL keeps the work, un-mark so it is sent later
-            log.warning("could not enqueue %d items (%s); they are sent later", len(item_ids), exc)
-            with self.sessions.begin() as session:
-                states.mark_unsent(session, item_ids)
-            return False
 
     # --- what users ask for -----------------------------------------------------------------
 
@@ -252,17 +130,17 @@ class Jobs:
             ids = [i.id for i in batch.items if i.status == ItemStatus.PREVIEW_READY.value]
             queued = [i for i in ids if states.request_final(session, i)]
         if queued:
-            self.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in queued])
+            self.sender.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in queued])
         return len(queued)
 
     def finalize_item(self, owner_id: int, item_id: str) -> None:
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
             if not states.request_final(session, item.id):
-                raise JobError(
+                raise CommandError(
                     "invalid_state", f"item is {item.status}; only a preview_ready item can be "
                     "finalized", 409)
-        self.send_unheld(ItemStatus.FINALIZING, [(item_id, 0)])
+        self.sender.send_unheld(ItemStatus.FINALIZING, [(item_id, 0)])
 
     def edit_names(self, owner_id: int | None, model: str | None = None) -> dict[str, str]:
         """Edit names beyond the built-in attributes this user may use: the generator
@@ -298,12 +176,12 @@ class Jobs:
             version = states.request_edit(session, item.id, edits,
                                           self._preview_cost(item, raw_preview))
             if version is None:
-                raise JobError(
+                raise CommandError(
                     "invalid_state", f"item is {item.status}; its edits cannot change now", 409)
             self.blobs.delete(session, [old_final])  # the final of edits that are gone
             sending = states.mark_sent(session, item.id, ItemStatus.PREVIEWING)
         if sending:
-            self._send_preview(item_id, version, model)
+            self.sender.send_preview(item_id, version, model)
         return version
 
     def _item_edits(self, session: Session, owner_id: int, model: str, raw_edits) -> dict:
@@ -315,8 +193,8 @@ class Jobs:
 
     def _edit_face(self, owner_id: int, item_id: str, raw_edits, face, raw_preview) -> int:
         if isinstance(face, bool) or not isinstance(face, int):
-            raise JobError("invalid_face", "face must be the index (an integer) of one of the "
-                           "item's faces")
+            raise CommandError("invalid_face", "face must be the index (an integer) of one of the "
+                               "item's faces")
         status, version, sending = None, None, False
         for _ in range(FACE_EDIT_TRIES):  # the overrides are one JSON map: read, change, write
             with self.sessions.begin() as session:
@@ -325,11 +203,11 @@ class Jobs:
                 edits = self._item_edits(session, owner_id, model, raw_edits)
                 faces = item.faces or []
                 if not faces:
-                    raise JobError("not_ready", "the faces of this item are not known yet (its "
-                                   "first preview finds them); try again when it is ready", 409)
+                    raise CommandError("not_ready", "the faces of this item are not known yet (its "
+                                       "first preview finds them); try again when it is ready", 409)
                 if not 0 <= face < len(faces):
-                    raise JobError("invalid_face", f"face {face}: this item has {len(faces)} "
-                                   f"face(s), numbered 0 to {len(faces) - 1}")
+                    raise CommandError("invalid_face", f"face {face}: this item has {len(faces)} "
+                                       f"face(s), numbered 0 to {len(faces) - 1}")
                 status = item.status
                 if ItemStatus(status) not in states.EDITABLE:
                     break
@@ -345,12 +223,12 @@ class Jobs:
                     sending = states.mark_sent(session, item.id, ItemStatus.PREVIEWING)
                     break
         else:  # another edit won the race every time
-            raise JobError("conflict", "the item's edits kept changing meanwhile; try again", 409)
+            raise CommandError("conflict", "the item's edits kept changing meanwhile; try again", 409)
         if version is None:
-            raise JobError(
+            raise CommandError(
                 "invalid_state", f"item is {status}; its edits cannot change now", 409)
         if sending:
-            self._send_preview(item_id, version, model)
+            self.sender.send_preview(item_id, version, model)
         return version
 
     def _preview_cost(self, item: Item, raw) -> dict | None:
@@ -369,11 +247,6 @@ class Jobs:
         except KeyError:
             return get_model_config(self.settings.model, self.settings.weights_dir)
 
-    def _send_preview(self, item_id: str, version: int, model: str) -> None:
-        """The message of an edit its transaction marked sent (unmarked again if it fails)."""
-        self._send(lambda: self.dispatcher.send_previews([(item_id, version)], 1, model),
-                   [item_id])
-
     def _check_model_edits(self, model: str, edits: dict, names: dict[str, str]) -> None:
         """A config without attribute boundaries (a car generator) takes only directions."""
         if model == self.settings.model:
@@ -386,8 +259,8 @@ class Jobs:
             return
         for key in edits:
             if key not in names.values():
-                raise JobError("invalid_edits", f"edits.{key}: model {model} has no attribute "
-                               "boundaries; use its directions (GET /api/v1/models)")
+                raise CommandError("invalid_edits", f"edits.{key}: model {model} has no attribute "
+                                   "boundaries; use its directions (GET /api/v1/models)")
 
     def set_preview_cost(self, owner_id: int, item_id: str, cost: dict) -> None:
         with self.sessions.begin() as session:
@@ -411,9 +284,9 @@ class Jobs:
         with self.sessions.begin() as session:
             item = self.get_item(session, owner_id, item_id)
             if not states.retry(session, item.id):
-                raise JobError("invalid_state", f"item is {item.status}; only a failed item can "
-                               "be retried", 409)
-        self.release_user(owner_id)
+                raise CommandError("invalid_state", f"item is {item.status}; only a failed item can "
+                                   "be retried", 409)
+        self.sender.release_user(owner_id)
 
     # --- deleting -------------------------------------------------------------------------
 
@@ -422,36 +295,4 @@ class Jobs:
         blobs a crash left unreferenced). A worker rendering one of its items loses its result."""
         with self.sessions.begin() as session:
             self.get_batch(session, owner_id, batch_id)
-            return self._delete(session, batch_id)
-
-    def _delete(self, session: Session, batch_id: str) -> dict:
-        items = session.execute(
-            select(Item.id, Item.upload_blob_id, Item.projected_blob_id, Item.preview_blob_id,
-                   Item.final_blob_id).where(Item.batch_id == batch_id)).all()
-        item_ids = [row.id for row in items]
-        blob_ids = {b for row in items for b in row[1:] if b}
-        blob_ids.update(session.scalars(select(Blob.id).where(Blob.batch_id == batch_id)))
-        latents = session.execute(delete(Latent).where(Latent.item_id.in_(item_ids))
-                                  .execution_options(synchronize_session=False)).rowcount
-        session.execute(delete(Item).where(Item.batch_id == batch_id)
-                        .execution_options(synchronize_session=False))
-        session.execute(delete(Batch).where(Batch.id == batch_id)
-                        .execution_options(synchronize_session=False))
-        blobs = self.blobs.delete(session, blob_ids)
-        log.info("batch %s deleted: %d items, %d latents, %d blobs", batch_id, len(item_ids),
-                 latents, blobs, extra={"batch_id": batch_id})
-        return {"items": len(item_ids), "latents": latents, "blobs": blobs}
-
-    def delete_expired(self, now: datetime | None = None) -> int:
-        """Retention: delete batches created more than ``retention_days`` ago (0: keep all).
-        Returns how many were deleted."""
-        if self.settings.retention_days <= 0:
-            return 0
-        cutoff = (now or utcnow()) - timedelta(days=self.settings.retention_days)
-        with self.sessions() as session:
-            old = session.scalars(select(Batch.id).where(Batch.created_at < cutoff)
-                                  .order_by(Batch.created_at).limit(100)).all()
-        for batch_id in old:
-            with self.sessions.begin() as session:
-                self._delete(session, batch_id)
-        return len(old)
+            return delete_batch_data(session, self.blobs, batch_id)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.catalog.configs import ModelConfig
 from shared.codes.errors import ErrorCode
-from shared.commands.batches import JobError
+from shared.commands.errors import CommandError
 from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
 from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions
@@ -42,8 +42,8 @@ class EvaluationStatus(StrEnum):
     FAILED = "failed"
 
 
-def _bad(field: str, message: str) -> JobError:
-    return JobError("invalid_parameter", f"{field}: {message}", 400)
+def _bad(field: str, message: str) -> CommandError:
+    return CommandError("invalid_parameter", f"{field}: {message}", 400)
 
 
 def parse_request(body, model: ModelConfig, settings: Settings) -> dict:
@@ -103,7 +103,7 @@ class Evaluations:
             log.warning("could not queue evaluation %s: %s", evaluation_id, exc)
             self.fail(evaluation_id, ErrorCode.QUEUE_UNAVAILABLE,
                       "the job queue was unavailable; start the evaluation again")
-            raise JobError("unavailable", "the job queue is unavailable; try again later", 503) from exc
+            raise CommandError("unavailable", "the job queue is unavailable; try again later", 503) from exc
         return evaluation_id
 
     def list(self, session: Session, model_name: str, limit: int = 50) -> list[Evaluation]:
@@ -114,7 +114,7 @@ class Evaluations:
     def get(self, session: Session, model_name: str, evaluation_id: str) -> Evaluation:
         evaluation = session.get(Evaluation, evaluation_id)
         if evaluation is None or evaluation.model_name != model_name:
-            raise JobError("not_found", "no such evaluation of this model", 404)
+            raise CommandError("not_found", "no such evaluation of this model", 404)
         return evaluation
 
     # --- the worker's transitions -----------------------------------------------------------

@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from shared.catalog.configs import ModelConfig, UnknownConfigError, get_model_config
 from shared.catalog.edit_names import names_for
 from shared.codes.errors import RequestErrorCode
-from shared.commands.batches import JobError, Jobs
+from shared.commands.batches import Batches
+from shared.commands.errors import CommandError
+from shared.commands.quota import check_quota
 from shared.items.states import ItemStatus
 from shared.platform.settings import Settings
 from shared.recipe.parse import Recipe, RecipeError, parse_recipe
@@ -163,18 +165,19 @@ def live_models(session: Session, settings: Settings) -> set[str]:
                                .where(WorkerHeartbeat.last_seen >= cutoff)))
 
 
-def create_synthesis_batch(jobs: Jobs, owner_id: int, request: SynthesisRequest,
+def create_synthesis_batch(batches: Batches, owner_id: int, request: SynthesisRequest,
                            webhook_url: str | None = None, name: str | None = None) -> str:
     """One batch, one item per seed (no uploads); refused with 409 when no live worker serves
     the model. The items are released like a photo batch's (fair queues, the user's quota)."""
-    with jobs.sessions() as session:
-        if request.model not in live_models(session, jobs.settings):
-            raise JobError(RequestErrorCode.MODEL_UNAVAILABLE, f"no worker serves model {request.model!r} now; "
-                           "GET /api/v1/models lists the models that have one", 409)
+    with batches.sessions() as session:
+        if request.model not in live_models(session, batches.settings):
+            raise CommandError(RequestErrorCode.MODEL_UNAVAILABLE,
+                               f"no worker serves model {request.model!r} now; "
+                               "GET /api/v1/models lists the models that have one", 409)
     batch_id = new_id()
     recipe = request.recipe
-    with jobs.sessions.begin() as session:
-        jobs._check_quota(session, owner_id, len(request.seeds))
+    with batches.sessions.begin() as session:
+        check_quota(session, batches.settings, owner_id, len(request.seeds))
         session.add(Batch(id=batch_id, owner_id=owner_id, recipe=recipe.as_dict(),
                           model_name=request.model, webhook_url=webhook_url, name=name))
         session.flush()
@@ -185,5 +188,5 @@ def create_synthesis_batch(jobs: Jobs, owner_id: int, request: SynthesisRequest,
                 synthesis=request.spec(seed), preview_cost=recipe.preview.as_dict(),
                 final_cost=recipe.final.as_dict(), timings={}, edit_version=0, attempts=0,
             ))
-    jobs.release_user(owner_id)
+    batches.sender.release_user(owner_id)
     return batch_id

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.catalog.configs import get_model_config
 from shared.catalog.directions import DirectionNameError, check_direction_name, user_key
 from shared.catalog.edit_names import generator_entries, names_for, user_rows
-from shared.commands.batches import JobError
+from shared.commands.errors import CommandError
 from shared.commands.learning import latent_feature, learn_direction
 from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
@@ -51,10 +51,10 @@ def describe_strip(strip: DirectionStrip) -> dict:
 
 def _id_list(raw, field: str) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(i, str) and i for i in raw):
-        raise JobError("invalid_examples", f"{field} must be a list of item ids")
+        raise CommandError("invalid_examples", f"{field} must be a list of item ids")
     ids = list(dict.fromkeys(raw))
     if len(ids) > MAX_EXAMPLES:
-        raise JobError("invalid_examples", f"{field}: at most {MAX_EXAMPLES} items")
+        raise CommandError("invalid_examples", f"{field}: at most {MAX_EXAMPLES} items")
     return ids
 
 
@@ -74,12 +74,12 @@ class UserDirections:
         try:
             name = check_direction_name(raw_name)
         except DirectionNameError as exc:
-            raise JobError("invalid_name", str(exc)) from None
+            raise CommandError("invalid_name", str(exc)) from None
         taken = session.scalar(select(UserDirection.id).where(
             UserDirection.owner_id == owner_id, UserDirection.model_name == self.settings.model,
             UserDirection.name == name))
         if taken is not None:
-            raise JobError("name_taken", f"you already have a direction called {name!r}", 409)
+            raise CommandError("name_taken", f"you already have a direction called {name!r}", 409)
         return name
 
     def _features(self, session: Session, owner_id: int, ids: Sequence[str], field: str) -> list:
@@ -91,16 +91,16 @@ class UserDirections:
         found = {r.id: r for r in rows if r.model_name == self.settings.model}
         missing = [i for i in ids if i not in found]
         if missing:
-            raise JobError("invalid_examples", f"{field}: {len(missing)} item(s) are not yours or "
-                           f"have no code from model {self.settings.model} yet (preview them "
-                           f"first): {', '.join(missing[:5])}")
+            raise CommandError("invalid_examples", f"{field}: {len(missing)} item(s) are not yours or "
+                               f"have no code from model {self.settings.model} yet (preview them "
+                               f"first): {', '.join(missing[:5])}")
         return [latent_feature(found[i].data, found[i].shape) for i in ids]
 
     def learn(self, owner_id: int, raw_name, positive, negative) -> dict:
         """Learn ``name`` from items that have the attribute and items that lack it."""
         pos, neg = _id_list(positive, "positive"), _id_list(negative, "negative")
         if set(pos) & set(neg):
-            raise JobError("invalid_examples", "an item cannot be both positive and negative")
+            raise CommandError("invalid_examples", "an item cannot be both positive and negative")
         n_style = get_model_config(self.settings.model).n_style
         with self.sessions.begin() as session:
             name = self._new_name(session, owner_id, raw_name)
@@ -109,7 +109,7 @@ class UserDirections:
             try:
                 learned = learn_direction(x_pos, x_neg, n_style)
             except ValueError as exc:
-                raise JobError("invalid_examples", str(exc)) from None
+                raise CommandError("invalid_examples", str(exc)) from None
             row = UserDirection(
                 owner_id=owner_id, model_name=self.settings.model, name=name, method=LEARNED,
                 vector=learned.vector, slots=learned.slots, gain=learned.gain,
@@ -125,8 +125,8 @@ class UserDirections:
         """Keep a generator direction (``sefa_03``) under a name of the user's choosing."""
         entry = next((d for d in generator_entries(self.settings) if d["key"] == source), None)
         if entry is None:
-            raise JobError("unknown_direction", f"{source!r} is not a generator direction of "
-                           f"model {self.settings.model}")
+            raise CommandError("unknown_direction", f"{source!r} is not a generator direction of "
+                               f"model {self.settings.model}")
         with self.sessions.begin() as session:
             name = self._new_name(session, owner_id, raw_name)
             row = UserDirection(
@@ -144,7 +144,7 @@ class UserDirections:
                 UserDirection.owner_id == owner_id, UserDirection.model_name == self.settings.model,
                 UserDirection.name == name.removeprefix("user:")))
             if row is None:
-                raise JobError("not_found", "no such direction", 404)
+                raise CommandError("not_found", "no such direction", 404)
             session.delete(row)
 
     # --- the explorer ------------------------------------------------------------------------
@@ -155,22 +155,22 @@ class UserDirections:
         steps = DEFAULT_STRIP_STEPS if steps is None else steps
         lo, hi = STRIP_STEPS
         if isinstance(steps, bool) or not isinstance(steps, int) or not lo <= steps <= hi:
-            raise JobError("invalid_steps", f"steps must be an integer from {lo} to {hi}")
+            raise CommandError("invalid_steps", f"steps must be an integer from {lo} to {hi}")
         if not isinstance(direction, str) or not direction:
-            raise JobError("invalid_direction", "name a direction (e.g. sefa_00, smiling)")
+            raise CommandError("invalid_direction", "name a direction (e.g. sefa_00, smiling)")
         with self.sessions.begin() as session:
             try:
                 [key] = parse_edits({direction: 1.0}, "direction",
                                     names_for(session, self.settings, owner_id))
             except RecipeError as exc:
-                raise JobError("invalid_direction", exc.message) from None
+                raise CommandError("invalid_direction", exc.message) from None
             item = session.get(Item, item_id)
             if item is None or item.batch.owner_id != owner_id:
-                raise JobError("not_found", "no such item", 404)
+                raise CommandError("not_found", "no such item", 404)
             latent = item.latent
             model = item.batch.model_name  # the strip goes to that model's workers
             if latent is None or latent.model_name != model:
-                raise JobError("not_ready", "this item has no code yet: wait for its preview", 409)
+                raise CommandError("not_ready", "this item has no code yet: wait for its preview", 409)
             values = [round(-1 + 2 * i / (steps - 1), 4) for i in range(steps)]
             strip = DirectionStrip(owner_id=owner_id, item_id=item.id, direction=key,
                                    values=values, cost=dict(item.preview_cost), status="queued")
@@ -191,7 +191,7 @@ class UserDirections:
     def get_strip(self, session: Session, owner_id: int, strip_id: str) -> DirectionStrip:
         strip = session.get(DirectionStrip, strip_id)
         if strip is None or strip.owner_id != owner_id:
-            raise JobError("not_found", "no such strip", 404)
+            raise CommandError("not_found", "no such strip", 404)
         return strip
 
 

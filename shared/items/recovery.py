@@ -1,4 +1,14 @@
-"""The reconciler: makes "the database is the truth" hold for the queue.
+"""Recovery, in one place: what a silent worker held (:func:`reap`) and what the queue lost
+(:func:`reconcile`, the reconciler).
+
+:func:`reap` (run by one process at a time, see ``worker.process.reaper``) finds items in
+``previewing``/``finalizing`` whose worker has been silent for ``heartbeat_timeout`` (or never
+beat at all), or that a worker has held longer than any task may run, and puts them back in the
+queue, or fails them with ``worker_lost`` once they have been taken ``max_attempts`` times. Then
+the reconciler sends every unheld active item whose message is missing, and the retention job
+deletes expired batches.
+
+The reconciler makes "the database is the truth" hold for the queue.
 
 Every active item (``queued``, ``previewing``, ``finalizing``) that no worker holds is either
 in the queue (a message was sent for its current work less than the visibility timeout ago) or
@@ -8,26 +18,32 @@ by a task that could not write its result, a worker that died holding the item (
 releases it first, see ``worker.process.heartbeat``). A duplicate message is harmless: every take and
 every result is a guarded transition (shared.items.states), so a second delivery changes nothing.
 
-Queued previews are released within each user's cap (``Jobs.release_user``); edits and finals
+Queued previews are released within each user's cap (``Sender.release_user``); edits and finals
 are sent at once (they are a person waiting on one item).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import distinct, select
+from sqlalchemy import delete, distinct, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.commands.batches import Jobs
 from shared.items import states
+from shared.items.sending import Sender
 from shared.items.states import ACTIVE, ItemStatus
 from shared.platform.settings import Settings
-from shared.store.tables import Batch, Item, utcnow
+from shared.store.blobs import BlobStore
+from shared.store.retention import delete_expired
+from shared.store.tables import Batch, Item, WorkerHeartbeat, utcnow
 
 log = logging.getLogger(__name__)
+
+WORKER_LOST = "worker_lost"
+# Rows of workers gone this long (and holding nothing) are deleted.
+PRUNE_AFTER = timedelta(days=1)
 
 
 @dataclass
@@ -42,7 +58,7 @@ class Reconciled:
         return self.previews + self.edits + self.finals
 
 
-def reconcile(sessions: sessionmaker[Session], jobs: Jobs, settings: Settings,
+def reconcile(sessions: sessionmaker[Session], sender: Sender, settings: Settings,
               now: datetime | None = None) -> Reconciled:
     """One pass. Safe to run concurrently with workers, web processes and another reconciler."""
     now = now or utcnow()
@@ -67,11 +83,109 @@ def reconcile(sessions: sessionmaker[Session], jobs: Jobs, settings: Settings,
             .order_by(Item.updated_at)).all()
             for status in (ItemStatus.PREVIEWING, ItemStatus.FINALIZING)}
     for owner_id in owners:
-        out.previews += jobs.release_user(owner_id, now)
+        out.previews += sender.release_user(owner_id, now)
     for status in unheld:
-        sent = jobs.send_unheld(status, [tuple(r) for r in unheld[status]], now=now)
+        sent = sender.send_unheld(status, [tuple(r) for r in unheld[status]], now=now)
         if status == ItemStatus.PREVIEWING:
             out.edits = sent
         else:
             out.finals = sent
     return out
+
+
+@dataclass
+class ReapResult:
+    requeued_previews: list[str] = field(default_factory=list)
+    requeued_finals: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    released: int = 0  # messages' items sent by the reconciler (requeued, unsent, lost ones)
+    presumed_lost: int = 0  # items whose message was sent too long ago and never taken
+    pruned_workers: int = 0
+    expired_batches: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.requeued_previews or self.requeued_finals or self.failed
+                    or self.released or self.pruned_workers or self.expired_batches)
+
+
+def lost_items(session: Session, cutoff: datetime, held_before: datetime | None = None) -> list:
+    """Items a worker holds whose heartbeat is older than ``cutoff`` or missing, or (with
+    ``held_before``) that were taken before it: longer than a task may live, so whatever holds
+    them lost them (a task that died without giving them back)."""
+    alive = select(WorkerHeartbeat.name).where(WorkerHeartbeat.last_seen >= cutoff)
+    silent = Item.worker.not_in(alive)
+    if held_before is not None:
+        silent = or_(silent, Item.updated_at < held_before)
+    return session.execute(
+        select(Item.id, Item.batch_id, Item.status, Item.worker, Item.attempts).where(
+            Item.status.in_([ItemStatus.PREVIEWING.value, ItemStatus.FINALIZING.value]),
+            Item.worker.is_not(None), silent,
+        ).order_by(Item.batch_id, Item.position)
+    ).all()
+
+
+def _recover(session: Session, row, settings: Settings) -> str | None:
+    """Requeue or fail one lost item. Returns "requeued", "failed" or None (someone else moved
+    it since we looked)."""
+    # Guard on the worker too: a no-op UPDATE that also locks the row (PostgreSQL) or the database
+    # (SQLite) until commit, so a live worker that took the item meanwhile is never robbed of it.
+    still_held = session.execute(
+        update(Item).where(Item.id == row.id, Item.status == row.status, Item.worker == row.worker)
+        .values(worker=row.worker).execution_options(synchronize_session=False)
+    ).rowcount
+    if not still_held:
+        return None
+    if row.attempts >= settings.max_attempts:
+        states.fail(session, row.id, WORKER_LOST,
+                    f"the worker rendering it stopped responding ({row.attempts} attempts)")
+        return "failed"
+    # Unheld and unsent: the reconciler sends it (previews within the user's cap).
+    states.requeue_lost(session, row.id, ItemStatus(row.status))
+    return "requeued"
+
+
+def reap(
+    sessions: sessionmaker[Session], sender: Sender, blobs: BlobStore, settings: Settings,
+    now: datetime | None = None, trust_heartbeats: bool = True,
+) -> ReapResult:
+    """One pass: recover lost items, send whatever is missing from the queue (the reconciler),
+    delete expired batches, prune old heartbeats. Safe to run concurrently with workers and with
+    another reaper (every change is guarded). ``trust_heartbeats=False`` (just after a database
+    outage, when no worker could beat) skips the lost-worker step."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
+    held_before = now - timedelta(seconds=settings.message_visibility)
+    result = ReapResult()
+    rows = []
+    if trust_heartbeats:
+        with sessions.begin() as session:
+            rows = lost_items(session, cutoff, held_before)
+    for row in rows:
+        with sessions.begin() as session:
+            outcome = _recover(session, row, settings)
+        if outcome == "failed":
+            result.failed.append(row.id)
+        elif outcome == "requeued":
+            lst = result.requeued_previews if row.status == ItemStatus.PREVIEWING else \
+                result.requeued_finals
+            lst.append(row.id)
+        if outcome:
+            log.warning("item %s %s: worker %s silent since before %s (attempt %d)", row.id,
+                        outcome, row.worker, cutoff.isoformat(timespec="seconds"), row.attempts,
+                        extra={"item_id": row.id, "batch_id": row.batch_id})
+
+    sent = reconcile(sessions, sender, settings, now)
+    result.released = sent.sent
+    result.presumed_lost = sent.presumed_lost
+    result.expired_batches = delete_expired(settings, sessions, blobs, now)
+
+    with sessions.begin() as session:
+        held = select(Item.worker).where(Item.worker.is_not(None))
+        result.pruned_workers = session.execute(
+            delete(WorkerHeartbeat).where(
+                WorkerHeartbeat.last_seen < now - max(PRUNE_AFTER, 10 * (now - cutoff)),
+                WorkerHeartbeat.name.not_in(held),
+            ).execution_options(synchronize_session=False)
+        ).rowcount
+    return result

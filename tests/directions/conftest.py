@@ -84,7 +84,7 @@ def items_with_codes(app, owner_id: int, codes: torch.Tensor) -> list[str]:
     svc = services(app)
     uploads = [Upload(f"face{i}.png", b"not decoded: the code is stored", "image/png")
                for i in range(len(codes))]
-    batch_id = svc.jobs.create_batch(owner_id, uploads, parse_recipe(RECIPE, 64))
+    batch_id = svc.batches.create_batch(owner_id, uploads, parse_recipe(RECIPE, 64))
     with svc.sessions.begin() as session:
         items = session.query(Item).filter(Item.batch_id == batch_id).order_by(Item.position).all()
         for item, code in zip(items, codes, strict=True):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from shared.catalog.configs import get_model_config
-from shared.commands.batches import JobError
+from shared.commands.errors import CommandError
 from shared.commands.evaluations import Evaluations, parse_request
 from shared.platform.queue import EVALUATE_TASK, Dispatcher
 from shared.platform.settings import Settings, get_settings, set_settings
@@ -75,7 +75,7 @@ def test_request_defaults_and_limits():
     for body in ({"kind": "fid", "n": 1001}, {"kind": "ppl", "n": True},
                  {"kind": "fid", "n": 4, "resolution": 64}, {"kind": "fid", "n": 4, "seed": -1},
                  {"kind": "fid", "n": 4, "data": "a/b"}, ["fid"]):
-        with pytest.raises(JobError) as err:
+        with pytest.raises(CommandError) as err:
             parse_request(body, model, settings)
         assert err.value.status == 400 and err.value.code == "invalid_parameter"
 
@@ -97,7 +97,7 @@ def test_redis_down_is_a_503_and_the_job_is_marked(evaluations):
     down = Settings(database_url=evaluations.settings.database_url,
                     redis_url="redis://127.0.0.1:1/0")
     offline = Evaluations(down, evaluations.sessions, Dispatcher(down))
-    with pytest.raises(JobError) as err:
+    with pytest.raises(CommandError) as err:
         offline.create(_owner(evaluations), get_model_config("tiny-random"),
                        {"kind": "fid", "n": 2})
     assert err.value.status == 503

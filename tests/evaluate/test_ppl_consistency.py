@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from shared.recipe.parse import Cost
-from worker.anycost.perceptual import load_lpips, lpips_problem
+from worker.anycost.perceptual import LpipsMissing, load_lpips, lpips_problem
 from worker.evaluate.__main__ import main
 from worker.evaluate.common import EvaluationError, all_costs
 from worker.evaluate.consistency import evaluate_consistency
@@ -91,7 +91,7 @@ def test_missing_lpips_backbone_is_a_clear_error(tiny_bundle, eval_settings, tmp
     import torch
 
     torch.save({"features.0.weight": torch.zeros(1)}, wrong)
-    with pytest.raises(EvaluationError) as bad:
+    with pytest.raises(LpipsMissing) as bad:
         load_lpips("vgg", str(wrong))
     assert bad.value.code == "lpips_missing" and "state dict" in bad.value.message
 

@@ -89,7 +89,7 @@ def test_duplicate_messages_leave_one_result_and_a_bad_item_fails_alone(stack):
     uploads = [Upload(photos[0][0], photos[0][1], "image/png"),
                Upload("notes.png", b"these bytes are not an image", "image/png"),
                Upload(photos[1][0], photos[1][1], "image/jpeg")]
-    batch_id = svc.jobs.create_batch(stack.user_id, uploads, parse_recipe(RECIPE, 64))
+    batch_id = svc.batches.create_batch(stack.user_id, uploads, parse_recipe(RECIPE, 64))
     good, bad, other = _items(stack, batch_id)
     pairs = [(good.id, 0), (bad.id, 0), (other.id, 0)]
     svc.dispatcher.send_previews(pairs)  # the same message, delivered a second time
@@ -106,7 +106,7 @@ def test_duplicate_messages_leave_one_result_and_a_bad_item_fails_alone(stack):
     # 4 uploads, a preview and a projection for each of 3 rendered items: no second result.
     assert _blob_count(stack) == blobs_before + 4 + 3 * 2
 
-    assert svc.jobs.finalize_batch(stack.user_id, batch_id) == 2
+    assert svc.batches.finalize_batch(stack.user_id, batch_id) == 2
     svc.dispatcher.send_finals([good.id, other.id])  # the finals' message, twice
     api.finalize(sentinel["id"])
     api.wait(sentinel["id"], settled("done"))

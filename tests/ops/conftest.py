@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared.commands.batches import Jobs, Upload
+from shared.commands.batches import Batches, Upload
 from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
 from shared.recipe.parse import Cost, Recipe
@@ -48,8 +48,8 @@ def sessions(settings):
 
 
 @pytest.fixture
-def jobs(settings, sessions) -> Jobs:
-    return Jobs(settings, sessions, make_blob_store(settings), Dispatcher(settings))
+def jobs(settings, sessions) -> Batches:
+    return Batches(settings, sessions, make_blob_store(settings), Dispatcher(settings))
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def owner_id(sessions) -> int:
         return user.id
 
 
-def make_batch(jobs: Jobs, owner_id: int, n: int) -> str:
+def make_batch(jobs: Batches, owner_id: int, n: int) -> str:
     uploads = [Upload(f"p{i}.png", b"\x89PNG not really" + bytes([i]), "image/png")
                for i in range(n)]
     recipe = Recipe(edits={}, preview=Cost(0.5, 256), final=Cost(1.0, 1024))

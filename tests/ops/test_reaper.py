@@ -10,12 +10,13 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from shared.items import states
+from shared.items.recovery import WORKER_LOST, reap
 from shared.items.states import ItemStatus
 from shared.platform.queue import FINAL_QUEUE, PREVIEW_QUEUE
 from shared.store.tables import Item, WorkerHeartbeat, utcnow
 from tests.ops.conftest import make_batch, queued_args
-from worker.process.heartbeat import WORKER_LOST, Heartbeat, reap, worker_name
-from worker.process.reaper import reap_if_turn
+from worker.process.heartbeat import Heartbeat, worker_name
+from worker.process.reaper import ReaperParts, reap_if_turn
 
 DEAD = "celery@gone-host:4242"
 LIVE = "celery@alive-host:77"
@@ -67,7 +68,7 @@ def test_reaper_requeues_preview_of_dead_worker_and_resends(sessions, jobs, sett
     _take_preview(sessions, lost.id, DEAD)
     _take_preview(sessions, kept.id, LIVE)
 
-    result = reap(sessions, jobs, settings, now)
+    result = reap(sessions, jobs.sender, jobs.blobs, settings, now)
 
     assert result.requeued_previews == [lost.id] and not result.failed
     lost_now, kept_now = _items(sessions, batch_id)
@@ -76,7 +77,7 @@ def test_reaper_requeues_preview_of_dead_worker_and_resends(sessions, jobs, sett
     assert kept_now.status == ItemStatus.PREVIEWING and kept_now.worker == LIVE
     assert queued_args(rclient, PREVIEW_QUEUE) == [[[lost.id, 0]]]
     # A second pass finds nothing to do and sends nothing twice.
-    again = reap(sessions, jobs, settings, now)
+    again = reap(sessions, jobs.sender, jobs.blobs, settings, now)
     assert not again.requeued_previews and again.released == 0
     assert len(queued_args(rclient, PREVIEW_QUEUE)) == 1
 
@@ -89,7 +90,7 @@ def test_reaper_fails_item_after_max_attempts(sessions, jobs, settings, owner_id
     for attempt in range(1, settings.max_attempts + 1):
         rclient.delete(PREVIEW_QUEUE)
         _take_preview(sessions, item.id, DEAD)
-        result = reap(sessions, jobs, settings, now)
+        result = reap(sessions, jobs.sender, jobs.blobs, settings, now)
         if attempt < settings.max_attempts:
             assert result.requeued_previews == [item.id]
             assert queued_args(rclient, PREVIEW_QUEUE) == [[[item.id, 0]]]
@@ -112,7 +113,7 @@ def test_reaper_resends_final_of_dead_worker(sessions, jobs, settings, owner_id,
     now = utcnow()
     _beat(sessions, DEAD, age_s=settings.heartbeat_timeout + 1, now=now)
 
-    result = reap(sessions, jobs, settings, now)
+    result = reap(sessions, jobs.sender, jobs.blobs, settings, now)
 
     assert result.requeued_finals == [item.id]
     (item_now,) = _items(sessions, batch_id)
@@ -125,7 +126,7 @@ def test_reaper_sends_items_never_sent(sessions, jobs, settings, owner_id, rclie
     rclient.delete(PREVIEW_QUEUE)
     with sessions.begin() as session:  # as if Redis had been down when the batch was created
         session.execute(update(Item).where(Item.batch_id == batch_id).values(enqueued_at=None))
-    result = reap(sessions, jobs, settings)
+    result = reap(sessions, jobs.sender, jobs.blobs, settings)
     assert result.released == 3
     assert sorted(p[0] for p in queued_args(rclient, PREVIEW_QUEUE)[0]) == \
         sorted(i.id for i in _items(sessions, batch_id))
@@ -135,12 +136,12 @@ def test_reaper_prunes_long_silent_workers(sessions, jobs, settings):
     now = utcnow()
     _beat(sessions, DEAD, age_s=3 * 86400, now=now)
     _beat(sessions, LIVE, age_s=1, now=now)
-    assert reap(sessions, jobs, settings, now).pruned_workers == 1
+    assert reap(sessions, jobs.sender, jobs.blobs, settings, now).pruned_workers == 1
     with sessions.begin() as session:
         assert session.scalars(select(WorkerHeartbeat.name)).all() == [LIVE]
 
 
 def test_one_reaper_per_period(sessions, jobs, settings, rclient):
-    assert reap_if_turn(settings, sessions, jobs, rclient) is not None
-    assert reap_if_turn(settings, sessions, jobs, rclient) is None, "the second waits its turn"
+    assert reap_if_turn(settings, ReaperParts(sessions, jobs.sender, jobs.blobs, rclient)) is not None
+    assert reap_if_turn(settings, ReaperParts(sessions, jobs.sender, jobs.blobs, rclient)) is None, "the second waits its turn"
     assert rclient.ttl("anycost:reaper:lock") > 0

@@ -42,7 +42,7 @@ def test_loop_touches_alive_file_and_healthcheck_reads_it(settings, sessions, jo
     assert not reaper.healthy(settings, alive)
     stop = threading.Event()
     thread = threading.Thread(target=reaper.run_forever,
-                              args=(settings, stop, sessions, jobs, alive), daemon=True)
+                              args=(settings, stop, reaper.build(settings, sessions, jobs.sender, jobs.blobs), alive), daemon=True)
     thread.start()
     try:
         deadline = time.time() + 20
@@ -57,7 +57,7 @@ def test_loop_touches_alive_file_and_healthcheck_reads_it(settings, sessions, jo
 
 
 def test_worker_hooks_start_and_stop_heartbeat(settings, sessions, jobs, rclient):
-    rt = types.SimpleNamespace(settings=settings, sessions=sessions, jobs=jobs,
+    rt = types.SimpleNamespace(settings=settings, sessions=sessions, sender=jobs.sender, blobs=jobs.blobs,
                                worker_name="celery@hooks:1", model_name="tiny-random",
                                pretrained=False, device="cpu", extras={})
     reaper.start(rt)

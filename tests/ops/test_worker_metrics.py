@@ -23,6 +23,7 @@ POOL = textwrap.dedent("""
     import multiprocessing as mp, sys, time, types
     from shared.platform.settings import Settings
     from worker.process import metrics
+    from worker.render import counters
 
     settings = Settings(database_url=sys.argv[1], redis_url=sys.argv[2])
 
@@ -30,8 +31,8 @@ POOL = textwrap.dedent("""
         rt = types.SimpleNamespace(settings=settings, extras={})
         metrics.start(rt)
         for _ in range(renders):
-            metrics.observe_render({"channels": 0.5, "resolution": 256}, 0.3, 4)
-        metrics.observe_render({"channels": 1.0, "resolution": 1024}, 2.0, 1)
+            counters.observe_render({"channels": 0.5, "resolution": 256}, 0.3, 4)
+        counters.observe_render({"channels": 1.0, "resolution": 1024}, 2.0, 1)
         ready.put("metrics_server" in rt.extras)
         time.sleep(120)
 

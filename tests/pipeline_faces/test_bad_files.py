@@ -117,7 +117,7 @@ def test_bad_files_fail_alone_and_good_photos_finish(stack):
 
     # The early-refused bytes, inserted directly, get the same codes from the worker.
     uploads = [Upload(f, d, c) for f, d, c, _, _ in EARLY.values()]
-    direct = svc.jobs.create_batch(user_id, uploads, parse_recipe(RECIPE, 64))
+    direct = svc.batches.create_batch(user_id, uploads, parse_recipe(RECIPE, 64))
     api.wait(direct, settled("failed", "preview_ready"), timeout=120)
     with svc.sessions() as session:
         rows = session.query(Item).filter(Item.batch_id == direct).order_by(Item.position).all()

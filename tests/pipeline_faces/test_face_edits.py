@@ -13,6 +13,7 @@ from shared.commands.batches import Upload
 from shared.items import states
 from shared.recipe.parse import parse_recipe
 from shared.store.tables import Item
+from tests.conftest import batches_for
 from tests.pipeline_faces.test_photo_output import encode, hopper
 from worker.render import pipeline
 from worker.render.images import decode_rgb
@@ -69,7 +70,7 @@ def _final(rt, item_id) -> np.ndarray:
 
 def test_override_changes_only_its_face(runtime, owner):
     photo = two_faces()
-    batch_id = runtime.jobs.create_batch(
+    batch_id = batches_for(runtime).create_batch(
         owner, [Upload("two.png", encode(photo), "image/png")], parse_recipe(RECIPE, 64))
     with runtime.sessions() as s:
         item_id = s.query(Item.id).filter(Item.batch_id == batch_id).scalar()
@@ -89,7 +90,7 @@ def test_override_changes_only_its_face(runtime, owner):
     assert before.shape == photo.shape
 
     # An override for the right-hand face: only its region of the preview changes.
-    version = runtime.jobs.edit_item(owner, item_id, STRONG, face=right)
+    version = batches_for(runtime).edit_item(owner, item_id, STRONG, face=right)
     item = _preview(runtime, item_id, version)
     assert item.face_edits == {str(right): {"31_Smiling": 1.0, "39_Young": -1.0,
                                             "15_Eyeglasses": 1.0, "09_Blond_Hair": 1.0}}
@@ -100,7 +101,7 @@ def test_override_changes_only_its_face(runtime, owner):
 
     # The final has the override too: compared with a final without it, only that face differs.
     with_override = _final(runtime, item_id)
-    version = runtime.jobs.edit_item(owner, item_id, {}, face=right)  # the override goes
+    version = batches_for(runtime).edit_item(owner, item_id, {}, face=right)  # the override goes
     assert _item(runtime, item_id).face_edits is None
     _preview(runtime, item_id, version)
     without = _final(runtime, item_id)

@@ -15,6 +15,7 @@ from shared.commands.synthesis import SynthesisRequest, create_synthesis_batch
 from shared.items import states
 from shared.recipe.parse import parse_recipe
 from shared.store.tables import Item, WorkerHeartbeat
+from tests.conftest import batches_for
 from worker.render import pipeline
 from worker.render.images import decode_rgb
 
@@ -70,7 +71,7 @@ def test_photo_finals_keep_the_upload_format(runtime, owner):
     photo = _photo()
     uploads = _uploads(photo, ["PNG", "JPEG", "WEBP", "BMP", "TIFF"])
     recipe = parse_recipe({**RECIPE, "keep_format": True}, 64)
-    items = _render(runtime, runtime.jobs.create_batch(owner, uploads, recipe))
+    items = _render(runtime, batches_for(runtime).create_batch(owner, uploads, recipe))
     finals = [_blob(runtime, i.final_blob_id) for i in items]
     assert [t for _, t in finals] == ["image/png", "image/jpeg", "image/webp", "image/png",
                                       "image/png"]
@@ -87,7 +88,7 @@ def test_photo_finals_keep_the_upload_format(runtime, owner):
 def test_crop_finals_keep_the_upload_format_too(runtime, owner):
     uploads = _uploads(_photo(), ["JPEG", "PNG", "GIF"])
     recipe = parse_recipe({**RECIPE, "output": "crop", "keep_format": True}, 64)
-    items = _render(runtime, runtime.jobs.create_batch(owner, uploads, recipe))
+    items = _render(runtime, batches_for(runtime).create_batch(owner, uploads, recipe))
     finals = [_blob(runtime, i.final_blob_id) for i in items]
     assert [t for _, t in finals] == ["image/jpeg", "image/png", "image/png"]
     for data, content_type in finals:
@@ -98,8 +99,8 @@ def test_crop_finals_keep_the_upload_format_too(runtime, owner):
 
 def test_without_keep_format_finals_are_jpeg_photos_and_png_crops(runtime, owner):
     uploads = _uploads(_photo(), ["PNG", "WEBP"])
-    photo_batch = runtime.jobs.create_batch(owner, uploads, parse_recipe(RECIPE, 64))
-    crop_batch = runtime.jobs.create_batch(owner, _uploads(_photo(), ["JPEG"]),
+    photo_batch = batches_for(runtime).create_batch(owner, uploads, parse_recipe(RECIPE, 64))
+    crop_batch = batches_for(runtime).create_batch(owner, _uploads(_photo(), ["JPEG"]),
                                            parse_recipe({**RECIPE, "output": "crop"}, 64))
     photos = _render(runtime, photo_batch)
     crops = _render(runtime, crop_batch)
@@ -114,7 +115,7 @@ def test_keep_format_does_nothing_for_synthesised_items(runtime, owner):
     recipe = parse_recipe({**RECIPE, "output": "crop", "keep_format": True}, 64)
     request = SynthesisRequest(seeds=(7,), truncation=0.7, mix_seed=None, mix_from_slot=None,
                                model="tiny-random", recipe=recipe, picked=False)
-    (item,) = _render(runtime, create_synthesis_batch(runtime.jobs, owner, request))
+    (item,) = _render(runtime, create_synthesis_batch(batches_for(runtime), owner, request))
     data, content_type = _blob(runtime, item.final_blob_id)
     assert content_type == "image/png"
     _really(data, content_type)

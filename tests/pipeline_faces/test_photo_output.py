@@ -12,6 +12,7 @@ from PIL import Image
 from shared.commands.batches import Upload
 from shared.recipe.parse import parse_recipe
 from shared.store.tables import Item, Latent
+from tests.conftest import batches_for
 from worker.render import pipeline
 from worker.render.images import decode_rgb
 
@@ -34,7 +35,7 @@ RECIPE = {"edits": {"smiling": 0.8}, "preview": {"channels": 0.5, "resolution": 
 
 
 def _run(rt, owner, uploads, recipe):
-    batch_id = rt.jobs.create_batch(owner, uploads, parse_recipe(recipe, 64))
+    batch_id = batches_for(rt).create_batch(owner, uploads, parse_recipe(recipe, 64))
     with rt.sessions() as s:
         items = s.query(Item).filter(Item.batch_id == batch_id).order_by(Item.position).all()
     pairs = [(i.id, i.edit_version) for i in items]

@@ -9,6 +9,7 @@ from PIL import Image
 
 from shared.commands.batches import Upload
 from shared.items import states
+from tests.conftest import batches_for
 from tests.pipeline_faces.test_photo_output import RECIPE, _blob, _item, _run, encode
 from worker.render import pipeline, preview_photo, store
 from worker.render.faces import AlignTransform
@@ -37,7 +38,7 @@ def test_big_photo_preview_is_downscaled_final_full_size_and_reedit_uses_the_cac
     reads = []
     real_read = store.read_upload
     monkeypatch.setattr(store, "read_upload", lambda rt, job: reads.append(job) or real_read(rt, job))
-    version = runtime.jobs.edit_item(owner, item_id, {"smiling": -0.5})
+    version = batches_for(runtime).edit_item(owner, item_id, {"smiling": -0.5})
     hits = preview_photo.CACHE.hits
     report = pipeline.run_previews(runtime, [(item_id, version)])
     assert report.completed == [item_id], report.failed

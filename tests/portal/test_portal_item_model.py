@@ -17,7 +17,7 @@ def _item_of_new_batch(app, username: str, body: dict) -> str:
     with svc.sessions() as session:
         owner = session.query(User.id).filter(User.username == username).scalar()
         request = parse_request(body, svc.settings, session, owner)
-    batch_id = create_synthesis_batch(svc.jobs, owner, request)
+    batch_id = create_synthesis_batch(svc.batches, owner, request)
     with svc.sessions() as session:
         return session.query(Item.id).filter(Item.batch_id == batch_id).scalar()
 

@@ -17,6 +17,7 @@ from shared.commands.batches import Upload
 from shared.items import states
 from shared.recipe.parse import parse_recipe
 from shared.store.tables import Item
+from tests.conftest import batches_for
 from tests.quality.conftest import with_parts
 from worker.render import pipeline, quality
 from worker.render.images import decode_rgb, from_uint8
@@ -41,7 +42,7 @@ def real_photos() -> list[Upload]:
 
 
 def _previews(rt, owner, recipe, uploads=None) -> list[str]:
-    batch_id = rt.jobs.create_batch(owner, uploads or real_photos(), parse_recipe(recipe, 64))
+    batch_id = batches_for(rt).create_batch(owner, uploads or real_photos(), parse_recipe(recipe, 64))
     with rt.sessions() as s:
         items = s.query(Item).filter(Item.batch_id == batch_id).order_by(Item.position).all()
         pairs = [(i.id, i.edit_version) for i in items]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared.commands.batches import Jobs, Upload
+from shared.commands.batches import Batches, Upload
 from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
 from shared.recipe.parse import Cost, Recipe
@@ -50,12 +50,12 @@ def sessions(settings):
     engine.dispose()
 
 
-def make_jobs(settings: Settings, sessions) -> Jobs:
-    return Jobs(settings, sessions, make_blob_store(settings), Dispatcher(settings))
+def make_jobs(settings: Settings, sessions) -> Batches:
+    return Batches(settings, sessions, make_blob_store(settings), Dispatcher(settings))
 
 
 @pytest.fixture
-def jobs(settings, sessions) -> Jobs:
+def jobs(settings, sessions) -> Batches:
     return make_jobs(settings, sessions)
 
 
@@ -72,7 +72,7 @@ def owner_id(sessions) -> int:
     return add_user(sessions, "recovery-tester")
 
 
-def make_batch(jobs: Jobs, owner_id: int, n: int) -> str:
+def make_batch(jobs: Batches, owner_id: int, n: int) -> str:
     uploads = [Upload(f"p{i}.png", b"\x89PNG not really" + bytes([i]), "image/png")
                for i in range(n)]
     return jobs.create_batch(owner_id, uploads, RECIPE)

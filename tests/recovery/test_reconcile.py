@@ -12,13 +12,13 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from shared.items import states
-from shared.items.recovery import reconcile
+from shared.items.recovery import reap, reconcile
 from shared.items.states import ItemStatus
 from shared.platform.queue import FINAL_QUEUE, PREVIEW_QUEUE
 from shared.store.tables import Item, WorkerHeartbeat, utcnow
 from tests.recovery.conftest import add_user, make_batch, make_jobs, queued_ids
 from tests.redis_server import RedisServer, free_port
-from worker.process.heartbeat import Heartbeat, reap
+from worker.process.heartbeat import Heartbeat
 from worker.process.reaper import Trust
 
 LIVE = "celery@alive-host:77"
@@ -46,16 +46,16 @@ def test_messages_wiped_from_redis_are_sent_again_after_the_visibility_timeout(
     rclient.flushall()  # Redis lost its data: two queued previews and a final are gone
 
     now = utcnow()
-    early = reconcile(sessions, jobs, settings, now)
+    early = reconcile(sessions, jobs.sender, settings, now)
     assert early.sent == 0 and rclient.llen(PREVIEW_QUEUE) == 0, "not before the timeout"
 
     later = now + timedelta(seconds=settings.message_visibility + 1)
-    result = reconcile(sessions, jobs, settings, later)
+    result = reconcile(sessions, jobs.sender, settings, later)
     assert (result.presumed_lost, result.previews, result.finals) == (3, 2, 1)
     queued = [i.id for i in _items(sessions, batch_id) if i.status == "queued"]
     assert sorted(queued_ids(rclient, PREVIEW_QUEUE)) == sorted(queued)
     assert queued_ids(rclient, FINAL_QUEUE) == [first]
-    assert reconcile(sessions, jobs, settings, later).sent == 0, "sent once per timeout"
+    assert reconcile(sessions, jobs.sender, settings, later).sent == 0, "sent once per timeout"
 
 
 def test_an_item_a_live_worker_holds_too_long_is_taken_back(sessions, jobs, settings, owner_id,
@@ -69,8 +69,8 @@ def test_an_item_a_live_worker_holds_too_long_is_taken_back(sessions, jobs, sett
         assert states.start_preview(session, item.id, 0, LIVE)
     later = utcnow() + timedelta(seconds=settings.message_visibility + 5)
     Heartbeat(sessions, LIVE, interval=1).beat(later)  # the worker is alive at that time
-    assert reap(sessions, jobs, settings, utcnow()).requeued_previews == []  # not yet
-    result = reap(sessions, jobs, settings, later)
+    assert reap(sessions, jobs.sender, jobs.blobs, settings, utcnow()).requeued_previews == []  # not yet
+    result = reap(sessions, jobs.sender, jobs.blobs, settings, later)
     assert result.requeued_previews == [item.id] and result.released == 1
     assert queued_ids(rclient, PREVIEW_QUEUE) == [item.id]
 
@@ -90,11 +90,11 @@ def test_heartbeats_are_not_trusted_right_after_a_database_outage(sessions, jobs
     assert not trust.heartbeats
     trust.ok()
     assert not trust.heartbeats, "the database has only just come back"
-    assert reap(sessions, jobs, settings, trust_heartbeats=trust.heartbeats).requeued_previews == []
+    assert reap(sessions, jobs.sender, jobs.blobs, settings, trust_heartbeats=trust.heartbeats).requeued_previews == []
     assert _items(sessions, batch_id)[0].worker == LIVE
     time.sleep(1.1)
     assert trust.heartbeats
-    assert reap(sessions, jobs, settings).requeued_previews == [item.id]
+    assert reap(sessions, jobs.sender, jobs.blobs, settings).requeued_previews == [item.id]
 
 
 def test_finalize_and_edit_while_redis_is_down_are_sent_by_the_reconciler(
@@ -116,7 +116,7 @@ def test_finalize_and_edit_while_redis_is_down_are_sent_by_the_reconciler(
     assert (rows[finalized].status, rows[finalized].worker, rows[finalized].enqueued_at) == \
         ("finalizing", None, None)
 
-    result = reconcile(sessions, jobs, settings)
+    result = reconcile(sessions, jobs.sender, settings)
     assert (result.edits, result.finals) == (1, 1)
     assert queued_ids(rclient, PREVIEW_QUEUE) == [edited]
     assert queued_ids(rclient, FINAL_QUEUE) == [finalized]
@@ -138,8 +138,8 @@ def test_an_upload_during_a_hung_redis_answers_quickly_and_is_sent_later(
         assert took < 2.0, f"two uploads took {took:.1f}s on a hung Redis"
         rows = _items(sessions, first) + _items(sessions, second)
         assert {(i.status, i.enqueued_at) for i in rows} == {("queued", None)}
-        jobs.dispatcher._down_until = 0  # the breaker would let it through in 5 s
-        assert reconcile(sessions, jobs, hung).previews == 4
+        jobs.sender.dispatcher._down_until = 0  # the breaker would let it through in 5 s
+        assert reconcile(sessions, jobs.sender, hung).previews == 4
 
 
 def test_one_users_batches_share_one_cap(sessions, jobs, settings, owner_id, rclient):
@@ -152,7 +152,7 @@ def test_one_users_batches_share_one_cap(sessions, jobs, settings, owner_id, rcl
     queue = queued_ids(rclient, PREVIEW_QUEUE)
     assert len(queue) == settings.batch_queue_cap + 2
     assert queue[-2:] == [i.id for i in _items(sessions, theirs)]
-    assert reconcile(sessions, jobs, settings).previews == 0, "the cap still holds"
+    assert reconcile(sessions, jobs.sender, settings).previews == 0, "the cap still holds"
 
 
 def test_the_attempt_cap_counts_every_take(sessions, jobs, settings, owner_id):
@@ -171,13 +171,13 @@ def test_the_attempt_cap_counts_every_take(sessions, jobs, settings, owner_id):
 def test_a_refused_edit_changes_nothing(sessions, jobs, owner_id):
     import pytest
 
-    from shared.commands.batches import JobError
+    from shared.commands.errors import CommandError
 
     batch_id = make_batch(jobs, owner_id, 1)
     (item,) = _items(sessions, batch_id)
     _to_preview_ready(sessions, item.id)
     jobs.finalize_item(owner_id, item.id)
-    with pytest.raises(JobError) as refused:
+    with pytest.raises(CommandError) as refused:
         jobs.edit_item(owner_id, item.id, {"smiling": 1.0}, {"channels": 1.0, "resolution": 128})
     assert refused.value.status == 409
     (after,) = _items(sessions, batch_id)
@@ -187,6 +187,6 @@ def test_a_refused_edit_changes_nothing(sessions, jobs, owner_id):
 
 def test_prunes_nothing_it_should_not(sessions, jobs, settings):
     Heartbeat(sessions, LIVE, interval=1).beat()
-    assert reap(sessions, jobs, settings).pruned_workers == 0
+    assert reap(sessions, jobs.sender, jobs.blobs, settings).pruned_workers == 0
     with sessions() as session:
         assert session.get(WorkerHeartbeat, LIVE) is not None

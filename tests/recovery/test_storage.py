@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select, update
 
-from shared.commands.batches import JobError
+from shared.commands.errors import CommandError
+from shared.store.retention import delete_expired
 from shared.store.tables import Batch, Blob, Item, Latent, utcnow
 from tests.recovery.conftest import make_batch, make_jobs
 from web import create_app
@@ -55,7 +56,7 @@ def test_delete_batch_removes_every_byte(jobs, sessions, settings, owner_id):
     assert _count(sessions, Latent) == 0
     assert len(_files(settings)) == 1, "only the other batch's upload is left on disk"
     assert _count(sessions, Item, Item.batch_id == keep) == 1
-    with pytest.raises(JobError) as gone:
+    with pytest.raises(CommandError) as gone:
         jobs.delete_batch(owner_id, batch_id)
     assert gone.value.status == 404
 
@@ -73,7 +74,7 @@ def test_retention_deletes_old_batches(jobs, sessions, settings, owner_id):
     with sessions.begin() as session:
         session.execute(update(Batch).where(Batch.id == old)
                         .values(created_at=utcnow() - timedelta(days=8)))
-    assert jobs.delete_expired() == 0, "retention off by default"
+    assert delete_expired(jobs.settings, jobs.sessions, jobs.blobs) == 0, "retention off by default"
     keeping = make_jobs(dataclasses.replace(settings, retention_days=7), sessions)
     assert keeping.delete_expired() == 1
     assert _count(sessions, Batch) == 1 and _count(sessions, Batch, Batch.id == young) == 1

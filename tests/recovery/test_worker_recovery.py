@@ -20,7 +20,7 @@ from shared.items import states
 from shared.recipe.parse import Cost, Recipe
 from shared.store.db import make_engine, make_session_factory, retry_transient
 from shared.store.tables import Item
-from tests.conftest import pipeline_runtime, private_redis
+from tests.conftest import batches_for, pipeline_runtime, private_redis
 from tests.redis_server import free_port
 from worker.process import tasks
 from worker.render import pipeline
@@ -45,7 +45,7 @@ def _png(size: tuple[int, int]) -> bytes:
 
 
 def _batch(rt, owner, datas: list[bytes]) -> list[str]:
-    batch_id = rt.jobs.create_batch(owner, [Upload(f"{i}.png", d, "image/png")
+    batch_id = batches_for(rt).create_batch(owner, [Upload(f"{i}.png", d, "image/png")
                                             for i, d in enumerate(datas)], RECIPE)
     with rt.sessions() as session:
         return list(session.scalars(select(Item.id).where(Item.batch_id == batch_id)

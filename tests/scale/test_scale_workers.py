@@ -76,7 +76,7 @@ def test_a_single_preview_does_not_wait_behind_a_big_batch(scale_stack):
     small = other.submit(_photos(1), TINY_RECIPE)
     other.wait(small["id"], settled("preview_ready"), timeout=120)
     a_items = stack.api.batch(big["id"])["items"]
-    stack.services.jobs.cancel_batch(stack.user_id, big["id"])  # no need to render the rest
+    stack.services.batches.cancel_batch(stack.user_id, big["id"])  # no need to render the rest
 
     order = [r["item_id"] for r in worker.stored("preview")]
     b_item = small["items"][0]["id"]

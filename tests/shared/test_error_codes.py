@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 KNOWN = {c.value for c in ErrorCode} | {c.value for c in RequestErrorCode}
 # (callable name, position of its code argument)
-RAISERS = {"ApiError": 1, "error_response": 1, "JobError": 0}
+RAISERS = {"ApiError": 1, "error_response": 1, "CommandError": 0}
 
 
 def _codes_in_source() -> dict[str, set[str]]:

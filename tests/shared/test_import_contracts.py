@@ -38,14 +38,25 @@ def test_a_broken_contract_is_reported(tmp_path):
     assert result.returncode != 0 and "BROKEN" in result.stdout
 
 
-def test_the_anycost_contract_names_every_other_worker_module():
+def _packages(root: Path) -> set[str]:
+    return {f"{root.name}.{p.name}" for p in root.iterdir()
+            if not p.name.startswith(("_", ".")) and (p / "__init__.py").exists()}
+
+
+def test_the_layers_contracts_name_every_package():
+    # A new package of shared/ or worker/ must take its place in the layers: none is left out.
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
-    contract = next(c for c in config["contracts"] if c.get("source_modules") == ["worker.anycost"])
-    others = {f"worker.{p.stem if p.suffix == '.py' else p.name}"
-              for p in (REPO / "worker").iterdir()
-              if not p.name.startswith(("_", ".")) and p.name != "anycost"
-              and (p.suffix == ".py" or (p / "__init__.py").exists())}
-    assert set(contract["forbidden_modules"]) == others
+    for root in ("shared", "worker"):
+        contract = next(c for c in config["contracts"]
+                        if c["type"] == "layers" and c["layers"][0].startswith(root + "."))
+        named = {m.strip() for layer in contract["layers"] for m in layer.split("|")}
+        assert named == _packages(REPO / root)
+
+
+def test_shared_and_worker_have_no_flat_modules():
+    # Every module lives in a package named for its concept.
+    for root in ("shared", "worker"):
+        assert sorted(p.name for p in (REPO / root).glob("*.py")) == ["__init__.py"]
 
 
 def test_no_module_imports_itself_through_others():

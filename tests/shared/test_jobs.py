@@ -9,7 +9,8 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from shared.commands.batches import JobError, Jobs, Upload
+from shared.commands.batches import Batches, Upload
+from shared.commands.errors import CommandError
 from shared.items import states
 from shared.platform.queue import PREVIEW_TASK, Dispatcher
 from shared.platform.settings import Settings
@@ -42,7 +43,7 @@ def env(migrated, redis_url):
         s.add(user)
         s.flush()
         uid = user.id
-    jobs = Jobs(settings, sessions, DatabaseBlobStore(), Dispatcher(settings))
+    jobs = Batches(settings, sessions, DatabaseBlobStore(), Dispatcher(settings))
     yield jobs, uid
     engine.dispose()
 
@@ -63,15 +64,15 @@ def test_big_batch_is_released_gradually(env, redis_url):
         for item_id, version in sent[:2]:
             assert states.start_preview(s, item_id, version, "w")
             assert states.complete_preview(s, item_id, version)
-    assert jobs.release_pending(batch_id) == 2
-    assert jobs.release_pending(batch_id) == 0
+    assert jobs.sender.release_pending(batch_id) == 2
+    assert jobs.sender.release_pending(batch_id) == 0
     again = [i for _, args in queued_messages(redis_url) for i, _ in args]
     assert len(again) == 7 and len(set(again)) == 7
 
 
 def test_broker_down_keeps_the_work(env):
     jobs, uid = env
-    jobs.dispatcher = Dispatcher(Settings(redis_url="redis://127.0.0.1:1/0"))
+    jobs.sender.dispatcher = Dispatcher(Settings(redis_url="redis://127.0.0.1:1/0"))
     batch_id = jobs.create_batch(uid, uploads(3), parse_recipe({}, 64))
     with jobs.sessions() as s:
         items = s.scalars(select(Item).where(Item.batch_id == batch_id)).all()
@@ -82,15 +83,15 @@ def test_broker_down_keeps_the_work(env):
 def test_owner_checks_and_state_errors(env):
     jobs, uid = env
     batch_id = jobs.create_batch(uid, uploads(1), parse_recipe({}, 64))
-    with jobs.sessions() as s, pytest.raises(JobError) as err:
+    with jobs.sessions() as s, pytest.raises(CommandError) as err:
         jobs.get_batch(s, uid + 1, batch_id)
     assert err.value.status == 404
     with jobs.sessions() as s:
         item_id = jobs.get_batch(s, uid, batch_id).items[0].id
-    with pytest.raises(JobError) as err:
+    with pytest.raises(CommandError) as err:
         jobs.finalize_item(uid, item_id)  # still queued
     assert err.value.status == 409
-    with pytest.raises(JobError):
+    with pytest.raises(CommandError):
         jobs.create_batch(uid, [], parse_recipe({}, 64))
 
 
@@ -117,4 +118,4 @@ def test_groups_are_spread_over_live_workers(env, redis_url):
     jobs.create_batch(uid, uploads(8), parse_recipe({}, 64))
     # Two live workers, two messages each: groups of 2, not one group of 8 for one worker.
     assert [len(group) for _, group in queued_messages(redis_url)] == [2, 2, 2, 2]
-    assert jobs.group_size(100, "preview") == 8  # never above render_batch_size
+    assert jobs.sender.group_size(100, "preview") == 8  # never above render_batch_size

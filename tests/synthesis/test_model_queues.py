@@ -13,6 +13,7 @@ from shared.items.recovery import reconcile
 from shared.items.states import ItemStatus
 from shared.platform.queue import queue_for
 from shared.store.tables import Item, utcnow
+from tests.conftest import batches_for
 from tests.synthesis.conftest import queued
 from worker.process.heartbeat import Heartbeat
 from worker.render import pipeline
@@ -33,7 +34,7 @@ def _owner(rt) -> int:
 def _batch(rt, owner: int, body: dict) -> str:
     with rt.sessions() as session:
         request = parse_request(body, rt.settings, session, owner)
-    return create_synthesis_batch(rt.jobs, owner, request)
+    return create_synthesis_batch(batches_for(rt), owner, request)
 
 
 def test_each_models_items_go_to_its_own_queues(worker, synth_redis):
@@ -52,7 +53,7 @@ def test_each_models_items_go_to_its_own_queues(worker, synth_redis):
     # Redis loses everything: the reconciler sends each item to its model's queue again.
     redis.Redis.from_url(synth_redis).flushdb()
     later = utcnow() + timedelta(seconds=worker.settings.message_visibility + 5)
-    done = reconcile(worker.sessions, worker.jobs, worker.settings, now=later)
+    done = reconcile(worker.sessions, worker.sender, worker.settings, now=later)
     assert done.presumed_lost == 3
     assert {i for group in queued(synth_redis, car_queue) for i, _ in group} == car_ids
     assert {i for group in queued(synth_redis, "preview") for i, _ in group} == tiny_ids
@@ -70,13 +71,13 @@ def test_finals_of_a_model_go_to_its_final_queue(worker, synth_redis):
     batch_id = _batch(worker, owner, {"synthesis": {"seeds": [4]}})
     for pairs in queued(synth_redis, "preview"):
         pipeline.run_previews(worker, [(str(i), int(v)) for i, v in pairs])
-    assert worker.jobs.finalize_batch(owner, batch_id) == 1
+    assert worker.batches.finalize_batch(owner, batch_id) == 1
     assert len(queued(synth_redis, "final")) == 1
     assert queued(synth_redis, f"final@{CAR}") == []
 
 
 def test_a_model_without_boundaries_takes_only_directions(worker, synth_redis):
-    from shared.commands.batches import JobError
+    from shared.commands.errors import CommandError
     from shared.commands.synthesis import SynthesisError
 
     Heartbeat(worker.sessions, "car-worker:2", interval=60, model_name=CAR).beat()
@@ -91,7 +92,7 @@ def test_a_model_without_boundaries_takes_only_directions(worker, synth_redis):
     with worker.sessions() as session:
         item_id = session.query(Item.id).filter(Item.batch_id == car).scalar()
     try:
-        worker.jobs.edit_item(owner, item_id, {"smiling": 0.5})
+        worker.batches.edit_item(owner, item_id, {"smiling": 0.5})
         raise AssertionError("a face attribute edit of a car item was accepted")
-    except JobError as exc:
+    except CommandError as exc:
         assert exc.status == 400 and "boundaries" in exc.message

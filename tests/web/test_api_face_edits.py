@@ -125,7 +125,7 @@ def test_other_users_item_is_404(app, client, alice, bob):
 
 def test_face_edit_read_at_an_older_version_is_not_written(app, client, alice):
     """The overrides are one JSON map: a write based on a read that another edit overtook loses
-    (and Jobs.edit_item reads again) instead of dropping the other edit's override."""
+    (and Batches.edit_item reads again) instead of dropping the other edit's override."""
     h = alice["headers"]
     item_id = _item_id(client, h)
     _preview_with_faces(app, item_id, 0, TWO_FACES)

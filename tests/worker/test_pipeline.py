@@ -12,6 +12,7 @@ from shared.commands.batches import Upload
 from shared.items import states
 from shared.recipe.parse import parse_recipe
 from shared.store.tables import Blob, Latent
+from tests.conftest import batches_for
 from tests.worker.conftest import items_of
 from worker.render import pipeline, stages
 from worker.render.images import decode_rgb
@@ -21,7 +22,7 @@ RECIPE = {"output": "crop", "edits": {"smiling": 0.5}, "preview": {"channels": 0
 
 
 def _batch(rt, owner, uploads, recipe=RECIPE) -> tuple[str, list[tuple[str, int]]]:
-    batch_id = rt.jobs.create_batch(owner, uploads, parse_recipe(recipe, 64))
+    batch_id = batches_for(rt).create_batch(owner, uploads, parse_recipe(recipe, 64))
     return batch_id, [(i.id, i.edit_version) for i in items_of(rt, batch_id)]
 
 
@@ -55,7 +56,7 @@ def test_preview_then_final(runtime, owner, photos):
         latents = session.scalars(select(Latent)).all()
         assert len(latents) == 2 and all(lat.shape == [1, 10, 512] for lat in latents)
 
-    assert runtime.jobs.finalize_batch(owner, batch_id) == 2
+    assert batches_for(runtime).finalize_batch(owner, batch_id) == 2
     report = pipeline.run_finals(runtime, [i for i, _ in pairs])
     assert len(report.completed) == 2
     for item in items_of(runtime, batch_id):
@@ -70,7 +71,7 @@ def test_duplicate_delivery_has_one_effect(runtime, owner, photos):
     again = pipeline.run_previews(runtime, pairs)
     assert again.completed == [] and again.skipped == [pairs[0][0]]
     assert _blob_count(runtime) == blobs
-    runtime.jobs.finalize_item(owner, pairs[0][0])
+    batches_for(runtime).finalize_item(owner, pairs[0][0])
     assert pipeline.run_finals(runtime, [pairs[0][0]]).completed == [pairs[0][0]]
     assert pipeline.run_finals(runtime, [pairs[0][0]]).skipped == [pairs[0][0]]
     assert _blob_count(runtime) == blobs + 1
@@ -82,8 +83,8 @@ def test_stale_version_and_canceled_items_are_skipped(runtime, owner, photos):
     batch_id, pairs = _batch(runtime, owner, [Upload(f"{i}.png", p, "image/png")
                                               for i, p in enumerate(photos)])
     (first, v0), (second, _) = pairs
-    runtime.jobs.edit_item(owner, first, {"young": 0.4})  # v1 is what counts now
-    runtime.jobs.cancel_batch(owner, batch_id)  # cancels both ...
+    batches_for(runtime).edit_item(owner, first, {"young": 0.4})  # v1 is what counts now
+    batches_for(runtime).cancel_batch(owner, batch_id)  # cancels both ...
     report = pipeline.run_previews(runtime, [(first, v0), (second, 0)])
     assert report.completed == [] and sorted(report.skipped) == sorted([first, second])
     assert {i.status for i in items_of(runtime, batch_id)} == {"canceled"}
@@ -94,7 +95,7 @@ def test_edit_reuses_the_latent_and_drops_stale_results(runtime, owner, photos):
     pipeline.run_previews(runtime, pairs)
     (before,) = items_of(runtime, batch_id)
     old_preview = _image(runtime, before.preview_blob_id)
-    version = runtime.jobs.edit_item(owner, before.id, {"smiling": -0.8, "young": 0.5})
+    version = batches_for(runtime).edit_item(owner, before.id, {"smiling": -0.8, "young": 0.5})
     assert version == 1
     # The old message (v0) arrives late: nothing happens.
     assert pipeline.run_previews(runtime, pairs).skipped == [before.id]
@@ -128,7 +129,7 @@ def test_unexpected_error_is_internal_error_and_siblings_render(runtime, owner, 
     batch_id, pairs = _batch(runtime, owner, [Upload(f"{i}.png", p, "image/png")
                                               for i, p in enumerate(photos)])
     pipeline.run_previews(runtime, pairs)
-    runtime.jobs.finalize_batch(owner, batch_id)
+    batches_for(runtime).finalize_batch(owner, batch_id)
     with runtime.sessions.begin() as session:  # a damaged latent row: the batched pass fails
         latent = session.get(Latent, pairs[0][0])
         latent.data, latent.shape = latent.data[:2048], [1, 1, 512]
@@ -166,7 +167,7 @@ def test_auto_finalize_queues_the_final(runtime, owner, photos):
 def test_finished_previews_release_the_rest_of_a_big_batch(runtime, owner, photos, cap):
     import dataclasses
 
-    runtime.jobs.settings = dataclasses.replace(runtime.jobs.settings, batch_queue_cap=cap)
+    runtime.sender.settings = dataclasses.replace(runtime.sender.settings, batch_queue_cap=cap)
     batch_id, _ = _batch(runtime, owner, [Upload(f"{i}.png", photos[0], "image/png") for i in range(2)])
     first, second = items_of(runtime, batch_id)
     assert first.enqueued_at is not None and second.enqueued_at is None

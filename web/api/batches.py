@@ -42,7 +42,7 @@ def list_batches():
         raise ApiError(400, RequestErrorCode.INVALID_PARAMETER,
                        f"q is at most {MAX_NAME_CHARS} characters", "q")
     session = db()
-    batches, total = services().jobs.list_batches(session, user.id, page, per_page,
+    batches, total = services().batches.list_batches(session, user.id, page, per_page,
                                                   name_contains=name_contains or None)
     return {
         "batches": batch_summaries(session, batches),
@@ -69,7 +69,7 @@ def get_batch(batch_id: str):
     items without a score come last."""
     sort = _choice_arg("sort", tuple(quality.SORT_ORDERS), "position")
     order = _choice_arg("order", quality.ORDERS, None)
-    batch = services().jobs.get_batch(db(), current_user().id, batch_id)
+    batch = services().batches.get_batch(db(), current_user().id, batch_id)
     return batch_dict(batch, sort, order)
 
 
@@ -83,28 +83,28 @@ def rename_batch(batch_id: str):
                        '{"name": null}', NAME_FIELD)
     name = parse_batch_name(body[NAME_FIELD])  # 400 invalid_name (web.errors)
     user = current_user()
-    services().jobs.rename_batch(user.id, batch_id, name)
+    services().batches.rename_batch(user.id, batch_id, name)
     session = db()
-    batch = services().jobs.get_batch(session, user.id, batch_id)
+    batch = services().batches.get_batch(session, user.id, batch_id)
     return batch_summaries(session, [batch])[0]
 
 
 @bp.post("/batches/<batch_id>/finalize")
 def finalize_batch(batch_id: str):
-    queued = services().jobs.finalize_batch(current_user().id, batch_id)
+    queued = services().batches.finalize_batch(current_user().id, batch_id)
     return {"id": batch_id, "queued": queued}, 202
 
 
 @bp.delete("/batches/<batch_id>")
 def delete_batch(batch_id: str):
     """The batch and every byte of it: items, latents, uploads, previews, finals. 204."""
-    services().jobs.delete_batch(current_user().id, batch_id)
+    services().batches.delete_batch(current_user().id, batch_id)
     return "", 204
 
 
 @bp.post("/batches/<batch_id>/cancel")
 def cancel_batch(batch_id: str):
-    canceled = services().jobs.cancel_batch(current_user().id, batch_id)
+    canceled = services().batches.cancel_batch(current_user().id, batch_id)
     return {"id": batch_id, "canceled": canceled}
 
 
@@ -112,7 +112,7 @@ def cancel_batch(batch_id: str):
 def download_batch(batch_id: str):
     svc = services()
     session = db()
-    batch = svc.jobs.get_batch(session, current_user().id, batch_id)
+    batch = svc.batches.get_batch(session, current_user().id, batch_id)
     done = [i for i in batch.items if i.status == ItemStatus.DONE.value and i.final_blob_id]
     if not done:
         raise ApiError(404, "not_ready", "this batch has no finished images yet")

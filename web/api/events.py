@@ -162,7 +162,7 @@ def _follow(svc: Services, batch_id: str, sent: _Sent, deadline: float, heartbea
 @bp.get("/batches/<batch_id>/events")
 def batch_events(batch_id: str):
     svc = services()
-    svc.jobs.get_batch(db(), current_user().id, batch_id)  # 404 unless it is the caller's
+    svc.batches.get_batch(db(), current_user().id, batch_id)  # 404 unless it is the caller's
     limit = svc.settings.sse_max_seconds
     timeout = int_param(request.args.get("timeout"), "timeout", 1, limit, limit)
     resume = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")

@@ -14,7 +14,7 @@ from web.extensions import db, services
 
 
 def _item(item_id: str):
-    return services().jobs.get_item(db(), current_user().id, item_id)
+    return services().batches.get_item(db(), current_user().id, item_id)
 
 
 @bp.get("/items/<item_id>")
@@ -25,7 +25,7 @@ def get_item(item_id: str):
 
 @bp.post("/items/<item_id>/finalize")
 def finalize_item(item_id: str):
-    services().jobs.finalize_item(current_user().id, item_id)
+    services().batches.finalize_item(current_user().id, item_id)
     return {"id": item_id, "status": "finalizing"}, 202
 
 
@@ -39,21 +39,21 @@ def edit_item(item_id: str):
     # Edits and the optional preview cost ("preview": this item at another cost) in one guarded
     # update: a refused edit (4xx) changes neither. With "face", the edits are that face's
     # override (shared.commands.batches.Jobs.edit_item).
-    version = svc.jobs.edit_item(user.id, item_id, body["edits"], body.get("preview"),
+    version = svc.batches.edit_item(user.id, item_id, body["edits"], body.get("preview"),
                                  face=body.get("face"))
     return {"id": item_id, "status": "previewing", "edit_version": version}, 202
 
 
 @bp.post("/items/<item_id>/retry")
 def retry_item(item_id: str):
-    services().jobs.retry_item(current_user().id, item_id)
+    services().batches.retry_item(current_user().id, item_id)
     return {"id": item_id, "status": "queued"}, 202
 
 
 def _image(item_id: str, kind: str) -> Response:
     svc = services()
     session = db()
-    item = svc.jobs.get_item(session, current_user().id, item_id)
+    item = svc.batches.get_item(session, current_user().id, item_id)
     blob_id = blob_for(item, kind)
     if blob_id is None:
         raise ApiError(404, "not_ready", f"the {kind} image of this item is not ready",

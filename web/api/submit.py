@@ -61,7 +61,7 @@ def submit_batch(user: User):
     key = idempotency.key_from(request)
     # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.
     raw, webhook_url = _recipe_and_webhook()
-    recipe = parse_recipe(raw, svc.model.resolution, svc.jobs.edit_names(user.id))
+    recipe = parse_recipe(raw, svc.model.resolution, svc.batches.edit_names(user.id))
     name = parse_batch_name(request.form.get(NAME_FIELD))  # 400 invalid_name (web.errors)
     if webhook_url and not user.webhook_secret:
         raise ApiError(409, RequestErrorCode.WEBHOOK_SECRET_MISSING,
@@ -71,10 +71,10 @@ def submit_batch(user: User):
     named = {**recipe.as_dict(), "batch_name": name} if name else recipe.as_dict()
     print_ = idempotency.fingerprint(named, webhook_url, uploads)
     # Never waits on Redis for long: the send has a short timeout, and items it could not send
-    # are sent by the reconciler (the batch is committed first). Over the user's quota: JobError
+    # are sent by the reconciler (the batch is committed first). Over the user's quota: CommandError
     # 429 with Retry-After (web.errors).
     return idempotency.create_once(
         user.id, key, print_,
-        lambda: svc.jobs.create_batch(user.id, uploads, recipe, webhook_url=webhook_url,
+        lambda: svc.batches.create_batch(user.id, uploads, recipe, webhook_url=webhook_url,
                                       name=name),
         created_dict)

@@ -58,7 +58,7 @@ def submit_synthesis(user: User):
     asked = {"synthesis": body, "name": name} if name else {"synthesis": body}
     return idempotency.create_once(
         user.id, key, idempotency.fingerprint(asked, webhook_url, []),
-        lambda: create_synthesis_batch(svc.jobs, user.id, parsed, webhook_url, name), _created)
+        lambda: create_synthesis_batch(svc.batches, user.id, parsed, webhook_url, name), _created)
 
 
 def _created(batch) -> dict:

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from shared.catalog.directions import generator_directions
 from shared.codes.attributes import ALIASES
-from shared.commands.batches import JobError
+from shared.commands.errors import CommandError
 from shared.commands.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
 from web.portal.auth import login_required
 from web.portal.blueprint import bp
@@ -34,12 +34,12 @@ def explore_item(item_id: str):
     user = current_user
     with svc.sessions() as db:
         try:
-            item = svc.jobs.get_item(db, user.id, item_id)
-        except JobError as exc:
+            item = svc.batches.get_item(db, user.id, item_id)
+        except CommandError as exc:
             abort(exc.status, description=exc.message)
         data = item_view(item)
         batch_id = item.batch_id
-        model = svc.jobs.model_config(item.batch.model_name)
+        model = svc.batches.model_config(item.batch.model_name)
         has_code = item.latent is not None and item.latent.model_name == model.name
     choices = {
         "generator": [{"key": d["key"], "label": f"{d['method'].upper()} {d['index']}"}

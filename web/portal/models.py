@@ -7,7 +7,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from shared.catalog.configs import UnknownConfigError, get_model_config
-from shared.commands.batches import JobError
+from shared.commands.errors import CommandError
 from shared.commands.evaluations import KINDS, Evaluations
 from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions
 from web.api.serialize import evaluation_dict
@@ -93,7 +93,7 @@ def start_evaluation(model_name: str):
     model = _model(model_name)
     try:
         _evaluations().create(current_user.id, model, _form_body(request.form))
-    except JobError as exc:
+    except CommandError as exc:
         return _page(model, dict(request.form), exc.message, exc.status)
     flash("Evaluation queued. Results appear here when a worker on the evaluate queue is done.")
     return redirect(url_for("portal.model_page", model_name=model.name))

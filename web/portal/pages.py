@@ -8,7 +8,7 @@ import math
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from shared.commands.batches import JobError
+from shared.commands.errors import CommandError
 from shared.recipe.batch_names import MAX_NAME_CHARS
 from shared.recipe.parse import MAX_REFINE_STEPS, recipe_from_stored
 from web.api.serialize import batch_summaries
@@ -61,7 +61,7 @@ def batches():
     q = request.args.get("q", "").strip()[:MAX_NAME_CHARS]
     svc = services()
     with svc.sessions() as db:
-        rows, total = svc.jobs.list_batches(db, current_user.id, page=page, per_page=PER_PAGE,
+        rows, total = svc.batches.list_batches(db, current_user.id, page=page, per_page=PER_PAGE,
                                             name_contains=q or None)
         summaries = batch_summaries(db, rows)
         listed = [{
@@ -99,9 +99,9 @@ def new_batch():
     if not form.ok:
         return _new_batch_page(form, 400)
     try:
-        batch_id = svc.jobs.create_batch(current_user.id, form.uploads, form.recipe,
+        batch_id = svc.batches.create_batch(current_user.id, form.uploads, form.recipe,
                                          name=form.name)
-    except JobError as exc:
+    except CommandError as exc:
         form.errors.append(exc.message)
         return _new_batch_page(form, exc.status)
     flash(f"Batch created with {len(form.uploads)} photo(s). Previews appear as they render.")
@@ -111,7 +111,7 @@ def new_batch():
 def _job_call(fn, *args):
     try:
         return fn(*args)
-    except JobError as exc:
+    except CommandError as exc:
         abort(exc.status, description=exc.message)
 
 
@@ -120,7 +120,7 @@ def _job_call(fn, *args):
 def batch_page(batch_id: str):
     svc = services()
     with svc.sessions() as db:
-        batch = _job_call(svc.jobs.get_batch, db, current_user.id, batch_id)
+        batch = _job_call(svc.batches.get_batch, db, current_user.id, batch_id)
         data = batch_view(batch, portal_sort())
     return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS)
 
@@ -128,7 +128,7 @@ def batch_page(batch_id: str):
 @bp.route("/batches/<batch_id>/finalize", methods=["POST"])
 @login_required
 def finalize_batch(batch_id: str):
-    n = _job_call(services().jobs.finalize_batch, current_user.id, batch_id)
+    n = _job_call(services().batches.finalize_batch, current_user.id, batch_id)
     flash(f"Finals queued for {n} photo(s)." if n else "No photo had a preview ready to finalize.")
     return redirect(url_for("portal.batch_page", batch_id=batch_id))
 
@@ -136,7 +136,7 @@ def finalize_batch(batch_id: str):
 @bp.route("/batches/<batch_id>/cancel", methods=["POST"])
 @login_required
 def cancel_batch(batch_id: str):
-    n = _job_call(services().jobs.cancel_batch, current_user.id, batch_id)
+    n = _job_call(services().batches.cancel_batch, current_user.id, batch_id)
     flash(f"Canceled {n} photo(s)." if n else "Nothing left to cancel.")
     return redirect(url_for("portal.batch_page", batch_id=batch_id))
 
@@ -145,7 +145,7 @@ def cancel_batch(batch_id: str):
 @login_required
 def delete_batch(batch_id: str):
     """The batch and every byte of it (as ``DELETE /api/v1/batches/<id>``)."""
-    _job_call(services().jobs.delete_batch, current_user.id, batch_id)
+    _job_call(services().batches.delete_batch, current_user.id, batch_id)
     flash("The batch and all its photos are deleted.")
     return redirect(url_for("portal.batches"))
 
@@ -155,12 +155,12 @@ def delete_batch(batch_id: str):
 def item_page(item_id: str):
     svc = services()
     with svc.sessions() as db:
-        item = _job_call(svc.jobs.get_item, db, current_user.id, item_id)
+        item = _job_call(svc.batches.get_item, db, current_user.id, item_id)
         data = item_view(item)
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id
         # The item's own model: its costs, its directions, attributes only where it has them.
-        model = svc.jobs.model_config(item.batch.model_name)
+        model = svc.batches.model_config(item.batch.model_name)
         costs = cost_options(model, measured_macs_per_second(db, current_user.id, model))
     current = data["edits"] if data["edits"] is not None else recipe.edits
     attributes = "boundary" in model.kinds

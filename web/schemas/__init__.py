@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from shared.recipe.schema import Cost, Recipe
-from web.schemas import batches, common, jobs, service
+from web.schemas import batches, common, evaluations, served_models, service, synthesis
 
 COMPONENTS = (
     common.Error, common.ModelRef, Cost, Recipe,
@@ -19,6 +19,7 @@ COMPONENTS = (
     service.PasswordChange, service.Me, service.Attributes, service.CurrentModel,
     service.GeneratorDirection, service.UserDirection, service.Directions,
     service.LearnDirection, service.SaveDirection, service.StripRequest, service.Strip,
-    jobs.EvaluationRequest, jobs.Evaluation, jobs.EvaluationList, jobs.SynthesisRequest,
-    jobs.SynthesisCreated, jobs.ServedModel, jobs.ServedModels,
+    evaluations.EvaluationRequest, evaluations.Evaluation, evaluations.EvaluationList,
+    synthesis.SynthesisRequest, synthesis.SynthesisCreated,
+    served_models.ServedModel, served_models.ServedModels,
 )

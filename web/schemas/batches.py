@@ -11,7 +11,7 @@ from shared.codes.item_status import BATCH_STATUSES, ItemStatus
 from shared.items.quality import PROJECTION_METHODS
 from shared.recipe.batch_names import MAX_NAME_CHARS
 from shared.recipe.schema import Cost, Edits, Recipe
-from web.schemas.common import DateTime, Id, JobError, ModelRef, Url
+from web.schemas.common import DateTime, Failure, Id, ModelRef, Url
 
 BatchStatus = Literal[BATCH_STATUSES]
 Counts = TypeAliasType("Counts", dict[str, int])
@@ -78,7 +78,7 @@ class Item(BaseModel):
     position: int
     filename: str
     status: ItemStatus
-    error: JobError | None
+    error: Failure | None
     original_url: Url | None
     projected_url: Url | None
     preview_url: Url | None

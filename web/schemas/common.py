@@ -35,7 +35,7 @@ class Error(BaseModel):
     error: ErrorDetail
 
 
-class JobError(BaseModel):
+class Failure(BaseModel):
     """Why an item or an evaluation failed: a stable code and its text."""
 
     code: str

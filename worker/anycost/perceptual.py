@@ -10,7 +10,9 @@ network with a random backbone, then load both parts ourselves with ``weights_on
   torchvision itself would keep it) or ``alexnet-owt-*.pth`` for AlexNet (refinement's loss).
 
 ``lpips_problem`` says what is missing (None when everything is there); ``load_lpips`` raises
-``EvaluationError(lpips_missing)`` with that text.
+``LpipsMissing`` (code ``lpips_missing``) with that text; ``optional_lpips`` is the net when its
+files are all there, else None (for losses with a documented fallback). The one LPIPS loader of
+the worker: evaluation, refinement and training all use it.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ from pathlib import Path
 import torch
 
 from shared.codes.errors import ErrorCode
-from worker.evaluate.common import EvaluationError
 
 BACKBONE_FILES = {"vgg": "vgg16-397923af.pth", "alex": "alexnet-owt-*.pth"}
+
+
+class LpipsMissing(Exception):
+    """LPIPS cannot be built from the files on disk; ``code`` is ``lpips_missing``."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.code = str(ErrorCode.LPIPS_MISSING)
+        self.message = message
 
 
 def hub_checkpoints() -> Path:
@@ -74,8 +84,14 @@ def load_lpips(net: str = "vgg", backbone_path: str = "", device: str | torch.de
     """An eval-mode, frozen LPIPS(``net``) on ``device``; inputs ``[N, 3, H, W]`` in [-1, 1]."""
     problem = lpips_problem(net, backbone_path)
     if problem is not None:
-        raise EvaluationError(ErrorCode.LPIPS_MISSING, problem)
+        raise LpipsMissing(problem)
     return _build(net, str(backbone_file(net, backbone_path)), str(device))
+
+
+@functools.lru_cache(maxsize=2)
+def optional_lpips(net: str = "alex"):
+    """LPIPS(``net``) on the CPU when its files are all on disk (default places), else None."""
+    return load_lpips(net) if lpips_available(net) else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -98,15 +114,13 @@ def _build(net: str, backbone: str, device: str):
                     state[f"net.{slice_name}.{index}.{param}"] = weights[key]
     expected = {k for k in model.state_dict() if k.startswith("net.")}
     if set(state) != expected:
-        raise EvaluationError(ErrorCode.LPIPS_MISSING,
-                              f"{backbone} is not a torchvision {net} state dict "
+        raise LpipsMissing(f"{backbone} is not a torchvision {net} state dict "
                               f"({len(state)} of {len(expected)} backbone tensors found)")
     missing, unexpected = model.load_state_dict({**state, **heads}, strict=False)
     # Not in the files: the constant input scaling, and `lins.N`, aliases of the heads `linN`.
     missing = [k for k in missing if not k.startswith(("scaling_layer.", "lins."))]
     if unexpected or missing:
-        raise EvaluationError(ErrorCode.LPIPS_MISSING,
-                              f"LPIPS({net}) files do not fit: missing {missing}, unexpected {unexpected}")
+        raise LpipsMissing(f"LPIPS({net}) files do not fit: missing {missing}, unexpected {unexpected}")
     model = model.eval().to(device)
     for p in model.parameters():
         p.requires_grad_(False)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def evaluations_of(rt) -> Evaluations:
-    return Evaluations(rt.settings, rt.sessions, rt.jobs.dispatcher)
+    return Evaluations(rt.settings, rt.sessions, rt.sender.dispatcher)
 
 
 def bundle_for(rt, model_name: str):

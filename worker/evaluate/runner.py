@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.platform.settings import Settings
-from worker.anycost.perceptual import load_lpips, lpips_available
-from worker.evaluate.common import full_cost, select_costs
+from worker.anycost import perceptual
+from worker.anycost.perceptual import LpipsMissing, lpips_available
+from worker.evaluate.common import EvaluationError, full_cost, select_costs
 from worker.evaluate.consistency import evaluate_consistency
 from worker.evaluate.fid import evaluate_fid
 from worker.evaluate.inception import load_inception
@@ -34,6 +35,14 @@ def costs_for(request: Request, model_resolution: int) -> list:
     if request.kind == "ppl" and request.channels is None and request.resolution is None:
         return [full_cost(model_resolution)]
     return select_costs(model_resolution, request.channels, request.resolution)
+
+
+def load_lpips(net: str, backbone_path: str, device) -> object:
+    """``perceptual.load_lpips`` with a missing file as this package's EvaluationError."""
+    try:
+        return perceptual.load_lpips(net, backbone_path, device)
+    except LpipsMissing as exc:
+        raise EvaluationError(exc.code, exc.message) from exc
 
 
 def run(request: Request, bundle, settings: Settings) -> dict:

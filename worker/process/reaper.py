@@ -1,4 +1,4 @@
-"""Runs :func:`worker.process.heartbeat.reap` periodically, at most once per period across the cluster.
+"""Runs :func:`shared.items.recovery.reap` periodically, at most once per period across the cluster.
 
     python -m worker.process.reaper            # loop (the compose ``reaper`` service)
     python -m worker.process.reaper --once     # one pass, prints what it did
@@ -22,19 +22,22 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.commands.batches import Jobs
+from shared.items.recovery import ReapResult, reap
+from shared.items.sending import Sender
 from shared.platform.logging import configure_logging
 from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
-from shared.store.blobs import make_blob_store
+from shared.store.blobs import BlobStore, make_blob_store
 from shared.store.db import make_engine, make_session_factory
-from worker.process.heartbeat import ReapResult, reap, start_heartbeat
+from shared.store.retention import delete_expired
+from worker.process.heartbeat import start_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +51,28 @@ def reap_period(settings: Settings) -> int:
     return max(1, 2 * settings.heartbeat_seconds)
 
 
-def reap_if_turn(
-    settings: Settings, sessions: sessionmaker[Session], jobs: Jobs, client: redis.Redis,
-    trust_heartbeats: bool = True,
-) -> ReapResult | None:
+@dataclass(frozen=True)
+class ReaperParts:
+    """What a reaper pass uses: database sessions, the sender, the blob store, Redis."""
+
+    sessions: sessionmaker[Session]
+    sender: Sender
+    blobs: BlobStore
+    client: redis.Redis
+
+
+def reap_if_turn(settings: Settings, parts: ReaperParts,
+                 trust_heartbeats: bool = True) -> ReapResult | None:
     """Reap unless another process already did in this period. None when it was not our turn.
     Redis down: everyone reaps (the lock is only there to save work; every change is guarded),
     since the reconciler is what sends the work once Redis is back."""
     try:
-        if not client.set(LOCK_KEY, uuid.uuid4().hex, nx=True, ex=reap_period(settings)):
+        if not parts.client.set(LOCK_KEY, uuid.uuid4().hex, nx=True, ex=reap_period(settings)):
             return None
     except redis.RedisError as exc:
         log.info("reaper lock unavailable (%s): reaping anyway", exc)
-    result = reap(sessions, jobs, settings, trust_heartbeats=trust_heartbeats)
+    result = reap(parts.sessions, parts.sender, parts.blobs, settings,
+                  trust_heartbeats=trust_heartbeats)
     if result.changed:
         log.info("reaper: %d previews and %d finals requeued, %d failed, %d sent (%d presumed "
                  "lost), %d batches expired, %d workers pruned", len(result.requeued_previews),
@@ -93,25 +105,26 @@ class Trust:
 
 
 def build(settings: Settings, sessions: sessionmaker[Session] | None = None,
-          jobs: Jobs | None = None) -> tuple[sessionmaker[Session], Jobs, redis.Redis]:
+          sender: Sender | None = None, blobs: BlobStore | None = None) -> ReaperParts:
+    """The reaper's parts; those given are reused (a worker's own sessions, sender, blobs)."""
     sessions = sessions or make_session_factory(make_engine(settings.database_url))
-    jobs = jobs or Jobs(settings, sessions, make_blob_store(settings), Dispatcher(settings))
     client = redis.Redis.from_url(settings.redis_url,
                                   socket_connect_timeout=settings.redis_connect_timeout,
                                   socket_timeout=settings.redis_socket_timeout)
-    return sessions, jobs, client
+    return ReaperParts(sessions, sender or Sender(settings, sessions, Dispatcher(settings)),
+                       blobs or make_blob_store(settings), client)
 
 
-def run_forever(settings: Settings, stop: threading.Event, sessions=None, jobs=None,
+def run_forever(settings: Settings, stop: threading.Event, parts: ReaperParts | None = None,
                 alive_file: Path | None = None) -> None:
-    """Offer to reap every period until ``stop`` is set. Reuses ``sessions``/``jobs`` if given."""
-    sessions, jobs, client = build(settings, sessions, jobs)
+    """Offer to reap every period until ``stop`` is set."""
+    parts = parts or build(settings)
     period = reap_period(settings)
     trust = Trust(settings)
     while not stop.is_set():
         try:
-            if reap_if_turn(settings, sessions, jobs, client, trust.heartbeats) is None:
-                client.ping()  # not our turn: still prove Redis answers before saying alive
+            if reap_if_turn(settings, parts, trust.heartbeats) is None:
+                parts.client.ping()  # not our turn: still prove Redis answers before saying alive
             trust.ok()
             if alive_file is not None:
                 alive_file.touch()
@@ -132,11 +145,10 @@ def healthy(settings: Settings, alive_file: Path = ALIVE_FILE) -> bool:
     return age < 3 * reap_period(settings) + 10
 
 
-def start_reaper_thread(settings: Settings, sessions: sessionmaker[Session] | None = None,
-                        jobs: Jobs | None = None) -> threading.Event:
+def start_reaper_thread(settings: Settings, parts: ReaperParts | None = None) -> threading.Event:
     """Reap in a daemon thread of this process; set the returned event to stop it."""
     stop = threading.Event()
-    threading.Thread(target=run_forever, args=(settings, stop, sessions, jobs),
+    threading.Thread(target=run_forever, args=(settings, stop, parts),
                      name="anycost-reaper", daemon=True).start()
     return stop
 
@@ -149,7 +161,8 @@ def start(rt) -> None:
         pretrained=bool(rt.pretrained), device=str(rt.device))
     # Every worker offers to reap; a Redis key lets one of them do it per period, so a worker
     # host needs nothing but DATABASE_URL and REDIS_URL for lost items to be recovered.
-    rt.extras["reaper_stop"] = start_reaper_thread(rt.settings, sessions=rt.sessions, jobs=rt.jobs)
+    rt.extras["reaper_stop"] = start_reaper_thread(
+        rt.settings, build(rt.settings, rt.sessions, rt.sender, rt.blobs))
 
 
 def stop(rt) -> None:
@@ -176,15 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if healthy(settings) else 1
     configure_logging(settings)
     if args.cleanup:
-        _, jobs, _ = build(settings)
+        parts = build(settings)
         deleted = 0
-        while batch := jobs.delete_expired():  # 100 batches per call
+        while batch := delete_expired(settings, parts.sessions, parts.blobs):  # 100 per call
             deleted += batch
         print(json.dumps({"expired_batches": deleted}))
         return 0
     if args.once:
-        sessions, jobs, _ = build(settings)
-        result = reap(sessions, jobs, settings)
+        parts = build(settings)
+        result = reap(parts.sessions, parts.sender, parts.blobs, settings)
         print(json.dumps(vars(result)))
         return 0
     log.info("reaper started: a pass every %ds, heartbeat timeout %ds", reap_period(settings),

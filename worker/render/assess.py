@@ -4,7 +4,7 @@ and final, and a final's consistency with the item's last preview.
 
 They work on renders the pipeline already made (one extra cheap pass per final group: the last
 preview, re-rendered from the stored code at the preview cost, deterministic noise) and record
-on the ``Job``; ``worker.render.store`` writes it with the result. Errors are MSE in [-1, 1] units,
+on the ``RenderJob``; ``worker.render.store`` writes it with the result. Errors are MSE in [-1, 1] units,
 the measure ``inversion.refine`` reports. A measure that fails is logged and left out: it never
 costs the item its result.
 """
@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from worker.render import projection, quality, stages
 from worker.render.faces.align import render_quad
 from worker.render.images import from_uint8
+from worker.render.job import RenderJob
 from worker.render.runtime import Runtime
-from worker.render.store import Job
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def discriminator(rt: Runtime) -> torch.nn.Module | None:
 
 
 @_best_effort
-def score(rt: Runtime, job: Job, kind: str, images: torch.Tensor) -> None:
+def score(rt: Runtime, job: RenderJob, kind: str, images: torch.Tensor) -> None:
     """The realism logit of one item's rendered faces ``[F, 3, R, R]`` (their mean) as
     ``job.realism[kind]``; nothing without a discriminator."""
     d = discriminator(rt)
@@ -64,7 +64,7 @@ def score(rt: Runtime, job: Job, kind: str, images: torch.Tensor) -> None:
 
 
 @_best_effort
-def encoder_projection(job: Job, projected: torch.Tensor) -> dict | None:
+def encoder_projection(job: RenderJob, projected: torch.Tensor) -> dict | None:
     """The encoder's projection error: its unedited render ``[F, 3, R, R]`` against the aligned
     faces the encoder saw, at the render's resolution."""
     size = int(projected.shape[-1])
@@ -73,14 +73,14 @@ def encoder_projection(job: Job, projected: torch.Tensor) -> dict | None:
     return {"method": "encoder", "error": quality.finite(error), "resolution": size}
 
 
-def projection_targets(rt: Runtime, job: Job, rgb: np.ndarray) -> np.ndarray:
+def projection_targets(rt: Runtime, job: RenderJob, rgb: np.ndarray) -> np.ndarray:
     """The aligned faces an encoder-less projection optimises towards ``[F, R, R, 3]``."""
     size = projection.projection_size(rt.bundle.resolution)
     return np.stack([render_quad(rgb, np.asarray(m["transform"]["quad"]), size)
                      for m in job.face_meta])
 
 
-def optimise(rt: Runtime, job: Job) -> None:
+def optimise(rt: Runtime, job: RenderJob) -> None:
     """Project the item's faces by optimisation from w_avg (a config without an encoder)."""
     limit = float(rt.settings.projection_max_seconds) or None
     code, info = projection.project(rt.bundle, job.targets, int(rt.settings.projection_steps),
@@ -97,7 +97,7 @@ def optimise(rt: Runtime, job: Job) -> None:
     job.add_time("project_per_step", info["seconds"] / max(1, info["steps"]))
 
 
-def after_refine(job: Job, info: dict) -> None:
+def after_refine(job: RenderJob, info: dict) -> None:
     """A final's refinement changes how the face was projected, and its error."""
     base = dict(job.projection or {"method": "encoder"})
     method = projection.METHOD if base.get("method") == projection.METHOD else "encoder+refine"
@@ -109,7 +109,7 @@ def after_refine(job: Job, info: dict) -> None:
 
 
 @_best_effort
-def render_last_previews(rt: Runtime, group: list[Job]) -> None:
+def render_last_previews(rt: Runtime, group: list[RenderJob]) -> None:
     """The item's last preview again, from its stored code at its preview cost (one forward
     pass per group of the same preview cost), kept in ``job.renders["last_preview"]``."""
     cost = group[0].preview_cost
@@ -128,7 +128,7 @@ def render_last_previews(rt: Runtime, group: list[Job]) -> None:
 
 
 @_best_effort
-def final_consistency(job: Job, final: torch.Tensor) -> None:
+def final_consistency(job: RenderJob, final: torch.Tensor) -> None:
     """``job.consistency`` of the final's faces ``[F, 3, R, R]`` with the last preview's."""
     preview = job.renders.pop("last_preview", None)
     if preview is None:

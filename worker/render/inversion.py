@@ -10,7 +10,6 @@ shapes honest where MSE alone blurs). ``info`` says which loss ran and the recon
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 
@@ -19,29 +18,22 @@ import torch
 import torch.nn.functional as F
 
 from shared.recipe.parse import Cost
+from worker.anycost.perceptual import optional_lpips
 from worker.render.images import from_uint8
 
 
-@functools.lru_cache(maxsize=1)
-def _lpips_model():
-    """An LPIPS(alex) net when it can be built from local files only; None otherwise (the
-    files and where they go: ``worker.anycost.perceptual``)."""
-    from worker.anycost.perceptual import load_lpips, lpips_available
-
-    return load_lpips("alex") if lpips_available("alex") else None
-
-
 def lpips_model():
-    """The LPIPS(alex) net when its weights are all on disk, else None (never downloads)."""
-    return _lpips_model()
+    """The LPIPS(alex) net when its weights are all on disk, else None (never downloads; the
+    files and where they go: ``worker.anycost.perceptual``)."""
+    return optional_lpips("alex")
 
 
 def loss_name() -> str:
-    return "lpips_alex" if _lpips_model() is not None else "mse+l1_down4"
+    return "lpips_alex" if lpips_model() is not None else "mse+l1_down4"
 
 
 def _loss(render: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    model = _lpips_model()
+    model = lpips_model()
     if model is not None:
         model.to(render.device)
         return model(render, target).mean() + F.mse_loss(render, target)

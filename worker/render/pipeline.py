@@ -27,13 +27,12 @@ from shared.platform.logging import bind
 from shared.platform.queue import chunks
 from shared.recipe.parse import Cost
 from shared.store.db import is_transient
-from worker.process import metrics
-from worker.render import assess, inversion, results, stages, store
+from worker.render import assess, counters, inversion, results, stages, store
 from worker.render.faces.align import render_quad
 from worker.render.images import PNG, encode_png, to_uint8
 from worker.render.imaging.errors import ImageError
+from worker.render.job import RenderJob
 from worker.render.runtime import Runtime
-from worker.render.store import Job
 from worker.render.synthesis import SynthesisSpec, wplus_for
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class _Timer:
         return seconds
 
 
-def _fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus, report: Report) -> None:
+def _fail(rt: Runtime, job: RenderJob, code: str, message: str, stage: ItemStatus, report: Report) -> None:
     job.done = True
     job.error = (code, message)
     if store.fail(rt, job, code, message, stage):
@@ -74,7 +73,7 @@ def _fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus, rep
 
 
 @contextmanager
-def _per_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report) -> Iterator[None]:
+def _per_item(rt: Runtime, job: RenderJob, stage: ItemStatus, report: Report) -> Iterator[None]:
     """Turn an exception in one item's work into that item's failure; a soft time limit goes up
     to the task, which fails everything unfinished. Log records inside carry the ids."""
     with bind(batch_id=job.batch_id, item_id=job.item_id):
@@ -88,7 +87,7 @@ def _per_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report) -> Itera
             _fail_item(rt, job, stage, report, exc)
 
 
-def _fail_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report, exc: Exception) -> None:
+def _fail_item(rt: Runtime, job: RenderJob, stage: ItemStatus, report: Report, exc: Exception) -> None:
     if isinstance(exc, ImageError):
         log.info("item %s refused: %s", job.item_id, exc)
         _fail(rt, job, exc.code, exc.message, stage, report)
@@ -97,7 +96,7 @@ def _fail_item(rt: Runtime, job: Job, stage: ItemStatus, report: Report, exc: Ex
     _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
 
 
-def _group_ids(group: list[Job]) -> dict:
+def _group_ids(group: list[RenderJob]) -> dict:
     """Log fields for a batched pass: the batch when the group has one, and all item ids."""
     batches = {j.batch_id for j in group}
     return {"batch_id": batches.pop() if len(batches) == 1 else None,
@@ -105,7 +104,7 @@ def _group_ids(group: list[Job]) -> dict:
 
 
 def _batched(
-    rt: Runtime, jobs: list[Job], work: Callable[[list[Job]], None], stage: ItemStatus,
+    rt: Runtime, jobs: list[RenderJob], work: Callable[[list[RenderJob]], None], stage: ItemStatus,
     report: Report,
 ) -> None:
     """Run ``work`` on groups of up to render_batch_size jobs; when a group fails, run its jobs
@@ -129,28 +128,28 @@ def _batched(
                     work([job])
 
 
-def _by_cost(jobs: list[Job]) -> list[list[Job]]:
-    groups: dict[tuple[float, int], list[Job]] = {}
+def _by_cost(jobs: list[RenderJob]) -> list[list[RenderJob]]:
+    groups: dict[tuple[float, int], list[RenderJob]] = {}
     for job in jobs:
         groups.setdefault((job.cost.channels, job.cost.resolution), []).append(job)
     return list(groups.values())
 
 
-def _by_preview_cost(jobs: list[Job]) -> list[list[Job]]:
-    groups: dict[tuple[float, int], list[Job]] = {}
+def _by_preview_cost(jobs: list[RenderJob]) -> list[list[RenderJob]]:
+    groups: dict[tuple[float, int], list[RenderJob]] = {}
     for job in jobs:
         if job.preview_cost is not None:
             groups.setdefault((job.preview_cost.channels, job.preview_cost.resolution), []).append(job)
     return list(groups.values())
 
 
-def _live(jobs: list[Job]) -> list[Job]:
+def _live(jobs: list[RenderJob]) -> list[RenderJob]:
     return [j for j in jobs if not j.done]
 
 
 # ----- stage steps (each works on a group and records per-item shares) ---------------------------
 
-def _decode_and_find_faces(rt: Runtime, job: Job) -> None:
+def _decode_and_find_faces(rt: Runtime, job: RenderJob) -> None:
     timer = _Timer()
     data = store.read_upload(rt, job)
     job.add_time("read_upload", timer.lap())
@@ -167,7 +166,7 @@ def _decode_and_find_faces(rt: Runtime, job: Job) -> None:
         job.targets = assess.projection_targets(rt, job, rgb)
 
 
-def _synthesise(rt: Runtime, job: Job) -> None:
+def _synthesise(rt: Runtime, job: RenderJob) -> None:
     """A synthesised item's W+ code from its seed spec, exact (no encoder, no projection
     error), stored as its latent so re-edits and finals start from it."""
     timer = _Timer()
@@ -184,7 +183,7 @@ def _synthesise(rt: Runtime, job: Job) -> None:
     job.add_time("store_latent", timer.lap())
 
 
-def _encode(rt: Runtime, group: list[Job]) -> None:
+def _encode(rt: Runtime, group: list[RenderJob]) -> None:
     timer = _Timer()
     crops = [crop for job in group for crop in job.crops]
     with rt.inference():
@@ -198,7 +197,7 @@ def _encode(rt: Runtime, group: list[Job]) -> None:
         job.add_time("encode", share)
 
 
-def _store_latent(rt: Runtime, job: Job) -> None:
+def _store_latent(rt: Runtime, job: RenderJob) -> None:
     timer = _Timer()
     data, shape = stages.latent_to_bytes(job.latent)
     seconds = job.timings.get("encode", job.timings.get("project", 0.0))
@@ -209,7 +208,7 @@ def _store_latent(rt: Runtime, job: Job) -> None:
 REFINE_MAX_RESOLUTION = 256
 
 
-def _refine(rt: Runtime, job: Job) -> None:
+def _refine(rt: Runtime, job: RenderJob) -> None:
     """Recipe ``refine_steps`` > 0: optimise the item's W+ against its aligned faces before the
     final render. The optimisation runs on the full-width generator at no more than
     ``REFINE_MAX_RESOLUTION``: Anycost's sub-resolutions are consistent with the full output, and
@@ -233,13 +232,13 @@ def _refine(rt: Runtime, job: Job) -> None:
     store.record_refine(rt, job, info)
 
 
-def _needs_projected(job: Job, kind: str) -> bool:
+def _needs_projected(job: RenderJob, kind: str) -> bool:
     """A preview pass renders the unedited projection when there is none yet, or when the face
     was projected again in this pass (decoded here: its crops are set)."""
     return kind == "preview" and (job.needs_projected or bool(job.crops))
 
 
-def _render(rt: Runtime, group: list[Job], kind: str) -> None:
+def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
     """Edit and render a group at its (shared) cost; with ``kind == "preview"`` also the unedited
     projection of the items that need one, in the same forward pass. Then the quality steps on
     the float renders: realism, the encoder's projection error, a final's consistency."""
@@ -254,7 +253,7 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
         rendered = stages.render(rt.bundle, torch.cat(codes), cost).float()
         images = to_uint8(rendered)
     render_seconds = timer.lap()
-    metrics.observe_render(cost, render_seconds, len(codes))
+    counters.observe_render(cost, render_seconds, len(codes))
     render_share = render_seconds / len(group)
     offset = 0
     unedited: dict[str, torch.Tensor] = {}
@@ -288,7 +287,7 @@ def _render(rt: Runtime, group: list[Job], kind: str) -> None:
 
 # ----- the two entry points ---------------------------------------------------------------------
 
-def _isolate_retakes(rt: Runtime, jobs: list[Job], stage: ItemStatus) -> list[Job]:
+def _isolate_retakes(rt: Runtime, jobs: list[RenderJob], stage: ItemStatus) -> list[RenderJob]:
     """A group taken again after its last take died (a killed pool process, a lost worker) may
     hold the photo that kills workers: keep the first item, give the others back and send each
     in a message of its own, so only the culprit reaches the attempt cap, not its siblings."""
@@ -299,7 +298,7 @@ def _isolate_retakes(rt: Runtime, jobs: list[Job], stage: ItemStatus) -> list[Jo
     store.release(rt, ids)
     back = ItemStatus.QUEUED if stage == ItemStatus.PREVIEWING else ItemStatus.FINALIZING
     try:
-        rt.jobs.send_unheld(back, [(j.item_id, j.edit_version) for j in rest])
+        rt.sender.send_unheld(back, [(j.item_id, j.edit_version) for j in rest])
     except Exception as exc:  # unsent: the reconciler sends them
         log.warning("could not send %d retaken items singly: %s", len(ids), exc)
     log.warning("group taken again: rendering %s alone, %d others sent one per message",
@@ -393,19 +392,19 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
     return report
 
 
-def _time_out(rt: Runtime, jobs: list[Job], stage: ItemStatus, report: Report) -> None:
+def _time_out(rt: Runtime, jobs: list[RenderJob], stage: ItemStatus, report: Report) -> None:
     log.error("soft time limit reached with %d items unfinished", len(_live(jobs)))
     for job in _live(jobs):
         _fail(rt, job, TIMEOUT, TIMEOUT_MESSAGE, stage, report)
 
 
-def _after(rt: Runtime, jobs: list[Job], report: Report) -> None:
+def _after(rt: Runtime, jobs: list[RenderJob], report: Report) -> None:
     """Follow-up messages once the results are committed: auto-finalized items' finals, and the
     next items of each batch (fair queues)."""
     try:
         if report.finals_queued:  # unsent again if Redis fails: the reconciler sends them
-            rt.jobs.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in report.finals_queued])
+            rt.sender.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in report.finals_queued])
         for batch_id in dict.fromkeys(j.batch_id for j in jobs):
-            rt.jobs.release_pending(batch_id)
+            rt.sender.release_pending(batch_id)
     except Exception as exc:  # the reconciler sends whatever this could not
         log.warning("could not send follow-up messages: %s", exc)

@@ -21,11 +21,11 @@ from worker.render.images import (
     encode_png,
     final_media_type,
 )
+from worker.render.job import RenderJob
 from worker.render.runtime import Runtime
-from worker.render.store import Job
 
 
-def encode_result(rt: Runtime, job: Job, crops, kind: str) -> tuple[bytes, str]:
+def encode_result(rt: Runtime, job: RenderJob, crops, kind: str) -> tuple[bytes, str]:
     """One item's result from its rendered faces ``[F, R, R, 3]``: output "photo" pastes each
     face back into the photo (JPEG): a preview into the photo at preview scale (cached per item,
     worker.render.preview_photo), a final into the full-size photo; "crop" is the first face's crop
@@ -51,7 +51,7 @@ def encode_result(rt: Runtime, job: Job, crops, kind: str) -> tuple[bytes, str]:
     return encode_jpeg(photo, quality=quality), JPEG
 
 
-def kept_format(job: Job, kind: str) -> str | None:
+def kept_format(job: RenderJob, kind: str) -> str | None:
     """The media type of a ``keep_format`` final (JPEG, PNG or WebP as uploaded, any other
     upload as PNG); None otherwise: previews, other recipes, synthesised items (no upload)."""
     if kind != "final" or not job.recipe.keep_format or job.upload_type is None:
@@ -59,7 +59,7 @@ def kept_format(job: Job, kind: str) -> str | None:
     return final_media_type(job.upload_type)
 
 
-def full_photo(rt: Runtime, job: Job) -> np.ndarray:
+def full_photo(rt: Runtime, job: RenderJob) -> np.ndarray:
     """The item's upload, decoded once per pass (kept on the job)."""
     if job.photo is None:  # re-edit or final: the photo was decoded by an earlier pass
         job.photo = stages.decode(store.read_upload(rt, job), rt.settings.max_pixels)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.commands.batches import Jobs
+from shared.items.sending import Sender
 from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
 from shared.store.blobs import BlobStore, make_blob_store
@@ -61,7 +61,7 @@ class Runtime:
     dtype: torch.dtype
     sessions: sessionmaker[Session]
     blobs: BlobStore
-    jobs: Jobs
+    sender: Sender  # follow-up work: auto-finalize, a group's items handed back
     worker_name: str
     load_seconds: float = 0.0
     extras: dict = field(default_factory=dict)  # room for heartbeat/metrics handles
@@ -148,10 +148,10 @@ def build_runtime(
         bundle = load_models(settings, device)
     sessions = make_session_factory(make_engine(settings.database_url))
     blobs = make_blob_store(settings)
-    jobs = Jobs(settings, sessions, blobs, Dispatcher(settings, celery=celery))
+    sender = Sender(settings, sessions, Dispatcher(settings, celery=celery))
     runtime = Runtime(
         settings=settings, bundle=bundle, device=device, dtype=dtype, sessions=sessions,
-        blobs=blobs, jobs=jobs, worker_name=worker_name,
+        blobs=blobs, sender=sender, worker_name=worker_name,
         load_seconds=time.perf_counter() - started,
     )
     log.info(

@@ -106,7 +106,7 @@ def edit(bundle, wplus: torch.Tensor, edits: Mapping[str, float], extra=None) ->
 def edit_faces(bundle, wplus: torch.Tensor, per_face: Sequence[Mapping[str, float]],
                extra=None) -> torch.Tensor:
     """:func:`edit` with each face (row ``i`` of ``[F, L, S]``) its own edits ``per_face[i]``
-    (``Job.edits_per_face``). Faces that share their edits share one call."""
+    (``RenderJob.edits_per_face``). Faces that share their edits share one call."""
     if len(per_face) != len(wplus):
         raise ValueError(f"{len(per_face)} edit sets for {len(wplus)} faces")
     if all(e == per_face[0] for e in per_face):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import torch
@@ -26,12 +25,13 @@ from shared.catalog.directions import USER_PREFIX
 from shared.items import states
 from shared.items.states import ItemStatus
 from shared.platform.nudges import nudge
-from shared.recipe.parse import Cost, Recipe, recipe_from_stored
+from shared.recipe.parse import Cost, recipe_from_stored
 from shared.store.db import retry_transient
 from shared.store.tables import Batch, Blob, Item, Latent, UserDirection, utcnow
 from worker.anycost.directions import Direction
 from worker.render.images import PNG
-from worker.render.per_face import edits_per_face, face_boxes
+from worker.render.job import RenderJob
+from worker.render.per_face import face_boxes
 from worker.render.runtime import Runtime
 from worker.render.stages import latent_from_bytes
 
@@ -41,63 +41,6 @@ T = TypeVar("T")
 
 def _retrying(rt: Runtime, fn: Callable[[], T], what: str) -> T:
     return retry_transient(fn, rt.settings.db_retry_seconds, what)
-
-
-@dataclass
-class Job:
-    """One item taken by this worker for a preview or a final, and what the stages made of it."""
-
-    item_id: str
-    batch_id: str
-    edit_version: int
-    recipe: Recipe
-    edits: dict[str, float]
-    cost: Cost  # the cost this job renders at (preview or final)
-    upload_blob_id: str | None  # None: a synthesised item (its code comes from ``synthesis``)
-    # Per-face overrides of ``edits`` (item.face_edits): face index as text -> edits
-    face_edits: dict[str, dict[str, float]] = field(default_factory=dict)
-    synthesis: dict | None = None  # seed spec of a synthesised item (shared.commands.synthesis)
-    upload_type: str | None = None  # the upload's media type (finals with recipe keep_format)
-    model_name: str | None = None  # the batch's model config
-    latent: torch.Tensor | None = None  # [F, L, S] when already stored (re-edit, final)
-    # The batch owner's own directions among the edits (stored key 'user:<name>' -> Direction)
-    user_directions: dict[str, Direction] = field(default_factory=dict)
-    needs_projected: bool = True
-    attempt: int = 1  # how many times the item has been taken, this take included
-    timings: dict[str, float] = field(default_factory=dict)
-    # Filled by the stages:
-    crops: list = field(default_factory=list)
-    face_meta: list = field(default_factory=list)
-    images: dict[str, bytes] = field(default_factory=dict)  # "preview"/"projected"/"final" -> bytes
-    mimes: dict[str, str] = field(default_factory=dict)  # kind -> media type (PNG when absent)
-    photo: object = None  # the decoded upload [H, W, 3] uint8, once read (output "photo")
-    preview_cost: Cost | None = None  # finals: the cost of the item's last preview
-    targets: object = None  # aligned faces [F, R, R, 3] uint8 for an encoder-less projection
-    renders: dict = field(default_factory=dict)  # float renders kept for the quality measures
-    projection: dict | None = None  # how this pass projected the face (shared.items.quality)
-    realism: dict[str, float | None] = field(default_factory=dict)  # kind -> D logit
-    consistency: dict | None = None  # final vs last preview
-    error: tuple[str, str] | None = None  # (code, message) once the item has failed
-    done: bool = False  # completed or failed: nothing more to do
-
-    def add_time(self, stage: str, seconds: float) -> None:
-        self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 6)
-
-    def edits_per_face(self, n: int | None = None) -> list[dict[str, float]]:
-        """The edits of each face (row of the latent; ``n`` defaults to its row count): the
-        face's override where it has one, else the item's edits. Every stage that edits the
-        code uses this, so the row-wise rule lives in one place."""
-        if n is None:
-            n = 0 if self.latent is None else len(self.latent)
-        return edits_per_face(self.edits, self.face_edits, n)
-
-    def has_edits(self) -> bool:
-        """Whether any face is edited (else the preview is the unedited projection)."""
-        return any(self.edits_per_face())
-
-    def edit_keys(self) -> set[str]:
-        """Every stored edit key of the item and its faces' overrides."""
-        return set(self.edits).union(*(set(e) for e in self.face_edits.values()))
 
 
 def item_edits(item: Item, batch: Batch) -> dict[str, float]:
@@ -152,7 +95,7 @@ def _face_meta(rt: Runtime, item: Item) -> list:
     return list((latent.meta or {}).get("faces") or [])
 
 
-def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[Job]:
+def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[RenderJob]:
     """Take each (item_id, edit_version) that is still waiting for exactly that version. An item
     taken ``max_attempts`` times already fails ``worker_lost`` instead."""
     jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v)), "claim preview")
@@ -160,7 +103,7 @@ def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[Job]:
     return [job for job in jobs if job is not None]
 
 
-def _claim_preview(rt: Runtime, item_id: str, version: int) -> Job | None:
+def _claim_preview(rt: Runtime, item_id: str, version: int) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
         if not states.start_preview(session, item_id, version, rt.worker_name, cap):
@@ -173,7 +116,7 @@ def _claim_preview(rt: Runtime, item_id: str, version: int) -> Job | None:
             return None
         item = session.get(Item, item_id)
         batch = item.batch
-        job = Job(
+        job = RenderJob(
             item_id=item_id, batch_id=batch.id, edit_version=version,
             recipe=recipe_from_stored(batch.recipe), edits=item_edits(item, batch),
             face_edits=item_face_edits(item),
@@ -196,14 +139,14 @@ def _upload_type(session, item: Item) -> str | None:
     return session.scalar(select(Blob.content_type).where(Blob.id == item.upload_blob_id))
 
 
-def claim_finals(rt: Runtime, item_ids: list[str]) -> list[Job]:
+def claim_finals(rt: Runtime, item_ids: list[str]) -> list[RenderJob]:
     """Take each item that is (still) finalizing; its latent must exist. An item taken
     ``max_attempts`` times already fails ``worker_lost`` instead."""
     jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i)), "claim final") for i in item_ids)
     return [job for job in jobs if job is not None]
 
 
-def _claim_final(rt: Runtime, item_id: str) -> Job | None:
+def _claim_final(rt: Runtime, item_id: str) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
         if not states.start_final(session, item_id, rt.worker_name, cap):
@@ -217,7 +160,7 @@ def _claim_final(rt: Runtime, item_id: str) -> Job | None:
         item = session.get(Item, item_id)
         batch = item.batch
         recipe = recipe_from_stored(batch.recipe)
-        job = Job(
+        job = RenderJob(
             item_id=item_id, batch_id=batch.id, edit_version=item.edit_version,
             recipe=recipe, edits=item_edits(item, batch),
             face_edits=item_face_edits(item),
@@ -245,7 +188,7 @@ def release(rt: Runtime, item_ids: list[str], seconds: float | None = None) -> i
                            else seconds, "release items")
 
 
-def read_upload(rt: Runtime, job: Job) -> bytes:
+def read_upload(rt: Runtime, job: RenderJob) -> bytes:
     def read() -> bytes:
         with rt.sessions() as session:
             return rt.blobs.get(session, job.upload_blob_id)[0]
@@ -253,13 +196,13 @@ def read_upload(rt: Runtime, job: Job) -> bytes:
     return _retrying(rt, read, "read upload")
 
 
-def store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int], encode_seconds: float) -> None:
+def store_latent(rt: Runtime, job: RenderJob, data: bytes, shape: list[int], encode_seconds: float) -> None:
     """Keep the item's W+ code (re-edits and finals start from it). A concurrent duplicate that
     stored it first wins; the codes are the same."""
     _retrying(rt, lambda: _store_latent(rt, job, data, shape, encode_seconds), "store latent")
 
 
-def _store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int],
+def _store_latent(rt: Runtime, job: RenderJob, data: bytes, shape: list[int],
                   encode_seconds: float) -> None:
     try:
         with rt.sessions.begin() as session:
@@ -278,7 +221,7 @@ def _store_latent(rt: Runtime, job: Job, data: bytes, shape: list[int],
                  job.item_id)
 
 
-def record_refine(rt: Runtime, job: Job, info: dict) -> None:
+def record_refine(rt: Runtime, job: RenderJob, info: dict) -> None:
     """Note the last refinement (loss, errors before/after) in the latent's meta. The stored code
     stays the encoder's: re-edits and previews start from it, finals refine again."""
     def record() -> None:
@@ -295,7 +238,7 @@ def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, f
     return {**(old or {}), **new}
 
 
-def complete_preview(rt: Runtime, job: Job) -> bool | None:
+def complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
     """Store the preview (and the projection, and where the latent's faces are: ``item.faces``)
     and move the item to preview_ready, deleting the blobs of the preview this one replaces. Returns None when the guarded update lost (stale or
     canceled; nothing kept), else whether the recipe's auto-finalize queued a final."""
@@ -305,7 +248,7 @@ def complete_preview(rt: Runtime, job: Job) -> bool | None:
     return finalize
 
 
-def _complete_preview(rt: Runtime, job: Job) -> bool | None:
+def _complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
     with rt.sessions() as session:
         old = session.execute(select(Item.preview_blob_id, Item.projected_blob_id)
                               .where(Item.id == job.item_id)).one_or_none()
@@ -342,14 +285,14 @@ def _complete_preview(rt: Runtime, job: Job) -> bool | None:
         return finalize
 
 
-def complete_final(rt: Runtime, job: Job) -> bool:
+def complete_final(rt: Runtime, job: RenderJob) -> bool:
     done = _retrying(rt, lambda: _complete_final(rt, job), "store final")
     if done:
         nudge(rt.settings.redis_url, job.batch_id)
     return done
 
 
-def _complete_final(rt: Runtime, job: Job) -> bool:
+def _complete_final(rt: Runtime, job: RenderJob) -> bool:
     with rt.sessions() as session:
         final = rt.blobs.put(session, job.images["final"], job.mimes.get("final", PNG),
                              batch_id=job.batch_id)
@@ -369,7 +312,7 @@ def _complete_final(rt: Runtime, job: Job) -> bool:
         return True
 
 
-def fail(rt: Runtime, job: Job, code: str, message: str, stage: ItemStatus) -> bool:
+def fail(rt: Runtime, job: RenderJob, code: str, message: str, stage: ItemStatus) -> bool:
     """Fail one item that this job holds in ``stage`` (previewing for this edit version, or
     finalizing); an item that moved on meanwhile is left alone."""
     where = {"edit_version": job.edit_version} if stage == ItemStatus.PREVIEWING else None

@@ -18,8 +18,7 @@ from sqlalchemy import update
 
 from shared.recipe.parse import Cost
 from shared.store.tables import DirectionStrip, Item, utcnow
-from worker.process import metrics
-from worker.render import stages
+from worker.render import counters, stages
 from worker.render.images import PNG, encode_png, to_uint8
 from worker.render.per_face import edits_per_face
 from worker.render.runtime import Runtime
@@ -85,6 +84,6 @@ def run_strip(rt: Runtime, strip_id: str) -> str:
     except Exception as exc:  # one bad strip fails alone, with a message the page can show
         log.warning("strip %s failed: %s", strip_id, exc)
         return "failed" if _finish(rt, strip_id, None, f"{type(exc).__name__}: {exc}") else "skipped"
-    metrics.observe_render(cost, time.perf_counter() - started, len(frames))
+    counters.observe_render(cost, time.perf_counter() - started, len(frames))
     image = encode_png(np.concatenate(list(frames), axis=1))  # [R, steps * R, 3]
     return "done" if _finish(rt, strip_id, image, None) else "skipped"

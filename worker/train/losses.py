@@ -7,7 +7,7 @@ single-process step with batch P * b (the minibatch-stddev groups are arranged t
 ``worker.train.critic``). Sums would instead scale the gradient with the batch per process.
 
 Distillation: MSE to the teacher's image, plus LPIPS(alex) when the ``lpips`` package and all of
-its weights are on disk (``worker.render.inversion`` decides; nothing is downloaded). Without it the
+its weights are on disk (``worker.anycost.perceptual`` decides; nothing is downloaded). Without it the
 run says so once (``perceptual_note``) and trains on MSE alone.
 """
 
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import autograd
 
-from worker.render import inversion
+from worker.anycost.perceptual import optional_lpips
 
 
 def d_logistic(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -38,7 +38,7 @@ def r1_penalty(real_scores: torch.Tensor, real_images: torch.Tensor) -> torch.Te
 
 def perceptual_model():
     """The LPIPS net when it is usable offline, else None."""
-    return inversion._lpips_model()
+    return optional_lpips("alex")
 
 
 def perceptual_note() -> str:
