@@ -33,8 +33,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup services
-	$(PY) bench/model.py
-	$(PY) bench/pipeline.py
+	$(PY) -m bench.model
+	$(PY) -m bench.pipeline
 
 clean:
 	rm -rf var tests/_output bench/_output .pytest_cache

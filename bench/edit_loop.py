@@ -1,7 +1,7 @@
 """The editor's loop against the bare render of the same cost: edit -> new preview fetched.
 
-    python bench/edit_loop.py                      # 1024 px architecture, random weights, 12 MP
-    python bench/edit_loop.py --rounds 15 --threads 2
+    python -m bench.edit_loop                      # 1024 px architecture, random weights, 12 MP
+    python -m bench.edit_loop --rounds 15 --threads 2
 
 Loop (what the portal's editor does): PATCH the item's edits (with the preview cost) over HTTP,
 wait for the item's ``item.preview_ready`` of that edit version on the batch's event stream
@@ -27,23 +27,22 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import numpy as np
+import requests
+import torch
+from PIL import Image
 
-import numpy as np  # noqa: E402
-import requests  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from shared.platform.settings import Settings  # noqa: E402
-from shared.recipe.parse import Cost  # noqa: E402
-from tests.integration.stack import (  # noqa: E402
+from shared.platform.settings import Settings
+from shared.recipe.parse import Cost
+from tests.support.stack import (
     ApiClient,
     GunicornServer,
     WebServer,
     WorkerProcess,
     settled,
 )
+
+REPO = Path(__file__).resolve().parent.parent
 
 COSTS = (Cost(0.5, 256), Cost(0.25, 128))
 TARGET_RATIO, TARGET_MS = 1.3, 25.0
@@ -153,25 +152,23 @@ def bare_round(bundle, latent: torch.Tensor, value: float, cost: Cost) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import atexit
 
     from bench.random_weights import install_random_1024
     from shared.store.migrate import upgrade
-    from tests.redis_server import RedisServer
+    from tests.support.redis_server import session_server
     from web import create_app
     from web.auth import create_token, create_user
     from web.extensions import services
     from worker.anycost.bundle import load_bundle
     from worker.render import stages
 
-    redis_server = RedisServer().start()  # private: never flush a Redis someone else uses
-    atexit.register(redis_server.close)
+    redis_url = session_server().url(0)  # private: never flush a Redis someone else uses
     workdir = Path(tempfile.mkdtemp(prefix="anycost-edit-loop-"))
     weights_dir = args.weights_dir or str(workdir / "weights-1024")
     model = install_random_1024(weights_dir)
     database_url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade(database_url)
-    settings = Settings(database_url=database_url, redis_url=redis_server.url(0), model=model,
+    settings = Settings(database_url=database_url, redis_url=redis_url, model=model,
                         weights_dir=weights_dir, torch_threads=args.threads, render_batch_size=1,
                         task_soft_time_limit=3000, task_hard_time_limit=3600)
     torch.set_num_threads(args.threads)

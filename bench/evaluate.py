@@ -1,8 +1,8 @@
 """Benchmark the evaluation metrics on the tiny model: the numbers (FID and consistency at each
 cost) and what they cost on this machine (seconds per 1k images), measured side by side.
 
-    python bench/evaluate.py                      # defaults: FID n=16, consistency n=64, PPL n=16
-    python bench/evaluate.py --fid-n 64 --threads 2
+    python -m bench.evaluate                      # defaults: FID n=16, consistency n=64, PPL n=16
+    python -m bench.evaluate --fid-n 64 --threads 2
 
 FID's reference is the full model's own samples (no data set needed). LPIPS uses the VGG16 file
 at ANYCOST_LPIPS_VGG_PATH when it exists; otherwise a seeded random VGG16 of the same layout is
@@ -20,17 +20,15 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from shared.platform.settings import Settings  # noqa: E402
-from shared.recipe.parse import Cost  # noqa: E402
-from worker.anycost.bundle import load_bundle  # noqa: E402
-from worker.anycost.perceptual import backbone_file, load_lpips  # noqa: E402
-from worker.evaluate.common import all_costs, render, sample_wplus  # noqa: E402
-from worker.evaluate.consistency import evaluate_consistency  # noqa: E402
-from worker.evaluate.fid import evaluate_fid  # noqa: E402
-from worker.evaluate.inception import load_inception  # noqa: E402
-from worker.evaluate.ppl import evaluate_ppl  # noqa: E402
+from shared.platform.settings import Settings
+from shared.recipe.parse import Cost
+from worker.anycost.bundle import load_bundle
+from worker.anycost.perceptual import backbone_file, load_lpips
+from worker.evaluate.common import all_costs, render, sample_wplus
+from worker.evaluate.consistency import evaluate_consistency
+from worker.evaluate.fid import evaluate_fid
+from worker.evaluate.inception import load_inception
+from worker.evaluate.ppl import evaluate_ppl
 
 
 def _lpips(settings: Settings, tmp: Path):

@@ -3,7 +3,7 @@
 The photo is scikit-image's astronaut upscaled to 4000 x 3000 (face about 700 px wide).
 Each stage runs `--repeat` times after one warm-up; the median is reported.
 
-    .venv/bin/python bench/faces.py [--repeat 3] [--size 1024] [--threads 0]
+    .venv/bin/python -m bench.faces [--repeat 3] [--size 1024] [--threads 0]
 """
 
 from __future__ import annotations

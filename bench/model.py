@@ -5,25 +5,21 @@ channel ratio x output resolution, reported as speed-ups over the full render me
 run (machines are noisy; ratios are what to compare). GPU (only if CUDA exists): images/s at
 batch 1/8/32 in fp32/fp16/bf16 and the fraction of the card's peak FLOP/s.
 
-    python bench/model.py            # full table
-    python bench/model.py --quick    # a few configs only
-    python bench/model.py --with-ref # also upstream's formulation (impl="ref"), side by side
+    python -m bench.model            # full table
+    python -m bench.model --quick    # a few configs only
+    python -m bench.model --with-ref # also upstream's formulation (impl="ref"), side by side
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from shared.catalog.costs import generator_macs  # noqa: E402
-from worker.anycost.generator import Generator  # noqa: E402
+from shared.catalog.costs import generator_macs
+from worker.anycost.generator import Generator
 
 RATIOS = (0.25, 0.5, 0.75, 1.0)
 RESOLUTIONS = (128, 256, 512, 1024)

@@ -1,7 +1,7 @@
 """Per-stage CPU time of one photo through the whole pipeline: decode, detect, align, encode,
 refine (per step), render, paste-back, on a 12-megapixel JPEG (astronaut upscaled to 4000 x 3000).
 
-    .venv/bin/python bench/photo_pipeline.py [--model tiny-random|random-1024] [--steps 2]
+    .venv/bin/python -m bench.photo_pipeline [--model tiny-random|random-1024] [--steps 2]
 
 ``random-1024`` uses bench/random_weights.py (1024 px architecture, random weights: timings only).
 """
@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 
 def main() -> None:

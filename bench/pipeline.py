@@ -1,8 +1,8 @@
 """What the system adds to the renders: N photos through the whole service vs the same work in a loop.
 
-    python bench/pipeline.py                       # tiny-random, 8 items
-    python bench/pipeline.py --n 16 --threads 2
-    python bench/pipeline.py --model random-1024   # the 1024 px architecture, random weights
+    python -m bench.pipeline                       # tiny-random, 8 items
+    python -m bench.pipeline --n 16 --threads 2
+    python -m bench.pipeline --model random-1024   # the 1024 px architecture, random weights
 
 System: HTTP submit of one batch -> Redis -> one Celery worker process (prefork, one pool
 process) -> SQL, polled over HTTP until every item is preview_ready; then finalize over HTTP and
@@ -24,14 +24,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import torch
+
+from shared.platform.settings import Settings
+from shared.recipe.parse import Cost, parse_recipe
+from tests.support.stack import ApiClient, WebServer, WorkerProcess, real_photos, settled
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-
-from shared.platform.settings import Settings  # noqa: E402
-from shared.recipe.parse import Cost, parse_recipe  # noqa: E402
-from tests.integration.stack import ApiClient, WebServer, WorkerProcess, real_photos, settled  # noqa: E402
 
 RANDOM_1024 = "random-1024"
 
@@ -145,13 +144,9 @@ def _task_starts(services, batch_id: str) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.redis_url is None:  # never flush a Redis someone else uses
-        from tests.redis_server import RedisServer
+        from tests.support.redis_server import session_server
 
-        private = RedisServer().start()
-        args.redis_url = private.url(0)
-        import atexit
-
-        atexit.register(private.close)
+        args.redis_url = session_server().url(0)
     import redis
 
     from shared.store.migrate import upgrade

@@ -4,7 +4,7 @@ Prints seconds per step and the reconstruction error (MSE in [-1, 1] units) at w
 N/4, N/2 and N steps, per device (CPU always, the GPU section when CUDA is present); optionally
 the discriminator's cost per image (the realism score every preview and final pays).
 
-    .venv/bin/python bench/projection.py [--model random-1024|tiny-random] [--steps 8]
+    .venv/bin/python -m bench.projection [--model random-1024|tiny-random] [--steps 8]
         [--threads 2] [--realism]
 
 ``random-1024`` uses bench/random_weights.py (1024 px architecture, random weights): the seconds
@@ -15,13 +15,9 @@ trained model gets.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 
 def _sync(device: torch.device) -> None:

@@ -1,9 +1,9 @@
 """Scale-out on one machine: items per second through the whole service with 1 and 2 worker
 processes (1 torch thread each), with batched rendering on (render_batch_size 8) and off (1).
 
-    python bench/scale.py            # 24 items per run, tiny-random
-    python bench/scale.py --quick    # 8 items per run
-    python bench/scale.py --n 48 --repeat 2
+    python -m bench.scale            # 24 items per run, tiny-random
+    python -m bench.scale --quick    # 8 items per run
+    python -m bench.scale --n 48 --repeat 2
 
 Each run: fresh worker processes (started and warmed up before the clock starts), one HTTP
 submit of the same batch of real photos with ``auto_finalize`` (each item: decode, faces,
@@ -25,17 +25,16 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from shared.platform.settings import Settings  # noqa: E402
-from tests.integration.stack import (  # noqa: E402
+from shared.platform.settings import Settings
+from tests.support.stack import (
     ApiClient,
     WebServer,
     WorkerProcess,
     real_photos,
     settled,
 )
+
+REPO = Path(__file__).resolve().parent.parent
 
 RECIPE = {"edits": {"smiling": 0.5, "young": -0.3},
           "preview": {"channels": 0.5, "resolution": 32},
@@ -96,13 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     if args.redis_url is None:  # never flush a Redis someone else uses
-        from tests.redis_server import RedisServer
+        from tests.support.redis_server import session_server
 
-        private = RedisServer().start()
-        args.redis_url = private.url(0)
-        import atexit
-
-        atexit.register(private.close)
+        args.redis_url = session_server().url(0)
     # Killed (timeout, Ctrl-C from a wrapper): still stop the workers and drop the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     n = 8 if args.quick else args.n

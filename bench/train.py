@@ -7,8 +7,8 @@ rate(2) / (2 x rate(1)). The rate is the median of the progress lines after the 
 interval. GPU (only if CUDA exists): the same at 256 px, batch 8 per GPU, 1 and 2 GPUs (2 only
 with two devices), NCCL.
 
-    python bench/train.py            # CPU, then GPU when available
-    python bench/train.py --steps 40 --batch 4
+    python -m bench.train            # CPU, then GPU when available
+    python -m bench.train --steps 40 --batch 4
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from worker.anycost.generator import Generator
 
-from worker.anycost.generator import Generator  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _free_port() -> int:

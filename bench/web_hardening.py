@@ -5,7 +5,7 @@
 - about 1 MB of JSON through ``loads_checked`` (depth scan, escaped-control scan, parse) against
   plain ``json.loads``.
 
-    .venv/bin/python bench/web_hardening.py [--items 300] [--pg postgresql+psycopg://...]
+    .venv/bin/python -m bench.web_hardening [--items 300] [--pg postgresql+psycopg://...]
 """
 
 from __future__ import annotations

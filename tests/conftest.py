@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_server import RedisServer, close_session_server, session_server
+from tests.support.redis_server import RedisServer, close_session_server, session_server
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"
@@ -113,7 +113,7 @@ REDIS_DBS = {
 def session_redis() -> RedisServer:
     """This pytest session's own redis-server (started on first use, stopped at the end).
 
-    It lives in ``tests.redis_server``: this file is imported twice (as pytest's conftest and as
+    It lives in ``tests.support.redis_server``: this file is imported twice (as pytest's conftest and as
     ``tests.conftest`` by the suites), and a global here would exist once per import."""
     return session_server()
 

@@ -80,7 +80,7 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     from web import ops
 
     app.register_blueprint(ops.bp)
-    # Portal (HTML pages): helper E registers its blueprint here.
+    # Portal (HTML pages): a client of the same commands as the API.
     from web.portal import init_portal
 
     init_portal(app)

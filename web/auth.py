@@ -40,7 +40,7 @@ SESSION_USER_KEY = "user_id"
 SESSION_EPOCH_KEY = "epoch"
 SESSION_CSRF_KEY = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # RFC 9110: no CSRF check
 # Recording every use would turn each read into a write; once a minute is plenty.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 

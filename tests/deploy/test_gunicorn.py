@@ -10,7 +10,7 @@ import requests
 from shared.platform.settings import Settings
 from shared.store.migrate import upgrade
 from tests.conftest import private_redis
-from tests.integration.stack import GunicornServer
+from tests.support.stack import GunicornServer
 
 pytestmark = pytest.mark.integration
 

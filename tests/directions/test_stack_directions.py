@@ -14,7 +14,7 @@ from PIL import Image
 
 from shared.platform.settings import Settings
 from tests.conftest import redis_db_url
-from tests.integration.stack import Stack, real_photos, running_stack, settled
+from tests.support.stack import Stack, real_photos, running_stack, settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

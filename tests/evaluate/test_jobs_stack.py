@@ -11,7 +11,7 @@ import pytest
 
 from shared.platform.settings import Settings
 from tests.conftest import redis_db_url
-from tests.integration.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack
 
 pytestmark = pytest.mark.integration
 MODEL = "tiny-random"

@@ -17,7 +17,7 @@ import redis
 
 from shared.codes.errors import ErrorCode
 from tests.faults.conftest import RECIPE, FaultStack
-from tests.integration.stack import real_photos
+from tests.support.stack import real_photos
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.slow]
 

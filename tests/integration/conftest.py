@@ -10,7 +10,7 @@ import pytest
 
 from shared.platform.settings import Settings
 from tests.conftest import private_pg_database, redis_db_url
-from tests.integration.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

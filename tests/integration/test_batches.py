@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from shared.commands.batches import Upload
 from shared.recipe.parse import parse_recipe
 from shared.store.tables import Blob, Item
-from tests.integration.stack import real_photos, settled
+from tests.support.stack import real_photos, settled
 
 pytestmark = pytest.mark.integration
 

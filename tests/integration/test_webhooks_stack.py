@@ -17,8 +17,8 @@ import requests
 from sqlalchemy import select
 
 from shared.store.tables import WebhookDelivery
-from tests.integration.stack import REPO, real_photos, settled, worker_env
-from tests.webhook_receiver import Receiver
+from tests.support.stack import REPO, real_photos, settled, worker_env
+from tests.support.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -19,7 +19,7 @@ from shared.platform.settings import Settings
 from shared.recipe.parse import parse_recipe
 from shared.store.tables import Item
 from tests.conftest import redis_db_url
-from tests.integration.stack import running_stack, settled
+from tests.support.stack import running_stack, settled
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from shared.platform.settings import Settings
 from tests.conftest import REPO, private_pg_database, redis_db_url
-from tests.integration.stack import Stack, real_photos, running_stack, settled
+from tests.support.stack import Stack, real_photos, running_stack, settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

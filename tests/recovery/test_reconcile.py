@@ -17,7 +17,7 @@ from shared.items.states import ItemStatus
 from shared.platform.queue import FINAL_QUEUE, PREVIEW_QUEUE
 from shared.store.tables import Item, WorkerHeartbeat, utcnow
 from tests.recovery.conftest import add_user, make_batch, make_jobs, queued_ids
-from tests.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer, free_port
 from worker.process.heartbeat import Heartbeat
 from worker.process.reaper import Trust
 

@@ -21,7 +21,7 @@ from shared.recipe.parse import Cost, Recipe
 from shared.store.db import make_engine, make_session_factory, retry_transient
 from shared.store.tables import Item
 from tests.conftest import batches_for, pipeline_runtime, private_redis
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 from worker.process import tasks
 from worker.render import pipeline
 
@@ -67,7 +67,7 @@ def test_tiny_and_degenerate_photos_fail_no_face(runtime, owner):
 def test_a_group_taken_again_renders_one_item_and_sends_the_others_singly(runtime, owner):
     import redis
 
-    from tests.integration.stack import real_photos
+    from tests.support.stack import real_photos
     from tests.recovery.conftest import queued_ids
 
     photo = real_photos()[0][1]

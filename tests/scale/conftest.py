@@ -17,7 +17,7 @@ import redis
 
 from shared.platform.settings import Settings
 from tests.conftest import redis_db_url
-from tests.integration.stack import REPO, ApiClient, WebServer, WorkerProcess, worker_env
+from tests.support.stack import REPO, ApiClient, WebServer, WorkerProcess, worker_env
 
 #: Our own Redis database number (integration 11, worker 12, web 13, ops 14/15).
 TINY_RECIPE = {"edits": {"smiling": 0.5},

@@ -13,7 +13,7 @@ import requests
 
 from shared.platform.settings import Settings
 from tests.conftest import private_pg_database, redis_db_url
-from tests.integration.stack import WorkerProcess, running_stack, settled
+from tests.support.stack import WorkerProcess, running_stack, settled
 from tests.synthesis.conftest import NV
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

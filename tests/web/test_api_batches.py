@@ -1,5 +1,5 @@
 """The REST contract end to end with the Flask test client, on SQLite and PostgreSQL, with a real
-Redis: uploads land as rows and as Celery messages, reads follow DESIGN.md, limits and owners hold."""
+Redis: uploads land as rows and as Celery messages, reads follow the API contract, limits and owners hold."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def test_current_model_and_costs(client):
     assert body["default_costs"]["final"] == {"channels": 1.0, "resolution": 1024}
     costs = {(c["channels"], c["resolution"]): c for c in body["costs"]}
     assert len(costs) == 16
-    # DESIGN.md's figures: 144 GMACs full, 28.9 G at half channels and 256 px.
+    # The paper's figures: 144 GMACs full, 28.9 G at half channels and 256 px.
     assert costs[(1.0, 1024)]["macs"] == pytest.approx(144.37e9, rel=2e-3)
     assert costs[(0.5, 256)]["macs"] == pytest.approx(28.9e9, rel=2e-3)
     assert costs[(1.0, 1024)]["relative"] == 1.0 and costs[(0.5, 256)]["relative"] < 0.25

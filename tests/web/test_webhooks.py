@@ -22,7 +22,7 @@ from shared.items import states, webhooks
 from shared.items.events import BATCH_COMPLETED
 from shared.store.tables import Event, WebhookDelivery
 from tests.conftest import private_redis
-from tests.webhook_receiver import Receiver
+from tests.support.webhook_receiver import Receiver
 from web.extensions import services
 
 PNG = image_bytes("PNG")

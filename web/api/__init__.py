@@ -1,4 +1,4 @@
-"""REST API v1 (``/api/v1``): the contract of DESIGN.md, extended.
+"""REST API v1 (``/api/v1``): the contract in docs/ARCHITECTURE.md, described by the OpenAPI document.
 
 Routes live in ``batches``, ``items``, ``directions``, ``evaluations`` and ``meta``; ``web/openapi.py``
 describes every one of them.

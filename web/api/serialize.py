@@ -1,4 +1,4 @@
-"""JSON of batches, items and model evaluations (the REST contract of DESIGN.md, extended).
+"""JSON of batches, items and model evaluations (the REST contract: docs/ARCHITECTURE.md and the OpenAPI document).
 
 Plain dicts, built fast; their shapes are the models of ``web.schemas`` (``Item``, ``Batch``,
 ``BatchSummary``, ``BatchCreated``, ``Evaluation``), which the OpenAPI document is generated from

@@ -15,11 +15,10 @@ from markupsafe import Markup, escape
 # The same session key and header as the REST API's session sign-in (web.auth), so a page's
 # token also works for the API.
 from web.auth import CSRF_HEADER as HEADER
+from web.auth import SAFE_METHODS, csrf_matches
 from web.auth import SESSION_CSRF_KEY as SESSION_KEY
-from web.auth import csrf_matches
 
 FORM_FIELD = "csrf_token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def csrf_token() -> str:

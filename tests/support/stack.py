@@ -1,6 +1,6 @@
 """A whole system on one machine, for the integration tests and bench/pipeline.py: real Celery
 worker processes (``python -m celery -A worker.process.celery_app worker``), the real web app served over
-HTTP from a thread, and a small REST client for DESIGN.md's API."""
+HTTP from a thread, and a small REST client for the API."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ class GunicornServer:
 
 
 class ApiClient:
-    """DESIGN.md's REST API v1 over HTTP, with polling helpers."""
+    """The REST API v1 over HTTP, with polling helpers."""
 
     def __init__(self, base_url: str, token: str):
         self.base = base_url.rstrip("/") + "/api/v1"
