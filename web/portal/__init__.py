@@ -10,7 +10,7 @@ import secrets
 
 from flask import Flask
 
-from web.portal import explore, generate, models, pages  # noqa: F401  (routes register themselves on the blueprint)
+from web.portal import explore, generate, model_page, pages  # noqa: F401  (routes register themselves on the blueprint)
 from web.portal.blueprint import bp
 
 __all__ = ["bp", "init_portal"]

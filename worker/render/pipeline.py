@@ -12,10 +12,6 @@ stage records each item's share of the pass).
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -23,14 +19,21 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.codes.errors import ErrorCode
 from shared.items.states import ItemStatus
-from shared.platform.logging import bind
-from shared.platform.queue import chunks
 from shared.recipe.parse import Cost
-from shared.store.db import is_transient
 from worker.render import assess, counters, inversion, results, stages, store
 from worker.render.faces.align import render_quad
 from worker.render.images import PNG, encode_png, to_uint8
-from worker.render.imaging.errors import ImageError
+from worker.render.isolation import (
+    INTERNAL_ERROR,
+    Report,
+    Timer,
+    batched,
+    by_cost,
+    by_preview_cost,
+    fail,
+    live,
+    per_item,
+)
 from worker.render.job import RenderJob
 from worker.render.runtime import Runtime
 from worker.render.synthesis import SynthesisSpec, wplus_for
@@ -39,118 +42,13 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = "timeout"
 MODEL_MISMATCH = str(ErrorCode.MODEL_MISMATCH)
-INTERNAL_ERROR = str(ErrorCode.INTERNAL_ERROR)
 TIMEOUT_MESSAGE = "Rendering this photo took longer than the time limit."
-
-
-@dataclass
-class Report:
-    """What one task did, for logs and tests."""
-
-    completed: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)  # item id -> error code
-    skipped: list[str] = field(default_factory=list)  # not taken, or dropped at the end
-    finals_queued: list[str] = field(default_factory=list)
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def lap(self) -> float:
-        now = time.perf_counter()
-        seconds, self.start = now - self.start, now
-        return seconds
-
-
-def _fail(rt: Runtime, job: RenderJob, code: str, message: str, stage: ItemStatus, report: Report) -> None:
-    job.done = True
-    job.error = (code, message)
-    if store.fail(rt, job, code, message, stage):
-        report.failed[job.item_id] = code
-    else:
-        report.skipped.append(job.item_id)
-
-
-@contextmanager
-def _per_item(rt: Runtime, job: RenderJob, stage: ItemStatus, report: Report) -> Iterator[None]:
-    """Turn an exception in one item's work into that item's failure; a soft time limit goes up
-    to the task, which fails everything unfinished. Log records inside carry the ids."""
-    with bind(batch_id=job.batch_id, item_id=job.item_id):
-        try:
-            yield
-        except SoftTimeLimitExceeded:
-            raise
-        except Exception as exc:
-            if is_transient(exc):  # the database, not the photo: the task gives the items back
-                raise
-            _fail_item(rt, job, stage, report, exc)
-
-
-def _fail_item(rt: Runtime, job: RenderJob, stage: ItemStatus, report: Report, exc: Exception) -> None:
-    if isinstance(exc, ImageError):
-        log.info("item %s refused: %s", job.item_id, exc)
-        _fail(rt, job, exc.code, exc.message, stage, report)
-        return
-    log.error("item %s failed", job.item_id, exc_info=exc)
-    _fail(rt, job, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stage, report)
-
-
-def _group_ids(group: list[RenderJob]) -> dict:
-    """Log fields for a batched pass: the batch when the group has one, and all item ids."""
-    batches = {j.batch_id for j in group}
-    return {"batch_id": batches.pop() if len(batches) == 1 else None,
-            "item_ids": [j.item_id for j in group]}
-
-
-def _batched(
-    rt: Runtime, jobs: list[RenderJob], work: Callable[[list[RenderJob]], None], stage: ItemStatus,
-    report: Report,
-) -> None:
-    """Run ``work`` on groups of up to render_batch_size jobs; when a group fails, run its jobs
-    one by one so only the culprit fails."""
-    for group in chunks(jobs, rt.settings.render_batch_size):
-        try:
-            with bind(**_group_ids(group)):
-                work(group)
-        except SoftTimeLimitExceeded:
-            raise
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            if len(group) == 1:
-                with _per_item(rt, group[0], stage, report):
-                    raise
-                continue
-            log.warning("a batched pass over %d items failed; retrying one by one", len(group))
-            for job in group:
-                with _per_item(rt, job, stage, report):
-                    work([job])
-
-
-def _by_cost(jobs: list[RenderJob]) -> list[list[RenderJob]]:
-    groups: dict[tuple[float, int], list[RenderJob]] = {}
-    for job in jobs:
-        groups.setdefault((job.cost.channels, job.cost.resolution), []).append(job)
-    return list(groups.values())
-
-
-def _by_preview_cost(jobs: list[RenderJob]) -> list[list[RenderJob]]:
-    groups: dict[tuple[float, int], list[RenderJob]] = {}
-    for job in jobs:
-        if job.preview_cost is not None:
-            groups.setdefault((job.preview_cost.channels, job.preview_cost.resolution), []).append(job)
-    return list(groups.values())
-
-
-def _live(jobs: list[RenderJob]) -> list[RenderJob]:
-    return [j for j in jobs if not j.done]
 
 
 # ----- stage steps (each works on a group and records per-item shares) ---------------------------
 
 def _decode_and_find_faces(rt: Runtime, job: RenderJob) -> None:
-    timer = _Timer()
+    timer = Timer()
     data = store.read_upload(rt, job)
     job.add_time("read_upload", timer.lap())
     rgb = stages.decode(data, rt.settings.max_pixels)
@@ -169,7 +67,7 @@ def _decode_and_find_faces(rt: Runtime, job: RenderJob) -> None:
 def _synthesise(rt: Runtime, job: RenderJob) -> None:
     """A synthesised item's W+ code from its seed spec, exact (no encoder, no projection
     error), stored as its latent so re-edits and finals start from it."""
-    timer = _Timer()
+    timer = Timer()
     spec = job.synthesis
     code = wplus_for(rt.bundle.generator, SynthesisSpec(
         seed=int(spec["seed"]), truncation=float(spec["truncation"]),
@@ -184,7 +82,7 @@ def _synthesise(rt: Runtime, job: RenderJob) -> None:
 
 
 def _encode(rt: Runtime, group: list[RenderJob]) -> None:
-    timer = _Timer()
+    timer = Timer()
     crops = [crop for job in group for crop in job.crops]
     with rt.inference():
         wplus = stages.encode(rt.bundle, crops, rt.device)  # [sum F, L, S]
@@ -198,7 +96,7 @@ def _encode(rt: Runtime, group: list[RenderJob]) -> None:
 
 
 def _store_latent(rt: Runtime, job: RenderJob) -> None:
-    timer = _Timer()
+    timer = Timer()
     data, shape = stages.latent_to_bytes(job.latent)
     seconds = job.timings.get("encode", job.timings.get("project", 0.0))
     store.store_latent(rt, job, data, shape, seconds)
@@ -217,7 +115,7 @@ def _refine(rt: Runtime, job: RenderJob) -> None:
     transforms = [m.get("transform") for m in job.face_meta]
     if job.recipe.refine_steps <= 0 or not transforms or None in transforms:
         return
-    timer = _Timer()
+    timer = Timer()
     photo = results.full_photo(rt, job)
     size = min(job.cost.resolution, REFINE_MAX_RESOLUTION)
     targets = np.stack([render_quad(photo, np.asarray(t["quad"]), size) for t in transforms])
@@ -242,7 +140,7 @@ def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
     """Edit and render a group at its (shared) cost; with ``kind == "preview"`` also the unedited
     projection of the items that need one, in the same forward pass. Then the quality steps on
     the float renders: realism, the encoder's projection error, a final's consistency."""
-    timer = _Timer()
+    timer = Timer()
     cost = group[0].cost
     with rt.inference():
         edited = [stages.edit_faces(rt.bundle, job.latent, job.edits_per_face(),
@@ -317,29 +215,29 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
     try:
         for job in jobs:  # a message on the wrong model's queue: fail loudly, not render
             if job.model_name and job.model_name != rt.model_name:
-                _fail(rt, job, MODEL_MISMATCH, f"this item's model is {job.model_name}; "
+                fail(rt, job, MODEL_MISMATCH, f"this item's model is {job.model_name}; "
                       f"this worker serves {rt.model_name}", stage, report)
-        fresh = [j for j in _live(jobs) if j.latent is None]
+        fresh = [j for j in live(jobs) if j.latent is None]
         for job in [j for j in fresh if j.synthesis is not None]:
-            with _per_item(rt, job, stage, report):
+            with per_item(rt, job, stage, report):
                 _synthesise(rt, job)
         fresh = [j for j in fresh if j.synthesis is None]
         for job in fresh:
-            with _per_item(rt, job, stage, report):
+            with per_item(rt, job, stage, report):
                 _decode_and_find_faces(rt, job)
         if rt.bundle.encoder is None:  # each face optimised from w_avg on its own
-            for job in _live(fresh):
-                with _per_item(rt, job, stage, report):
+            for job in live(fresh):
+                with per_item(rt, job, stage, report):
                     assess.optimise(rt, job)
         else:
-            _batched(rt, _live(fresh), lambda g: _encode(rt, g), stage, report)
-        for job in _live(fresh):
-            with _per_item(rt, job, stage, report):
+            batched(rt, live(fresh), lambda g: _encode(rt, g), stage, report)
+        for job in live(fresh):
+            with per_item(rt, job, stage, report):
                 _store_latent(rt, job)
-        for group in _by_cost(_live(jobs)):
-            _batched(rt, group, lambda g: _render(rt, g, "preview"), stage, report)
-        for job in _live(jobs):
-            with _per_item(rt, job, stage, report):
+        for group in by_cost(live(jobs)):
+            batched(rt, group, lambda g: _render(rt, g, "preview"), stage, report)
+        for job in live(jobs):
+            with per_item(rt, job, stage, report):
                 finalize = store.complete_preview(rt, job)
                 job.done = True
                 if finalize is None:
@@ -369,16 +267,16 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
     try:
         for job in jobs:
             if job.latent is None:
-                _fail(rt, job, INTERNAL_ERROR, "no stored latent for this item", stage, report)
-        for group in _by_preview_cost(_live(jobs)):
-            _batched(rt, group, lambda g: assess.render_last_previews(rt, g), stage, report)
-        for job in _live(jobs):
-            with _per_item(rt, job, stage, report):
+                fail(rt, job, INTERNAL_ERROR, "no stored latent for this item", stage, report)
+        for group in by_preview_cost(live(jobs)):
+            batched(rt, group, lambda g: assess.render_last_previews(rt, g), stage, report)
+        for job in live(jobs):
+            with per_item(rt, job, stage, report):
                 _refine(rt, job)
-        for group in _by_cost(_live(jobs)):
-            _batched(rt, group, lambda g: _render(rt, g, "final"), stage, report)
-        for job in _live(jobs):
-            with _per_item(rt, job, stage, report):
+        for group in by_cost(live(jobs)):
+            batched(rt, group, lambda g: _render(rt, g, "final"), stage, report)
+        for job in live(jobs):
+            with per_item(rt, job, stage, report):
                 job.done = True
                 if store.complete_final(rt, job):
                     report.completed.append(job.item_id)
@@ -393,9 +291,9 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
 
 
 def _time_out(rt: Runtime, jobs: list[RenderJob], stage: ItemStatus, report: Report) -> None:
-    log.error("soft time limit reached with %d items unfinished", len(_live(jobs)))
-    for job in _live(jobs):
-        _fail(rt, job, TIMEOUT, TIMEOUT_MESSAGE, stage, report)
+    log.error("soft time limit reached with %d items unfinished", len(live(jobs)))
+    for job in live(jobs):
+        fail(rt, job, TIMEOUT, TIMEOUT_MESSAGE, stage, report)
 
 
 def _after(rt: Runtime, jobs: list[RenderJob], report: Report) -> None:
