@@ -1,6 +1,8 @@
-"""Projection without an encoder: Adam steps from w_avg on the full-width generator at the
-resolution the worker optimises at (<= 256 px), on a real photo (skimage's astronaut, aligned).
-Prints seconds per step and the reconstruction error (MSE in [-1, 1] units) at w_avg and after
+"""Projection without an encoder, both methods side by side in one run: NVIDIA's projector (one
+W code, ``worker.render.projector``, the default) and the free W+ fit from w_avg
+(``worker.render.projection``), on the full-width generator at the resolution the worker
+optimises at (<= 256 px), on a real photo (skimage's astronaut, aligned). Prints seconds per step
+and the reconstruction error (MSE in [-1, 1] units, rendered as previews are) at w_avg and after
 N/4, N/2 and N steps, per device (CPU always, the GPU section when CUDA is present); optionally
 the discriminator's cost per image (the realism score every preview and final pays).
 
@@ -25,26 +27,45 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_device(bundle, target, steps: int, device: torch.device) -> dict:
-    """One projection of ``target`` on ``device``: seconds per step and errors along the way."""
-    from worker.render import projection
+def _error(bundle, code, target) -> float:
+    """MSE of ``code`` rendered with the model's fixed noise against the aligned ``target``."""
+    import torch.nn.functional as F
+
+    from worker.render.images import from_uint8
+
+    device = code.device
+    target = from_uint8(target[None] if target.ndim == 3 else target, device)
+    with torch.no_grad():
+        image = bundle.generator.synthesis(code, channels=1.0, resolution=target.shape[-1],
+                                           noise_mode="const", impl="ref")
+    return float(F.mse_loss(image.float(), target))
+
+
+def run_device(bundle, target, steps: int, device: torch.device, method: str) -> dict:
+    """One projection of ``target`` on ``device`` by ``method`` ("w": NVIDIA's projector,
+    "wplus": the W+ fit): seconds per step and errors at w_avg and after N/4, N/2, N steps
+    (separate runs of that many steps: the W projector's schedule depends on N)."""
+    from worker.render import projection, projector
+
+    def run(n: int):
+        if method == "w":
+            return projector.project(bundle, target, n)
+        return projection.project(bundle, target, n)
 
     bundle.generator.to(device)
-    projection.project(bundle, target, 1)  # warm-up: kernels, allocator, thread pools
-    errors: dict[int, float] = {}
+    run(1)  # warm-up: kernels, allocator, thread pools
     _sync(device)
     started = time.perf_counter()
-    _, info = projection.project(bundle, target, steps,
-                                 on_step=lambda i, e: errors.__setitem__(i, e))
+    code, _ = run(steps)
     _sync(device)
     seconds = time.perf_counter() - started
-    marks = {0: info["error_before"]}
+    marks = {0: _error(bundle, projection.average_code(bundle, 1), target)}
     for n in (steps // 4, steps // 2):
         if 0 < n < steps:
-            marks[n] = errors[n]
-    marks[steps] = info["error"]
-    return {"device": str(device), "per_step": seconds / max(1, steps), "marks": marks,
-            "total": seconds}
+            marks[n] = _error(bundle, run(n)[0], target)
+    marks[steps] = _error(bundle, code, target)
+    return {"device": str(device), "method": method, "per_step": seconds / max(1, steps),
+            "marks": marks, "total": seconds}
 
 
 def render_seconds(bundle, cost, device: torch.device, repeat: int = 3) -> float:
@@ -115,24 +136,30 @@ def main() -> None:
     preview_cost, final_cost = default_costs(bundle.resolution)
     rows = []
     for d in devices:
-        row = run_device(bundle, target, args.steps, d)
-        # Side by side in the same run: what a step costs next to the renders a worker does.
-        row["preview_render"] = render_seconds(bundle, preview_cost, d)
-        row["final_render"] = render_seconds(bundle, final_cost, d)
-        rows.append(row)
-    print(f"projection by optimisation: model {args.model} ({bundle.resolution} px), full width "
-          f"at {size} px, lr {projection.LEARNING_RATE}, {args.steps} steps, "
-          f"CPU threads {torch.get_num_threads()}")
+        preview_s = render_seconds(bundle, preview_cost, d)
+        final_s = render_seconds(bundle, final_cost, d)
+        for method in ("w", "wplus"):
+            row = run_device(bundle, target, args.steps, d, method)
+            # Side by side in the same run: what a step costs next to the renders a worker does.
+            row["preview_render"], row["final_render"] = preview_s, final_s
+            rows.append(row)
+    from worker.render import projector
+
+    print(f"projection: model {args.model} ({bundle.resolution} px), full width at {size} px, "
+          f"{args.steps} steps, CPU threads {torch.get_num_threads()}; w = NVIDIA's projector "
+          f"(lr {projector.LEARNING_RATE}, distance {projector.distance_name()}), wplus = W+ fit "
+          f"(lr {projection.LEARNING_RATE})")
     marks = list(rows[0]["marks"]) if rows else []
     head = " | ".join(f"err@{n}" for n in marks)
-    print(f"| device | s/step | total s | {head} |")
-    print("|---|---|---|" + "---|" * len(marks))
+    print(f"| device | method | s/step | total s | {head} |")
+    print("|---|---|---|---|" + "---|" * len(marks))
     for row in rows:
         errs = " | ".join(f"{row['marks'][n]:.4f}" for n in marks)
-        print(f"| {row['device']} | {row['per_step']:.3f} | {row['total']:.1f} | {errs} |")
+        print(f"| {row['device']} | {row['method']} | {row['per_step']:.3f} | {row['total']:.1f} "
+              f"| {errs} |")
     default = 100
     for row in rows:
-        print(f"{row['device']}: one step = {row['per_step'] / row['preview_render']:.1f}x a "
+        print(f"{row['device']} {row['method']}: one step = {row['per_step'] / row['preview_render']:.1f}x a "
               f"preview render ({preview_cost.channels:g} channels, {preview_cost.resolution} px: "
               f"{row['preview_render'] * 1000:.0f} ms), "
               f"{row['per_step'] / row['final_render']:.2f}x a final render "
@@ -144,7 +171,7 @@ def main() -> None:
         for device in devices:
             for render in sorted({min(res, 256), res}):
                 secs = realism_seconds(res, channel_max, render, device)
-                row = next(r for r in rows if r["device"] == str(device))
+                row = next(r for r in rows if r["device"] == str(device))  # either method
                 print(f"realism: discriminator {res} px on a {render} px render, {device}: "
                       f"{secs * 1000:.0f} ms per image = {secs / row['preview_render']:.1f}x a "
                       f"preview render")

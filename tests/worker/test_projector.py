@@ -36,6 +36,11 @@ def own_sample(tiny):
     return true, to_uint8(image)
 
 
+@pytest.fixture(scope="module")
+def projected(tiny, own_sample):
+    return projector.project(tiny, own_sample[1], STEPS)
+
+
 def test_learning_rate_ramps_up_then_down_and_w_noise_fades():
     assert projector.learning_rate(0.0) == 0.0
     assert projector.learning_rate(0.5) == pytest.approx(projector.LEARNING_RATE)
@@ -54,9 +59,9 @@ def test_noise_regulariser_punishes_structure_not_white_noise():
     assert projector.noise_regularizer(smooth) > 1.0
 
 
-def test_the_projected_code_is_one_w_and_beats_its_start(tiny, own_sample):
+def test_the_projected_code_is_one_w_and_beats_its_start(tiny, own_sample, projected):
     true, targets = own_sample
-    code, info = projector.project(tiny, targets, STEPS)
+    code, info = projected
     assert code.shape == true.shape
     assert torch.equal(code, code[:, :1].expand_as(code)), "every slot holds the same w"
     assert info["method"] == projector.METHOD and info["steps"] == STEPS
@@ -77,11 +82,12 @@ def test_wplus_stage_refines_from_the_w_code(tiny, own_sample):
     assert not torch.equal(code, code[:, :1].expand_as(code)), "W+ refinement frees the slots"
 
 
-def test_an_edit_of_the_projected_code_moves_the_image_like_the_true_codes_edit(tiny, own_sample):
+def test_an_edit_of_the_projected_code_moves_the_image_like_the_true_codes_edit(tiny, own_sample,
+                                                                               projected):
     # The same W direction added to the true code and to the projected one: the images move by
     # comparable amounts (stated factor: within 2x), as they must for edits of photos to work.
-    true, targets = own_sample
-    code, _ = projector.project(tiny, targets, STEPS)
+    true, _ = own_sample
+    code, _ = projected
     g = tiny.generator
     direction = torch.randn(g.style_dim, generator=torch.Generator().manual_seed(9))
     direction = 3.0 * direction / direction.norm()
