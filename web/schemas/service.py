@@ -94,6 +94,7 @@ class CurrentModel(BaseModel):
     channel_ratios: list[Literal[CHANNEL_RATIOS]]
     resolutions: list[int]
     default_costs: DefaultCosts
+    preview_min_psnr: float
     costs: list[CostMacs]
 
 
