@@ -57,14 +57,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bar() -> float:
+    """``ANYCOST_PREVIEW_MIN_PSNR`` (its default when unset or unreadable)."""
+    from shared.platform.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env().preview_min_psnr
+    except SettingsError:
+        return Settings().preview_min_psnr
+
+
 def _cmd_consistency(args: argparse.Namespace) -> int:
     from shared.catalog.preview_costs import default_preview, read_consistency
-    from shared.platform.settings import Settings
 
     path = weights.measure_consistency(args.config, args.dir)
     directory = weights.weights_dir(args.dir)
     cfg = weights.get_model_config(args.config, directory)
-    bar = Settings.from_env().preview_min_psnr
+    bar = _bar()
     table = read_consistency(directory, cfg.name) or {"by_cost": {}}
     print(f"wrote {path}  (PSNR against the full render; bar {bar:g} dB)")
     for (channels, resolution), fig in sorted(table["by_cost"].items()):
@@ -88,7 +97,33 @@ def _cmd_list(args: argparse.Namespace) -> int:
         kinds = " ".join(k if k in have else f"({k} missing)" for k in cfg["kinds"])
         tag = "" if cfg["pretrained"] else "  [random weights]"
         print(f"{cfg['name']:32} {cfg['resolution']:>5}px  {kinds}{tag}")
+        if "generator" in have:
+            _print_derived(weights.weights_dir(args.dir), cfg["name"])
     return EXIT_OK
+
+
+def _print_derived(directory, config: str) -> None:
+    """The files derived from an installed generator: named FFHQ edits (or why not) and the
+    measured default preview."""
+    from shared.catalog.configs import get_model_config
+    from shared.catalog.directions import named_status
+    from shared.catalog.preview_costs import default_preview, read_consistency
+
+    bar = _bar()
+    named = named_status(directory, config)
+    if named is None:
+        print(f"{'':34}named FFHQ edits: not computed (run `directions {config}`)")
+    elif named.get("installed"):
+        print(f"{'':34}named FFHQ edits: {named.get('count', 0)} installed ({named['reason']})")
+    else:
+        print(f"{'':34}named FFHQ edits: none: {named.get('reason', '?')}")
+    cfg = get_model_config(config, directory)
+    if read_consistency(directory, config) is None:
+        print(f"{'':34}preview costs: not measured (run `consistency {config}`)")
+    else:
+        channels, resolution = default_preview(cfg, directory, bar)
+        print(f"{'':34}default preview: {channels:g}@{resolution} (measured, "
+              f"{bar:g} dB bar; `consistency {config}` shows every cost)")
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
