@@ -74,7 +74,7 @@ def measure(generator: Generator, n: int = DEFAULT_N, lpips=True) -> dict:
             # [-1, 1] -> [0, 1]: a squared error in [-1, 1] units is 4x the [0, 1] one
             sums[channels, resolution][0] += float(((preview - target) ** 2).mean(dim=(1, 2, 3))
                                                    .double().sum()) / 4.0
-            if net is not None:
+            if net is not None and not full_cost:  # the final itself: LPIPS 0
                 sums[channels, resolution][1] += float(net(preview, target).double().sum())
     return {
         "version": SIDECAR_VERSION, "resolution": generator.resolution, "n": n, "seed": SEED,
