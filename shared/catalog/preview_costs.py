@@ -78,17 +78,20 @@ def read_consistency(weights_dir: str | Path, config: str) -> dict | None:
     return table
 
 
-def _macs(config, cost: CostPair) -> int:
-    return generator_macs(config.resolution, cost[0], target_resolution=cost[1],
-                          channel_multiplier=config.channel_multiplier,
-                          channel_max=config.channel_max, style_dim=config.style_dim)
+def _macs(config, cost: CostPair) -> float:
+    try:
+        return generator_macs(config.resolution, cost[0], target_resolution=cost[1],
+                              channel_multiplier=config.channel_multiplier,
+                              channel_max=config.channel_max, style_dim=config.style_dim)
+    except ValueError:  # a config the cost model cannot describe: width^2 x pixels ranks alike
+        return (cost[0] * cost[1]) ** 2
 
 
 def pick_preview(config, by_cost: dict[CostPair, dict], min_psnr: float) -> CostPair:
     """The cheapest measured cost meeting ``min_psnr`` at the preview floor, else the full network."""
     floor = legacy_preview(config.resolution)[1]
     meeting = [cost for cost, figures in by_cost.items()
-               if cost[1] >= floor and figures["psnr"] >= min_psnr]
+               if floor <= cost[1] <= config.resolution and figures["psnr"] >= min_psnr]
     if not meeting:
         return 1.0, config.resolution
     return min(meeting, key=lambda cost: (_macs(config, cost), cost))
