@@ -4,7 +4,8 @@ Three measures, recorded by the worker (``worker.render.quality``, ``worker.rend
 - realism: the discriminator's logit ``l`` for the latest preview and for the final, stored as
   ``items.preview_realism`` / ``final_realism`` (NULL when the model has no discriminator); the
   0..1 score is ``sigmoid(l)``.
-- projection: how the face got its W+ code (``encoder``, ``encoder+refine``, ``optimisation``)
+- projection: how the face got its W+ code (``encoder``, ``encoder+refine``, ``w_projector``
+  (NVIDIA's projector, optionally ``+wplus``) or ``optimisation`` (a W+ fit))
   and the reconstruction error (MSE in [-1, 1] units at ``resolution``).
 - consistency: how close the final came to the item's last preview (PSNR in dB, LPIPS when its
   weights are installed).
@@ -18,7 +19,8 @@ import math
 from collections.abc import Iterable
 
 #: How a face was projected into W+.
-PROJECTION_METHODS = ("encoder", "encoder+refine", "optimisation", "synthesis")
+PROJECTION_METHODS = ("encoder", "encoder+refine", "optimisation", "w_projector",
+                      "w_projector+wplus", "synthesis")
 #: Accepted ``sort`` values for a batch's items and their default order.
 SORT_ORDERS = {"position": "asc", "realism": "desc"}
 ORDERS = ("asc", "desc")

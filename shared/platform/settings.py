@@ -86,6 +86,9 @@ class Settings:
     retention_days: int = 0  # batches older than this are deleted; 0 keeps them forever
     projection_steps: int = 100  # optimisation steps per photo for configs without an encoder
     projection_max_seconds: float = 30.0  # ... stopped early after this long; 0 = no limit
+    projection_method: str = "w"  # w (NVIDIA's projector: one w, then W+) | wplus (a W+ fit)
+    projection_wplus_steps: int = 0  # method w: W+ refinement steps after the W stage
+    projection_noise: bool = False  # method w: optimise noise maps too (NVIDIA does)
     realism: str = "all"  # all | finals | off: which renders the discriminator scores
     preview_min_psnr: float = 24.0  # dB: a cheaper preview below it is untrained (not a default)
     log_json: bool = False
@@ -229,6 +232,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "optimisation steps projecting a photo on a config without an encoder"),
     EnvVar("ANYCOST_PROJECTION_MAX_SECONDS", "projection_max_seconds", "float",
            "time limit of one photo's projection by optimisation (s); 0 = none"),
+    EnvVar("ANYCOST_PROJECTION_METHOD", "projection_method", "choice",
+           "how a config without an encoder projects photos: w (NVIDIA's projector, one W code, "
+           "then optional W+ steps) or wplus (a free W+ fit from w_avg)", ("w", "wplus")),
+    EnvVar("ANYCOST_PROJECTION_WPLUS_STEPS", "projection_wplus_steps", "int",
+           "method w: W+ refinement steps after the W stage (0: none, the most editable code)"),
+    EnvVar("ANYCOST_PROJECTION_NOISE", "projection_noise", "bool",
+           "method w: optimise the noise maps too, as NVIDIA does (they are not kept: previews "
+           "and finals render with the model's fixed noise)"),
     EnvVar("ANYCOST_REALISM", "realism", "choice",
            "which renders the discriminator scores, when one is installed",
            ("all", "finals", "off")),

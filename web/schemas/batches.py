@@ -41,15 +41,19 @@ class ItemRealism(BaseModel):
 
 class Projection(BaseModel):
     """How the face was projected into W+: the encoder alone, the encoder then refine_steps of
-    optimisation (finals), or optimisation from w_avg (configs without an encoder;
-    projection_steps steps). error: MSE in [-1, 1] units against the aligned face at
-    resolution."""
+    optimisation (finals), or, for configs without an encoder (projection_steps steps),
+    NVIDIA's projector on one W code (w_projector, optionally followed by W+ steps) or a free
+    W+ fit from w_avg (optimisation). error: MSE in [-1, 1] units against the aligned face at
+    resolution, rendered as previews and finals are."""
 
     method: Literal[PROJECTION_METHODS]
     error: float = Field(ge=0)
     resolution: int = None
     error_start: float = Field(None, description="optimisation: error at w_avg")
     steps: int = Field(None, description="optimisation steps")
+    distance: str = Field(None, description="w_projector: its distance (lpips_vgg or the "
+                          "mse+l1_down4 fallback)")
+    final_distance: float = Field(None, description="w_projector: that distance at the last step")
     error_before_refine: float = None
     refine_steps: int = None
 

@@ -10,7 +10,7 @@ Tensor legend: N batch, S style_dim, L n_style (W+ slots), R output resolution.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -166,6 +166,7 @@ class Generator(nn.Module):
         noise_mode: NoiseMode = "const",
         impl: Impl = "fast",
         generator: torch.Generator | None = None,
+        noises: Sequence[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Render W+ codes with a sub-network.
 
@@ -173,9 +174,12 @@ class Generator(nn.Module):
         per-layer list (``channel_config``). resolution: output width (None = the model's).
         noise_mode: "const" (the model's fixed noise buffers), "random" (fresh noise, from
         ``generator`` if given) or "none". impl: "fast" (default) or "ref" (upstream's formulation).
+        noises: explicit noise maps, one per styled conv (``[N or 1, 1, s, s]``, the sizes of
+        ``self.noises``), overriding ``noise_mode`` (a projector optimises them).
         Returns [N, 3, R, R], unclamped (about [-1, 1]).
         """
-        *_, image = self._synthesize(wplus, channels, resolution, noise_mode, impl, generator)
+        *_, image = self._synthesize(wplus, channels, resolution, noise_mode, impl, generator,
+                                     noises)
         return image.contiguous()
 
     def synthesis_rgbs(
@@ -193,6 +197,7 @@ class Generator(nn.Module):
     def _synthesize(
         self, wplus: torch.Tensor, channels: costs.ChannelSpec, resolution: int | None,
         noise_mode: str, impl: Impl, generator: torch.Generator | None,
+        noises: Sequence[torch.Tensor] | None = None,
     ) -> Iterator[torch.Tensor]:
         target = self.resolution if resolution is None else int(resolution)
         if target not in costs.levels(self.resolution):
@@ -202,7 +207,9 @@ class Generator(nn.Module):
                 f"wplus must be [N, {self.n_style}, {self.style_dim}], got {tuple(wplus.shape)}"
             )
         ch = self.channel_config(channels)
-        noise = self._noises(noise_mode, wplus, generator)
+        if noises is not None and len(noises) != self.num_layers:
+            raise ValueError(f"noises: {self.num_layers} maps expected, got {len(noises)}")
+        noise = list(noises) if noises is not None else self._noises(noise_mode, wplus, generator)
 
         out = self.input(wplus.shape[0], ch[0])  # [N, ch0, 4, 4]
         out = self.conv1(out, wplus[:, 0], noise[0], ch[1], impl=impl)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from worker.render import projection, quality, stages
+from worker.render import projection, projector, quality, stages
 from worker.render.faces.align import render_quad
 from worker.render.images import from_uint8
 from worker.render.job import RenderJob
@@ -80,18 +80,29 @@ def projection_targets(rt: Runtime, job: RenderJob, rgb: np.ndarray) -> np.ndarr
                      for m in job.face_meta])
 
 
+OPTIMISED = (projection.METHOD, projector.METHOD, f"{projector.METHOD}+wplus")
+
+
 def optimise(rt: Runtime, job: RenderJob) -> None:
     """Project the item's faces by optimisation from w_avg (a config without an encoder)."""
     limit = float(rt.settings.projection_max_seconds) or None
-    code, info = projection.project(rt.bundle, job.targets, int(rt.settings.projection_steps),
-                                    max_seconds=limit)
+    steps = int(rt.settings.projection_steps)
+    if rt.settings.projection_method == "w":
+        code, info = projector.project(rt.bundle, job.targets, steps,
+                                       wplus_steps=int(rt.settings.projection_wplus_steps),
+                                       max_seconds=limit,
+                                       optimize_noise=bool(rt.settings.projection_noise))
+        details = {"method": info["method"], "distance": info["distance"],
+                   "final_distance": quality.finite(info["final_distance"])}
+    else:
+        code, info = projection.project(rt.bundle, job.targets, steps, max_seconds=limit)
+        details = {"method": projection.METHOD, "loss": info["loss"],
+                   "error_start": quality.finite(info["error_before"])}
     job.latent = code.detach()
     job.targets = None
     job.projection = {
-        "method": projection.METHOD, "error": quality.finite(info["error"]),
-        "error_start": quality.finite(info["error_before"]), "steps": info["steps"],
+        **details, "error": quality.finite(info["error"]), "steps": info["steps"],
         "stopped_early": info["stopped_early"], "resolution": info["resolution"],
-        "loss": info["loss"],
     }
     job.add_time("project", info["seconds"])
     job.add_time("project_per_step", info["seconds"] / max(1, info["steps"]))
@@ -100,7 +111,7 @@ def optimise(rt: Runtime, job: RenderJob) -> None:
 def after_refine(job: RenderJob, info: dict) -> None:
     """A final's refinement changes how the face was projected, and its error."""
     base = dict(job.projection or {"method": "encoder"})
-    method = projection.METHOD if base.get("method") == projection.METHOD else "encoder+refine"
+    method = base["method"] if base.get("method") in OPTIMISED else "encoder+refine"
     job.projection = {
         **base, "method": method, "error": quality.finite(info["error_after"]),
         "error_before_refine": quality.finite(info["error_before"]), "refine_steps": info["steps"],
