@@ -4,7 +4,9 @@ Three kinds of edit name resolve to a stored key:
 
 * built-in boundaries: aliases, CelebA names, boundary keys (``shared.codes.attributes``);
 * generator directions, computed when the weights were installed (``sefa_00`` ..., ``pca_00``
-  ...), described by the ``directions_<config>.json`` sidecar in the weights directory;
+  ...), and for NVIDIA's FFHQ network its named edits (``interfacegan_smile``,
+  ``ganspace_eye_openness`` ...: ``worker.anycost.ffhq_directions``), described by the
+  ``directions_<config>.json`` sidecar in the weights directory;
 * a user's own directions (learned from examples, or a generator direction saved under a
   name): the user types ``name`` or ``user:name``; the stored key is ``user:name``.
 
@@ -16,6 +18,8 @@ The sidecar (written by ``worker.anycost.factorize.install_generator_directions`
                      "gain": 1.7, "sigma": 0.85, "eigenvalue": 3.1}, ...]}
 
 ``gain`` is the W displacement of a full slider (value 1): ``w[:, slots] += value * gain * d``.
+Every entry has a ``label`` for sliders. The sidecar's ``named`` block says whether the named
+FFHQ edits were installed and why (``named_status``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from shared.codes.attributes import EDIT_GAIN, resolve_attribute
 
 SIDECAR_VERSION = 1
 GENERATOR_METHODS: tuple[str, ...] = ("sefa", "pca")
+#: Named edits shipped for one network (NVIDIA's FFHQ StyleGAN2), installed where they fit.
+NAMED_METHODS: tuple[str, ...] = ("interfacegan", "ganspace")
+#: Every method of a direction in the sidecar.
+SIDECAR_METHODS: tuple[str, ...] = GENERATOR_METHODS + NAMED_METHODS
 #: Generator directions move W by this many standard deviations of W along them at value 1.
 GAIN_SIGMAS = 2.0
 #: Stored keys of a user's own directions start with this.
@@ -39,7 +47,7 @@ MIN_EXAMPLES = 5
 #: Gain of a built-in boundary (the original editor's slider formula).
 BUILTIN_GAIN = EDIT_GAIN
 
-_GENERATOR_KEY = re.compile(r"^(sefa|pca)_\d{2}$")
+_GENERATOR_KEY = re.compile(r"^((sefa|pca)_\d{2}|(interfacegan|ganspace)_[a-z][a-z_]{0,39})$")
 
 
 def generator_key(method: str, index: int) -> str:
@@ -83,14 +91,24 @@ def generator_directions(weights_dir: str | Path, config: str) -> list[dict]:
         data = json.loads(path.read_text())
         entries = [
             {"key": str(d["key"]), "method": str(d["method"]), "index": int(d["index"]),
+             "label": str(d.get("label") or f"{d['method'].upper()} {d['index']}"),
              "slots": [int(s) for s in d["slots"]], "gain": float(d["gain"]),
-             **{k: d[k] for k in ("sigma", "eigenvalue", "variance") if k in d}}
+             **{k: d[k] for k in ("sigma", "eigenvalue", "variance", "strength") if k in d}}
             for d in data["directions"] if is_generator_key(str(d.get("key", "")))
         ]
     except (OSError, ValueError, KeyError, TypeError):
         return []
     _cache[path] = (mtime, entries)
     return entries
+
+
+def named_status(weights_dir: str | Path, config: str) -> dict | None:
+    """The sidecar's ``named`` block (``installed``, ``reason``, ``count`` ...), or None."""
+    try:
+        named = json.loads(sidecar_path(weights_dir, config).read_text()).get("named")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return named if isinstance(named, dict) else None
 
 
 class DirectionNameError(ValueError):
@@ -108,8 +126,9 @@ def check_direction_name(name) -> str:
         raise DirectionNameError(
             "a direction name is 1 to 40 lower-case letters, digits or underscores, starting "
             "with a letter")
-    if is_generator_key(name) or name.split("_", 1)[0] in GENERATOR_METHODS:
-        raise DirectionNameError(f"{name!r} looks like a generator direction (sefa_NN, pca_NN)")
+    if is_generator_key(name) or name.split("_", 1)[0] in SIDECAR_METHODS:
+        raise DirectionNameError(f"{name!r} looks like a generator direction (sefa_NN, pca_NN, "
+                                 "interfacegan_*, ganspace_*)")
     try:
         resolve_attribute(name)
     except KeyError:

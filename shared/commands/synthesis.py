@@ -29,7 +29,7 @@ from shared.commands.errors import CommandError
 from shared.commands.quota import check_quota
 from shared.items.states import ItemStatus
 from shared.platform.settings import Settings
-from shared.recipe.parse import Recipe, RecipeError, parse_recipe
+from shared.recipe.parse import Recipe, RecipeError, model_default_costs, parse_recipe
 from shared.store.tables import Batch, Item, WorkerHeartbeat, new_id, utcnow
 
 MAX_SEED = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32)
@@ -146,7 +146,9 @@ def parse_request(raw, settings: Settings, session: Session, owner_id: int) -> S
         raise SynthesisError("recipe", 'a synthesised image is its own output: "crop" only, '
                              "no refine_steps")
     names = names_for(session, replace(settings, model=config.name), owner_id)
-    recipe = parse_recipe({**recipe_raw, "output": "crop"}, config.resolution, names)
+    recipe = parse_recipe({**recipe_raw, "output": "crop"}, config.resolution, names,
+                          model_default_costs(config, settings.weights_dir,
+                                              settings.preview_min_psnr))
     if "boundary" not in config.kinds:  # no attribute boundaries: only its own directions
         own = set(names.values())
         for key in recipe.edits:

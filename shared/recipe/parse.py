@@ -22,12 +22,14 @@ from dataclasses import asdict, dataclass, field
 
 from pydantic import ValidationError
 
+from shared.catalog.preview_costs import default_preview, legacy_preview
 from shared.codes.attributes import resolve_attribute
 from shared.recipe import schema
 from shared.recipe.schema import CHANNEL_RATIOS, FACE_MODES, MAX_REFINE_STEPS, OUTPUTS
 
 __all__ = ["CHANNEL_RATIOS", "FACE_MODES", "MAX_REFINE_STEPS", "OUTPUTS", "Cost", "Recipe",
-           "RecipeError", "allowed_resolutions", "default_costs", "parse_cost", "parse_edits",
+           "RecipeError", "allowed_resolutions", "default_costs", "model_default_costs", "parse_cost",
+           "parse_edits",
            "parse_recipe", "recipe_from_stored"]
 
 class RecipeError(ValueError):
@@ -79,9 +81,17 @@ class Recipe:
         return data
 
 
-def default_costs(model_resolution: int) -> tuple[Cost, Cost]:
-    preview = Cost(0.5, max(min_resolution(model_resolution), model_resolution // 4))
-    return preview, Cost(1.0, model_resolution)
+def default_costs(model_resolution: int, preview: tuple[float, int] | None = None
+                  ) -> tuple[Cost, Cost]:
+    """(preview, final) defaults: ``preview`` when given (a model's measured default, see
+    ``model_default_costs``), else half the channels at a quarter of the model's size."""
+    channels, resolution = preview or legacy_preview(model_resolution)
+    return Cost(float(channels), int(resolution)), Cost(1.0, model_resolution)
+
+
+def model_default_costs(config, weights_dir, min_psnr: float) -> tuple[Cost, Cost]:
+    """A model's defaults: its measured default preview (``shared.catalog.preview_costs``)."""
+    return default_costs(config.resolution, default_preview(config, weights_dir, min_psnr))
 
 
 def _resolve_edit_name(name: str, extra_names: Mapping[str, str] | None) -> str:
@@ -191,10 +201,12 @@ def parse_cost(raw, field_name: str, model_resolution: int, default: Cost) -> Co
 
 
 def parse_recipe(
-    raw, model_resolution: int, extra_names: Mapping[str, str] | None = None
+    raw, model_resolution: int, extra_names: Mapping[str, str] | None = None,
+    defaults: tuple[Cost, Cost] | None = None,
 ) -> Recipe:
     """A validated recipe from a dict or JSON text. Raises RecipeError naming the field.
-    ``extra_names``: edit names beyond the built-in attributes (see ``parse_edits``)."""
+    ``extra_names``: edit names beyond the built-in attributes (see ``parse_edits``);
+    ``defaults``: the model's (preview, final) costs (``model_default_costs``)."""
     if raw is None or raw == "":
         raw = {}
     if isinstance(raw, str | bytes):
@@ -208,7 +220,7 @@ def parse_recipe(
         shape = schema.Recipe.model_validate(raw)
     except ValidationError as exc:
         raise _recipe_error(exc) from None
-    preview_default, final_default = default_costs(model_resolution)
+    preview_default, final_default = defaults or default_costs(model_resolution)
     return Recipe(
         edits=_resolved_edits(shape.edits or {}, "edits", extra_names),
         preview=_checked_cost(shape.preview, "preview", model_resolution, preview_default),

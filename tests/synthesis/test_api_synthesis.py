@@ -7,10 +7,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from shared.recipe.parse import default_costs
+from shared.catalog.configs import get_model_config
+from shared.recipe.parse import model_default_costs
 from tests.synthesis.conftest import image, run_worker
 from worker.render.images import to_uint8
 from worker.render.synthesis import z_for_seed
+
+
+def _preview_default(weights_dir: str):
+    """tiny-random's measured default preview (its untrained sub-networks: the full network)."""
+    return model_default_costs(get_model_config("tiny-random"), weights_dir, 24.0)[0]
 
 
 def _make(client, headers, body) -> dict:
@@ -33,7 +39,7 @@ def _own_render(bundle, wplus: torch.Tensor, cost) -> np.ndarray:
 
 
 def test_seeds_make_items_that_carry_them_and_render_the_seeds_z(client, headers, worker, app,
-                                                                 synth_redis, tiny_bundle):
+                                                                 synth_redis, tiny_bundle, tiny_weights_dir):
     made = _make(client, headers, {"synthesis": {"seeds": [85, 265, 297]}, "truncation": 0.5})
     assert made["seeds"] == [85, 265, 297] and made["model"] == "tiny-random"
     assert [i["seed"] for i in made["items"]] == [85, 265, 297]
@@ -44,7 +50,7 @@ def test_seeds_make_items_that_carry_them_and_render_the_seeds_z(client, headers
     assert item["projection"]["method"] == "synthesis" and item["original_url"] is None
     got = _previews(client, headers, made["id"])
     g, w_avg = tiny_bundle.generator, tiny_bundle.w_avg().reshape(1, -1)
-    preview_cost, _ = default_costs(64)
+    preview_cost = _preview_default(tiny_weights_dir)
     for seed, picture in zip([85, 265, 297], got, strict=True):
         with torch.no_grad():
             w = g.mapping(z_for_seed(seed))
@@ -78,12 +84,12 @@ def test_count_picks_seeds_and_reports_them(client, headers, worker, synth_redis
 
 
 def test_truncation_zero_gives_w_avgs_image_for_every_seed(client, headers, worker, synth_redis,
-                                                           tiny_bundle):
+                                                           tiny_bundle, tiny_weights_dir):
     made = _make(client, headers, {"synthesis": {"seeds": [1, 2, 3]}, "truncation": 0})
     run_worker(worker, synth_redis)
     g = tiny_bundle.generator
     avg = tiny_bundle.w_avg().reshape(1, 1, -1).expand(1, g.n_style, -1)
-    own = _own_render(tiny_bundle, avg, default_costs(64)[0])
+    own = _own_render(tiny_bundle, avg, _preview_default(tiny_weights_dir))
     for picture in _previews(client, headers, made["id"]):
         assert np.abs(picture.astype(int) - own.astype(int)).max() <= 1
 

@@ -9,8 +9,9 @@ from flask import jsonify, request
 
 from shared.catalog.configs import ModelConfig
 from shared.catalog.edit_names import generator_entries
+from shared.catalog.preview_costs import cost_figures
 from shared.codes.attributes import ALIASES, ATTRIBUTES, EDIT_RANGE, bare_name
-from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions, default_costs
+from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions, model_default_costs
 from web import openapi
 from web.api.blueprint import bp, current_user
 from web.extensions import services
@@ -59,10 +60,21 @@ def _cost_table(config: ModelConfig) -> tuple[dict, ...]:
         return ()
 
 
+def measured_costs(config: ModelConfig, settings) -> list[dict]:
+    """Every allowed cost with its MACs and its measured figures (``psnr``, ``lpips``,
+    ``untrained``; see ``shared.catalog.preview_costs``)."""
+    bar = settings.preview_min_psnr
+    return [{**entry, **cost_figures(config, settings.weights_dir, bar,
+                                     (entry["channels"], entry["resolution"]))}
+            for entry in _cost_table(config)]
+
+
 @bp.get("/models/current")
 def current_model():
-    config = services().model
-    preview, final = default_costs(config.resolution)
+    svc = services()
+    config = svc.model
+    preview, final = model_default_costs(config, svc.settings.weights_dir,
+                                         svc.settings.preview_min_psnr)
     return {
         "name": config.name,
         "resolution": config.resolution,
@@ -72,7 +84,8 @@ def current_model():
         "channel_ratios": list(CHANNEL_RATIOS),
         "resolutions": allowed_resolutions(config.resolution),
         "default_costs": {"preview": preview.as_dict(), "final": final.as_dict()},
-        "costs": list(_cost_table(config)),
+        "preview_min_psnr": svc.settings.preview_min_psnr,
+        "costs": measured_costs(config, svc.settings),
     }
 
 

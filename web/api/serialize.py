@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.catalog.configs import get_model_config
+from shared.catalog.preview_costs import preview_untrained as cost_is_untrained
 from shared.codes.errors import ERROR_MESSAGES, message_for
 from shared.items import quality, states
 from shared.store.tables import Batch, Evaluation, Item
+from web.extensions import services
 
 IMAGE_KINDS = ("original", "projected", "preview", "final")
 
@@ -53,6 +55,21 @@ def _image_url(item: Item, kind: str) -> str | None:
     return url_for(f"api.item_{kind}", item_id=item.id, v=item.edit_version, _external=True)
 
 
+def preview_untrained(item: Item, batch: Batch) -> bool:
+    """Whether the item's preview cost was measured below the bar for its model (a recipe may
+    pick one: it runs, but its preview may not match the final)."""
+    cost = item.preview_cost or (batch.recipe or {}).get("preview")
+    if not cost:
+        return False
+    settings = services().settings
+    try:
+        config = get_model_config(item.model_name or batch.model_name, settings.weights_dir)
+    except KeyError:
+        return False
+    return cost_is_untrained(config, settings.weights_dir, settings.preview_min_psnr,
+                             (cost["channels"], cost["resolution"]))
+
+
 def item_dict(item: Item, batch: Batch) -> dict:
     error = None
     if item.error_code:
@@ -80,6 +97,7 @@ def item_dict(item: Item, batch: Batch) -> dict:
         "attempts": item.attempts,
         "timings": item.timings or {},
         "preview_cost": item.preview_cost,
+        "preview_untrained": preview_untrained(item, batch),
         "final_cost": item.final_cost,
         "model": model_info(item.model_name or batch.model_name, item.pretrained),
         "realism": quality.item_realism(item),

@@ -12,7 +12,7 @@ from flask import request
 from shared.codes.errors import RequestErrorCode
 from shared.items.webhooks import WebhookUrlError, check_url
 from shared.recipe.batch_names import NAME_FIELD, parse_batch_name
-from shared.recipe.parse import parse_recipe
+from shared.recipe.parse import model_default_costs, parse_recipe
 from shared.store.tables import User
 from web import idempotency
 from web.api.serialize import created_dict
@@ -61,7 +61,9 @@ def submit_batch(user: User):
     key = idempotency.key_from(request)
     # The recipe is checked first: it is cheap, and a bad one should not cost an upload's storage.
     raw, webhook_url = _recipe_and_webhook()
-    recipe = parse_recipe(raw, svc.model.resolution, svc.batches.edit_names(user.id))
+    recipe = parse_recipe(raw, svc.model.resolution, svc.batches.edit_names(user.id),
+                          model_default_costs(svc.model, svc.settings.weights_dir,
+                                              svc.settings.preview_min_psnr))
     name = parse_batch_name(request.form.get(NAME_FIELD))  # 400 invalid_name (web.errors)
     if webhook_url and not user.webhook_secret:
         raise ApiError(409, RequestErrorCode.WEBHOOK_SECRET_MISSING,

@@ -16,11 +16,11 @@ from shared.codes.errors import RequestErrorCode
 from shared.commands.synthesis import create_synthesis_batch, live_models, parse_request
 from shared.items.webhooks import WebhookUrlError, check_url
 from shared.recipe.batch_names import NAME_FIELD, parse_batch_name
-from shared.recipe.parse import default_costs
+from shared.recipe.parse import model_default_costs
 from shared.store.tables import User
 from web import idempotency
 from web.api.blueprint import bp
-from web.api.meta import _cost_table
+from web.api.meta import measured_costs
 from web.api.serialize import created_dict
 from web.errors import ApiError
 from web.extensions import db, services
@@ -71,9 +71,11 @@ def _created(batch) -> dict:
     return out
 
 
-def model_entry(config: ModelConfig, weights_dir: str, default: str) -> dict:
-    """What a client needs to choose a config: resolution, costs, installed files, edits."""
-    preview, final = default_costs(config.resolution)
+def model_entry(config: ModelConfig, settings) -> dict:
+    """What a client needs to choose a config: resolution, costs (measured ones: each with its
+    PSNR against the full render, those below the bar marked untrained), installed files, edits."""
+    weights_dir, default = settings.weights_dir, settings.model
+    preview, final = model_default_costs(config, weights_dir, settings.preview_min_psnr)
     directions = [d["key"] for d in generator_directions(weights_dir, config.name)]
     files = {kind: _installed(weights_dir, config, kind)
              for kind in ("encoder", "boundary", "discriminator")}
@@ -87,7 +89,8 @@ def model_entry(config: ModelConfig, weights_dir: str, default: str) -> dict:
         "directions": directions,
         "photos": config.name == default,  # uploads go to the default config (face aligned)
         "default_costs": {"preview": preview.as_dict(), "final": final.as_dict()},
-        "costs": list(_cost_table(config)),
+        "preview_min_psnr": settings.preview_min_psnr,
+        "costs": measured_costs(config, settings),
     }
 
 
@@ -112,5 +115,5 @@ def list_models():
         except UnknownConfigError:  # a worker of a config this web process does not know
             log.warning("a worker serves %s, which is not in this catalogue", name)
             continue
-        out.append(model_entry(config, settings.weights_dir, settings.model))
+        out.append(model_entry(config, settings))
     return {"models": out, "default": settings.model}

@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 
 from shared.catalog.configs import ModelConfig
 from shared.catalog.costs import generator_macs
-from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions, default_costs
+from shared.catalog.preview_costs import cost_figures
+from shared.recipe.parse import (
+    CHANNEL_RATIOS,
+    allowed_resolutions,
+    default_costs,
+    model_default_costs,
+)
 from shared.store.tables import Batch, Item
 
 #: Renders looked at to measure the workers' speed.
@@ -62,9 +68,25 @@ def measured_macs_per_second(db: Session, owner_id: int, model: ModelConfig) -> 
     return statistics.median(rates) if rates else None
 
 
-def cost_options(model: ModelConfig, macs_per_second: float | None = None) -> dict:
-    """Everything the cost sliders need, for the page's JSON (``data-costs``)."""
-    preview, final = default_costs(model.resolution)
+def measured_figures(model: ModelConfig, settings) -> dict[str, dict]:
+    """``"<ratio>@<px>" -> {"psnr", "lpips", "untrained"}``: each cost's measured agreement with
+    the full render (``shared.catalog.preview_costs``; None figures when never measured)."""
+    bar = settings.preview_min_psnr
+    return {cost_key(ratio, res): cost_figures(model, settings.weights_dir, bar, (ratio, res))
+            for ratio in CHANNEL_RATIOS for res in allowed_resolutions(model.resolution)}
+
+
+def cost_options(model: ModelConfig, macs_per_second: float | None = None,
+                 settings=None) -> dict:
+    """Everything the cost sliders need, for the page's JSON (``data-costs``); with
+    ``settings``, the model's measured default preview and each cost's measured figures."""
+    if settings is None:
+        preview, final = default_costs(model.resolution)
+        figures, bar = {}, None
+    else:
+        preview, final = model_default_costs(model, settings.weights_dir,
+                                             settings.preview_min_psnr)
+        figures, bar = measured_figures(model, settings), settings.preview_min_psnr
     return {
         "channels": list(CHANNEL_RATIOS),
         "resolutions": allowed_resolutions(model.resolution),
@@ -73,6 +95,8 @@ def cost_options(model: ModelConfig, macs_per_second: float | None = None) -> di
         "measured": macs_per_second is not None,
         "default_preview": preview.as_dict(),
         "default_final": final.as_dict(),
+        "consistency": figures,
+        "preview_min_psnr": bar,
     }
 
 

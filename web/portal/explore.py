@@ -22,7 +22,7 @@ def direction_sliders(svc, user_id: int, model: str) -> list[Slider]:
     """Editor sliders for ``model``'s generator directions and the user's own for it."""
     out = [Slider(d["key"], d["name"], f"edit_user_{d['name']}")
            for d in svc.directions.listing(user_id, model)]
-    out += [Slider(d["key"], f"{d['method'].upper()} {d['index']}", f"edit_{d['key']}")
+    out += [Slider(d["key"], d["label"], f"edit_{d['key']}")
             for d in generator_directions(svc.settings.weights_dir, model)]
     return out
 
@@ -42,7 +42,7 @@ def explore_item(item_id: str):
         model = svc.batches.model_config(item.batch.model_name)
         has_code = item.latent is not None and item.latent.model_name == model.name
     choices = {
-        "generator": [{"key": d["key"], "label": f"{d['method'].upper()} {d['index']}"}
+        "generator": [{"key": d["key"], "label": d["label"]}
                       for d in generator_directions(svc.settings.weights_dir, model.name)],
         "user": [{"key": d["key"], "label": d["name"]}
                  for d in svc.directions.listing(user.id, model.name)],

@@ -14,7 +14,7 @@ from shared.codes.imagetypes import MIME_TYPES
 from shared.commands.batches import Upload
 from shared.platform.settings import Settings
 from shared.recipe.batch_names import NAME_FIELD, BatchNameError, parse_batch_name
-from shared.recipe.parse import Recipe, RecipeError, parse_recipe
+from shared.recipe.parse import Recipe, RecipeError, model_default_costs, parse_recipe
 from web.api.uploads import read_upload
 from web.errors import ApiError
 
@@ -134,7 +134,8 @@ def check_upload(storage: FileStorage, position: int,
 
 
 def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
-                    model_resolution: int) -> BatchForm:
+                    model) -> BatchForm:
+    """``model``: the ModelConfig the batch goes to (its resolution, its measured defaults)."""
     result = BatchForm(values=form.to_dict())
     try:
         result.name = parse_batch_name(form.get(NAME_FIELD))
@@ -155,7 +156,8 @@ def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
                 result.uploads.append(upload)
     raw = recipe_dict_from_form(form, result.errors)
     try:
-        result.recipe = parse_recipe(raw, model_resolution)
+        result.recipe = parse_recipe(raw, model.resolution, defaults=model_default_costs(
+            model, settings.weights_dir, settings.preview_min_psnr))
     except RecipeError as exc:
         result.errors.append(f"{exc.field}: {exc.message}")
     return result

@@ -78,7 +78,8 @@ def _new_batch_page(form=None, status: int = 200):
     svc = services()
     model = svc.model
     with svc.sessions() as db:
-        costs = cost_options(model, measured_macs_per_second(db, current_user.id, model))
+        costs = cost_options(model, measured_macs_per_second(db, current_user.id, model),
+                             svc.settings)
     return render_template(
         "portal/new_batch.html", form=form, costs=costs, accept=ACCEPT, model=model,
         main_sliders=MAIN_SLIDERS, other_sliders=OTHER_SLIDERS, slider_scale=SLIDER_SCALE,
@@ -95,7 +96,7 @@ def new_batch():
     if request.method == "GET":
         return _new_batch_page()
     svc = services()
-    form = read_batch_form(request.form, request.files, svc.settings, svc.model.resolution)
+    form = read_batch_form(request.form, request.files, svc.settings, svc.model)
     if not form.ok:
         return _new_batch_page(form, 400)
     try:
@@ -161,7 +162,8 @@ def item_page(item_id: str):
         batch_id = item.batch_id
         # The item's own model: its costs, its directions, attributes only where it has them.
         model = svc.batches.model_config(item.batch.model_name)
-        costs = cost_options(model, measured_macs_per_second(db, current_user.id, model))
+        costs = cost_options(model, measured_macs_per_second(db, current_user.id, model),
+                             svc.settings)
     current = data["edits"] if data["edits"] is not None else recipe.edits
     attributes = "boundary" in model.kinds
     return render_template(

@@ -92,6 +92,8 @@ class Item(BaseModel):
     attempts: int
     timings: dict[str, float]
     preview_cost: Cost
+    preview_untrained: bool = Field(description="the preview cost was measured below "
+                                    "ANYCOST_PREVIEW_MIN_PSNR: the preview may not match the final")
     final_cost: Cost
     model: ModelRef
     realism: ItemRealism

@@ -53,9 +53,15 @@ class DefaultCosts(BaseModel):
 
 
 class CostMacs(BaseModel):
-    """One allowed sub-network and its multiply-accumulates, relative to the full model."""
+    """One allowed sub-network: its multiply-accumulates (also relative to the full model) and
+    its measured agreement with the full render (null when the model was never measured)."""
 
     channels: Literal[CHANNEL_RATIOS]
     resolution: int
     macs: int
     relative: float
+    psnr: float | None = Field(None, description="dB against the full render box-filtered to "
+                               "this resolution; 100 = identical")
+    lpips: float | None = Field(None, description="LPIPS (VGG) against the same, when measured")
+    untrained: bool | None = Field(None, description="PSNR below ANYCOST_PREVIEW_MIN_PSNR: a "
+                                   "preview at this cost may not match the final")

@@ -26,6 +26,7 @@ class ServedModel(BaseModel):
     directions: list[str]
     photos: bool = Field(description="photo uploads go to this config")
     default_costs: DefaultCosts
+    preview_min_psnr: float = Field(description="the bar (dB) a default preview meets")
     costs: list[CostMacs]
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.catalog.directions import GENERATOR_METHODS, MIN_EXAMPLES, NAME_PATTERN
+from shared.catalog.directions import MIN_EXAMPLES, NAME_PATTERN, SIDECAR_METHODS
 from shared.commands.user_directions import (
     DEFAULT_STRIP_STEPS,
     DIRECTION_METHODS,
@@ -62,14 +62,17 @@ class GeneratorDirection(BaseModel):
     """A direction computed from the generator when its weights were installed; an edit moves
     w[:, slots] += value * gain * direction."""
 
-    key: str = Field(pattern="^(sefa|pca)_[0-9]{2}$")
-    method: Literal[GENERATOR_METHODS]
+    key: str = Field(pattern="^((sefa|pca)_[0-9]{2}|(interfacegan|ganspace)_[a-z][a-z_]*)$")
+    method: Literal[SIDECAR_METHODS]
     index: int = None
+    label: str = Field(None, description="slider label, e.g. 'smile (InterFaceGAN)'")
     slots: list[int]
     gain: float
     sigma: float = None
     eigenvalue: float = None
     variance: float = None
+    strength: float = Field(None, description="GANSpace: the published edit's strength "
+                            "(std units); value 1 moves the coordinate by it")
 
 
 class Attribute(BaseModel):
@@ -94,6 +97,7 @@ class CurrentModel(BaseModel):
     channel_ratios: list[Literal[CHANNEL_RATIOS]]
     resolutions: list[int]
     default_costs: DefaultCosts
+    preview_min_psnr: float
     costs: list[CostMacs]
 
 

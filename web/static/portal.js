@@ -74,6 +74,13 @@ window.Portal = (function () {
       if (info && macs) {
         info.querySelector(".macs").textContent = formatMacs(macs);
         info.querySelector(".eta").textContent = formatSeconds(macs / costs.macs_per_second);
+        const fig = (costs.consistency || {})[costKey(v.channels, v.resolution)];
+        const agree = info.querySelector(".consistency");
+        if (agree) {
+          agree.textContent = fig && fig.psnr !== null ? "Agrees with the final: " +
+            fig.psnr.toFixed(1) + " dB PSNR" + (fig.untrained ?
+              " (untrained: the preview may not match the final)" : "") + "." : "";
+        }
       }
     }
     [ch, res].forEach(function (el) {

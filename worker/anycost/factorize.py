@@ -4,6 +4,8 @@
   style-modulation layers of the chosen W+ slots amplify most are the top eigenvectors of AᵀA,
   A the stacked (effective) modulation weights of those layers.
 * GANSpace (Härkönen et al., 2020): the principal components of mapped W samples.
+* Named edits for NVIDIA's FFHQ network (``worker.anycost.ffhq_directions``), added only when
+  the generator is that network (its slots, width and mean W fit; the ``named`` block says why).
 
 ``install_generator_directions`` computes both once, when a generator is installed, and writes
 ``directions_<config>.pt`` (vectors, for the worker) and ``directions_<config>.json`` (names,
@@ -30,6 +32,7 @@ from shared.catalog.directions import (
 )
 from shared.codes.attributes import EDIT_SLOTS
 
+from .ffhq_directions import install_block
 from .generator import Generator
 
 #: How many directions of each method an install computes (sefa_00..09, pca_00..09).
@@ -152,9 +155,12 @@ def compute_generator_directions(generator: Generator, k: int = DEFAULT_COUNT) -
                 "sigma": round(float(stds[i]), 6),
                 ("eigenvalue" if method == "sefa" else "variance"): round(float(extra[i]), 6),
             })
+    named_vectors, named_meta, named = install_block(generator.n_style, w)
+    vectors.update(named_vectors)
+    meta.extend(named_meta)
     return {"version": SIDECAR_VERSION, "style_dim": generator.style_dim,
             "n_style": generator.n_style, "pca_samples": int(w.shape[0]), "pca_seed": PCA_SEED,
-            "vectors": vectors, "directions": meta}
+            "vectors": vectors, "directions": meta, "named": named}
 
 
 def _write_atomic(path: Path, write) -> None:

@@ -16,6 +16,7 @@ import gc
 import math
 import sys
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -149,6 +150,19 @@ def _train(args: argparse.Namespace, world) -> None:
         raise ValueError(f"--resolution {args.resolution}: the teacher renders "
                          f"{trainer_resolution(trainer)} px")
     trainer.run()
+    if args.stage != "encoder" and world.is_main:
+        measure_output(Path(args.out), args.name, world.device)
+
+
+def measure_output(out: Path, name: str, device="cpu") -> Path:
+    """Measure the trained generator's preview costs as an install would: ``consistency_<NAME>
+    .json`` beside ``generator_<NAME>.pt`` (distillation shows as cheaper costs meeting the bar)."""
+    from worker.anycost.checkpoints import load_generator
+    from worker.anycost.preview_consistency import write_consistency
+
+    path = write_consistency(load_generator(out / f"generator_{name}.pt", device), name, out)
+    print(f"preview consistency: {path}", flush=True)
+    return path
 
 
 def trainer_resolution(trainer) -> int:

@@ -14,7 +14,9 @@ directions (``directions_<config>.pt`` and ``.json``, see ``worker.anycost.facto
 derived from the generator, rebuilt with it, so they are not manifest entries.
 
 Command line: ``python -m worker.anycost.weights list | fetch CONFIG | import CONFIG PATH... |
-verify | installed CONFIG | directions CONFIG`` (``__main__.py``, ``cli.py``).
+verify | installed CONFIG | directions CONFIG | consistency CONFIG`` (``__main__.py``, ``cli.py``).
+Installing a generator also measures each preview cost against the full render
+(``consistency_<config>.json``, see ``worker.anycost.preview_consistency``), likewise derived.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from shared.catalog.configs import (
     get_model_config,
 )
 from shared.catalog.directions import pt_path
+from shared.catalog.preview_costs import sidecar_path as consistency_path
 from shared.codes.attributes import ATTRIBUTES
 from worker.anycost import checkpoints as ckpt
 from worker.anycost.download import (
@@ -381,7 +384,8 @@ def ensure_tiny_random(weights_dir_: str | Path | None = None) -> dict[str, Inst
             ]
             record(directory, entries)
             have = installed(cfg.name, directory)
-        if "generator" in missing or not pt_path(directory, cfg.name).is_file():
+        if ("generator" in missing or not pt_path(directory, cfg.name).is_file()
+                or not consistency_path(directory, cfg.name).is_file()):
             compute_directions_after_install(cfg.name, directory)
     return have
 
@@ -398,12 +402,36 @@ def install_directions(config: str, weights_dir_: str | Path | None = None) -> P
     return install_generator_directions(generator, config, directory)
 
 
+def measure_consistency(config: str, weights_dir_: str | Path | None = None) -> Path:
+    """(Re)measure every preview cost of the installed generator against its full render
+    (``consistency_<config>.json``, see ``worker.anycost.preview_consistency``); its path."""
+    from worker.anycost.preview_consistency import write_consistency
+
+    directory = weights_dir(weights_dir_)
+    files = installed(config, directory)
+    if "generator" not in files:
+        raise WeightsError(f"model {config}: no generator installed in {directory}")
+    # a GPU when there is one: 8 codes x 16 costs of a 1024 px network take minutes on a CPU
+    device = "cuda" if torch_cuda_available() else "cpu"
+    generator = ckpt.load_generator(files["generator"].path, device)
+    return write_consistency(generator, config, directory)
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def compute_directions_after_install(config: str, directory: Path) -> None:
-    # The weights are installed and usable without them: a failure here is logged, not raised.
-    try:
-        install_directions(config, directory)
-    except Exception as exc:
-        log.warning("could not compute the generator directions of %s: %s", config, exc)
+    """Derive the files that follow a generator: its directions and its preview consistency.
+    The weights are installed and usable without them: a failure here is logged, not raised."""
+    for what, derive in (("generator directions", install_directions),
+                         ("preview consistency", measure_consistency)):
+        try:
+            derive(config, directory)
+        except Exception as exc:
+            log.warning("could not compute the %s of %s: %s", what, config, exc)
 
 
 def verify(weights_dir_: str | Path | None = None) -> list[VerifyResult]:
@@ -434,6 +462,6 @@ def verify(weights_dir_: str | Path | None = None) -> list[VerifyResult]:
 __all__ = [
     "KINDS", "FetchError", "InstalledFile", "UnknownConfigError", "VerifyResult", "WeightsError",
     "ensure_tiny_random", "fetch", "import_files", "install_directions", "installed",
-    "list_configs",
+    "list_configs", "measure_consistency",
     "verify", "weights_dir",
 ]

@@ -1,5 +1,6 @@
 """``python -m worker.anycost.weights``: list, fetch, import and verify checkpoint files; compute
-the generator's own edit directions (``directions CONFIG``).
+the generator's own edit directions (``directions CONFIG``); measure its preview costs
+(``consistency CONFIG``).
 
 Exit codes: 0 success; 1 the operation ran but failed (no source delivered a file, ``verify``
 found a changed or missing file, ``installed`` found a file missing); 2 bad input (unknown config or kind, a file that is not a
@@ -50,7 +51,38 @@ def _parser() -> argparse.ArgumentParser:
     inst.add_argument("config")
     dirs = sub.add_parser("directions", help="(re)compute the generator's own edit directions")
     dirs.add_argument("config")
+    cons = sub.add_parser("consistency", help="(re)measure every preview cost against the full "
+                          "render; prints the table and the default preview")
+    cons.add_argument("config")
     return parser
+
+
+def _bar() -> float:
+    """``ANYCOST_PREVIEW_MIN_PSNR`` (its default when unset or unreadable)."""
+    from shared.platform.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env().preview_min_psnr
+    except SettingsError:
+        return Settings().preview_min_psnr
+
+
+def _cmd_consistency(args: argparse.Namespace) -> int:
+    from shared.catalog.preview_costs import default_preview, read_consistency
+
+    path = weights.measure_consistency(args.config, args.dir)
+    directory = weights.weights_dir(args.dir)
+    cfg = weights.get_model_config(args.config, directory)
+    bar = _bar()
+    table = read_consistency(directory, cfg.name) or {"by_cost": {}}
+    print(f"wrote {path}  (PSNR against the full render; bar {bar:g} dB)")
+    for (channels, resolution), fig in sorted(table["by_cost"].items()):
+        lpips = "" if fig["lpips"] is None else f"  LPIPS {fig['lpips']:.4f}"
+        mark = "" if fig["psnr"] >= bar else "  untrained"
+        print(f"  {channels:g}@{resolution:<5} PSNR {fig['psnr']:7.2f} dB{lpips}{mark}")
+    channels, resolution = default_preview(cfg, directory, bar)
+    print(f"default preview: {channels:g}@{resolution}")
+    return EXIT_OK
 
 
 def _cmd_directions(args: argparse.Namespace) -> int:
@@ -65,7 +97,33 @@ def _cmd_list(args: argparse.Namespace) -> int:
         kinds = " ".join(k if k in have else f"({k} missing)" for k in cfg["kinds"])
         tag = "" if cfg["pretrained"] else "  [random weights]"
         print(f"{cfg['name']:32} {cfg['resolution']:>5}px  {kinds}{tag}")
+        if "generator" in have:
+            _print_derived(weights.weights_dir(args.dir), cfg["name"])
     return EXIT_OK
+
+
+def _print_derived(directory, config: str) -> None:
+    """The files derived from an installed generator: named FFHQ edits (or why not) and the
+    measured default preview."""
+    from shared.catalog.configs import get_model_config
+    from shared.catalog.directions import named_status
+    from shared.catalog.preview_costs import default_preview, read_consistency
+
+    bar = _bar()
+    named = named_status(directory, config)
+    if named is None:
+        print(f"{'':34}named FFHQ edits: not computed (run `directions {config}`)")
+    elif named.get("installed"):
+        print(f"{'':34}named FFHQ edits: {named.get('count', 0)} installed ({named['reason']})")
+    else:
+        print(f"{'':34}named FFHQ edits: none: {named.get('reason', '?')}")
+    cfg = get_model_config(config, directory)
+    if read_consistency(directory, config) is None:
+        print(f"{'':34}preview costs: not measured (run `consistency {config}`)")
+    else:
+        channels, resolution = default_preview(cfg, directory, bar)
+        print(f"{'':34}default preview: {channels:g}@{resolution} (measured, "
+              f"{bar:g} dB bar; `consistency {config}` shows every cost)")
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -117,7 +175,7 @@ def run(argv: list[str] | None = None) -> int:
     command = {"list": _cmd_list, "fetch": _cmd_fetch, "import": _cmd_import,
                "import-nvidia": _cmd_import_nvidia,
                "verify": _cmd_verify, "installed": _cmd_installed,
-               "directions": _cmd_directions}[args.command]
+               "directions": _cmd_directions, "consistency": _cmd_consistency}[args.command]
     try:
         return command(args)
     except (UnknownConfigError, CheckpointError) as exc:
