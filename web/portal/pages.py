@@ -9,16 +9,17 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from shared.batch_names import MAX_NAME_CHARS
+from shared.directions import MIN_EXAMPLES
 from shared.jobs import JobError
 from shared.recipe import MAX_REFINE_STEPS, recipe_from_stored
 from web.api.serialize import batch_summaries
 from web.portal.auth import check_password_login, login_required, safe_next, sign_in, sign_out
 from web.portal.blueprint import bp
 from web.portal.costs import cost_options, measured_macs_per_second
-from web.portal.explore import direction_sliders
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
 from web.portal.present import batch_label, batch_view, item_view, portal_sort
 from web.portal.services import services
+from web.portal.workspace import filmstrip, slider_groups
 
 PER_PAGE = 20
 
@@ -122,7 +123,8 @@ def batch_page(batch_id: str):
     with svc.sessions() as db:
         batch = _job_call(svc.jobs.get_batch, db, current_user.id, batch_id)
         data = batch_view(batch, portal_sort())
-    return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS)
+    return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS,
+                           min_examples=MIN_EXAMPLES)
 
 
 @bp.route("/batches/<batch_id>/finalize", methods=["POST"])
@@ -159,15 +161,15 @@ def item_page(item_id: str):
         data = item_view(item)
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id
+        strip = filmstrip(item)
         # The item's own model: its costs, its directions, attributes only where it has them.
         model = svc.jobs.model_config(item.batch.model_name)
         costs = cost_options(model, measured_macs_per_second(db, current_user.id, model))
     current = data["edits"] if data["edits"] is not None else recipe.edits
-    attributes = "boundary" in model.kinds
+    groups = slider_groups("boundary" in model.kinds, svc.directions.listing(current_user.id, model.name),
+                           svc.settings.weights_dir, model.name)
     return render_template(
         "portal/item.html", item=data, batch_id=batch_id, current_edits=current,
-        recipe_edits=recipe.edits, costs=costs, output=recipe.output,
-        main_sliders=MAIN_SLIDERS if attributes else [],
-        other_sliders=OTHER_SLIDERS if attributes else [], slider_scale=SLIDER_SCALE,
-        direction_sliders=direction_sliders(svc, current_user.id, model.name),
+        recipe_edits=recipe.edits, costs=costs, output=recipe.output, groups=groups,
+        slider_scale=SLIDER_SCALE, filmstrip=strip,
     )

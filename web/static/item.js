@@ -1,14 +1,17 @@
-/* Item editor: moving a slider asks for a new preview (debounced). New results are pushed: the
-   page listens to the batch's event stream (server-sent events of REST API v1) and fetches the
-   item when an event names it; it polls slowly only as a fallback (and fast while the stream
-   is down). Every request gets a new
-   edit_version from the server; the page shows a preview only when it belongs to the newest
-   version asked for, and never swaps in an image older than the one on screen, whatever order
-   responses and image loads arrive in. The status line says what is running and how long the
-   last render took, like the original editor's status bar.
+/* Item editor: a workspace of the picture (view.js: zoom, pan, split) beside the panel of
+   sliders. Moving a slider asks for a new preview at once when none is being rendered, else as
+   soon as the one being rendered is on screen (the newest position wins; a drag never starves
+   the worker with versions it would throw away). Results are pushed: Portal.follow listens to
+   the batch's event stream and loads the item when an event names it (polling only without
+   the stream); a pushed preview of the newest edit is loaded straight from the event.
+   Every request gets a new edit_version from the server; the page shows a preview only when it
+   belongs to the newest version asked for, and never swaps in an older image than the one on
+   screen. Each preview shown after a slider move is timed from the move to the frame it is on
+   screen (performance.measure "slider-to-preview"; bench/editor_latency.py reads them).
    Several faces: the sliders edit all faces (the item's edits) or the face picked on the photo
-   (that face's override, sent with "face"); the page keeps both in `model` and an undo step
-   puts back the whole model and the face it changed. */
+   (that face's override, sent with "face"); an undo step puts back the whole model and the face
+   it changed. Keys: Ctrl+Z / Ctrl+Shift+Z, arrows on a slider (Shift: x10), arrows elsewhere
+   for the previous/next photo, s split, b before, + - 0 zoom. */
 "use strict";
 
 (function () {
@@ -16,32 +19,33 @@
   if (!root) return;
   const costs = JSON.parse(root.dataset.costs);
   const recipeEdits = JSON.parse(root.dataset.recipeEdits);
-  let item = JSON.parse(root.dataset.item);
+  let item = Portal.view(JSON.parse(root.dataset.item));
   const previewImg = document.getElementById("preview-img");
+  const beforeImg = document.getElementById("before-img");
   const statusLine = document.getElementById("status-line");
   const errorBox = document.getElementById("item-error");
   const SCALE = 100;
   const SETTLED = new Set(["preview_ready", "done", "failed", "canceled"]);
   const SHOWABLE = new Set(["preview_ready", "finalizing", "done"]);
+  const STALL_MS = 4000;  // a preview not back by then does not hold the next request
 
   let requested = item.edit_version;               // newest version this page asked for (or saw)
   let shown = Number(previewImg.dataset.version);  // version of the preview on screen
   let pending = 0;                                 // edit requests not answered yet
+  let awaiting = null;                             // {version, since}: a preview being rendered
   let waitingSince = null;                         // when the current render was asked for
-  let pollTimer = null;
   let finalizing = item.status === "finalizing";
   let shownSrc = previewImg.getAttribute("src");
-  let shownLabel = "Preview";
+  let finalQueued = false;                         // Finalize pressed while a preview renders
+  let movedAt = null;                              // first slider move not sent yet
+  const movedFor = {};                             // version -> when its first move was
 
   Portal.bindSliderOutputs(root);
-  const previewCost = Portal.bindCost(root, "preview", costs, function () { requestPreview(); });
+  const previewCost = Portal.bindCost(root, "preview", costs, function () { send(); });
   const sliders = Array.from(root.querySelectorAll('input[type="range"][data-attr]'));
 
   function say(text) { statusLine.textContent = text; }
-
-  function costText(cost) {
-    return Math.round(cost.channels * 100) + "% channels, " + cost.resolution + " px";
-  }
+  function costText(cost) { return Math.round(cost.channels * 100) + "% channels, " + cost.resolution + " px"; }
 
   function renderTime(timings, stage) {
     // The worker names its stages; pick the render of this stage when it is there.
@@ -51,6 +55,17 @@
     return key ? timings[key] : null;
   }
 
+  /* --- what the sliders edit ------------------------------------------------------------ */
+  /* The item's edits ("shared", every face without an override) and the per-face overrides
+     (face index as text -> edits), as the server stores them. */
+  let model = { shared: Object.assign({}, item.edits || {}), faces: Object.assign({}, item.face_edits || {}) };
+  let selectedFace = null;  // null: all faces
+
+  function copyModel(m) { return JSON.parse(JSON.stringify(m)); }
+  function editsShown(face) {
+    const key = String(face);
+    return face !== null && key in model.faces ? model.faces[key] : model.shared;
+  }
   function currentEdits() {
     const edits = {};
     sliders.forEach(function (s) {
@@ -60,29 +75,13 @@
     return edits;
   }
 
-  /* What the sliders edit: the item's edits ("shared", every face without an override) and
-     the per-face overrides (face index as text -> edits), as the server stores them. */
-  let model = { shared: Object.assign({}, item.edits || {}), faces: Object.assign({}, item.face_edits || {}) };
-  let selectedFace = null;  // null: all faces
-
-  function copyModel(m) { return JSON.parse(JSON.stringify(m)); }
-
-  function editsShown(face) {
-    const key = String(face);
-    return face !== null && key in model.faces ? model.faces[key] : model.shared;
-  }
-
   /* The sliders moved: they now hold the selected scope's edits. An empty override is none
      (the server removes it: the face follows the item's edits again). */
   function slidersToModel() {
     const edits = currentEdits();
-    if (selectedFace === null) {
-      model.shared = edits;
-    } else if (Object.keys(edits).length) {
-      model.faces[String(selectedFace)] = edits;
-    } else {
-      delete model.faces[String(selectedFace)];
-    }
+    if (selectedFace === null) model.shared = edits;
+    else if (Object.keys(edits).length) model.faces[String(selectedFace)] = edits;
+    else delete model.faces[String(selectedFace)];
     describeScope();
   }
 
@@ -94,49 +93,59 @@
     });
   }
 
-  /* The request for the selected scope: a face always names itself, so a face without an
-     override stays without one (its empty edits remove nothing). */
+  /* The request for the selected scope: a face always names itself. */
   function editBody() {
     if (selectedFace === null) return { edits: model.shared, preview: previewCost() };
     return { edits: model.faces[String(selectedFace)] || {}, face: selectedFace, preview: previewCost() };
   }
 
-  /* Undo: the model before each change the user made, and the face that change was for. */
-  const history = [];
+  /* --- undo and redo: the model before each change, and the face it was for ---------------- */
+  const past = [], future = [];
   const undoButton = document.getElementById("undo");
+  const redoButton = document.getElementById("redo");
   let lastModel = copyModel(model);
 
+  function historyButtons() {
+    undoButton.disabled = past.length === 0;
+    redoButton.disabled = future.length === 0;
+  }
   function remember() {
     if (JSON.stringify(model) === JSON.stringify(lastModel)) return;
-    history.push({ face: selectedFace, model: lastModel });
+    past.push({ face: selectedFace, model: lastModel });
+    future.length = 0;
     lastModel = copyModel(model);
-    undoButton.disabled = false;
+    historyButtons();
   }
-
-  undoButton.addEventListener("click", function () {
-    const step = history.pop();
+  function travel(from, to) {
+    if (scheduled) { slidersToModel(); remember(); }
+    const step = from.pop();
     if (!step) return;
+    to.push({ face: step.face, model: copyModel(model) });
     model = step.model;
     lastModel = copyModel(model);
     showFace(step.face);
-    undoButton.disabled = history.length === 0;
-    requestPreview();
-  });
+    historyButtons();
+    send();
+  }
+  function undo() { travel(past, future); }
+  function redo() { travel(future, past); }
+  undoButton.addEventListener("click", undo);
+  redoButton.addEventListener("click", redo);
 
-  /* Faces: outlines on the photo (the preview when it is the photo, else the original) and
-     an "All faces" button; shown for two faces or more. */
+  /* --- faces: outlines on the photo, or buttons for face crops; two faces or more ------------ */
   const facePicker = document.getElementById("face-picker");
   const allFaces = document.getElementById("all-faces");
   const faceScope = document.getElementById("face-scope");
-  const faceImg = root.dataset.output === "photo" ? previewImg : document.getElementById("original-img");
-  const faceBoxes = faceImg ? FaceBoxes.create(faceImg, pickFace) : null;
-  let knownFaces = "null";
+  const faceBoxes = root.dataset.output === "photo" ? FaceBoxes.create(previewImg, pickFace)
+    : FaceBoxes.buttons(facePicker, pickFace);
+  let faces = null, knownFaces = "null";
 
-  function showFaces(faces) {
-    const text = JSON.stringify(faces || null);
-    if (!faceBoxes || text === knownFaces) return;
+  function showFaces(list) {
+    const text = JSON.stringify(list || null);
+    if (text === knownFaces) return;
     knownFaces = text;
-    const several = Array.isArray(faces) && faces.length > 1;
+    faces = Array.isArray(list) ? list : null;
+    const several = faces !== null && faces.length > 1;
     facePicker.hidden = !several;
     faceBoxes.show(several ? faces : []);
     if (selectedFace !== null && !(several && selectedFace < faces.length)) showFace(null);
@@ -148,36 +157,51 @@
     selectedFace = face;
     setSliders(editsShown(face));
     allFaces.setAttribute("aria-pressed", String(face === null));
-    if (faceBoxes) faceBoxes.select(face);
+    faceBoxes.select(face);
     root.dataset.face = face === null ? "all" : String(face);
     describeScope();
   }
 
   function describeScope() {
-    const face = selectedFace;
-    const own = face !== null && String(face) in model.faces;
-    faceScope.textContent = face === null
+    const own = selectedFace !== null && String(selectedFace) in model.faces;
+    faceScope.textContent = selectedFace === null
       ? "Editing all faces (except those with edits of their own). Pick a face on the photo to edit it alone."
-      : "Editing face " + (face + 1) + (own ? " alone." : ": it has the shared edits until you move a slider.");
+      : "Editing face " + (selectedFace + 1) + (own ? " alone." : ": it has the shared edits until you move a slider.");
   }
 
   function pickFace(face) {
     if (face === selectedFace) return;
-    if (scheduled) requestPreview();  // the last slider move goes out for the face it was for
+    if (scheduled) send();  // the last slider move goes out for the face it was for
     remember();
     showFace(face);
   }
   allFaces.addEventListener("click", function () { pickFace(null); });
 
-  async function requestPreview() {
+  /* The point zoom centres: the selected face, else the largest, else the middle. */
+  function focusPoint() {
+    if (root.dataset.output !== "photo" || !faces || !faces.length) return null;
+    const area = function (f) { return (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]); };
+    const face = selectedFace !== null && faces[selectedFace] ? faces[selectedFace]
+      : faces.reduce(function (a, b) { return area(b) > area(a) ? b : a; });
+    return { x: (face.box[0] + face.box[2]) / 2, y: (face.box[1] + face.box[3]) / 2 };
+  }
+
+  /* --- asking for previews ------------------------------------------------------------- */
+  let scheduled = false;  // a slider moved; its preview request has not gone out yet
+
+  async function send() {
     scheduled = false;
     pending += 1;
     waitingSince = performance.now();
+    const since = movedAt;
+    movedAt = null;
     say("Asking for a new preview (" + costText(previewCost()) + ")\u2026");
     try {
       const answer = await Portal.request("POST", root.dataset.editsUrl, editBody());
       // Answers may come back out of order: the newest version wins.
       requested = Math.max(requested, answer.edit_version);
+      awaiting = { version: answer.edit_version, since: performance.now() };
+      if (since !== null) movedFor[answer.edit_version] = since;
       errorBox.hidden = true;
     } catch (e) {
       errorBox.textContent = "Could not ask for a preview: " + e.message;
@@ -185,20 +209,27 @@
     } finally {
       pending -= 1;
     }
-    schedulePoll(streamUp ? 3000 : 300);
+    follower.refresh(follower.streaming() ? 5000 : 300);
+    pump();
   }
-  // A move already sent (the face changed meanwhile) is not sent twice.
-  const debounced = Portal.debounce(function () { if (scheduled) requestPreview(); }, 350);
-  let scheduled = false;  // a slider moved; its preview request has not gone out yet
-  function requestPreviewSoon() {
+
+  /* Send the newest slider position unless a preview is still on its way. */
+  function pump() {
+    if (!scheduled || pending > 0) return;
+    if (awaiting && performance.now() - awaiting.since < STALL_MS) {
+      setTimeout(pump, STALL_MS);
+      return;
+    }
+    send();
+  }
+  function moved() {
+    if (movedAt === null) movedAt = performance.now();
     scheduled = true;
-    debounced();
+    pump();
   }
 
   /* ``then``: called once the image has loaded (or failed to). */
-  function showPreview(data, then) {
-    const version = data.edit_version;
-    const src = data.urls.preview;
+  function showPreview(version, src, then) {
     if (!src || version <= shown) { if (then) then(); return; }
     // Load off-screen first; only a still-newest image replaces the one on screen.
     const loader = new Image();
@@ -208,12 +239,30 @@
       if (version <= shown) return;
       shown = version;
       shownSrc = src;
-      shownLabel = "Preview";
-      if (!showingBefore) previewImg.src = src;
+      previewImg.src = src;
       previewImg.dataset.version = String(version);
-      document.getElementById("preview-version").textContent = "(version " + version + ")";
+      document.getElementById("preview-caption").textContent = "Preview";
+      document.getElementById("preview-version").textContent = "v" + version;
+      root.dataset.showing = "preview";
+      if (awaiting && version >= awaiting.version) awaiting = null;
+      onScreen(version);
+      pump();
     };
     loader.src = src;
+  }
+
+  /* The frame after the swap is the one the user sees: time the move that asked for it. */
+  function onScreen(version) {
+    requestAnimationFrame(function () {
+      requestAnimationFrame(function () {
+        root.dataset.shownVersion = String(shown);
+        const since = movedFor[version];
+        if (since === undefined) return;
+        Object.keys(movedFor).forEach(function (v) { if (Number(v) <= version) delete movedFor[v]; });
+        const m = performance.measure("slider-to-preview", { start: since, end: performance.now() });
+        root.dataset.lastLatencyMs = String(Math.round(m.duration));
+      });
+    });
   }
 
   function describe(data) {
@@ -239,7 +288,8 @@
     data = Portal.view(data);
     item = data;
     requested = Math.max(requested, data.edit_version);
-    if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data);
+    if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data.edit_version, data.urls.preview);
+    if (data.status === "failed" || data.status === "canceled") awaiting = null;
     errorBox.hidden = !data.error_text;
     if (data.error_text) errorBox.textContent = data.error_text;
     document.getElementById("item-quality").textContent = data.quality_text || "";
@@ -247,13 +297,13 @@
     finalLink.hidden = !data.urls.final;
     if (data.urls.final) finalLink.querySelector("a").href = data.urls.final;
     if (data.status === "done" && data.urls.final && shownSrc !== data.urls.final) {
-      // The final in place of the preview.
-      shownSrc = data.urls.final;
-      shownLabel = "Final";
-      if (!showingBefore) previewImg.src = data.urls.final;
+      shownSrc = data.urls.final;  // the final in place of the preview
+      previewImg.src = data.urls.final;
       document.getElementById("preview-caption").textContent = "Final";
       root.dataset.showing = "final";
     }
+    const beforeSrc = data.urls[root.dataset.beforeKind];
+    if (beforeSrc && !beforeImg.getAttribute("src")) beforeImg.src = beforeSrc;
     document.getElementById("retry").hidden = data.status !== "failed";
     if (finalQueued && previewSettled(data) && data.status === "preview_ready") finalize();
     root.dataset.finalQueued = String(finalQueued);
@@ -261,70 +311,72 @@
     root.dataset.status = data.status;
     root.dataset.shownVersion = String(shown);
     showFaces(data.faces);
+    pump();
   }
 
-  let streamUp = false;
-
-  function listen() {
-    if (!window.EventSource || !root.dataset.eventsUrl) return;
-    const source = new EventSource(root.dataset.eventsUrl);
-    source.onopen = function () { streamUp = true; };
-    source.onerror = function () { streamUp = false; };  // EventSource reconnects by itself
-    ["item.preview_ready", "item.done", "item.failed"].forEach(function (kind) {
-      source.addEventListener(kind, function (e) {
-        let data = null;
-        try { data = JSON.parse(e.data); } catch (err) { return; }
-        if (data.item_id !== item.id) return;
-        // A pushed preview of the newest edit is loaded at once, from the event alone; the
-        // item's JSON (timings, quality) is fetched once the image is in.
-        if (kind === "item.preview_ready" && data.edit_version === requested && pending === 0) {
-          showPreview({ edit_version: data.edit_version,
-                        urls: { preview: root.dataset.previewUrl + "?v=" + data.edit_version } },
-                      function () { schedulePoll(0); });
-          return;
-        }
-        schedulePoll(0);
-      });
-    });
+  function busy(data) {
+    return pending > 0 || finalQueued || !SETTLED.has(data.status) || data.edit_version < requested
+      || (SHOWABLE.has(data.status) && shown < requested);
   }
 
-  async function poll() {
-    pollTimer = null;
-    try {
-      apply(await Portal.request("GET", root.dataset.jsonUrl));
-    } catch (e) {
-      say("Lost touch with the server (" + e.message + "); retrying\u2026");
-    }
-    const busy = pending > 0 || !SETTLED.has(item.status) || item.edit_version < requested
-      || (SHOWABLE.has(item.status) && shown < requested);
-    // Pushed events bring the result; the slow poll only covers a lost event.
-    if (busy) schedulePoll(streamUp ? 3000 : 500);
-  }
-
-  function schedulePoll(ms) {
-    if (pollTimer !== null) clearTimeout(pollTimer);
-    pollTimer = setTimeout(poll, ms);
-  }
+  const follower = Portal.follow({
+    json: root.dataset.jsonUrl,
+    events: root.dataset.eventsUrl,
+    initial: JSON.parse(root.dataset.item),
+    onData: apply,
+    busy: busy,
+    fastMs: 500,
+    slowMs: null,
+    onError: function (e) { say("Lost touch with the server (" + e.message + "); retrying\u2026"); },
+    onEvent: function (kind, data) {
+      if (kind === "snapshot" || kind === "batch.completed") return false;
+      if (data.item_id !== item.id) return false;
+      // A pushed preview of the newest edit is loaded at once, from the event alone; the
+      // item's JSON (timings, quality) is fetched once the image is in.
+      if (kind === "item.preview_ready" && data.edit_version === requested && pending === 0) {
+        showPreview(data.edit_version, root.dataset.previewUrl + "?v=" + data.edit_version,
+                    function () { follower.refresh(0); });
+        return false;
+      }
+      return true;
+    },
+  });
 
   sliders.forEach(function (s) {
-    s.addEventListener("input", function () {
-      slidersToModel();
-      requestPreviewSoon();
-    });
+    s.addEventListener("input", function () { slidersToModel(); moved(); });
     s.addEventListener("change", remember);
+    s.addEventListener("keydown", function (e) {
+      // Shift+arrow: ten steps (the browser moves one step for a plain arrow).
+      const dir = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 }[e.key];
+      if (!dir || !e.shiftKey) return;
+      e.preventDefault();
+      s.value = String(Math.max(-100, Math.min(100, Number(s.value) + dir * 10)));
+      s.dispatchEvent(new Event("input", { bubbles: true }));
+      s.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  });
+
+  /* Reset one slider: the value it has without this page's changes (the batch's, or for a face
+     the shared edits). */
+  root.querySelectorAll("button[data-reset]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      const s = document.getElementById(button.dataset.reset);
+      const base = selectedFace === null ? recipeEdits : model.shared;
+      s.value = String(Math.round((base[s.dataset.attr] || 0) * SCALE));
+      s.dispatchEvent(new Event("input", { bubbles: true }));
+      remember();
+    });
   });
 
   document.getElementById("reset").addEventListener("click", function () {
     setSliders(recipeEdits);
     slidersToModel();
     remember();
-    requestPreview();
+    send();
   });
 
   /* Finalize: pressed while a preview renders, the final is queued after it (the page asks
      once the newest preview is ready) instead of a refusal. */
-  let finalQueued = false;
-
   function previewSettled(data) {
     return !scheduled && pending === 0 && data.edit_version >= requested &&
       (data.status === "preview_ready" || data.status === "done");
@@ -341,18 +393,15 @@
       errorBox.textContent = "Could not finalize: " + e.message;
       errorBox.hidden = false;
     }
-    schedulePoll(200);
+    follower.refresh(200);
   }
 
   document.getElementById("finalize").addEventListener("click", function () {
-    if (previewSettled(item) && item.status === "preview_ready") {
-      finalize();
-      return;
-    }
+    if (previewSettled(item) && item.status === "preview_ready") { finalize(); return; }
     finalQueued = true;
     root.dataset.finalQueued = "true";
     say("The final starts when this preview is ready\u2026");
-    schedulePoll(streamUp ? 3000 : 300);
+    follower.refresh(follower.streaming() ? 3000 : 300);
   });
 
   document.getElementById("retry").addEventListener("click", async function () {
@@ -364,30 +413,54 @@
       errorBox.textContent = "Could not retry: " + e.message;
       errorBox.hidden = false;
     }
-    schedulePoll(300);
+    follower.refresh(300);
   });
 
-  /* Before/after: the original in place of the edit; zoom: the edited picture alone, full size. */
-  const beforeAfter = document.getElementById("before-after");
-  let showingBefore = false;
-  function toggleBefore() {
-    showingBefore = !showingBefore;
-    beforeAfter.setAttribute("aria-pressed", String(showingBefore));
-    previewImg.src = showingBefore ? item.urls.original : (shownSrc || previewImg.src);
-    root.dataset.showing = showingBefore ? "before" : "after";
-    document.getElementById("preview-caption").textContent = showingBefore ? "Original" : shownLabel;
+  /* --- the picture: zoom, pan, split, before --------------------------------------------- */
+  const zoomLevel = document.getElementById("zoom-level");
+  const view = StageView.create({
+    viewport: document.getElementById("viewport"), canvas: document.getElementById("canvas"),
+    after: previewImg, before: beforeImg, handle: document.getElementById("split-handle"),
+    focus: focusPoint,
+    onZoom: function (s, label) { zoomLevel.textContent = label; root.dataset.zoom = String(s); },
+  });
+  const splitButton = document.getElementById("split");
+  const beforeButton = document.getElementById("before-after");
+  function viewButtons() {
+    splitButton.setAttribute("aria-pressed", String(view.split()));
+    beforeButton.setAttribute("aria-pressed", String(view.before()));
+    document.getElementById("before-caption").hidden = !(view.split() || view.before());
+    root.dataset.split = view.split() ? "on" : "off";
+    if (view.before()) root.dataset.showing = "before";
+    else root.dataset.showing = shownSrc && item.urls.final === shownSrc ? "final" : "preview";
   }
-  beforeAfter.addEventListener("click", toggleBefore);
+  function toggleSplit() { view.setSplit(!view.split()); viewButtons(); }
+  function toggleBefore() { view.setBefore(!view.before()); if (view.before()) view.setSplit(false); viewButtons(); }
+  splitButton.addEventListener("click", toggleSplit);
+  beforeButton.addEventListener("click", toggleBefore);
+  document.getElementById("zoom-in").addEventListener("click", view.zoomIn);
+  document.getElementById("zoom-out").addEventListener("click", view.zoomOut);
+  document.getElementById("zoom-fit").addEventListener("click", view.fit);
+  previewImg.addEventListener("load", function () { faceBoxes.place(); });
+
+  /* --- keys ----------------------------------------------------------------------------- */
+  function go(id) { const link = document.getElementById(id); if (link) window.location.href = link.href; }
   document.addEventListener("keydown", function (e) {
-    if (e.key === "b" && !(e.target instanceof HTMLInputElement)) toggleBefore();
-  });
-  document.getElementById("zoom").addEventListener("click", function () {
-    const zoomed = document.querySelector(".editor-images").classList.toggle("zoomed");
-    this.setAttribute("aria-pressed", String(zoomed));
-    if (faceBoxes) faceBoxes.place();
+    const mod = e.ctrlKey || e.metaKey;
+    const key = e.key.toLowerCase();
+    if (mod && key === "z") { e.preventDefault(); if (e.shiftKey) redo(); else undo(); return; }
+    if (mod && key === "y") { e.preventDefault(); redo(); return; }
+    if (mod || e.altKey) return;
+    const t = e.target;
+    if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement ||
+        t.getAttribute("role") === "slider") return;
+    if (key.startsWith("arrow") && t !== document.body && !t.closest(".stage")) return;  // the panel's own
+    const actions = { arrowleft: function () { go("previous-item"); }, arrowright: function () { go("next-item"); },
+      s: toggleSplit, b: toggleBefore, "+": view.zoomIn, "=": view.zoomIn, "-": view.zoomOut, "0": view.fit };
+    if (actions[key]) { e.preventDefault(); actions[key](); }
   });
 
-  listen();
   apply(item);
-  if (finalizing || !SETTLED.has(item.status)) schedulePoll(500);
+  viewButtons();
+  historyButtons();
 })();
