@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from shared.batch_names import MAX_NAME_CHARS
@@ -90,6 +90,22 @@ def _new_batch_page(form=None, status: int = 200):
     ), status
 
 
+def _wants_json() -> bool:
+    """The page's script sends the form itself (the files stay chosen) and reads JSON back."""
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _refused_answer(form, status: int):
+    """The form's refusal: the page again, or for its script JSON naming each refused file."""
+    if not _wants_json():
+        return _new_batch_page(form, status)
+    return jsonify({"error": {
+        "code": "files_refused" if form.refused and not form.errors else "invalid_form",
+        "message": "The batch was not created.", "problems": form.errors,
+        "refused": form.refused, "accepted": len(form.uploads),
+    }}), status
+
+
 @bp.route("/batches/new", methods=["GET", "POST"])
 @login_required
 def new_batch():
@@ -98,15 +114,21 @@ def new_batch():
     svc = services()
     form = read_batch_form(request.form, request.files, svc.settings, svc.model.resolution)
     if not form.ok:
-        return _new_batch_page(form, 400)
+        return _refused_answer(form, 400)
     try:
         batch_id = svc.jobs.create_batch(current_user.id, form.uploads, form.recipe,
                                          name=form.name)
     except JobError as exc:
         form.errors.append(exc.message)
-        return _new_batch_page(form, exc.status)
-    flash(f"Batch created with {len(form.uploads)} photo(s). Previews appear as they render.")
-    return redirect(url_for("portal.batch_page", batch_id=batch_id))
+        return _refused_answer(form, exc.status)
+    left_out = (f" {len(form.refused)} left out: " + " ".join(r["reason"] for r in form.refused)
+                if form.refused else "")
+    flash(f"Batch created with {len(form.uploads)} photo(s).{left_out} "
+          "Previews appear as they render.")
+    url = url_for("portal.batch_page", batch_id=batch_id)
+    if _wants_json():
+        return jsonify({"url": url, "refused": form.refused}), 201
+    return redirect(url)
 
 
 def _job_call(fn, *args):

@@ -9,9 +9,8 @@
    screen. Each preview shown after a slider move is timed from the move to the frame it is on
    screen (performance.measure "slider-to-preview"; bench/editor_latency.py reads them).
    Several faces: the sliders edit all faces (the item's edits) or the face picked on the photo
-   (that face's override, sent with "face"); an undo step puts back the whole model and the face
-   it changed. Keys: Ctrl+Z / Ctrl+Shift+Z, arrows on a slider (Shift: x10), arrows elsewhere
-   for the previous/next photo, s split, b before, + - 0 zoom. */
+   (that face's override, sent with "face"); edits.js keeps that model and its undo history
+   (Ctrl+Z, Ctrl+Shift+Z here), view.js the picture's tools and keys. */
 "use strict";
 
 (function () {
@@ -24,7 +23,6 @@
   const beforeImg = document.getElementById("before-img");
   const statusLine = document.getElementById("status-line");
   const errorBox = document.getElementById("item-error");
-  const SCALE = 100;
   const SETTLED = new Set(["preview_ready", "done", "failed", "canceled"]);
   const SHOWABLE = new Set(["preview_ready", "finalizing", "done"]);
   const STALL_MS = 4000;  // a preview not back by then does not hold the next request
@@ -42,7 +40,6 @@
 
   Portal.bindSliderOutputs(root);
   const previewCost = Portal.bindCost(root, "preview", costs, function () { send(); });
-  const sliders = Array.from(root.querySelectorAll('input[type="range"][data-attr]'));
 
   function say(text) { statusLine.textContent = text; }
   function costText(cost) { return Math.round(cost.channels * 100) + "% channels, " + cost.resolution + " px"; }
@@ -55,82 +52,12 @@
     return key ? timings[key] : null;
   }
 
-  /* --- what the sliders edit ------------------------------------------------------------ */
-  /* The item's edits ("shared", every face without an override) and the per-face overrides
-     (face index as text -> edits), as the server stores them. */
-  let model = { shared: Object.assign({}, item.edits || {}), faces: Object.assign({}, item.face_edits || {}) };
-  let selectedFace = null;  // null: all faces
-
-  function copyModel(m) { return JSON.parse(JSON.stringify(m)); }
-  function editsShown(face) {
-    const key = String(face);
-    return face !== null && key in model.faces ? model.faces[key] : model.shared;
-  }
-  function currentEdits() {
-    const edits = {};
-    sliders.forEach(function (s) {
-      const v = Number(s.value);
-      if (v !== 0) edits[s.dataset.attr] = v / SCALE;
-    });
-    return edits;
-  }
-
-  /* The sliders moved: they now hold the selected scope's edits. An empty override is none
-     (the server removes it: the face follows the item's edits again). */
-  function slidersToModel() {
-    const edits = currentEdits();
-    if (selectedFace === null) model.shared = edits;
-    else if (Object.keys(edits).length) model.faces[String(selectedFace)] = edits;
-    else delete model.faces[String(selectedFace)];
-    describeScope();
-  }
-
-  function setSliders(edits) {
-    sliders.forEach(function (s) {
-      s.value = String(Math.round((edits[s.dataset.attr] || 0) * SCALE));
-      const out = document.getElementById(s.id + "-out");
-      if (out) out.textContent = s.value;
-    });
-  }
-
-  /* The request for the selected scope: a face always names itself. */
-  function editBody() {
-    if (selectedFace === null) return { edits: model.shared, preview: previewCost() };
-    return { edits: model.faces[String(selectedFace)] || {}, face: selectedFace, preview: previewCost() };
-  }
-
-  /* --- undo and redo: the model before each change, and the face it was for ---------------- */
-  const past = [], future = [];
-  const undoButton = document.getElementById("undo");
-  const redoButton = document.getElementById("redo");
-  let lastModel = copyModel(model);
-
-  function historyButtons() {
-    undoButton.disabled = past.length === 0;
-    redoButton.disabled = future.length === 0;
-  }
-  function remember() {
-    if (JSON.stringify(model) === JSON.stringify(lastModel)) return;
-    past.push({ face: selectedFace, model: lastModel });
-    future.length = 0;
-    lastModel = copyModel(model);
-    historyButtons();
-  }
-  function travel(from, to) {
-    if (scheduled) { slidersToModel(); remember(); }
-    const step = from.pop();
-    if (!step) return;
-    to.push({ face: step.face, model: copyModel(model) });
-    model = step.model;
-    lastModel = copyModel(model);
-    showFace(step.face);
-    historyButtons();
-    send();
-  }
-  function undo() { travel(past, future); }
-  function redo() { travel(future, past); }
-  undoButton.addEventListener("click", undo);
-  redoButton.addEventListener("click", redo);
+  /* What the sliders edit (edits.js): the scope's text and picker follow it; an undo or redo
+     asks for its preview. */
+  const edits = EditState.create(root, item, recipeEdits, {
+    scope: describeScope,
+    travelled: function () { send(); },
+  });
 
   /* --- faces: outlines on the photo, or buttons for face crops; two faces or more ------------ */
   const facePicker = document.getElementById("face-picker");
@@ -148,32 +75,25 @@
     const several = faces !== null && faces.length > 1;
     facePicker.hidden = !several;
     faceBoxes.show(several ? faces : []);
-    if (selectedFace !== null && !(several && selectedFace < faces.length)) showFace(null);
-    else faceBoxes.select(selectedFace);
+    const face = edits.face();
+    if (face !== null && !(several && face < faces.length)) edits.show(null);
+    else faceBoxes.select(face);
   }
 
-  /* Select a scope and load its sliders (no request: nothing changed yet). */
-  function showFace(face) {
-    selectedFace = face;
-    setSliders(editsShown(face));
+  function describeScope(face, own) {
     allFaces.setAttribute("aria-pressed", String(face === null));
     faceBoxes.select(face);
     root.dataset.face = face === null ? "all" : String(face);
-    describeScope();
-  }
-
-  function describeScope() {
-    const own = selectedFace !== null && String(selectedFace) in model.faces;
-    faceScope.textContent = selectedFace === null
+    faceScope.textContent = face === null
       ? "Editing all faces (except those with edits of their own). Pick a face on the photo to edit it alone."
-      : "Editing face " + (selectedFace + 1) + (own ? " alone." : ": it has the shared edits until you move a slider.");
+      : "Editing face " + (face + 1) + (own ? " alone." : ": it has the shared edits until you move a slider.");
   }
 
   function pickFace(face) {
-    if (face === selectedFace) return;
+    if (face === edits.face()) return;
     if (scheduled) send();  // the last slider move goes out for the face it was for
-    remember();
-    showFace(face);
+    edits.remember();
+    edits.show(face);
   }
   allFaces.addEventListener("click", function () { pickFace(null); });
 
@@ -181,7 +101,8 @@
   function focusPoint() {
     if (root.dataset.output !== "photo" || !faces || !faces.length) return null;
     const area = function (f) { return (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]); };
-    const face = selectedFace !== null && faces[selectedFace] ? faces[selectedFace]
+    const chosen = edits.face();
+    const face = chosen !== null && faces[chosen] ? faces[chosen]
       : faces.reduce(function (a, b) { return area(b) > area(a) ? b : a; });
     return { x: (face.box[0] + face.box[2]) / 2, y: (face.box[1] + face.box[3]) / 2 };
   }
@@ -197,7 +118,7 @@
     movedAt = null;
     say("Asking for a new preview (" + costText(previewCost()) + ")\u2026");
     try {
-      const answer = await Portal.request("POST", root.dataset.editsUrl, editBody());
+      const answer = await Portal.request("POST", root.dataset.editsUrl, edits.body(previewCost()));
       // Answers may come back out of order: the newest version wins.
       requested = Math.max(requested, answer.edit_version);
       awaiting = { version: answer.edit_version, since: performance.now() };
@@ -243,7 +164,7 @@
       previewImg.dataset.version = String(version);
       document.getElementById("preview-caption").textContent = "Preview";
       document.getElementById("preview-version").textContent = "v" + version;
-      root.dataset.showing = "preview";
+      if (!view.before()) root.dataset.showing = "preview";
       if (awaiting && version >= awaiting.version) awaiting = null;
       onScreen(version);
       pump();
@@ -300,7 +221,7 @@
       shownSrc = data.urls.final;  // the final in place of the preview
       previewImg.src = data.urls.final;
       document.getElementById("preview-caption").textContent = "Final";
-      root.dataset.showing = "final";
+      if (!view.before()) root.dataset.showing = "final";
     }
     const beforeSrc = data.urls[root.dataset.beforeKind];
     if (beforeSrc && !beforeImg.getAttribute("src")) beforeImg.src = beforeSrc;
@@ -342,38 +263,10 @@
     },
   });
 
-  sliders.forEach(function (s) {
-    s.addEventListener("input", function () { slidersToModel(); moved(); });
-    s.addEventListener("change", remember);
-    s.addEventListener("keydown", function (e) {
-      // Shift+arrow: ten steps (the browser moves one step for a plain arrow).
-      const dir = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 }[e.key];
-      if (!dir || !e.shiftKey) return;
-      e.preventDefault();
-      s.value = String(Math.max(-100, Math.min(100, Number(s.value) + dir * 10)));
-      s.dispatchEvent(new Event("input", { bubbles: true }));
-      s.dispatchEvent(new Event("change", { bubbles: true }));
-    });
+  edits.sliders.forEach(function (s) {
+    s.addEventListener("input", function () { edits.fromSliders(); moved(); });
   });
-
-  /* Reset one slider: the value it has without this page's changes (the batch's, or for a face
-     the shared edits). */
-  root.querySelectorAll("button[data-reset]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      const s = document.getElementById(button.dataset.reset);
-      const base = selectedFace === null ? recipeEdits : model.shared;
-      s.value = String(Math.round((base[s.dataset.attr] || 0) * SCALE));
-      s.dispatchEvent(new Event("input", { bubbles: true }));
-      remember();
-    });
-  });
-
-  document.getElementById("reset").addEventListener("click", function () {
-    setSliders(recipeEdits);
-    slidersToModel();
-    remember();
-    send();
-  });
+  document.getElementById("reset").addEventListener("click", function () { edits.resetAll(); send(); });
 
   /* Finalize: pressed while a preview renders, the final is queued after it (the page asks
      once the newest preview is ready) instead of a refusal. */
@@ -424,43 +317,18 @@
     focus: focusPoint,
     onZoom: function (s, label) { zoomLevel.textContent = label; root.dataset.zoom = String(s); },
   });
-  const splitButton = document.getElementById("split");
-  const beforeButton = document.getElementById("before-after");
-  function viewButtons() {
-    splitButton.setAttribute("aria-pressed", String(view.split()));
-    beforeButton.setAttribute("aria-pressed", String(view.before()));
-    document.getElementById("before-caption").hidden = !(view.split() || view.before());
-    root.dataset.split = view.split() ? "on" : "off";
-    if (view.before()) root.dataset.showing = "before";
-    else root.dataset.showing = shownSrc && item.urls.final === shownSrc ? "final" : "preview";
-  }
-  function toggleSplit() { view.setSplit(!view.split()); viewButtons(); }
-  function toggleBefore() { view.setBefore(!view.before()); if (view.before()) view.setSplit(false); viewButtons(); }
-  splitButton.addEventListener("click", toggleSplit);
-  beforeButton.addEventListener("click", toggleBefore);
-  document.getElementById("zoom-in").addEventListener("click", view.zoomIn);
-  document.getElementById("zoom-out").addEventListener("click", view.zoomOut);
-  document.getElementById("zoom-fit").addEventListener("click", view.fit);
+  const tools = StageView.bindTools(view, root, function () {
+    return shownSrc && item.urls.final === shownSrc ? "final" : "preview";
+  });
   previewImg.addEventListener("load", function () { faceBoxes.place(); });
 
-  /* --- keys ----------------------------------------------------------------------------- */
-  function go(id) { const link = document.getElementById(id); if (link) window.location.href = link.href; }
   document.addEventListener("keydown", function (e) {
-    const mod = e.ctrlKey || e.metaKey;
+    if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
     const key = e.key.toLowerCase();
-    if (mod && key === "z") { e.preventDefault(); if (e.shiftKey) redo(); else undo(); return; }
-    if (mod && key === "y") { e.preventDefault(); redo(); return; }
-    if (mod || e.altKey) return;
-    const t = e.target;
-    if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement ||
-        t.getAttribute("role") === "slider") return;
-    if (key.startsWith("arrow") && t !== document.body && !t.closest(".stage")) return;  // the panel's own
-    const actions = { arrowleft: function () { go("previous-item"); }, arrowright: function () { go("next-item"); },
-      s: toggleSplit, b: toggleBefore, "+": view.zoomIn, "=": view.zoomIn, "-": view.zoomOut, "0": view.fit };
-    if (actions[key]) { e.preventDefault(); actions[key](); }
+    if (key === "z") { e.preventDefault(); if (e.shiftKey) edits.redo(); else edits.undo(); }
+    else if (key === "y") { e.preventDefault(); edits.redo(); }
   });
 
   apply(item);
-  viewButtons();
-  historyButtons();
+  tools.refresh();
 })();

@@ -153,5 +153,39 @@ const StageView = (function () {
     };
   }
 
-  return { create: create };
+  /* The workspace's view buttons and keys: Split, Before, zoom in/out/fit; s, b, + - 0, and
+     the arrows (outside sliders and the panel) for the filmstrip's previous/next photo.
+     ``showing()``: what the edit layer shows ("preview" or "final"). */
+  function bindTools(view, root, showing) {
+    const splitButton = document.getElementById("split");
+    const beforeButton = document.getElementById("before-after");
+    function refresh() {
+      splitButton.setAttribute("aria-pressed", String(view.split()));
+      beforeButton.setAttribute("aria-pressed", String(view.before()));
+      document.getElementById("before-caption").hidden = !(view.split() || view.before());
+      root.dataset.split = view.split() ? "on" : "off";
+      root.dataset.showing = view.before() ? "before" : showing();
+    }
+    function toggleSplit() { view.setSplit(!view.split()); refresh(); }
+    function toggleBefore() { view.setBefore(!view.before()); if (view.before()) view.setSplit(false); refresh(); }
+    function go(id) { const link = document.getElementById(id); if (link) window.location.href = link.href; }
+    splitButton.addEventListener("click", toggleSplit);
+    beforeButton.addEventListener("click", toggleBefore);
+    document.getElementById("zoom-in").addEventListener("click", view.zoomIn);
+    document.getElementById("zoom-out").addEventListener("click", view.zoomOut);
+    document.getElementById("zoom-fit").addEventListener("click", view.fit);
+    const actions = { arrowleft: function () { go("previous-item"); }, arrowright: function () { go("next-item"); },
+      s: toggleSplit, b: toggleBefore, "+": view.zoomIn, "=": view.zoomIn, "-": view.zoomOut, "0": view.fit };
+    document.addEventListener("keydown", function (e) {
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
+      const t = e.target, key = e.key.toLowerCase();
+      if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement ||
+          t.getAttribute("role") === "slider") return;
+      if (key.startsWith("arrow") && t !== document.body && !t.closest(".stage")) return;  // the panel's own
+      if (actions[key]) { e.preventDefault(); actions[key](); }
+    });
+    return { refresh: refresh };
+  }
+
+  return { create: create, bindTools: bindTools };
 })();
