@@ -197,7 +197,7 @@
     }
     if (data.status === "preview_ready" && data.edit_version >= requested && pending === 0) {
       const t = renderTime(data.timings, "preview");
-      return "Preview ready" + (t !== null ? " \u00b7 last render took " + Portal.formatSeconds(t) : "") +
+      return Portal.statusLabel(data.status) + (t !== null ? " \u00b7 last render took " + Portal.formatSeconds(t) : "") +
         " (" + costText(data.preview_cost) + ").";
     }
     const waited = waitingSince ? " " + Portal.formatSeconds((performance.now() - waitingSince) / 1000) : "";
