@@ -85,7 +85,7 @@ def test_batch_page_and_editor_workspace(web_server, worker_process, chromium, p
         return [u for u in requests if f"/api/v1/batches/{batch_id}?" in u]
 
     expect(page.locator('#items img[data-kind="preview"]')).to_have_count(2, timeout=RENDER_TIMEOUT_MS)
-    assert any(u.endswith(f"/batches/{batch_id}/events") for u in requests)  # pushed events
+    expect(page.locator("#batch")).to_have_attribute("data-stream", "open")  # pushed events
     progress = page.locator("#batch-progress-text")
     expect(progress).to_have_text("Previews 2/2 ready \u00b7 finals 0/2")
     # Nothing renders now: a pushed page sends no request at all while it waits.
@@ -146,6 +146,7 @@ def test_batch_page_and_editor_workspace(web_server, worker_process, chromium, p
              return item.status === "preview_ready" && !("15_Eyeglasses" in item.edits) &&
                document.getElementById("editor").dataset.shownVersion === String(item.edit_version);
            }""", arg=f"{web_server}/api/v1/items/{item_id}", timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#status-line")).to_contain_text("Preview ready")
 
     # Split view: the original left of a line dragged across the picture, the edit right of it.
     page.get_by_role("button", name="Split").click()
@@ -195,7 +196,7 @@ def test_batch_page_and_editor_workspace(web_server, worker_process, chromium, p
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     expect(editor).to_have_attribute("data-status", "preview_ready")
-    page.get_by_label("Wearing Necktie").focus()  # far down the panel: it scrolls, the picture stays
+    page.get_by_label("Necktie").focus()  # far down the panel: it scrolls, the picture stays
     _assert_workspace_fits(page, "390x844")
     page.screenshot(path=str(output_dir / "editor-390x844.png"))
     page.goto(f"{web_server}/batches/{batch_id}")

@@ -33,7 +33,21 @@ ATTRIBUTE_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 #: The attributes have no pose: a learned or saved direction named like one is shown as pose.
 POSE_NAME = re.compile(r"pose|turn|yaw|tilt|pitch|rotat|head")
-_BY_KEY = {s.key: s for s in MAIN_SLIDERS + OTHER_SLIDERS}
+#: Short names where the CelebA ones are long for a narrow panel.
+SHORT_LABELS = {"00_5_o_Clock_Shadow": "Stubble", "03_Bags_Under_Eyes": "Eye bags",
+                "21_Mouth_Slightly_Open": "Mouth open"}
+
+
+def _short(slider: Slider) -> Slider:
+    """The editor's label: the seven original sliders as they are; the others in sentence
+    case without "Wearing" (Hat, Necktie)."""
+    if slider in MAIN_SLIDERS:
+        return slider
+    label = SHORT_LABELS.get(slider.key) or slider.label.removeprefix("Wearing ")
+    return Slider(slider.key, label[:1].upper() + label[1:].lower(), slider.field)
+
+
+_BY_KEY = {s.key: _short(s) for s in MAIN_SLIDERS + OTHER_SLIDERS}
 
 
 @dataclass(frozen=True)

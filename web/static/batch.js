@@ -19,7 +19,7 @@
   function caption(kind) { return kind.charAt(0).toUpperCase() + kind.slice(1); }
 
   /* One image of a card; ``standin``: the kind shown (dimmed) while ``kind`` is missing. */
-  function updatePicture(li, item, kind, standin) {
+  function updatePicture(li, item, kind, standin, missing) {
     const figure = li.querySelector(".thumb-" + kind);
     if (!figure) return;
     const shown = item.urls[kind] ? kind : (standin && item.urls[standin] ? standin : null);
@@ -31,7 +31,7 @@
       node = document.createElement("div");
       node.className = "placeholder";
       node.setAttribute("aria-hidden", "true");
-      node.textContent = "\u2014";
+      node.textContent = missing || "\u2014";
     } else {
       const img = document.createElement("img");
       img.src = src;
@@ -64,7 +64,7 @@
       .map(function ([stage, s]) { return stage.replace(/_/g, " ") + " " + Portal.formatSeconds(s); })
       .join(" \u00b7 ");
     updatePicture(li, item, "preview", "original");
-    updatePicture(li, item, "final");
+    updatePicture(li, item, "final", null, "Not finalized");
     updatePicture(li, item, "original");
     updatePicture(li, item, "projected");
     li.dispatchEvent(new CustomEvent("item-updated", { bubbles: true, detail: item }));
@@ -128,5 +128,6 @@
     // Finalizing items keep the batch "running"; otherwise it is idle until the user acts.
     busy: function (batch) { return ACTIVE.has(batch.status); },
     fastMs: 1500,
+    onStream: function (up) { root.dataset.stream = up ? "open" : "down"; },
   });
 })();

@@ -121,8 +121,9 @@
       const answer = await Portal.request("POST", root.dataset.editsUrl, edits.body(previewCost()));
       // Answers may come back out of order: the newest version wins.
       requested = Math.max(requested, answer.edit_version);
-      awaiting = { version: answer.edit_version, since: performance.now() };
-      if (since !== null) movedFor[answer.edit_version] = since;
+      // Its preview may be on screen already (pushed before this answer came back).
+      awaiting = answer.edit_version > shown ? { version: answer.edit_version, since: performance.now() } : null;
+      if (since !== null) { movedFor[answer.edit_version] = since; timeMoves(); }
       errorBox.hidden = true;
     } catch (e) {
       errorBox.textContent = "Could not ask for a preview: " + e.message;
@@ -136,6 +137,7 @@
 
   /* Send the newest slider position unless a preview is still on its way. */
   function pump() {
+    if (awaiting && awaiting.version <= shown) awaiting = null;
     if (!scheduled || pending > 0) return;
     if (awaiting && performance.now() - awaiting.since < STALL_MS) {
       setTimeout(pump, STALL_MS);
@@ -177,13 +179,22 @@
     requestAnimationFrame(function () {
       requestAnimationFrame(function () {
         root.dataset.shownVersion = String(shown);
-        const since = movedFor[version];
-        if (since === undefined) return;
-        Object.keys(movedFor).forEach(function (v) { if (Number(v) <= version) delete movedFor[v]; });
-        const m = performance.measure("slider-to-preview", { start: since, end: performance.now() });
-        root.dataset.lastLatencyMs = String(Math.round(m.duration));
+        onScreenAt = { version: version, at: performance.now() };
+        timeMoves();
       });
     });
+  }
+
+  /* The moves a preview on screen answers (its version or older), timed to when it was. */
+  let onScreenAt = null;
+  function timeMoves() {
+    if (!onScreenAt) return;
+    Object.keys(movedFor).map(Number).filter(function (v) { return v <= onScreenAt.version; })
+      .sort(function (a, b) { return a - b; }).slice(0, 1).forEach(function (v) {
+        const m = performance.measure("slider-to-preview", { start: movedFor[v], end: onScreenAt.at });
+        root.dataset.lastLatencyMs = String(Math.round(m.duration));
+      });
+    Object.keys(movedFor).forEach(function (v) { if (Number(v) <= onScreenAt.version) delete movedFor[v]; });
   }
 
   function describe(data) {
@@ -248,6 +259,7 @@
     busy: busy,
     fastMs: 500,
     slowMs: null,
+    onStream: function (up) { root.dataset.stream = up ? "open" : "down"; },
     onError: function (e) { say("Lost touch with the server (" + e.message + "); retrying\u2026"); },
     onEvent: function (kind, data) {
       if (kind === "snapshot" || kind === "batch.completed") return false;

@@ -68,6 +68,7 @@ window.Portal = (function () {
        initial   the JSON the page was rendered with (no first request)
        fastMs, slowMs   polling without a stream, busy and idle (slowMs null: stop when idle)
        safetyMs  with a stream, a slow poll while busy, in case an event was missed
+       onStream  (up) -> called when the event stream opens or drops
      Returns {refresh(ms), stop(), streaming()}. */
   function follow(options) {
     const fastMs = options.fastMs || 700;
@@ -120,6 +121,7 @@ window.Portal = (function () {
       let opened = false;
       source.onopen = function () {
         streaming = true;
+        if (options.onStream) options.onStream(true);
         if (opened) schedule(0);  // back after a drop: catch up on what was missed
         opened = true;
       };
@@ -127,6 +129,7 @@ window.Portal = (function () {
         // EventSource reconnects by itself (the server ends streams after a while); until
         // then, and for good once it gives up (CLOSED), the poll keeps the page current.
         streaming = false;
+        if (options.onStream) options.onStream(false);
         if (timer === null && !inFlight) next(false);
         if (source.readyState === EventSource.CLOSED) setTimeout(function () { if (!stopped) listen(); }, 10000);
       };

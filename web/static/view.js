@@ -181,7 +181,7 @@ const StageView = (function () {
       const t = e.target, key = e.key.toLowerCase();
       if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement ||
           t.getAttribute("role") === "slider") return;
-      if (key.startsWith("arrow") && t !== document.body && !t.closest(".stage")) return;  // the panel's own
+      if (key.startsWith("arrow") && t.closest(".panel")) return;  // the panel's own
       if (actions[key]) { e.preventDefault(); actions[key](); }
     });
     return { refresh: refresh };
