@@ -5,6 +5,7 @@ thread, and headless Debian Chromium driven by Playwright (never a downloaded br
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,9 @@ from tests.conftest import REPO, redis_db_url
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 OUTPUT = REPO / "tests" / "_output" / "browser"
+#: A batch's page (not /batches/new, where an upload starts: the page sends the form itself and
+#: goes on to the batch once it is made).
+BATCH_PAGE = re.compile(r"/batches/[0-9a-f]{32}(\?.*)?$")
 USERNAME, PASSWORD = "carol", "a long portal password"
 
 

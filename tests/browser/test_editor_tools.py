@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from shared.errors import message_for
-from tests.browser.conftest import signed_in_page
+from tests.browser.conftest import BATCH_PAGE, signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def test_undo_before_after_finalize_during_preview_and_retry(web_server, worker_
     page.goto(web_server + "/batches/new")
     page.set_input_files("#files", [str(face), str(blank)])
     page.get_by_role("button", name="Upload and start").click()
-    page.wait_for_url("**/batches/*")
+    page.wait_for_url(BATCH_PAGE)
     batch_url = page.url
     expect(page.locator('#items [data-status="failed"]')).to_have_count(1, timeout=RENDER_TIMEOUT_MS)
     expect(page.locator('#items [data-status="preview_ready"]')).to_have_count(

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, USERNAME
+from tests.browser.conftest import BATCH_PAGE, PASSWORD, USERNAME
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -72,7 +72,7 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     page.get_by_label("Keep original format").check()  # finals: a PNG and a JPEG, as uploaded
     shot("03-new-batch")
     page.get_by_role("button", name="Upload and start").click()
-    page.wait_for_url("**/batches/*")
+    page.wait_for_url(BATCH_PAGE)
     batch_url = page.url
     batch_id = batch_url.rsplit("/", 1)[1]
     expect(page.locator("#batch-title")).to_have_text("Browser batch")
@@ -132,8 +132,9 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     page.wait_for_function(
         """async (url) => {
              const item = await (await fetch(url)).json();
-             return item.status === "preview_ready" &&
-               document.getElementById("editor").dataset.shownVersion === String(item.edit_version);
+             const editor = document.getElementById("editor");
+             return item.status === "preview_ready" && editor.dataset.pending === "false" &&
+               editor.dataset.shownVersion === String(item.edit_version);
            }""", arg=f"{web_server}/api/v1/items/{item_id}", timeout=RENDER_TIMEOUT_MS)
     state = context.request.get(f"{web_server}/api/v1/items/{item_id}").json()
     newest = state["edit_version"]

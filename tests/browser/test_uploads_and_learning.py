@@ -8,14 +8,12 @@ then a slider of the editor's "Learned directions" and moving it renders a new p
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import signed_in_page
+from tests.browser.conftest import BATCH_PAGE, signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -57,7 +55,7 @@ def test_refused_files_are_named_and_the_good_ones_make_the_batch(web_server, ch
     page.screenshot(path=str(output_dir / "upload-refused.png"), full_page=True)
 
     page.get_by_role("button", name="Create the batch from the 1 good photo").click()
-    page.wait_for_url(re.compile(r"/batches/[0-9a-f]{32}$"))
+    page.wait_for_url(BATCH_PAGE)
     expect(page.locator("#items > li")).to_have_count(1)
     expect(page.locator("#items .filename")).to_have_text("good.png")
     expect(page.locator(".flashes")).to_contain_text("Batch created with 1 photo(s).")

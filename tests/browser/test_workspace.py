@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import signed_in_page
+from tests.browser.conftest import BATCH_PAGE, signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -77,7 +77,7 @@ def test_batch_page_and_editor_workspace(web_server, worker_process, chromium, p
     page.goto(web_server + "/batches/new")
     page.set_input_files("#files", [str(p) for p in photos])
     page.get_by_role("button", name="Upload and start").click()
-    page.wait_for_url("**/batches/*")
+    page.wait_for_url(BATCH_PAGE)
     batch_id = page.url.rsplit("/", 1)[1]
 
     # --- the batch page -------------------------------------------------------------------
@@ -143,8 +143,9 @@ def test_batch_page_and_editor_workspace(web_server, worker_process, chromium, p
     page.wait_for_function(
         """async (url) => {
              const item = await (await fetch(url)).json();
-             return item.status === "preview_ready" && !("15_Eyeglasses" in item.edits) &&
-               document.getElementById("editor").dataset.shownVersion === String(item.edit_version);
+             const editor = document.getElementById("editor");
+             return item.status === "preview_ready" && editor.dataset.pending === "false" && !("15_Eyeglasses" in item.edits) &&
+               editor.dataset.shownVersion === String(item.edit_version);
            }""", arg=f"{web_server}/api/v1/items/{item_id}", timeout=RENDER_TIMEOUT_MS)
     expect(page.locator("#status-line")).to_contain_text("Preview ready")
 

@@ -113,6 +113,7 @@
   async function send() {
     scheduled = false;
     pending += 1;
+    markPending();
     waitingSince = performance.now();
     const since = movedAt;
     movedAt = null;
@@ -130,14 +131,22 @@
       errorBox.hidden = false;
     } finally {
       pending -= 1;
+      markPending();
     }
     follower.refresh(follower.streaming() ? 5000 : 300);
     pump();
   }
 
+  /* Whether the page still waits on something it asked for (for people: the status line; for
+     tests and benches: data-pending). */
+  function markPending() {
+    root.dataset.pending = String(scheduled || pending > 0 || awaiting !== null);
+  }
+
   /* Send the newest slider position unless a preview is still on its way. */
   function pump() {
     if (awaiting && awaiting.version <= shown) awaiting = null;
+    markPending();
     if (!scheduled || pending > 0) return;
     if (awaiting && performance.now() - awaiting.since < STALL_MS) {
       setTimeout(pump, STALL_MS);
@@ -148,6 +157,7 @@
   function moved() {
     if (movedAt === null) movedAt = performance.now();
     scheduled = true;
+    markPending();
     pump();
   }
 
@@ -222,6 +232,7 @@
     requested = Math.max(requested, data.edit_version);
     if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data.edit_version, data.urls.preview);
     if (data.status === "failed" || data.status === "canceled") awaiting = null;
+    markPending();
     errorBox.hidden = !data.error_text;
     if (data.error_text) errorBox.textContent = data.error_text;
     document.getElementById("item-quality").textContent = data.quality_text || "";

@@ -1,0 +1,146 @@
+"""The editor as a person sees it: time from a slider move to the new preview on screen, measured
+by the page itself in headless Chromium.
+
+    python bench/editor_latency.py                    # tiny-random, 10 moves
+    python bench/editor_latency.py --model 1024       # the 1024 px architecture, random weights
+
+The page (web/static/item.js) records ``performance.measure("slider-to-preview")`` from the
+slider's input event to the second animation frame after the new preview is in the <img> (so
+the frame that shows it), through everything in between: the edit request, the worker's render,
+the pushed event, the image download and decode. Each move waits for the one before to be on
+screen. System: the portal in a werkzeug thread of this process, a private Redis, SQLite, one
+Celery worker process on the CPU (``--threads`` torch threads), Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from shared.settings import Settings  # noqa: E402
+from tests.integration.stack import WebServer, WorkerProcess  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+USERNAME, PASSWORD = "bench", "a long bench password"
+TIMEOUT_MS = 600_000
+
+#: The page's measures so far, in milliseconds.
+READ = """() => {
+  const entries = performance.getEntriesByName("slider-to-preview");
+  return entries.map(e => e.duration);
+}"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", choices=("tiny-random", "1024"), default="tiny-random")
+    p.add_argument("--moves", type=int, default=10, help="timed moves (after two warm-up moves)")
+    p.add_argument("--threads", type=int, default=2, help="the worker's torch threads")
+    p.add_argument("--screenshot", default=None, help="save the editor here at the end")
+    return p.parse_args(argv)
+
+
+def sample_photo(workdir: Path) -> Path:
+    """skimage's astronaut (public domain, NASA) as a PNG."""
+    from PIL import Image
+    from skimage import data
+
+    path = workdir / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
+
+
+def open_editor(page, base: str, photo: Path) -> None:
+    """Sign in, upload the photo through the portal, wait for its preview, open the editor."""
+    page.goto(base + "/login")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/batches")
+    page.goto(base + "/batches/new")
+    page.set_input_files("#files", [str(photo)])
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_url("**/batches/*")
+    page.locator('#items img[data-kind="preview"]').wait_for(timeout=TIMEOUT_MS)
+    page.locator("#items").get_by_role("link", name="Edit").first.click()
+    page.wait_for_url("**/items/*")
+    page.wait_for_selector('#editor[data-status="preview_ready"]', timeout=TIMEOUT_MS)
+
+
+def timed_moves(page, n: int) -> list[float]:
+    """``n`` slider moves (End and Home in turn on the focused Smiling slider), each after the
+    one before is on screen; the page's own measures of them, in milliseconds."""
+    slider = page.get_by_label("Smiling")
+    slider.focus()
+    out = []
+    for i in range(n):
+        before = len(page.evaluate(READ))
+        page.keyboard.press("End" if i % 2 == 0 else "Home")
+        page.wait_for_function(f"() => performance.getEntriesByName('slider-to-preview').length > {before}",
+                               timeout=TIMEOUT_MS, polling=20)
+        out.append(page.evaluate(READ)[-1])
+        time.sleep(0.2)  # let the page fetch the item's JSON before the next move
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from shared.migrate import upgrade
+    from tests.redis_server import RedisServer
+    from web import create_app
+    from web.auth import create_user
+    from web.extensions import services
+
+    workdir = Path(tempfile.mkdtemp(prefix="anycost-editor-latency-"))
+    weights_dir = str(workdir / "weights")
+    model = "tiny-random"
+    if args.model == "1024":
+        from bench.random_weights import install_random_1024
+
+        model = install_random_1024(weights_dir)
+    redis_server = RedisServer().start()  # private: never flush a Redis someone else uses
+    database_url = f"sqlite:///{workdir / 'bench.db'}"
+    upgrade(database_url)
+    settings = Settings(database_url=database_url, redis_url=redis_server.url(0), model=model,
+                        weights_dir=weights_dir, torch_threads=args.threads, render_batch_size=1,
+                        task_soft_time_limit=3000, task_hard_time_limit=3600, secret_key="bench")
+    worker = WorkerProcess(settings, "editor-latency", workdir / "worker.log")
+    app = create_app(settings)
+    server = WebServer(app)
+    try:
+        with services(app).sessions.begin() as session:
+            create_user(session, USERNAME, PASSWORD)
+        worker.wait_ready(timeout=1800)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.set_default_timeout(60_000)
+            open_editor(page, server.url, sample_photo(workdir))
+            timed_moves(page, 2)  # warm-up: the worker's caches, the browser's connections
+            moves = timed_moves(page, args.moves)
+            if args.screenshot:
+                page.screenshot(path=args.screenshot)
+            browser.close()
+    finally:
+        server.stop()
+        worker.stop()
+        services(app).close()
+        redis_server.close()
+    print(f"model {model}, {args.threads} torch threads, {args.moves} moves, Chromium at 1366x768")
+    print("slider move -> preview on screen, ms: " + ", ".join(f"{m:.0f}" for m in moves))
+    print(f"p50 {statistics.median(moves):.0f} ms, min {min(moves):.0f} ms, max {max(moves):.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
