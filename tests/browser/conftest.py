@@ -156,3 +156,13 @@ def signed_in_page(chromium, web_server: str, **context_args):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/batches")
     return page, errors
+
+
+def settled(page, timeout_ms: int = 300_000) -> None:
+    """Until the item editor waits on nothing it asked for (no move unsent, no request or
+    preview on its way) and shows the newest version it asked for."""
+    page.wait_for_function(
+        """() => {
+             const e = document.getElementById("editor").dataset;
+             return e.pending === "false" && e.shownVersion === e.requested;
+           }""", timeout=timeout_ms)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import BATCH_PAGE, PASSWORD, USERNAME
+from tests.browser.conftest import BATCH_PAGE, PASSWORD, USERNAME, settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -129,13 +129,7 @@ def test_sign_in_upload_edit_finalize_download(web_server, worker_process, chrom
     item_id = page.url.rsplit("/", 1)[1]
     expect(page.locator("#editor")).to_have_attribute("data-status", "preview_ready",
                                                       timeout=RENDER_TIMEOUT_MS)
-    page.wait_for_function(
-        """async (url) => {
-             const item = await (await fetch(url)).json();
-             const editor = document.getElementById("editor");
-             return item.status === "preview_ready" && editor.dataset.pending === "false" &&
-               editor.dataset.shownVersion === String(item.edit_version);
-           }""", arg=f"{web_server}/api/v1/items/{item_id}", timeout=RENDER_TIMEOUT_MS)
+    settled(page)
     state = context.request.get(f"{web_server}/api/v1/items/{item_id}").json()
     newest = state["edit_version"]
     assert old_version + 2 <= newest <= old_version + 4

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import BATCH_PAGE, signed_in_page
+from tests.browser.conftest import BATCH_PAGE, settled, signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -140,13 +140,10 @@ def test_batch_page_and_editor_workspace(web_server, worker_process, chromium, p
     page.get_by_role("button", name="Reset Eyeglasses").click()
     assert glasses.input_value() == "0"
     item_id = first_item.rsplit("/", 1)[1]
-    page.wait_for_function(
-        """async (url) => {
-             const item = await (await fetch(url)).json();
-             const editor = document.getElementById("editor");
-             return item.status === "preview_ready" && editor.dataset.pending === "false" && !("15_Eyeglasses" in item.edits) &&
-               editor.dataset.shownVersion === String(item.edit_version);
-           }""", arg=f"{web_server}/api/v1/items/{item_id}", timeout=RENDER_TIMEOUT_MS)
+    settled(page)
+    state = page.context.request.get(f"{web_server}/api/v1/items/{item_id}").json()
+    assert "15_Eyeglasses" not in state["edits"]
+    assert editor.get_attribute("data-shown-version") == str(state["edit_version"])
     expect(page.locator("#status-line")).to_contain_text("Preview ready")
 
     # Split view: the original left of a line dragged across the picture, the edit right of it.

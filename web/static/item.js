@@ -141,6 +141,7 @@
      tests and benches: data-pending). */
   function markPending() {
     root.dataset.pending = String(scheduled || pending > 0 || awaiting !== null);
+    root.dataset.requested = String(requested);
   }
 
   /* Send the newest slider position unless a preview is still on its way. */
