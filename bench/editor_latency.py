@@ -31,18 +31,25 @@ CHROMIUM = "/usr/bin/chromium"
 USERNAME, PASSWORD = "bench", "a long bench password"
 TIMEOUT_MS = 600_000
 
-#: The page's measures so far, in milliseconds.
-READ = """() => {
-  const entries = performance.getEntriesByName("slider-to-preview");
-  return entries.map(e => e.duration);
-}"""
+#: The page's measures so far: each move's total (ms) and, from the marks of the version it
+#: shows, when the edit request was answered, the pushed event came and the image was loaded
+#: (ms after the move).
+READ = """() => performance.getEntriesByName("slider-to-preview").map(m => {
+  const at = name => {
+    const mark = performance.getEntriesByName(name).filter(e => e.detail === m.detail).pop();
+    return mark ? mark.startTime - m.startTime : null;
+  };
+  return { total: m.duration, answered: at("edit-answered"), event: at("preview-event"),
+           loaded: at("preview-loaded") };
+})"""
+PHASES = ("answered", "event", "loaded", "total")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=("tiny-random", "1024"), default="tiny-random")
     p.add_argument("--moves", type=int, default=10, help="timed moves (after two warm-up moves)")
-    p.add_argument("--threads", type=int, default=2, help="the worker's torch threads")
+    p.add_argument("--threads", type=int, default=1, help="the worker's torch threads (1: on a shared, busy CPU more threads only wait for each other)")
     p.add_argument("--screenshot", default=None, help="save the editor here at the end")
     return p.parse_args(argv)
 
@@ -74,9 +81,9 @@ def open_editor(page, base: str, photo: Path) -> None:
     page.wait_for_selector('#editor[data-status="preview_ready"]', timeout=TIMEOUT_MS)
 
 
-def timed_moves(page, n: int) -> list[float]:
+def timed_moves(page, n: int) -> list[dict]:
     """``n`` slider moves (End and Home in turn on the focused Smiling slider), each after the
-    one before is on screen; the page's own measures of them, in milliseconds."""
+    one before is on screen; the page's own measures of them (``READ``)."""
     slider = page.get_by_label("Smiling")
     slider.focus()
     out = []
@@ -85,8 +92,11 @@ def timed_moves(page, n: int) -> list[float]:
         page.keyboard.press("End" if i % 2 == 0 else "Home")
         page.wait_for_function(f"() => performance.getEntriesByName('slider-to-preview').length > {before}",
                                timeout=TIMEOUT_MS, polling=20)
-        out.append(page.evaluate(READ)[-1])
         time.sleep(0.2)  # let the page fetch the item's JSON before the next move
+        move = page.evaluate(READ)[-1]
+        move["worker"] = page.evaluate(
+            "async () => (await Portal.request('GET', document.getElementById('editor').dataset.jsonUrl)).timings")
+        out.append(move)
     return out
 
 
@@ -137,8 +147,16 @@ def main(argv: list[str] | None = None) -> int:
         services(app).close()
         redis_server.close()
     print(f"model {model}, {args.threads} torch threads, {args.moves} moves, Chromium at 1366x768")
-    print("slider move -> preview on screen, ms: " + ", ".join(f"{m:.0f}" for m in moves))
-    print(f"p50 {statistics.median(moves):.0f} ms, min {min(moves):.0f} ms, max {max(moves):.0f} ms")
+    totals = [m["total"] for m in moves]
+    print("slider move -> preview on screen, ms: " + ", ".join(f"{t:.0f}" for t in totals))
+    print(f"p50 {statistics.median(totals):.0f} ms, min {min(totals):.0f} ms, max {max(totals):.0f} ms")
+    print("p50 ms after the move: " + ", ".join(
+        f"{phase} {statistics.median(v):.0f}" for phase in PHASES
+        if (v := [m[phase] for m in moves if m[phase] is not None])))
+    stages = sorted({k for m in moves for k in m["worker"]})
+    print("worker's stages of those previews, p50 ms: " + ", ".join(
+        f"{k} {1000 * statistics.median(m['worker'][k] for m in moves if k in m['worker']):.0f}"
+        for k in stages))
     return 0
 
 

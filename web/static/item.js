@@ -122,6 +122,7 @@
       const answer = await Portal.request("POST", root.dataset.editsUrl, edits.body(previewCost()));
       // Answers may come back out of order: the newest version wins.
       requested = Math.max(requested, answer.edit_version);
+      performance.mark("edit-answered", { detail: answer.edit_version });
       // Its preview may be on screen already (pushed before this answer came back).
       awaiting = answer.edit_version > shown ? { version: answer.edit_version, since: performance.now() } : null;
       if (since !== null) { movedFor[answer.edit_version] = since; timeMoves(); }
@@ -169,6 +170,7 @@
     const loader = new Image();
     loader.onerror = function () { if (then) then(); };
     loader.onload = function () {
+      performance.mark("preview-loaded", { detail: version });
       if (then) then();
       if (version <= shown) return;
       shown = version;
@@ -202,7 +204,8 @@
     if (!onScreenAt) return;
     Object.keys(movedFor).map(Number).filter(function (v) { return v <= onScreenAt.version; })
       .sort(function (a, b) { return a - b; }).slice(0, 1).forEach(function (v) {
-        const m = performance.measure("slider-to-preview", { start: movedFor[v], end: onScreenAt.at });
+        const m = performance.measure("slider-to-preview",
+                                      { start: movedFor[v], end: onScreenAt.at, detail: onScreenAt.version });
         root.dataset.lastLatencyMs = String(Math.round(m.duration));
       });
     Object.keys(movedFor).forEach(function (v) { if (Number(v) <= onScreenAt.version) delete movedFor[v]; });
@@ -278,6 +281,7 @@
       if (data.item_id !== item.id) return false;
       // A pushed preview of the newest edit is loaded at once, from the event alone; the
       // item's JSON (timings, quality) is fetched once the image is in.
+      if (kind === "item.preview_ready") performance.mark("preview-event", { detail: data.edit_version });
       if (kind === "item.preview_ready" && data.edit_version === requested && pending === 0) {
         showPreview(data.edit_version, root.dataset.previewUrl + "?v=" + data.edit_version,
                     function () { follower.refresh(0); });
