@@ -34,6 +34,8 @@
           if (strip.status === "done") resolve(strip);
           else if (strip.status === "failed") reject(new Error(strip.error || "the strip failed"));
         },
+        // A refusal will not change by asking again; anything else (the network) is retried.
+        onError: function (e) { if (e.status >= 400 && e.status < 500) { following.stop(); reject(e); } },
       });
     });
   }
