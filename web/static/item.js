@@ -180,6 +180,8 @@
       document.getElementById("preview-caption").textContent = "Preview";
       document.getElementById("preview-version").textContent = "v" + version;
       if (!view.before()) root.dataset.showing = "preview";
+      const frame = document.querySelector('.filmstrip a[aria-current="page"] img');
+      if (frame) frame.src = src;  // the filmstrip shows this photo as it is now
       if (awaiting && version >= awaiting.version) awaiting = null;
       onScreen(version);
       pump();

@@ -46,7 +46,8 @@ const StageView = (function () {
     /* The split line is in the viewport; the clip is in the canvas's pixels. */
     function clip() {
       after.style.visibility = showBefore ? "hidden" : "";
-      before.hidden = !(split || showBefore);
+      // Until the first preview, the photo itself stands in for it.
+      before.hidden = !(split || showBefore || !after.getAttribute("src"));
       handle.hidden = !split;
       if (!split) { after.style.clipPath = ""; return; }
       const x = (splitAt * viewport.clientWidth - tx) / s;
