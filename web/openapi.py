@@ -90,6 +90,10 @@ _UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
                         "events of this batch are POSTed here, signed (Standard Webhooks); "
                         "may also be the recipe's webhook_url key"},
         "name": _BATCH_NAME,
+        "partial": {"type": "string", "enum": ["true", "false"], "default": "false",
+                    "description": "true: make the batch of the photos that pass and list the "
+                                   "others in the answer's refused (at least one must pass); "
+                                   "otherwise one bad photo refuses the whole upload"},
     },
 }}}}
 _EDITS_BODY = {"required": True, "content": {"application/json": {"schema": _ref("EditsRequest")}}}

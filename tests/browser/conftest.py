@@ -5,6 +5,7 @@ thread, and headless Debian Chromium driven by Playwright (never a downloaded br
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,9 @@ from tests.conftest import REPO, redis_db_url
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 OUTPUT = REPO / "tests" / "_output" / "browser"
+#: A batch's page (not /batches/new, where an upload starts: the page sends the form itself and
+#: goes on to the batch once it is made).
+BATCH_PAGE = re.compile(r"/batches/[0-9a-f]{32}(\?.*)?$")
 USERNAME, PASSWORD = "carol", "a long portal password"
 
 
@@ -152,3 +156,13 @@ def signed_in_page(chromium, web_server: str, **context_args):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/batches")
     return page, errors
+
+
+def settled(page, timeout_ms: int = 300_000) -> None:
+    """Until the item editor waits on nothing it asked for (no move unsent, no request or
+    preview on its way) and shows the newest version it asked for."""
+    page.wait_for_function(
+        """() => {
+             const e = document.getElementById("editor").dataset;
+             return e.pending === "false" && e.shownVersion === e.requested;
+           }""", timeout=timeout_ms)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import signed_in_page
+from tests.browser.conftest import BATCH_PAGE, signed_in_page
 from tests.pipeline_faces.test_face_edits import two_faces
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
@@ -29,7 +29,7 @@ def test_pick_a_face_and_edit_it_alone(web_server, worker_process, chromium, tmp
     page.set_input_files("#files", [str(photo)])
     page.get_by_label("Every face of each photo").check()
     page.get_by_role("button", name="Upload and start").click()
-    page.wait_for_url("**/batches/*")
+    page.wait_for_url(BATCH_PAGE)
     ready = page.locator('#items [data-status="preview_ready"]')
     expect(ready).to_have_count(1, timeout=RENDER_TIMEOUT_MS)
     ready.get_by_role("link", name="Edit").click()

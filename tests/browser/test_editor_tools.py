@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from shared.codes.errors import message_for
-from tests.browser.conftest import signed_in_page
+from tests.browser.conftest import BATCH_PAGE, signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def test_undo_before_after_finalize_during_preview_and_retry(web_server, worker_
     page.goto(web_server + "/batches/new")
     page.set_input_files("#files", [str(face), str(blank)])
     page.get_by_role("button", name="Upload and start").click()
-    page.wait_for_url("**/batches/*")
+    page.wait_for_url(BATCH_PAGE)
     batch_url = page.url
     expect(page.locator('#items [data-status="failed"]')).to_have_count(1, timeout=RENDER_TIMEOUT_MS)
     expect(page.locator('#items [data-status="preview_ready"]')).to_have_count(
@@ -70,12 +70,16 @@ def test_undo_before_after_finalize_during_preview_and_retry(web_server, worker_
     expect(editor).to_have_attribute("data-shown-version", str(start + 2), timeout=RENDER_TIMEOUT_MS)
     expect(page.get_by_role("button", name="Undo")).to_be_disabled()
 
-    # Before/after shows the original in place, and back.
+    # Before shows the original in place of the edit, and back.
     edited_src = preview.get_attribute("src")
-    page.get_by_role("button", name="Before / after").click()
-    assert "/original" in preview.get_attribute("src")
+    page.get_by_role("button", name="Before", exact=True).click()
+    expect(page.locator("#before-img")).to_be_visible()
+    assert "/original" in page.locator("#before-img").get_attribute("src")
+    expect(preview).to_have_css("visibility", "hidden")
     expect(editor).to_have_attribute("data-showing", "before")
-    page.get_by_role("button", name="Before / after").click()
+    page.get_by_role("button", name="Before", exact=True).click()
+    expect(page.locator("#before-img")).to_be_hidden()
+    expect(preview).to_be_visible()
     assert preview.get_attribute("src") == edited_src
 
     # Finalize pressed while a new preview renders: queued after it, no error, the final in place.

@@ -1,7 +1,8 @@
 """``POST /api/v1/batches``: a JSON body is a synthesis batch (``web.api.synthesis``); else the
 recipe (JSON checked for depth and control characters), an optional webhook URL (form field ``webhook_url`` or the recipe's ``webhook_url`` key), the photos,
-an optional batch name (form field ``name``) and an optional ``Idempotency-Key``
-(web.idempotency)."""
+an optional batch name (form field ``name``), ``partial=true`` to make the batch of the photos
+that pass (the answer's ``refused`` lists the others; without it one bad file refuses the whole
+request) and an optional ``Idempotency-Key`` (web.idempotency)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from shared.recipe.parse import model_default_costs, parse_recipe
 from shared.store.tables import User
 from web import idempotency
 from web.api.serialize import created_dict
-from web.api.uploads import read_uploads, recipe_text
+from web.api.uploads import read_some_uploads, read_uploads, recipe_text, wants_partial
 from web.errors import ApiError
 from web.extensions import services
 from web.safe_input import loads_checked
@@ -68,7 +69,11 @@ def submit_batch(user: User):
     if webhook_url and not user.webhook_secret:
         raise ApiError(409, RequestErrorCode.WEBHOOK_SECRET_MISSING,
                        "make a webhook secret first (POST /api/v1/webhooks/secret)", WEBHOOK_FIELD)
-    uploads = read_uploads(request, svc.settings)
+    refused = None
+    if wants_partial(request):
+        uploads, refused = read_some_uploads(request, svc.settings)
+    else:
+        uploads = read_uploads(request, svc.settings)
     # A name is part of what the request asks for (another name with the same key is a 422).
     named = {**recipe.as_dict(), "batch_name": name} if name else recipe.as_dict()
     print_ = idempotency.fingerprint(named, webhook_url, uploads)
@@ -79,4 +84,4 @@ def submit_batch(user: User):
         user.id, key, print_,
         lambda: svc.batches.create_batch(user.id, uploads, recipe, webhook_url=webhook_url,
                                       name=name),
-        created_dict)
+        created_dict if refused is None else lambda batch: {**created_dict(batch), "refused": refused})

@@ -4,6 +4,9 @@ Limits: the whole request (Flask's MAX_CONTENT_LENGTH -> 413), files per batch (
 size (413). Types: the first bytes must look like an accepted image (magic numbers, never the
 name or the client's Content-Type) or the request is refused with 415. The user's file name is
 kept for display only (control characters removed, length capped); it never becomes a path.
+
+All or nothing, unless the request opts in with the form field ``partial=true``: then the files
+that pass make the batch and each refused one is reported (``read_some_uploads``).
 """
 
 from __future__ import annotations
@@ -49,7 +52,15 @@ def recipe_text(request: Request) -> str | None:
     return request.form.get("recipe")
 
 
-def read_uploads(request: Request, settings: Settings) -> list[Upload]:
+PARTIAL_FIELD = "partial"
+
+
+def wants_partial(request: Request) -> bool:
+    """The request's opt-in to a batch of the files that pass (form field ``partial``)."""
+    return request.form.get(PARTIAL_FIELD, "").strip().lower() in ("true", "1", "on", "yes")
+
+
+def _files(request: Request, settings: Settings) -> list[FileStorage]:
     files: list[FileStorage] = request.files.getlist("files")
     if not files:
         hint = " (it was sent as text; send it as a file part)" if "files" in request.form else ""
@@ -59,7 +70,29 @@ def read_uploads(request: Request, settings: Settings) -> list[Upload]:
             413, "too_many_files",
             f"{len(files)} files; at most {settings.max_files_per_batch} per batch", "files",
         )
-    return [read_upload(storage, position, settings) for position, storage in enumerate(files)]
+    return files
+
+
+def read_uploads(request: Request, settings: Settings) -> list[Upload]:
+    """Every photo of the request, or the first refusal (ApiError)."""
+    return [read_upload(storage, position, settings)
+            for position, storage in enumerate(_files(request, settings))]
+
+
+def read_some_uploads(request: Request, settings: Settings) -> tuple[list[Upload], list[dict]]:
+    """``partial=true``: the photos that pass, and one entry per refused file (its field, name,
+    code and message). When none passes, the first refusal is raised as without the flag."""
+    uploads, refused, first = [], [], None
+    for position, storage in enumerate(_files(request, settings)):
+        try:
+            uploads.append(read_upload(storage, position, settings))
+        except ApiError as exc:
+            first = first or exc
+            refused.append({"field": exc.field, "filename": exc.extra.get("filename"),
+                            "code": exc.code, "message": exc.message})
+    if not uploads:
+        raise first
+    return uploads, refused
 
 
 def read_upload(storage: FileStorage, position: int, settings: Settings) -> Upload:

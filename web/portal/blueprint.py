@@ -14,7 +14,7 @@ from shared.store.tables import WorkerHeartbeat, utcnow
 from web.portal.auth import signed_in
 from web.portal.costs import format_macs
 from web.portal.csrf import check_csrf, csrf_field, csrf_token
-from web.portal.present import STATUS_LABELS
+from web.portal.present import page_config
 from web.portal.services import services
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def page_values() -> dict:
         "csrf_field": csrf_field,
         "csrf_token": csrf_token,
         "model_notice": random_weights_notice(),
-        "status_labels": STATUS_LABELS,
+        "page_config": page_config(),
         "model_name": services().model.name,
     }
 

@@ -13,18 +13,8 @@ from shared.commands.errors import CommandError
 from shared.commands.user_directions import DEFAULT_STRIP_STEPS, STRIP_STEPS
 from web.portal.auth import login_required
 from web.portal.blueprint import bp
-from web.portal.forms import Slider
 from web.portal.present import item_view
 from web.portal.services import services
-
-
-def direction_sliders(svc, user_id: int, model: str) -> list[Slider]:
-    """Editor sliders for ``model``'s generator directions and the user's own for it."""
-    out = [Slider(d["key"], d["name"], f"edit_user_{d['name']}")
-           for d in svc.directions.listing(user_id, model)]
-    out += [Slider(d["key"], d["label"], f"edit_{d['key']}")
-            for d in generator_directions(svc.settings.weights_dir, model)]
-    return out
 
 
 @bp.route("/items/<item_id>/explore")

@@ -49,17 +49,27 @@ OTHER_SLIDERS: tuple[Slider, ...] = tuple(
 @dataclass
 class BatchForm:
     """The outcome of reading the form: either uploads + recipe, or errors (and what was sent,
-    so the page can show the choices again)."""
+    so the page can show the choices again). Files the upload check refused are in ``refused``
+    (position among the chosen files, name, reason); with ``partial`` (the form's "create the
+    batch from the good ones") they do not stop the batch."""
 
     uploads: list[Upload] = field(default_factory=list)
     recipe: Recipe | None = None
     name: str | None = None  # the batch's name (checked), None for none
     errors: list[str] = field(default_factory=list)
+    refused: list[dict] = field(default_factory=list)
+    partial: bool = False
     values: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.errors and self.recipe is not None
+        return (not self.errors and self.recipe is not None and bool(self.uploads)
+                and (self.partial or not self.refused))
+
+    @property
+    def problems(self) -> list[str]:
+        """Every reason the batch was not made, for the page."""
+        return [r["reason"] for r in self.refused] + self.errors
 
 
 def _number(form: MultiDict, name: str, errors: list[str], label: str) -> float | None:
@@ -136,7 +146,7 @@ def check_upload(storage: FileStorage, position: int,
 def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
                     model) -> BatchForm:
     """``model``: the ModelConfig the batch goes to (its resolution, its measured defaults)."""
-    result = BatchForm(values=form.to_dict())
+    result = BatchForm(values=form.to_dict(), partial=form.get("partial") in _CHECKED)
     try:
         result.name = parse_batch_name(form.get(NAME_FIELD))
     except BatchNameError as exc:
@@ -151,7 +161,8 @@ def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
         for position, storage in enumerate(chosen):
             upload, problem = check_upload(storage, position, settings)
             if problem:
-                result.errors.append(problem)
+                result.refused.append({"index": position, "filename": storage.filename,
+                                       "reason": problem})
             else:
                 result.uploads.append(upload)
     raw = recipe_dict_from_form(form, result.errors)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from shared.catalog.directions import MIN_EXAMPLES
 from shared.commands.errors import CommandError
 from shared.recipe.batch_names import MAX_NAME_CHARS
 from shared.recipe.parse import MAX_REFINE_STEPS, recipe_from_stored
@@ -15,10 +16,10 @@ from web.api.serialize import batch_summaries
 from web.portal.auth import check_password_login, login_required, safe_next, sign_in, sign_out
 from web.portal.blueprint import bp
 from web.portal.costs import cost_options, measured_macs_per_second
-from web.portal.explore import direction_sliders
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
 from web.portal.present import batch_label, batch_view, item_view, portal_sort
 from web.portal.services import services
+from web.portal.workspace import filmstrip, slider_groups
 
 PER_PAGE = 20
 
@@ -90,6 +91,22 @@ def _new_batch_page(form=None, status: int = 200):
     ), status
 
 
+def _wants_json() -> bool:
+    """The page's script sends the form itself (the files stay chosen) and reads JSON back."""
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _refused_answer(form, status: int):
+    """The form's refusal: the page again, or for its script JSON naming each refused file."""
+    if not _wants_json():
+        return _new_batch_page(form, status)
+    return jsonify({"error": {
+        "code": "files_refused" if form.refused and not form.errors else "invalid_form",
+        "message": "The batch was not created.", "problems": form.errors,
+        "refused": form.refused, "accepted": len(form.uploads),
+    }}), status
+
+
 @bp.route("/batches/new", methods=["GET", "POST"])
 @login_required
 def new_batch():
@@ -98,15 +115,21 @@ def new_batch():
     svc = services()
     form = read_batch_form(request.form, request.files, svc.settings, svc.model)
     if not form.ok:
-        return _new_batch_page(form, 400)
+        return _refused_answer(form, 400)
     try:
         batch_id = svc.batches.create_batch(current_user.id, form.uploads, form.recipe,
                                          name=form.name)
     except CommandError as exc:
         form.errors.append(exc.message)
-        return _new_batch_page(form, exc.status)
-    flash(f"Batch created with {len(form.uploads)} photo(s). Previews appear as they render.")
-    return redirect(url_for("portal.batch_page", batch_id=batch_id))
+        return _refused_answer(form, exc.status)
+    left_out = (f" {len(form.refused)} left out: " + " ".join(r["reason"] for r in form.refused)
+                if form.refused else "")
+    flash(f"Batch created with {len(form.uploads)} photo(s).{left_out} "
+          "Previews appear as they render.")
+    url = url_for("portal.batch_page", batch_id=batch_id)
+    if _wants_json():
+        return jsonify({"url": url, "refused": form.refused}), 201
+    return redirect(url)
 
 
 def _job_call(fn, *args):
@@ -123,7 +146,8 @@ def batch_page(batch_id: str):
     with svc.sessions() as db:
         batch = _job_call(svc.batches.get_batch, db, current_user.id, batch_id)
         data = batch_view(batch, portal_sort())
-    return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS)
+    return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS,
+                           min_examples=MIN_EXAMPLES)
 
 
 @bp.route("/batches/<batch_id>/finalize", methods=["POST"])
@@ -160,16 +184,16 @@ def item_page(item_id: str):
         data = item_view(item)
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id
+        strip = filmstrip(item)
         # The item's own model: its costs, its directions, attributes only where it has them.
         model = svc.batches.model_config(item.batch.model_name)
         costs = cost_options(model, measured_macs_per_second(db, current_user.id, model),
                              svc.settings)
     current = data["edits"] if data["edits"] is not None else recipe.edits
-    attributes = "boundary" in model.kinds
+    groups = slider_groups("boundary" in model.kinds, svc.directions.listing(current_user.id, model.name),
+                           svc.settings.weights_dir, model.name)
     return render_template(
         "portal/item.html", item=data, batch_id=batch_id, current_edits=current,
-        recipe_edits=recipe.edits, costs=costs, output=recipe.output,
-        main_sliders=MAIN_SLIDERS if attributes else [],
-        other_sliders=OTHER_SLIDERS if attributes else [], slider_scale=SLIDER_SCALE,
-        direction_sliders=direction_sliders(svc, current_user.id, model.name),
+        recipe_edits=recipe.edits, costs=costs, output=recipe.output, groups=groups,
+        slider_scale=SLIDER_SCALE, filmstrip=strip,
     )

@@ -1,7 +1,8 @@
 """What the portal's templates add to the API's JSON (``web.api.serialize``, the one serializer):
-a label per status, the error as text, the quality line, the image URLs by kind and the editor's
-URL. The pages' scripts fetch the same API JSON and derive the same fields (``Portal.view`` in
-static/portal.js), so the first render and every update agree."""
+a label per status, the error as text, the quality line, the progress in words, the image URLs
+by kind and the editor's URL. The pages' scripts fetch the same API JSON and derive the same
+fields (``Portal.view`` in static/portal.js) from the labels and image kinds defined here, which
+every page carries (``page_config``), so the first render and every update agree."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ STATUS_LABELS: dict[str, str] = {
     "running": "Running",
     "empty": "Empty",
 }
+#: Statuses in which an item has a preview to show (the batch page counts them as ready).
+PREVIEW_SHOWN = ("preview_ready", "finalizing", "done")
 
 
 def batch_label(status: str, counts: dict[str, int]) -> str:
@@ -32,6 +35,42 @@ def batch_label(status: str, counts: dict[str, int]) -> str:
         if extra:
             label += ", " + ", ".join(extra)
     return label
+
+
+def progress_text(counts: dict[str, int]) -> str:
+    """A batch's progress in words: "Previews 2/2 ready · finals 0/2" (then failed, canceled).
+    The same words as ``Portal.progressText`` in static/portal.js."""
+    total = sum(counts.values())
+    if not total:
+        return "No photos"
+    previews = sum(counts.get(k, 0) for k in PREVIEW_SHOWN)
+    parts = [f"Previews {previews}/{total} ready", f"finals {counts.get('done', 0)}/{total}"]
+    parts += [f"{counts[k]} {k}" for k in ("failed", "canceled") if counts.get(k)]
+    return " \u00b7 ".join(parts)
+
+
+def page_config() -> dict:
+    """What every page's scripts read from the page (``#portal-config``): the status labels, the
+    image kinds, which statuses have a preview, and the URLs they call (``{id}`` stands for an
+    id), so no script carries its own copy or a hard-coded ``/api/v1``."""
+    def template(endpoint: str, **ids: str) -> str:
+        return url_for(endpoint, **{k: "__id__" for k in ids}).replace("__id__", "{id}")
+
+    return {
+        "status_labels": STATUS_LABELS,
+        "image_kinds": list(serialize.IMAGE_KINDS),
+        "preview_shown": list(PREVIEW_SHOWN),
+        "urls": {
+            "models": url_for("api.list_models"),
+            "batches": url_for("api.create_batch"),
+            "directions": url_for("api.list_directions"),
+            "batch": template("api.get_batch", batch_id="x"),
+            "batch_events": template("api.batch_events", batch_id="x"),
+            "item": template("api.get_item", item_id="x"),
+            "batch_page": template("portal.batch_page", batch_id="x"),
+            "item_page": template("portal.item_page", item_id="x"),
+        },
+    }
 
 
 def _number(value, digits: int) -> str:
@@ -83,7 +122,9 @@ def batch_view(batch: Batch, sort: str) -> dict:
         "items": items,
         "sort": sort,
         "status_label": batch_label(data["status"], data["counts"]),
+        "progress_text": progress_text(data["counts"]),
         "finals": sum(1 for i in items if i["status"] == "done" and i["final_url"]),
+        "previews": sum(1 for i in items if i["status"] in PREVIEW_SHOWN),
         "total": len(items),
     }
 

@@ -144,6 +144,15 @@ class BatchPage(BaseModel):
     pages: int
 
 
+class RefusedFile(BaseModel):
+    """A photo an upload with ``partial=true`` left out, and why (the error it would have been)."""
+
+    field: str = Field(description="the form field, files[<position>]")
+    filename: str | None
+    code: str
+    message: str
+
+
 class BatchCreated(BaseModel):
     """The answer to an upload: the batch and its items' first state."""
 
@@ -152,6 +161,8 @@ class BatchCreated(BaseModel):
     status: BatchStatus
     url: Url
     items: list[ItemRef]
+    refused: list[RefusedFile] = Field(None, description="with partial=true only: the files "
+                                       "left out of the batch")
 
 
 class Accepted(BaseModel):

@@ -1,40 +1,53 @@
-/* Batch page: polls the batch's JSON (REST API v1, signed in by the session cookie) and updates the progress bar, the counts and each item's
-   status, error, render times and thumbnails in place. Polls fast while something is rendering,
-   slowly otherwise, and not at all while the tab is hidden. */
+/* Batch page: follows the batch (Portal.follow: pushed events, polling only without them) and
+   updates in place the status, the progress in words and bars, and each card: its preview and
+   final side by side (whole photos), its status and error, and behind "Show details" the
+   original, the projection, the quality line and the render timings. Cards follow the
+   server's order (most realistic first when asked). */
 "use strict";
 
 (function () {
   const root = document.getElementById("batch");
   if (!root) return;
-  const url = root.dataset.jsonUrl;
-  const KINDS = ["original", "projected", "preview", "final"];
   const ACTIVE = new Set(["queued", "running"]);
-  const LABELS = { queued: "Queued", previewing: "Rendering preview", preview_ready: "Preview ready",
-                   finalizing: "Rendering final", done: "Done", failed: "Failed", canceled: "Canceled" };
-  let timer = null;
-  let inFlight = false;
+  const items = document.getElementById("items");
 
   function setStatus(el, status, label) {
     el.className = "status status-" + status;
     el.textContent = label;
   }
 
-  function updateThumb(li, item, kind) {
+  function caption(kind) { return kind.charAt(0).toUpperCase() + kind.slice(1); }
+
+  /* One image of a card; ``standin``: the kind shown (dimmed) while ``kind`` is missing. */
+  function updatePicture(li, item, kind, standin, missing) {
     const figure = li.querySelector(".thumb-" + kind);
-    const src = item.urls[kind];
-    if (!figure || !src) return;
-    let img = figure.querySelector("img");
-    if (img && img.getAttribute("src") === src) return;
-    if (!img) {
-      const link = document.createElement("a");
-      img = document.createElement("img");
-      img.alt = kind.charAt(0).toUpperCase() + kind.slice(1) + " of " + item.filename;
-      link.appendChild(img);
-      const placeholder = figure.querySelector(".placeholder");
-      if (placeholder) placeholder.replaceWith(link); else figure.prepend(link);
+    if (!figure) return;
+    const shown = item.urls[kind] ? kind : (standin && item.urls[standin] ? standin : null);
+    const src = shown ? item.urls[shown] : null;
+    const current = figure.querySelector("img");
+    if (current && current.getAttribute("src") === src) return;
+    let node;
+    if (!src) {
+      node = document.createElement("div");
+      node.className = "placeholder";
+      node.setAttribute("aria-hidden", "true");
+      node.textContent = missing || "\u2014";
+    } else {
+      const img = document.createElement("img");
+      img.src = src;
+      img.dataset.kind = shown;
+      img.alt = caption(shown) + " of " + item.filename + (shown === kind ? "" : " (no " + kind + " yet)");
+      if (shown === kind) {
+        node = document.createElement("a");
+        node.href = src;
+        node.appendChild(img);
+      } else {
+        img.className = "standin";
+        node = img;
+      }
     }
-    img.src = src;
-    img.parentElement.href = src;
+    const old = figure.querySelector("a, img, .placeholder");
+    if (old) old.replaceWith(node); else figure.prepend(node);
   }
 
   function updateItem(item) {
@@ -50,23 +63,11 @@
     li.querySelector('[data-role="timings"]').textContent = Object.entries(item.timings)
       .map(function ([stage, s]) { return stage.replace(/_/g, " ") + " " + Portal.formatSeconds(s); })
       .join(" \u00b7 ");
-    KINDS.forEach(function (kind) { updateThumb(li, item, kind); });
-  }
-
-  function updateCounts(counts) {
-    const box = document.getElementById("batch-counts");
-    box.replaceChildren();
-    Object.entries(counts).forEach(function ([status, n]) {
-      if (!n) return;
-      const span = document.createElement("span");
-      span.className = "count count-" + status;
-      span.dataset.status = status;
-      span.append(LABELS[status] + ": ");
-      const b = document.createElement("b");
-      b.textContent = n;
-      span.appendChild(b);
-      box.append(span, " ");
-    });
+    updatePicture(li, item, "preview", "original");
+    updatePicture(li, item, "final", null, "Not finalized");
+    updatePicture(li, item, "original");
+    updatePicture(li, item, "projected");
+    li.dispatchEvent(new CustomEvent("item-updated", { bubbles: true, detail: item }));
   }
 
   /* As web/portal/present.py's batch_label: "Done, 2 failed". */
@@ -81,53 +82,52 @@
   }
 
   function update(batch) {
-    document.getElementById("batch-progress").value = batch.progress;
-    document.getElementById("batch-pct").textContent = Math.round(batch.progress * 100) + "%";
+    const total = batch.items.length;
+    const previews = batch.items.filter(function (i) { return Portal.config.preview_shown.indexOf(i.status) !== -1; }).length;
+    const finals = batch.items.filter(function (i) { return i.status === "done" && i.final_url; }).length;
+    document.getElementById("batch-progress-text").textContent = Portal.progressText(batch.counts);
+    [["previews-progress", previews], ["finals-progress", finals]].forEach(function ([id, n]) {
+      const bar = document.getElementById(id);
+      bar.max = total || 1;
+      bar.value = n;
+    });
     setStatus(document.getElementById("batch-status"), batch.status, batchLabel(batch));
-    updateCounts(batch.counts);
     batch.items.forEach(updateItem);
     // Sorted by realism, the order changes as scores arrive: follow the server's order, but
     // touch the list only when it changed (moving a node would drop the keyboard focus).
-    const list = document.getElementById("items");
     const wanted = batch.items.map(function (item) { return "item-" + item.id; });
-    const shown = Array.from(list.children).map(function (li) { return li.id; });
+    const shown = Array.from(items.children).map(function (li) { return li.id; });
     if (wanted.join() !== shown.join()) {
       wanted.forEach(function (id) {
         const li = document.getElementById(id);
-        if (li) list.appendChild(li);
+        if (li) items.appendChild(li);
       });
     }
     const zip = document.getElementById("download-zip");
-    const finals = batch.items.filter(function (i) { return i.status === "done" && i.final_url; }).length;
     document.getElementById("finals-count").textContent = finals;
     zip.classList.toggle("disabled", !finals);
     if (finals) zip.removeAttribute("aria-disabled"); else zip.setAttribute("aria-disabled", "true");
     root.dataset.status = batch.status;
+    root.dataset.updates = String(Number(root.dataset.updates || 0) + 1);
   }
 
-  async function poll() {
-    if (inFlight) return;
-    inFlight = true;
-    timer = null;
-    let delay = 1500;
-    try {
-      const batch = await Portal.request("GET", url);
-      update(batch);
-      // Finalizing items keep the batch "running"; otherwise it is idle until the user acts.
-      if (!ACTIVE.has(batch.status)) delay = 10000;
-    } catch (e) {
-      delay = 5000;
-    } finally {
-      inFlight = false;
-    }
-    if (!document.hidden && timer === null) timer = setTimeout(poll, delay);
-  }
-
-  document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && timer === null && !inFlight) poll();
+  const details = document.getElementById("show-details");
+  details.addEventListener("click", function () {
+    const on = items.classList.toggle("show-details");
+    details.setAttribute("aria-pressed", String(on));
+    details.textContent = on ? "Hide details" : "Show details";
   });
   document.getElementById("download-zip").addEventListener("click", function (e) {
     if (this.classList.contains("disabled")) e.preventDefault();
   });
-  poll();
+
+  Portal.follow({
+    json: root.dataset.jsonUrl,
+    events: root.dataset.eventsUrl,
+    onData: update,
+    // Finalizing items keep the batch "running"; otherwise it is idle until the user acts.
+    busy: function (batch) { return ACTIVE.has(batch.status); },
+    fastMs: 1500,
+    onStream: function (up) { root.dataset.stream = up ? "open" : "down"; },
+  });
 })();

@@ -1,6 +1,6 @@
-/* Direction explorer: asks the API for a strip of previews along the chosen direction, polls it
-   until the worker has rendered it, shows it with its values; a generator direction can then be
-   kept under a name (POST /api/v1/directions). */
+/* Direction explorer: asks the API for a strip of previews along the chosen direction, follows
+   it (Portal.follow; strips have no events, so it polls) until the worker has rendered it, shows
+   it with its values; a generator direction can then be kept under a name (the directions URL). */
 "use strict";
 
 (function () {
@@ -20,14 +20,24 @@
   function say(text) { statusLine.textContent = text; }
   function isGenerator(key) { return /^(sefa|pca)_\d\d$/.test(key); }
 
-  async function poll(url, ticket) {
-    for (let i = 0; i < 600 && ticket === current; i++) {
-      const strip = await Portal.request("GET", url);
-      if (strip.status === "done") return strip;
-      if (strip.status === "failed") throw new Error(strip.error || "the strip failed");
-      await new Promise(function (r) { setTimeout(r, 250); });
-    }
-    return null;
+  let following = null;
+
+  /* The strip once rendered (null when a newer strip was asked for meanwhile). */
+  function rendered(url, ticket) {
+    if (following) following.stop();
+    return new Promise(function (resolve, reject) {
+      following = Portal.follow({
+        json: url, events: null, fastMs: 250, slowMs: null,
+        busy: function (strip) { return strip.status === "queued" && ticket === current; },
+        onData: function (strip) {
+          if (ticket !== current) { resolve(null); return; }
+          if (strip.status === "done") resolve(strip);
+          else if (strip.status === "failed") reject(new Error(strip.error || "the strip failed"));
+        },
+        // A refusal will not change by asking again; anything else (the network) is retried.
+        onError: function (e) { if (e.status >= 400 && e.status < 500) { following.stop(); reject(e); } },
+      });
+    });
   }
 
   form.addEventListener("submit", async function (event) {
@@ -39,7 +49,7 @@
     try {
       const strip = await Portal.request("POST", root.dataset.stripsUrl,
                                          { direction: direction, steps: Number(steps.value) });
-      const done = await poll(strip.url, ticket);
+      const done = await rendered(strip.url, ticket);
       if (!done || ticket !== current) return;
       img.src = done.image_url;
       values.textContent = "Values: " + done.values.map(function (v) {

@@ -66,5 +66,29 @@ const FaceBoxes = (function () {
     return { show: show, select: select, place: place };
   }
 
-  return { create: create };
+  /* Face crops (no photo to outline on): one "Face n" button each in ``container``. */
+  function buttons(container, onPick) {
+    const list = document.createElement("span");
+    list.className = "face-buttons";
+    container.insertBefore(list, container.children[1] || null);
+    function show(faces) {
+      list.replaceChildren.apply(list, (faces || []).map(function (face, index) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.face = String(index);
+        button.textContent = "Face " + (index + 1);
+        button.setAttribute("aria-pressed", "false");
+        button.addEventListener("click", function () { onPick(index); });
+        return button;
+      }));
+    }
+    function select(index) {
+      list.querySelectorAll("button").forEach(function (b) {
+        b.setAttribute("aria-pressed", String(Number(b.dataset.face) === index));
+      });
+    }
+    return { show: show, select: select, place: function () {} };
+  }
+
+  return { create: create, buttons: buttons };
 })();

@@ -1,11 +1,11 @@
 /* Generate: new images from seeds through the REST API (session cookie + CSRF header), the grid
-   filled in as previews render; each sample opens in the item editor. */
+   filled in as previews render (Portal.follow: the batch's events, polling without them); each
+   sample opens in the item editor. */
 "use strict";
 
 (function () {
   const form = document.getElementById("generate");
   if (!form) return;
-  const api = "/api/v1";
   const grid = document.getElementById("samples");
   const status = document.getElementById("generate-status");
   const errorBox = document.getElementById("generate-error");
@@ -15,7 +15,7 @@
   const truncation = document.getElementById("truncation");
   const truncationOut = document.getElementById("truncation-out");
   let models = {};
-  let polling = null;
+  let following = null;
 
   truncation.addEventListener("input", function () {
     truncationOut.textContent = Number(truncation.value).toFixed(2);
@@ -28,7 +28,7 @@
       (m.directions.length ? ", " + m.directions.length + " directions" : "")) : "";
   }
 
-  Portal.request("GET", api + "/models").then(function (data) {
+  Portal.request("GET", Portal.url("models")).then(function (data) {
     models = {};
     modelSelect.replaceChildren();
     for (const m of data.models) {
@@ -72,7 +72,7 @@
     const picture = document.createElement("div");
     picture.className = "thumb-preview";
     const link = document.createElement("a");
-    link.href = "/items/" + item.id;
+    link.href = Portal.url("item_page", item.id);
     link.textContent = "Open in the editor";
     link.className = "button small";
     const state = document.createElement("p");
@@ -87,7 +87,7 @@
     for (const item of batch.items) {
       const li = grid.querySelector('[data-item-id="' + item.id + '"]') || grid.appendChild(card(item));
       li.dataset.status = item.status;
-      li.querySelector('[data-role="status"]').textContent = item.status.replace("_", " ");
+      li.querySelector('[data-role="status"]').textContent = Portal.statusLabel(item.status);
       const box = li.querySelector(".thumb-preview");
       if (item.preview_url && box.dataset.url !== item.preview_url) {
         const img = document.createElement("img");
@@ -99,15 +99,18 @@
       if (item.preview_url) ready += 1;
     }
     status.textContent = ready + " of " + batch.items.length + " rendered";
-    return ready === batch.items.length ||
-      batch.items.every(function (i) { return ["failed", "canceled", "done", "preview_ready"].includes(i.status); });
   }
 
-  function poll(batchId) {
-    if (polling) clearTimeout(polling);
-    Portal.request("GET", api + "/batches/" + batchId).then(function (batch) {
-      if (!update(batch)) polling = setTimeout(function () { poll(batchId); }, 700);
-    }).catch(function () { polling = setTimeout(function () { poll(batchId); }, 2000); });
+  function settled(batch) {
+    return batch.items.every(function (i) { return ["failed", "canceled", "done", "preview_ready"].includes(i.status); });
+  }
+
+  function watch(batchId) {
+    if (following) following.stop();
+    following = Portal.follow({
+      json: Portal.url("batch", batchId), events: Portal.url("batch_events", batchId),
+      onData: update, busy: function (batch) { return !settled(batch); }, slowMs: null,
+    });
   }
 
   form.addEventListener("submit", function (e) {
@@ -115,13 +118,13 @@
     errorBox.textContent = "";
     const button = document.getElementById("generate-button");
     button.disabled = true;
-    Portal.request("POST", api + "/batches", body()).then(function (made) {
+    Portal.request("POST", Portal.url("batches"), body()).then(function (made) {
       grid.replaceChildren();
       for (const item of made.items) grid.appendChild(card(item));
       status.textContent = "Rendering " + made.items.length + " images (seeds " + made.seeds.join(", ") + ")";
-      batchLink.href = "/batches/" + made.id;
+      batchLink.href = Portal.url("batch_page", made.id);
       batchLink.hidden = false;
-      poll(made.id);
+      watch(made.id);
     }).catch(function (err) {
       errorBox.textContent = err.message;
     }).finally(function () { button.disabled = false; });

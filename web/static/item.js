@@ -1,14 +1,16 @@
-/* Item editor: moving a slider asks for a new preview (debounced). New results are pushed: the
-   page listens to the batch's event stream (server-sent events of REST API v1) and fetches the
-   item when an event names it; it polls slowly only as a fallback (and fast while the stream
-   is down). Every request gets a new
-   edit_version from the server; the page shows a preview only when it belongs to the newest
-   version asked for, and never swaps in an image older than the one on screen, whatever order
-   responses and image loads arrive in. The status line says what is running and how long the
-   last render took, like the original editor's status bar.
+/* Item editor: a workspace of the picture (view.js: zoom, pan, split) beside the panel of
+   sliders. Moving a slider asks for a new preview at once when none is being rendered, else as
+   soon as the one being rendered is on screen (the newest position wins; a drag never starves
+   the worker with versions it would throw away). Results are pushed: Portal.follow listens to
+   the batch's event stream and loads the item when an event names it (polling only without
+   the stream); a pushed preview of the newest edit is loaded straight from the event.
+   Every request gets a new edit_version from the server; the page shows a preview only when it
+   belongs to the newest version asked for, and never swaps in an older image than the one on
+   screen. Each preview shown after a slider move is timed from the move to the frame it is on
+   screen (performance.measure "slider-to-preview"; bench/editor_latency.py reads them).
    Several faces: the sliders edit all faces (the item's edits) or the face picked on the photo
-   (that face's override, sent with "face"); the page keeps both in `model` and an undo step
-   puts back the whole model and the face it changed. */
+   (that face's override, sent with "face"); edits.js keeps that model and its undo history
+   (Ctrl+Z, Ctrl+Shift+Z here), view.js the picture's tools and keys. */
 "use strict";
 
 (function () {
@@ -16,32 +18,31 @@
   if (!root) return;
   const costs = JSON.parse(root.dataset.costs);
   const recipeEdits = JSON.parse(root.dataset.recipeEdits);
-  let item = JSON.parse(root.dataset.item);
+  let item = Portal.view(JSON.parse(root.dataset.item));
   const previewImg = document.getElementById("preview-img");
+  const beforeImg = document.getElementById("before-img");
   const statusLine = document.getElementById("status-line");
   const errorBox = document.getElementById("item-error");
-  const SCALE = 100;
   const SETTLED = new Set(["preview_ready", "done", "failed", "canceled"]);
   const SHOWABLE = new Set(["preview_ready", "finalizing", "done"]);
+  const STALL_MS = 4000;  // a preview not back by then does not hold the next request
 
   let requested = item.edit_version;               // newest version this page asked for (or saw)
   let shown = Number(previewImg.dataset.version);  // version of the preview on screen
   let pending = 0;                                 // edit requests not answered yet
+  let awaiting = null;                             // {version, since}: a preview being rendered
   let waitingSince = null;                         // when the current render was asked for
-  let pollTimer = null;
   let finalizing = item.status === "finalizing";
   let shownSrc = previewImg.getAttribute("src");
-  let shownLabel = "Preview";
+  let finalQueued = false;                         // Finalize pressed while a preview renders
+  let movedAt = null;                              // first slider move not sent yet
+  const movedFor = {};                             // version -> when its first move was
 
   Portal.bindSliderOutputs(root);
-  const previewCost = Portal.bindCost(root, "preview", costs, function () { requestPreview(); });
-  const sliders = Array.from(root.querySelectorAll('input[type="range"][data-attr]'));
+  const previewCost = Portal.bindCost(root, "preview", costs, function () { send(); });
 
   function say(text) { statusLine.textContent = text; }
-
-  function costText(cost) {
-    return Math.round(cost.channels * 100) + "% channels, " + cost.resolution + " px";
-  }
+  function costText(cost) { return Math.round(cost.channels * 100) + "% channels, " + cost.resolution + " px"; }
 
   function renderTime(timings, stage) {
     // The worker names its stages; pick the render of this stage when it is there.
@@ -51,169 +52,165 @@
     return key ? timings[key] : null;
   }
 
-  function currentEdits() {
-    const edits = {};
-    sliders.forEach(function (s) {
-      const v = Number(s.value);
-      if (v !== 0) edits[s.dataset.attr] = v / SCALE;
-    });
-    return edits;
-  }
-
-  /* What the sliders edit: the item's edits ("shared", every face without an override) and
-     the per-face overrides (face index as text -> edits), as the server stores them. */
-  let model = { shared: Object.assign({}, item.edits || {}), faces: Object.assign({}, item.face_edits || {}) };
-  let selectedFace = null;  // null: all faces
-
-  function copyModel(m) { return JSON.parse(JSON.stringify(m)); }
-
-  function editsShown(face) {
-    const key = String(face);
-    return face !== null && key in model.faces ? model.faces[key] : model.shared;
-  }
-
-  /* The sliders moved: they now hold the selected scope's edits. An empty override is none
-     (the server removes it: the face follows the item's edits again). */
-  function slidersToModel() {
-    const edits = currentEdits();
-    if (selectedFace === null) {
-      model.shared = edits;
-    } else if (Object.keys(edits).length) {
-      model.faces[String(selectedFace)] = edits;
-    } else {
-      delete model.faces[String(selectedFace)];
-    }
-    describeScope();
-  }
-
-  function setSliders(edits) {
-    sliders.forEach(function (s) {
-      s.value = String(Math.round((edits[s.dataset.attr] || 0) * SCALE));
-      const out = document.getElementById(s.id + "-out");
-      if (out) out.textContent = s.value;
-    });
-  }
-
-  /* The request for the selected scope: a face always names itself, so a face without an
-     override stays without one (its empty edits remove nothing). */
-  function editBody() {
-    if (selectedFace === null) return { edits: model.shared, preview: previewCost() };
-    return { edits: model.faces[String(selectedFace)] || {}, face: selectedFace, preview: previewCost() };
-  }
-
-  /* Undo: the model before each change the user made, and the face that change was for. */
-  const history = [];
-  const undoButton = document.getElementById("undo");
-  let lastModel = copyModel(model);
-
-  function remember() {
-    if (JSON.stringify(model) === JSON.stringify(lastModel)) return;
-    history.push({ face: selectedFace, model: lastModel });
-    lastModel = copyModel(model);
-    undoButton.disabled = false;
-  }
-
-  undoButton.addEventListener("click", function () {
-    const step = history.pop();
-    if (!step) return;
-    model = step.model;
-    lastModel = copyModel(model);
-    showFace(step.face);
-    undoButton.disabled = history.length === 0;
-    requestPreview();
+  /* What the sliders edit (edits.js): the scope's text and picker follow it; an undo or redo
+     asks for its preview. */
+  const edits = EditState.create(root, item, recipeEdits, {
+    scope: describeScope,
+    travelled: function () { send(); },
   });
 
-  /* Faces: outlines on the photo (the preview when it is the photo, else the original) and
-     an "All faces" button; shown for two faces or more. */
+  /* --- faces: outlines on the photo, or buttons for face crops; two faces or more ------------ */
   const facePicker = document.getElementById("face-picker");
   const allFaces = document.getElementById("all-faces");
   const faceScope = document.getElementById("face-scope");
-  const faceImg = root.dataset.output === "photo" ? previewImg : document.getElementById("original-img");
-  const faceBoxes = faceImg ? FaceBoxes.create(faceImg, pickFace) : null;
-  let knownFaces = "null";
+  const faceBoxes = root.dataset.output === "photo" ? FaceBoxes.create(previewImg, pickFace)
+    : FaceBoxes.buttons(facePicker, pickFace);
+  let faces = null, knownFaces = "null";
 
-  function showFaces(faces) {
-    const text = JSON.stringify(faces || null);
-    if (!faceBoxes || text === knownFaces) return;
+  function showFaces(list) {
+    const text = JSON.stringify(list || null);
+    if (text === knownFaces) return;
     knownFaces = text;
-    const several = Array.isArray(faces) && faces.length > 1;
+    faces = Array.isArray(list) ? list : null;
+    const several = faces !== null && faces.length > 1;
     facePicker.hidden = !several;
     faceBoxes.show(several ? faces : []);
-    if (selectedFace !== null && !(several && selectedFace < faces.length)) showFace(null);
-    else faceBoxes.select(selectedFace);
+    const face = edits.face();
+    if (face !== null && !(several && face < faces.length)) edits.show(null);
+    else faceBoxes.select(face);
   }
 
-  /* Select a scope and load its sliders (no request: nothing changed yet). */
-  function showFace(face) {
-    selectedFace = face;
-    setSliders(editsShown(face));
+  function describeScope(face, own) {
     allFaces.setAttribute("aria-pressed", String(face === null));
-    if (faceBoxes) faceBoxes.select(face);
+    faceBoxes.select(face);
     root.dataset.face = face === null ? "all" : String(face);
-    describeScope();
-  }
-
-  function describeScope() {
-    const face = selectedFace;
-    const own = face !== null && String(face) in model.faces;
     faceScope.textContent = face === null
       ? "Editing all faces (except those with edits of their own). Pick a face on the photo to edit it alone."
       : "Editing face " + (face + 1) + (own ? " alone." : ": it has the shared edits until you move a slider.");
   }
 
   function pickFace(face) {
-    if (face === selectedFace) return;
-    if (scheduled) requestPreview();  // the last slider move goes out for the face it was for
-    remember();
-    showFace(face);
+    if (face === edits.face()) return;
+    if (scheduled) send();  // the last slider move goes out for the face it was for
+    edits.remember();
+    edits.show(face);
   }
   allFaces.addEventListener("click", function () { pickFace(null); });
 
-  async function requestPreview() {
+  /* The point zoom centres: the selected face, else the largest, else the middle. */
+  function focusPoint() {
+    if (root.dataset.output !== "photo" || !faces || !faces.length) return null;
+    const area = function (f) { return (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]); };
+    const chosen = edits.face();
+    const face = chosen !== null && faces[chosen] ? faces[chosen]
+      : faces.reduce(function (a, b) { return area(b) > area(a) ? b : a; });
+    return { x: (face.box[0] + face.box[2]) / 2, y: (face.box[1] + face.box[3]) / 2 };
+  }
+
+  /* --- asking for previews ------------------------------------------------------------- */
+  let scheduled = false;  // a slider moved; its preview request has not gone out yet
+
+  async function send() {
     scheduled = false;
     pending += 1;
+    markPending();
     waitingSince = performance.now();
+    const since = movedAt;
+    movedAt = null;
     say("Asking for a new preview (" + costText(previewCost()) + ")\u2026");
     try {
-      const answer = await Portal.request("POST", root.dataset.editsUrl, editBody());
+      const answer = await Portal.request("POST", root.dataset.editsUrl, edits.body(previewCost()));
       // Answers may come back out of order: the newest version wins.
       requested = Math.max(requested, answer.edit_version);
+      performance.mark("edit-answered", { detail: answer.edit_version });
+      // Its preview may be on screen already (pushed before this answer came back).
+      awaiting = answer.edit_version > shown ? { version: answer.edit_version, since: performance.now() } : null;
+      if (since !== null) { movedFor[answer.edit_version] = since; timeMoves(); }
       errorBox.hidden = true;
     } catch (e) {
       errorBox.textContent = "Could not ask for a preview: " + e.message;
       errorBox.hidden = false;
     } finally {
       pending -= 1;
+      markPending();
     }
-    schedulePoll(streamUp ? 3000 : 300);
+    follower.refresh(follower.streaming() ? 5000 : 300);
+    pump();
   }
-  // A move already sent (the face changed meanwhile) is not sent twice.
-  const debounced = Portal.debounce(function () { if (scheduled) requestPreview(); }, 350);
-  let scheduled = false;  // a slider moved; its preview request has not gone out yet
-  function requestPreviewSoon() {
+
+  /* Whether the page still waits on something it asked for (for people: the status line; for
+     tests and benches: data-pending). */
+  function markPending() {
+    root.dataset.pending = String(scheduled || pending > 0 || awaiting !== null);
+    root.dataset.requested = String(requested);
+  }
+
+  /* Send the newest slider position unless a preview is still on its way. */
+  function pump() {
+    if (awaiting && awaiting.version <= shown) awaiting = null;
+    markPending();
+    if (!scheduled || pending > 0) return;
+    if (awaiting && performance.now() - awaiting.since < STALL_MS) {
+      setTimeout(pump, STALL_MS);
+      return;
+    }
+    send();
+  }
+  function moved() {
+    if (movedAt === null) movedAt = performance.now();
     scheduled = true;
-    debounced();
+    markPending();
+    pump();
   }
 
   /* ``then``: called once the image has loaded (or failed to). */
-  function showPreview(data, then) {
-    const version = data.edit_version;
-    const src = data.urls.preview;
+  function showPreview(version, src, then) {
     if (!src || version <= shown) { if (then) then(); return; }
     // Load off-screen first; only a still-newest image replaces the one on screen.
     const loader = new Image();
     loader.onerror = function () { if (then) then(); };
     loader.onload = function () {
+      performance.mark("preview-loaded", { detail: version });
       if (then) then();
       if (version <= shown) return;
       shown = version;
       shownSrc = src;
-      shownLabel = "Preview";
-      if (!showingBefore) previewImg.src = src;
+      previewImg.src = src;
       previewImg.dataset.version = String(version);
-      document.getElementById("preview-version").textContent = "(version " + version + ")";
+      document.getElementById("preview-caption").textContent = "Preview";
+      document.getElementById("preview-version").textContent = "v" + version;
+      if (!view.before()) root.dataset.showing = "preview";
+      const frame = document.querySelector('.filmstrip a[aria-current="page"] img');
+      if (frame) frame.src = src;  // the filmstrip shows this photo as it is now
+      if (awaiting && version >= awaiting.version) awaiting = null;
+      onScreen(version);
+      pump();
     };
     loader.src = src;
+  }
+
+  /* The frame after the swap is the one the user sees: time the move that asked for it. */
+  function onScreen(version) {
+    requestAnimationFrame(function () {
+      requestAnimationFrame(function () {
+        root.dataset.shownVersion = String(shown);
+        onScreenAt = { version: version, at: performance.now() };
+        timeMoves();
+      });
+    });
+  }
+
+  /* The moves a preview on screen answers (its version or older), timed to when it was. */
+  let onScreenAt = null;
+  function timeMoves() {
+    if (!onScreenAt) return;
+    Object.keys(movedFor).map(Number).filter(function (v) { return v <= onScreenAt.version; })
+      .sort(function (a, b) { return a - b; }).slice(0, 1).forEach(function (v) {
+        const m = performance.measure("slider-to-preview",
+                                      { start: movedFor[v], end: onScreenAt.at, detail: onScreenAt.version });
+        root.dataset.lastLatencyMs = String(Math.round(m.duration));
+      });
+    Object.keys(movedFor).forEach(function (v) { if (Number(v) <= onScreenAt.version) delete movedFor[v]; });
   }
 
   function describe(data) {
@@ -227,7 +224,7 @@
     }
     if (data.status === "preview_ready" && data.edit_version >= requested && pending === 0) {
       const t = renderTime(data.timings, "preview");
-      return "Preview ready" + (t !== null ? " \u00b7 last render took " + Portal.formatSeconds(t) : "") +
+      return Portal.statusLabel(data.status) + (t !== null ? " \u00b7 last render took " + Portal.formatSeconds(t) : "") +
         " (" + costText(data.preview_cost) + ").";
     }
     const waited = waitingSince ? " " + Portal.formatSeconds((performance.now() - waitingSince) / 1000) : "";
@@ -239,7 +236,9 @@
     data = Portal.view(data);
     item = data;
     requested = Math.max(requested, data.edit_version);
-    if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data);
+    if (SHOWABLE.has(data.status) && data.edit_version === requested) showPreview(data.edit_version, data.urls.preview);
+    if (data.status === "failed" || data.status === "canceled") awaiting = null;
+    markPending();
     errorBox.hidden = !data.error_text;
     if (data.error_text) errorBox.textContent = data.error_text;
     document.getElementById("item-quality").textContent = data.quality_text || "";
@@ -247,13 +246,13 @@
     finalLink.hidden = !data.urls.final;
     if (data.urls.final) finalLink.querySelector("a").href = data.urls.final;
     if (data.status === "done" && data.urls.final && shownSrc !== data.urls.final) {
-      // The final in place of the preview.
-      shownSrc = data.urls.final;
-      shownLabel = "Final";
-      if (!showingBefore) previewImg.src = data.urls.final;
+      shownSrc = data.urls.final;  // the final in place of the preview
+      previewImg.src = data.urls.final;
       document.getElementById("preview-caption").textContent = "Final";
-      root.dataset.showing = "final";
+      if (!view.before()) root.dataset.showing = "final";
     }
+    const beforeSrc = data.urls[root.dataset.beforeKind];
+    if (beforeSrc && !beforeImg.getAttribute("src")) beforeImg.src = beforeSrc;
     document.getElementById("retry").hidden = data.status !== "failed";
     if (finalQueued && previewSettled(data) && data.status === "preview_ready") finalize();
     root.dataset.finalQueued = String(finalQueued);
@@ -261,70 +260,46 @@
     root.dataset.status = data.status;
     root.dataset.shownVersion = String(shown);
     showFaces(data.faces);
+    pump();
   }
 
-  let streamUp = false;
-
-  function listen() {
-    if (!window.EventSource || !root.dataset.eventsUrl) return;
-    const source = new EventSource(root.dataset.eventsUrl);
-    source.onopen = function () { streamUp = true; };
-    source.onerror = function () { streamUp = false; };  // EventSource reconnects by itself
-    ["item.preview_ready", "item.done", "item.failed"].forEach(function (kind) {
-      source.addEventListener(kind, function (e) {
-        let data = null;
-        try { data = JSON.parse(e.data); } catch (err) { return; }
-        if (data.item_id !== item.id) return;
-        // A pushed preview of the newest edit is loaded at once, from the event alone; the
-        // item's JSON (timings, quality) is fetched once the image is in.
-        if (kind === "item.preview_ready" && data.edit_version === requested && pending === 0) {
-          showPreview({ edit_version: data.edit_version,
-                        urls: { preview: root.dataset.previewUrl + "?v=" + data.edit_version } },
-                      function () { schedulePoll(0); });
-          return;
-        }
-        schedulePoll(0);
-      });
-    });
+  function busy(data) {
+    return pending > 0 || finalQueued || !SETTLED.has(data.status) || data.edit_version < requested
+      || (SHOWABLE.has(data.status) && shown < requested);
   }
 
-  async function poll() {
-    pollTimer = null;
-    try {
-      apply(await Portal.request("GET", root.dataset.jsonUrl));
-    } catch (e) {
-      say("Lost touch with the server (" + e.message + "); retrying\u2026");
-    }
-    const busy = pending > 0 || !SETTLED.has(item.status) || item.edit_version < requested
-      || (SHOWABLE.has(item.status) && shown < requested);
-    // Pushed events bring the result; the slow poll only covers a lost event.
-    if (busy) schedulePoll(streamUp ? 3000 : 500);
-  }
-
-  function schedulePoll(ms) {
-    if (pollTimer !== null) clearTimeout(pollTimer);
-    pollTimer = setTimeout(poll, ms);
-  }
-
-  sliders.forEach(function (s) {
-    s.addEventListener("input", function () {
-      slidersToModel();
-      requestPreviewSoon();
-    });
-    s.addEventListener("change", remember);
+  const follower = Portal.follow({
+    json: root.dataset.jsonUrl,
+    events: root.dataset.eventsUrl,
+    initial: JSON.parse(root.dataset.item),
+    onData: apply,
+    busy: busy,
+    fastMs: 500,
+    slowMs: null,
+    onStream: function (up) { root.dataset.stream = up ? "open" : "down"; },
+    onError: function (e) { say("Lost touch with the server (" + e.message + "); retrying\u2026"); },
+    onEvent: function (kind, data) {
+      if (kind === "snapshot" || kind === "batch.completed") return false;
+      if (data.item_id !== item.id) return false;
+      // A pushed preview of the newest edit is loaded at once, from the event alone; the
+      // item's JSON (timings, quality) is fetched once the image is in.
+      if (kind === "item.preview_ready") performance.mark("preview-event", { detail: data.edit_version });
+      if (kind === "item.preview_ready" && data.edit_version === requested && pending === 0) {
+        showPreview(data.edit_version, root.dataset.previewUrl + "?v=" + data.edit_version,
+                    function () { follower.refresh(0); });
+        return false;
+      }
+      return true;
+    },
   });
 
-  document.getElementById("reset").addEventListener("click", function () {
-    setSliders(recipeEdits);
-    slidersToModel();
-    remember();
-    requestPreview();
+  edits.sliders.forEach(function (s) {
+    s.addEventListener("input", function () { edits.fromSliders(); moved(); });
   });
+  document.getElementById("reset").addEventListener("click", function () { edits.resetAll(); send(); });
 
   /* Finalize: pressed while a preview renders, the final is queued after it (the page asks
      once the newest preview is ready) instead of a refusal. */
-  let finalQueued = false;
-
   function previewSettled(data) {
     return !scheduled && pending === 0 && data.edit_version >= requested &&
       (data.status === "preview_ready" || data.status === "done");
@@ -341,18 +316,15 @@
       errorBox.textContent = "Could not finalize: " + e.message;
       errorBox.hidden = false;
     }
-    schedulePoll(200);
+    follower.refresh(200);
   }
 
   document.getElementById("finalize").addEventListener("click", function () {
-    if (previewSettled(item) && item.status === "preview_ready") {
-      finalize();
-      return;
-    }
+    if (previewSettled(item) && item.status === "preview_ready") { finalize(); return; }
     finalQueued = true;
     root.dataset.finalQueued = "true";
     say("The final starts when this preview is ready\u2026");
-    schedulePoll(streamUp ? 3000 : 300);
+    follower.refresh(follower.streaming() ? 3000 : 300);
   });
 
   document.getElementById("retry").addEventListener("click", async function () {
@@ -364,30 +336,29 @@
       errorBox.textContent = "Could not retry: " + e.message;
       errorBox.hidden = false;
     }
-    schedulePoll(300);
+    follower.refresh(300);
   });
 
-  /* Before/after: the original in place of the edit; zoom: the edited picture alone, full size. */
-  const beforeAfter = document.getElementById("before-after");
-  let showingBefore = false;
-  function toggleBefore() {
-    showingBefore = !showingBefore;
-    beforeAfter.setAttribute("aria-pressed", String(showingBefore));
-    previewImg.src = showingBefore ? item.urls.original : (shownSrc || previewImg.src);
-    root.dataset.showing = showingBefore ? "before" : "after";
-    document.getElementById("preview-caption").textContent = showingBefore ? "Original" : shownLabel;
-  }
-  beforeAfter.addEventListener("click", toggleBefore);
+  /* --- the picture: zoom, pan, split, before --------------------------------------------- */
+  const zoomLevel = document.getElementById("zoom-level");
+  const view = StageView.create({
+    viewport: document.getElementById("viewport"), canvas: document.getElementById("canvas"),
+    after: previewImg, before: beforeImg, handle: document.getElementById("split-handle"),
+    focus: focusPoint,
+    onZoom: function (s, label) { zoomLevel.textContent = label; root.dataset.zoom = String(s); },
+  });
+  const tools = StageView.bindTools(view, root, function () {
+    return shownSrc && item.urls.final === shownSrc ? "final" : "preview";
+  });
+  previewImg.addEventListener("load", function () { faceBoxes.place(); });
+
   document.addEventListener("keydown", function (e) {
-    if (e.key === "b" && !(e.target instanceof HTMLInputElement)) toggleBefore();
-  });
-  document.getElementById("zoom").addEventListener("click", function () {
-    const zoomed = document.querySelector(".editor-images").classList.toggle("zoomed");
-    this.setAttribute("aria-pressed", String(zoomed));
-    if (faceBoxes) faceBoxes.place();
+    if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
+    const key = e.key.toLowerCase();
+    if (key === "z") { e.preventDefault(); if (e.shiftKey) edits.redo(); else edits.undo(); }
+    else if (key === "y") { e.preventDefault(); edits.redo(); }
   });
 
-  listen();
   apply(item);
-  if (finalizing || !SETTLED.has(item.status)) schedulePoll(500);
+  tools.refresh();
 })();

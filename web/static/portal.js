@@ -1,34 +1,11 @@
-/* Shared helpers of the portal pages: CSRF-carrying fetch, formatting, slider read-outs and the
-   cost controls (MACs and a rough time for the chosen channels x resolution). No build step. */
+/* What the portal's pages share besides the API client (api.js): formatting, the item view
+   (labels and image URLs from the page's config), the quality line, the progress in words,
+   slider read-outs and the cost controls. No build step. */
 "use strict";
 
-window.Portal = (function () {
-  function csrfToken() {
-    const meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : "";
-  }
-
-  async function request(method, url, body) {
-    const init = {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() },
-    };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    const response = await fetch(url, init);
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
-    if (!response.ok) {
-      const message = data && data.error ? data.error.message : response.statusText;
-      const error = new Error(message || ("HTTP " + response.status));
-      error.status = response.status;
-      throw error;
-    }
-    return data;
-  }
+Object.assign(window.Portal, (function () {
+  const config = window.Portal.config;
+  const url = window.Portal.url;
 
   function formatSeconds(s) {
     if (s === null || s === undefined || isNaN(s)) return "";
@@ -91,19 +68,7 @@ window.Portal = (function () {
     return value;
   }
 
-  function debounce(fn, ms) {
-    let timer = null;
-    return function () {
-      const args = arguments;
-      clearTimeout(timer);
-      timer = setTimeout(function () { fn.apply(null, args); }, ms);
-    };
-  }
-
-  const STATUS_LABELS = { queued: "Queued", previewing: "Rendering preview",
-    preview_ready: "Preview ready", finalizing: "Rendering final", done: "Done", failed: "Failed",
-    canceled: "Canceled", running: "Running", empty: "Empty" };
-  const IMAGE_KINDS = ["original", "projected", "preview", "final"];
+  function statusLabel(status) { return config.status_labels[status] || status; }
 
   /* The quality line of an item (same words as web/portal/present.py's quality_text). */
   function qualityText(item) {
@@ -112,7 +77,9 @@ window.Portal = (function () {
       .map(function ([kind, r]) { return kind + " " + Number(r.score).toFixed(2); });
     if (scores.length) parts.push("Realism " + scores.join(", "));
     const p = item.projection || {};
-    if (p.method) {
+    if (p.method === "synthesis") {
+      parts.push("Generated from seed " + p.seed);
+    } else if (p.method) {
       parts.push("Projected by " + p.method +
                  (p.error !== null && p.error !== undefined ? ", error " + Number(p.error).toFixed(4) : ""));
     }
@@ -124,19 +91,29 @@ window.Portal = (function () {
     return parts.join(" \u00b7 ");
   }
 
+  /* A batch's progress in words (same words as present.py's progress_text). */
+  function progressText(counts) {
+    const total = Object.values(counts).reduce(function (a, b) { return a + b; }, 0);
+    if (!total) return "No photos";
+    const previews = config.preview_shown.reduce(function (n, k) { return n + (counts[k] || 0); }, 0);
+    const parts = ["Previews " + previews + "/" + total + " ready", "finals " + (counts.done || 0) + "/" + total];
+    ["failed", "canceled"].forEach(function (k) { if (counts[k]) parts.push(counts[k] + " " + k); });
+    return parts.join(" \u00b7 ");
+  }
+
   /* An item of REST API v1 plus what the pages show (as web/portal/present.py's view_item). */
   function view(item) {
     const urls = {};
-    IMAGE_KINDS.forEach(function (kind) { urls[kind] = item[kind + "_url"] || null; });
+    config.image_kinds.forEach(function (kind) { urls[kind] = item[kind + "_url"] || null; });
     return Object.assign({}, item, {
-      status_label: STATUS_LABELS[item.status] || item.status,
+      status_label: statusLabel(item.status),
       error_text: item.error ? item.error.message : null,
       quality_text: qualityText(item),
       urls: urls,
+      editor_url: url("item_page", item.id),
     });
   }
 
-  function statusLabel(status) { return STATUS_LABELS[status] || status; }
-
-  return { request, view, statusLabel, qualityText, csrfToken, formatSeconds, formatMacs, bindSliderOutputs, bindCost, debounce };
-})();
+  return { view, statusLabel, qualityText, progressText, formatSeconds, formatMacs,
+           bindSliderOutputs, bindCost };
+})());

@@ -27,8 +27,8 @@
 
   document.getElementById("sample-generated").addEventListener("click", function () {
     errorBox.textContent = "";
-    Portal.request("POST", "/api/v1/batches", { synthesis: { count: 4 } }).then(function (made) {
-      window.location.href = "/batches/" + made.id;
+    Portal.request("POST", Portal.url("batches"), { synthesis: { count: 4 } }).then(function (made) {
+      window.location.href = Portal.url("batch_page", made.id);
     }).catch(function (e) { errorBox.textContent = e.message; });
   });
 })();
