@@ -28,6 +28,7 @@ from worker.anycost.directions import Direction, Directions, load_generator_dire
 from worker.anycost.discriminator import Discriminator
 from worker.anycost.encoder import Encoder
 from worker.anycost.generator import Generator
+from worker.anycost.weights.routes import fix_for
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,8 @@ def load_bundle(
     if missing:
         where = weights.weights_dir(weights_dir)
         raise WeightsNotInstalledError(
-            f"model {cfg.name}: {', '.join(missing)} not installed in {where}; install with "
-            f"`python -m worker.anycost.weights fetch {cfg.name}` (or, with the files at hand, "
-            f"`python -m worker.anycost.weights import {cfg.name} FILE...`)"
+            f"model {cfg.name}: {', '.join(missing)} not installed in {where}; "
+            f"{fix_for(cfg.name, where)}"
         )
     generator = load_generator(files["generator"].path, device)
     encoder = load_encoder(files["encoder"].path, device) if "encoder" in files else None

@@ -16,6 +16,7 @@ from shared.catalog.configs import CONFIGS, UnknownConfigError
 from worker.anycost import weights
 from worker.anycost.checkpoints import CheckpointError
 from worker.anycost.download import stderr_progress
+from worker.anycost.weights import routes
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -65,6 +66,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         kinds = " ".join(k if k in have else f"({k} missing)" for k in cfg["kinds"])
         tag = "" if cfg["pretrained"] else "  [random weights]"
         print(f"{cfg['name']:32} {cfg['resolution']:>5}px  {kinds}{tag}")
+        config = CONFIGS.get(cfg["name"])
+        if config is not None and routes.files_gone(config) and not have >= set(config.required):
+            # The released files' hosts are gone: say what works instead of `fetch`.
+            print(f"{'':32} {routes.fix_for(config.name, args.dir)}")
     return EXIT_OK
 
 
