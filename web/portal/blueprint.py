@@ -1,5 +1,6 @@
 """The portal blueprint object, its hooks (CSRF, security headers) and page-wide template values
-(the signed-in user, the CSRF field, the random-weights banner)."""
+(the signed-in user, the CSRF field, the random-weights banner, the banner of a model that no
+worker serves, with the worker's reason and the fix)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 
+from shared.commands.availability import Outage, outage
 from shared.store.tables import WorkerHeartbeat, utcnow
 from web.portal.auth import signed_in
 from web.portal.costs import format_macs
@@ -50,6 +52,17 @@ def random_weights_notice() -> str | None:
     return None
 
 
+def model_outage(model: str | None = None) -> Outage | None:
+    """Why ``model`` (default: the service's) has no live worker, or None when it has one."""
+    svc = services()
+    try:
+        with svc.sessions() as db:
+            return outage(db, svc.settings, model or svc.settings.model)
+    except Exception as exc:  # a banner must never break a page
+        log.warning("could not read worker heartbeats: %s", exc)
+        return None
+
+
 @bp.app_template_filter("log2")
 def log2_filter(value) -> int:
     return int(value).bit_length() - 1
@@ -78,6 +91,8 @@ def page_values() -> dict:
         "csrf_field": csrf_field,
         "csrf_token": csrf_token,
         "model_notice": random_weights_notice(),
+        # Pages about another model's batch pass their own (it overrides this one).
+        "model_outage": model_outage() if signed_in() else None,
         "status_labels": STATUS_LABELS,
         "model_name": services().model.name,
     }

@@ -13,7 +13,7 @@ from shared.recipe.batch_names import MAX_NAME_CHARS
 from shared.recipe.parse import MAX_REFINE_STEPS, recipe_from_stored
 from web.api.serialize import batch_summaries
 from web.portal.auth import check_password_login, login_required, safe_next, sign_in, sign_out
-from web.portal.blueprint import bp
+from web.portal.blueprint import bp, model_outage
 from web.portal.costs import cost_options, measured_macs_per_second
 from web.portal.explore import direction_sliders
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
@@ -122,7 +122,9 @@ def batch_page(batch_id: str):
     with svc.sessions() as db:
         batch = _job_call(svc.batches.get_batch, db, current_user.id, batch_id)
         data = batch_view(batch, portal_sort())
-    return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS)
+        model = batch.model_name
+    return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS,
+                           model_outage=model_outage(model))
 
 
 @bp.route("/batches/<batch_id>/finalize", methods=["POST"])
