@@ -203,5 +203,8 @@ def batches_for(rt):
     """The user commands (``shared.commands.batches.Batches``) over a worker runtime's database,
     blobs and queue: how tests create, edit and finalize batches next to an in-process worker."""
     from shared.commands.batches import Batches
+    from tests.support.workers import register_live_worker
 
+    # The pipeline runs in the test's process, without heartbeats: uploads need a live worker.
+    register_live_worker(rt.sessions, rt.settings.model)
     return Batches(rt.settings, rt.sessions, rt.blobs, rt.sender.dispatcher)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import private_redis
+from tests.support.workers import register_live_worker
 from web import create_app
 from web.auth import create_token, create_user
 from web.extensions import services
@@ -38,6 +39,8 @@ def app_factory(migrated, redis_url):
         overrides.setdefault("redis_url", redis_url)
         overrides.setdefault("database_url", migrated)
         apps.append(make_app(**overrides))
+        svc = services(apps[-1])
+        register_live_worker(svc.sessions, svc.settings.model)  # uploads need one
         return apps[-1]
 
     yield factory

@@ -68,6 +68,8 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
             return
         rt.extras["queues"] = _served_queues
         _services("start", rt)
+        # After the first heartbeat: from now on the web side counts this worker as serving.
+        log.info("worker %s serving: model %s on %s", rt.worker_name, rt.model_name, _served_queues)
 
     def on_process_shutdown(**_) -> None:
         rt = runtime._current
