@@ -37,10 +37,11 @@ def app_factory(migrated, redis_url):
 
     def factory(**overrides):
         overrides.setdefault("redis_url", redis_url)
-        overrides.setdefault("database_url", migrated)
+        on_test_database = overrides.setdefault("database_url", migrated) == migrated
         apps.append(make_app(**overrides))
-        svc = services(apps[-1])
-        register_live_worker(svc.sessions, svc.settings.model)  # uploads need one
+        if on_test_database:  # (not a fresh or an unreachable one) uploads need a live worker
+            svc = services(apps[-1])
+            register_live_worker(svc.sessions, svc.settings.model)
         return apps[-1]
 
     yield factory
