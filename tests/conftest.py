@@ -108,6 +108,7 @@ REDIS_DBS = {
     "synthesis_stack": 24,  # tests/synthesis: two real workers of two configs
     "webone": 25,  # tests/web/test_event_nudges.py (pub/sub nudges of event streams)
     "gunicorn": 27,  # tests/deploy/test_gunicorn.py (the web app as deployed)
+    "truth": 29,  # tests/integration/test_model_truth.py and test_run_stack.py (model truth)
 }
 
 def session_redis() -> RedisServer:
