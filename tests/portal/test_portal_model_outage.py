@@ -26,6 +26,7 @@ def _worker_fails(app) -> None:
 
 def test_no_banner_while_a_worker_serves_the_model(app, browser):
     browser.sign_in("alice")
+    browser.get("/batches/new")
     batch_id = create_batch(browser)
     page = browser.get(f"/batches/{batch_id}").get_data(as_text=True)
     assert 'id="model-outage"' not in page and 'id="batch-stalled"' not in page
@@ -33,6 +34,7 @@ def test_no_banner_while_a_worker_serves_the_model(app, browser):
 
 def test_a_queued_batch_whose_worker_failed_shows_the_reason_and_the_fix(app, browser):
     browser.sign_in("alice")
+    browser.get("/batches/new")
     batch_id = create_batch(browser)
     _worker_fails(app)
     page = browser.get(f"/batches/{batch_id}").get_data(as_text=True)
