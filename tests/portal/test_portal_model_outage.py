@@ -40,7 +40,7 @@ def test_a_queued_batch_whose_worker_failed_shows_the_reason_and_the_fix(app, br
     page = browser.get(f"/batches/{batch_id}").get_data(as_text=True)
     assert 'id="model-outage"' in page and 'role="alert"' in page
     assert "Model tiny-random is unavailable" in page
-    assert "its worker w1@host could not load it: " + REASON in page
+    assert "Its worker w1@host could not load it: " + REASON in page
     assert "Fix:</strong> run `python -m worker.anycost.weights fetch tiny-random`" in page
     assert 'id="batch-stalled"' in page
     listing = browser.get("/batches").get_data(as_text=True)  # every page says it

@@ -42,7 +42,8 @@ def random_weights_notice() -> str | None:
         since = utcnow() - timedelta(seconds=svc.settings.heartbeat_timeout)
         with svc.sessions() as db:
             names = db.scalars(select(WorkerHeartbeat.model_name).where(
-                WorkerHeartbeat.last_seen >= since, WorkerHeartbeat.pretrained.is_(False))).all()
+                WorkerHeartbeat.last_seen >= since, WorkerHeartbeat.pretrained.is_(False),
+                WorkerHeartbeat.load_error.is_(None))).all()  # a failed worker renders nothing
     except Exception as exc:  # a banner must never break a page
         log.warning("could not read worker heartbeats: %s", exc)
         return None
