@@ -208,4 +208,6 @@ def batches_for(rt):
 
     # The pipeline runs in the test's process, without heartbeats: uploads need a live worker.
     register_live_worker(rt.sessions, rt.settings.model)
-    return Batches(rt.settings, rt.sessions, rt.blobs, rt.sender.dispatcher)
+    batches = Batches(rt.settings, rt.sessions, rt.blobs, rt.sender.dispatcher)
+    batches.sender = rt.sender  # one sending policy: a test that changes the runtime's, changes it
+    return batches
