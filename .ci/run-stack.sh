@@ -73,8 +73,9 @@ if [ "$ready" != 200 ]; then
 import json, sys
 check = json.load(sys.stdin).get("checks", {}).get("model", {})
 print("\n!! THE WORKER DOES NOT SERVE ITS MODEL; uploads are refused (409 model_unavailable).")
-print("!! " + check.get("reason", check.get("error", "see var/log/worker.log")))
-print("!! Fix: " + check.get("fix", "see var/log/worker.log"))' || true
+reason = check.get("reason", check.get("error", "see the worker log"))
+print("!! " + reason[:1].upper() + reason[1:])
+print("!! Fix: " + check.get("fix", "see the worker log"))' || true
 fi
 
 cat <<MSG
