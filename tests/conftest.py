@@ -108,6 +108,7 @@ REDIS_DBS = {
     "synthesis_stack": 24,  # tests/synthesis: two real workers of two configs
     "webone": 25,  # tests/web/test_event_nudges.py (pub/sub nudges of event streams)
     "gunicorn": 27,  # tests/deploy/test_gunicorn.py (the web app as deployed)
+    "truth": 29,  # tests/integration/test_model_truth.py and test_run_stack.py (model truth)
 }
 
 def session_redis() -> RedisServer:
@@ -203,5 +204,10 @@ def batches_for(rt):
     """The user commands (``shared.commands.batches.Batches``) over a worker runtime's database,
     blobs and queue: how tests create, edit and finalize batches next to an in-process worker."""
     from shared.commands.batches import Batches
+    from tests.support.workers import register_live_worker
 
-    return Batches(rt.settings, rt.sessions, rt.blobs, rt.sender.dispatcher)
+    # The pipeline runs in the test's process, without heartbeats: uploads need a live worker.
+    register_live_worker(rt.sessions, rt.settings.model)
+    batches = Batches(rt.settings, rt.sessions, rt.blobs, rt.sender.dispatcher)
+    batches.sender = rt.sender  # one sending policy: a test that changes the runtime's, changes it
+    return batches

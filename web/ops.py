@@ -1,5 +1,6 @@
 """Operations endpoints of the web app: ``/healthz`` (the process answers), ``/readyz`` (the
-database and Redis answer, within short timeouts) and ``/metrics`` (Prometheus text).
+database and Redis answer, within short timeouts, and a worker serves the default model: else
+503 naming the model, the reason and the fix) and ``/metrics`` (Prometheus text).
 
 Registering ``bp`` also instruments every request of the app: a counter and a latency histogram
 labelled by endpoint, method and status. Under gunicorn with several workers set
@@ -28,8 +29,10 @@ from prometheus_client import (
     multiprocess,
 )
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from shared.commands.availability import outage
 from shared.items.metrics import ItemStatusCollector, QueueDepthCollector
 from shared.platform.settings import Settings, get_settings
 from shared.store.db import make_engine
@@ -132,8 +135,25 @@ def readyz():
         except Exception as exc:  # any failure means "not ready"; the reason goes in the body
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         checks[name]["seconds"] = round(time.perf_counter() - started, 4)
+    if checks["database"]["ok"]:
+        checks["model"] = check_model(state)
     ready = all(c["ok"] for c in checks.values())
     return jsonify(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503
+
+
+def check_model(state: _OpsState) -> dict[str, Any]:
+    """Whether a worker serves the default model now; if not, the model, why and the fix (a web
+    process that answers while nothing renders uploads is not ready to take them)."""
+    model = state.settings.model
+    try:
+        with Session(state.engine) as session:
+            found = outage(session, state.settings, model)
+    except Exception as exc:  # noqa: BLE001 - a probe reports, never raises
+        return {"ok": False, "model": model, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    if found is None:
+        return {"ok": True, "model": model}
+    return {"ok": False, "model": model, "error": found.message(), "reason": found.reason,
+            "fix": found.fix}
 
 
 # --- metrics ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.catalog.configs import ModelConfig, get_model_config
 from shared.catalog.edit_names import names_for
+from shared.commands.availability import require_live
 from shared.commands.errors import CommandError
 from shared.commands.quota import check_quota
 from shared.items import states
@@ -104,6 +105,8 @@ class Batches:
             )
         batch_id = new_id()
         with self.sessions.begin() as session:
+            # Nothing would ever render them: 409 with the worker's reason, not "Queued 0%".
+            require_live(session, self.settings, self.settings.model)
             check_quota(session, self.settings, owner_id, len(uploads))
             session.add(Batch(
                 id=batch_id, owner_id=owner_id, recipe=recipe.as_dict(),

@@ -8,29 +8,27 @@ previews, edits, finals and downloads are those of a photo. A seed means what it
 NVIDIA's tools, so the same request gives the same images.
 
 Several configs in one deployment: each worker serves one config and beats with its name
-(``WorkerHeartbeat.model_name``); :func:`live_models` is what the API lists, and a batch for a
-config without a live worker is refused (409) instead of waiting forever.
+(``WorkerHeartbeat.model_name``); ``shared.commands.availability`` says which configs are live
+(what the API lists), and a batch for a config without a live worker is refused (409, with the
+worker's reason) instead of waiting forever.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
-from sqlalchemy import distinct, select
 from sqlalchemy.orm import Session
 
 from shared.catalog.configs import ModelConfig, UnknownConfigError, get_model_config
 from shared.catalog.edit_names import names_for
-from shared.codes.errors import RequestErrorCode
+from shared.commands.availability import require_live
 from shared.commands.batches import Batches
-from shared.commands.errors import CommandError
 from shared.commands.quota import check_quota
 from shared.items.states import ItemStatus
 from shared.platform.settings import Settings
 from shared.recipe.parse import Recipe, RecipeError, model_default_costs, parse_recipe
-from shared.store.tables import Batch, Item, WorkerHeartbeat, new_id, utcnow
+from shared.store.tables import Batch, Item, new_id
 
 MAX_SEED = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32)
 PICKED_SEED_MAX = 2**31 - 1  # seeds ``count`` picks (shorter to read back)
@@ -160,22 +158,12 @@ def parse_request(raw, settings: Settings, session: Session, owner_id: int) -> S
                             picked=picked)
 
 
-def live_models(session: Session, settings: Settings) -> set[str]:
-    """Configs with at least one worker that beat within ``heartbeat_timeout``."""
-    cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
-    return set(session.scalars(select(distinct(WorkerHeartbeat.model_name))
-                               .where(WorkerHeartbeat.last_seen >= cutoff)))
-
-
 def create_synthesis_batch(batches: Batches, owner_id: int, request: SynthesisRequest,
                            webhook_url: str | None = None, name: str | None = None) -> str:
     """One batch, one item per seed (no uploads); refused with 409 when no live worker serves
     the model. The items are released like a photo batch's (fair queues, the user's quota)."""
     with batches.sessions() as session:
-        if request.model not in live_models(session, batches.settings):
-            raise CommandError(RequestErrorCode.MODEL_UNAVAILABLE,
-                               f"no worker serves model {request.model!r} now; "
-                               "GET /api/v1/models lists the models that have one", 409)
+        require_live(session, batches.settings, request.model)
     batch_id = new_id()
     recipe = request.recipe
     with batches.sessions.begin() as session:

@@ -123,6 +123,7 @@ class Sender:
             workers = session.scalar(
                 select(func.count()).select_from(WorkerHeartbeat).where(
                     WorkerHeartbeat.last_seen >= cutoff, WorkerHeartbeat.queues.contains(queue),
+                    WorkerHeartbeat.load_error.is_(None),  # a worker whose model did not load
                     WorkerHeartbeat.model_name == (model or self.settings.model))
             ) or 0
         if workers <= 1:

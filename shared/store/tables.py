@@ -190,7 +190,9 @@ class Latent(Base):
 
 
 class WorkerHeartbeat(Base):
-    """A worker process that says it is alive; the reaper requeues what a silent one held."""
+    """A worker process that says it is alive; the reaper requeues what a silent one held.
+    ``load_error`` set: a worker that could not load its model (it serves nothing), with the
+    reason and ``load_fix``, what to do (``shared.commands.availability`` reads them)."""
 
     __tablename__ = "worker_heartbeats"
 
@@ -201,6 +203,8 @@ class WorkerHeartbeat(Base):
     device: Mapped[str] = mapped_column(String(40))
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    load_error: Mapped[str | None] = mapped_column(Text)  # NULL: the model loaded
+    load_fix: Mapped[str | None] = mapped_column(Text)
 
 
 class UserDirection(Base):

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = {"redis", "postgres", "migrate", "web", "worker", "reaper", "flower"}
+SERVICES = {"redis", "postgres", "migrate", "web", "worker", "evaluate", "reaper", "webhooks",
+            "flower"}
 ONE_SHOT = {"migrate", "weights", "train"}  # jobs that exit: nothing to health-check
 
 
@@ -90,7 +91,7 @@ def test_start_order(config):
     services = config["services"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["migrate"]["command"][-3:] == ["-m", "shared.store.migrate", "upgrade"]
-    for name in ("web", "worker", "reaper"):
+    for name in ("web", "worker", "evaluate", "reaper"):
         deps = services[name]["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully", name
         assert deps["redis"]["condition"] == "service_healthy", name
@@ -107,7 +108,8 @@ def test_web_runs_gunicorn_with_several_workers_from_the_torch_free_image(config
 
 def test_services_share_one_database_and_broker(config):
     urls = {(s["environment"]["DATABASE_URL"], s["environment"]["REDIS_URL"])
-            for name, s in config["services"].items() if name in {"migrate", "web", "worker", "reaper"}}
+            for name, s in config["services"].items()
+            if name in {"migrate", "web", "worker", "evaluate", "reaper", "webhooks"}}
     assert len(urls) == 1
     database_url, redis_url = urls.pop()
     assert database_url.startswith("postgresql+psycopg://") and "@postgres:5432/" in database_url
@@ -146,3 +148,53 @@ def test_a_car_worker_serves_a_second_config_beside_the_face_worker(config):
         assert car["environment"][key] == face["environment"][key]
     assert car["command"] == face["command"], "-Q preview,final means the car's own queues"
     assert car["deploy"] == face["deploy"] and "ports" not in car
+
+
+def test_evaluations_have_a_worker_of_their_own_one_at_a_time(config):
+    """Evaluations queued from the API or the model page are taken (they waited forever when no
+    worker consumed the `evaluate` queue), by one process, away from the render workers."""
+    services = config["services"]
+    evaluate, face = services["evaluate"], services["worker"]
+    assert "profiles" not in evaluate, "`up` starts it"
+    command = evaluate["command"]
+    assert command[:4] == ["celery", "-A", "worker.process.celery_app", "worker"]
+    assert command[command.index("-Q") + 1] == "evaluate"
+    assert command[command.index("-c") + 1] == "1"
+    assert face["command"][face["command"].index("-Q") + 1] == "preview,final"  # no evaluations
+    assert evaluate["image"] == face["image"]
+    assert evaluate["environment"]["ANYCOST_MODEL"] == face["environment"]["ANYCOST_MODEL"]
+    assert evaluate["deploy"] == face["deploy"]  # a GPU of its own
+    assert any(v.endswith(":/weights:ro") for v in evaluate["volumes"])
+
+
+def test_webhook_deliveries_have_a_process(config):
+    webhooks = config["services"]["webhooks"]
+    assert "profiles" not in webhooks, "`up` starts it"
+    assert webhooks["command"] == ["flask", "--app", "web", "webhooks", "deliver"]
+    assert webhooks["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_the_weights_tool_imports_a_mounted_file_of_the_route_that_works_today(config):
+    """The released Anycost files are gone: by default the tool imports NVIDIA's FFHQ pickle from
+    a mounted directory (the command and the file are variables), into the workers' weights, and
+    the workers serve that config."""
+    services = config["services"]
+    weights = services["weights"]
+    assert weights["profiles"] == ["tools"]
+    assert weights["entrypoint"] == ["python", "-m", "worker.anycost.weights"]
+    assert weights["command"] == ["import-nvidia", "/import/stylegan2-ffhq-1024x1024.pkl",
+                                  "--config", "stylegan2-ffhq-config-f"]
+    mounts = {v.split(":")[1]: v for v in weights["volumes"]}
+    assert mounts["/import"].endswith(":ro") and not mounts["/weights"].endswith(":ro")
+    assert weights["environment"]["ANYCOST_WEIGHTS_DIR"] == "/weights"
+    assert services["worker"]["environment"]["ANYCOST_MODEL"] == "stylegan2-ffhq-config-f"
+
+
+def test_the_weights_tool_takes_the_import_command_and_file_from_the_environment(tmp_path):
+    env = tmp_path / "e4e.env"
+    env.write_text((REPO / ".env.example").read_text()
+                   + "WEIGHTS_IMPORT_COMMAND=import-e4e\nWEIGHTS_IMPORT_FILE=e4e_ffhq_encode.pt\n")
+    result = _run_config(env)
+    assert result.returncode == 0, result.stderr
+    command = yaml.safe_load(result.stdout)["services"]["weights"]["command"]
+    assert command[:2] == ["import-e4e", "/import/e4e_ffhq_encode.pt"]

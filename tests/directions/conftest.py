@@ -14,6 +14,7 @@ from shared.commands.batches import Upload
 from shared.recipe.parse import parse_recipe
 from shared.store.tables import Item, Latent
 from tests.conftest import pipeline_runtime, private_redis
+from tests.support.workers import register_live_worker
 from web import create_app
 from web.auth import create_token, create_user
 from web.extensions import services
@@ -38,6 +39,7 @@ def app(migrated, redis_url, tiny_bundle, tiny_weights_dir):
     app = create_app({"model": "tiny-random", "weights_dir": tiny_weights_dir,
                       "database_url": migrated, "redis_url": redis_url,
                       "blob_store": "database", "TESTING": True, "VALIDATE_RESPONSES": True})
+    register_live_worker(services(app).sessions, "tiny-random")  # the in-process runtime's model
     yield app
     services(app).close()
 

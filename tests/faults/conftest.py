@@ -189,7 +189,7 @@ class FaultStack:
         """Until the worker's (new) pool process has loaded its models again."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if worker.log().count("ready: model") >= 1 and worker.child_pid():
+            if worker.log().count("serving: model") >= 1 and worker.child_pid():
                 return
             time.sleep(0.2)
         raise TimeoutError("no pool process")

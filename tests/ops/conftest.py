@@ -18,6 +18,7 @@ from shared.store.blobs import make_blob_store
 from shared.store.db import make_engine, make_session_factory
 from shared.store.tables import User
 from tests.conftest import private_redis
+from tests.support.workers import register_live_worker
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def sessions(settings):
 
 @pytest.fixture
 def jobs(settings, sessions) -> Batches:
+    register_live_worker(sessions, settings.model)  # uploads need one
     return Batches(settings, sessions, make_blob_store(settings), Dispatcher(settings))
 
 

@@ -9,7 +9,9 @@ from flask import Flask
 
 from shared.platform.settings import Settings
 from tests.ops.conftest import make_batch
+from tests.support.workers import register_live_worker
 from web import ops
+from worker.process.heartbeat import report_load_failure
 
 
 def _app(settings: Settings) -> Flask:
@@ -50,12 +52,33 @@ def test_healthz(settings):
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
 
 
-def test_readyz_ready_with_database_and_redis(settings):
+def test_readyz_ready_with_database_and_redis(settings, sessions):
+    register_live_worker(sessions, settings.model)
     response = _app(settings).test_client().get("/readyz")
     body = response.get_json()
     assert response.status_code == 200, body
     assert body["status"] == "ready"
     assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
+    assert body["checks"]["model"] == {"ok": True, "model": settings.model}
+
+
+def test_readyz_503_when_no_worker_serves_the_model(settings):
+    response = _app(settings).test_client().get("/readyz")
+    body = response.get_json()
+    assert response.status_code == 503 and body["status"] == "unavailable"
+    assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
+    model = body["checks"]["model"]
+    assert model["ok"] is False and model["model"] == settings.model
+    assert settings.model in model["error"] and "no worker serving it" in model["reason"]
+    assert "celery" in model["fix"]
+
+
+def test_readyz_503_names_the_reason_a_worker_gave(settings, sessions):
+    report_load_failure(sessions, "w@gpu1", model_name=settings.model, queues="final,preview",
+                        reason="CUDA error: out of memory", fix="use a bigger GPU")
+    model = _app(settings).test_client().get("/readyz").get_json()["checks"]["model"]
+    assert model["reason"] == "its worker w@gpu1 could not load it: CUDA error: out of memory"
+    assert model["fix"] == "use a bigger GPU"
 
 
 def test_readyz_503_when_redis_is_down(settings):
@@ -101,10 +124,11 @@ def test_metrics_counts_requests_latency_and_items(settings, jobs, owner_id):
     assert _sample(text, "anycost_queue_depth", queue="final") == 0
 
 
-def test_full_app_serves_ops_endpoints(settings):
+def test_full_app_serves_ops_endpoints(settings, sessions):
     from web import create_app
 
     client = create_app(settings).test_client()
+    register_live_worker(sessions, settings.model)
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
     assert client.get("/api/v1/batches/nope").status_code == 401  # no token

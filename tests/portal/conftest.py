@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import private_redis
+from tests.support.workers import register_live_worker
 
 # A Redis database number of the portal tests' own (the shared fixture's default is shared).
 PASSWORD = "correct horse battery"
@@ -36,6 +37,7 @@ def app(sqlite_url, portal_redis_url):
     with services(app).sessions.begin() as session:
         for name in ("alice", "bob"):
             create_user(session, name, PASSWORD)
+    register_live_worker(services(app).sessions, "tiny-random")  # uploads need one
     yield app
     services(app).close()
 

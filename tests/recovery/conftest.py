@@ -18,6 +18,7 @@ from shared.store.blobs import make_blob_store
 from shared.store.db import make_engine, make_session_factory
 from shared.store.tables import User
 from tests.conftest import private_redis
+from tests.support.workers import register_live_worker
 
 RECIPE = Recipe(edits={}, preview=Cost(0.5, 256), final=Cost(1.0, 1024))
 
@@ -51,6 +52,7 @@ def sessions(settings):
 
 
 def make_jobs(settings: Settings, sessions) -> Batches:
+    register_live_worker(sessions, settings.model)  # uploads need one
     return Batches(settings, sessions, make_blob_store(settings), Dispatcher(settings))
 
 

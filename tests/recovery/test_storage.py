@@ -16,6 +16,7 @@ from shared.commands.errors import CommandError
 from shared.store.retention import delete_expired
 from shared.store.tables import Batch, Blob, Item, Latent, utcnow
 from tests.recovery.conftest import make_batch, make_jobs
+from tests.support.workers import register_live_worker
 from web import create_app
 from web.auth import create_token, create_user
 from web.extensions import services
@@ -76,7 +77,7 @@ def test_retention_deletes_old_batches(jobs, sessions, settings, owner_id):
                         .values(created_at=utcnow() - timedelta(days=8)))
     assert delete_expired(jobs.settings, jobs.sessions, jobs.blobs) == 0, "retention off by default"
     keeping = make_jobs(dataclasses.replace(settings, retention_days=7), sessions)
-    assert keeping.delete_expired() == 1
+    assert delete_expired(keeping.settings, keeping.sessions, keeping.blobs) == 1
     assert _count(sessions, Batch) == 1 and _count(sessions, Batch, Batch.id == young) == 1
 
 
@@ -92,6 +93,7 @@ def client(settings):
     app.config["VALIDATE_RESPONSES"] = True
     with services(app).sessions.begin() as session:
         token = create_token(session, create_user(session, "api-user"))
+    register_live_worker(services(app).sessions, settings.model)  # uploads need one
     yield app.test_client(), {"Authorization": f"Bearer {token}"}
     services(app).close()
 

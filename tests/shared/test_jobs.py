@@ -18,6 +18,7 @@ from shared.recipe.parse import parse_recipe
 from shared.store.blobs import DatabaseBlobStore, FilesystemBlobStore
 from shared.store.db import make_engine, make_session_factory
 from shared.store.tables import Item, User, WorkerHeartbeat
+from tests.support.workers import register_live_worker
 
 
 def queued_messages(redis_url: str, queue: str = "preview") -> list[tuple[str, list]]:
@@ -44,6 +45,7 @@ def env(migrated, redis_url):
         s.flush()
         uid = user.id
     jobs = Batches(settings, sessions, DatabaseBlobStore(), Dispatcher(settings))
+    register_live_worker(sessions, settings.model)  # uploads need one
     yield jobs, uid
     engine.dispose()
 
@@ -109,7 +111,9 @@ def test_groups_are_spread_over_live_workers(env, redis_url):
     jobs, uid = env
     jobs.settings = Settings(database_url=jobs.settings.database_url, redis_url=redis_url,
                              model="tiny-random", batch_queue_cap=100, render_batch_size=8)
+    jobs.sender.settings = jobs.settings  # the sender decides the groups, with its own settings
     with jobs.sessions.begin() as s:
+        s.query(WorkerHeartbeat).delete()  # exactly these workers: two live, one dead
         for name in ("w1@a:1", "w2@b:1"):
             s.add(WorkerHeartbeat(name=name, queues="preview,final", model_name="tiny-random",
                                   pretrained=False, device="cpu"))

@@ -73,10 +73,11 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 300) -> None:
-        """Until the pool process has loaded its models (the runtime logs 'ready: model')."""
+        """Until the pool process has loaded its models and beats (the worker logs
+        'serving: model' after its first heartbeat)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "ready: model" in self.log():
+            if "serving: model" in self.log():
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import private_redis
+from tests.support.workers import register_live_worker
 from web import create_app
 from web.auth import create_token, create_user
 from web.extensions import services
@@ -36,8 +37,11 @@ def app_factory(migrated, redis_url):
 
     def factory(**overrides):
         overrides.setdefault("redis_url", redis_url)
-        overrides.setdefault("database_url", migrated)
+        on_test_database = overrides.setdefault("database_url", migrated) == migrated
         apps.append(make_app(**overrides))
+        if on_test_database:  # (not a fresh or an unreachable one) uploads need a live worker
+            svc = services(apps[-1])
+            register_live_worker(svc.sessions, svc.settings.model)
         return apps[-1]
 
     yield factory

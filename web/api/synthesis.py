@@ -13,7 +13,8 @@ from flask import request
 from shared.catalog.configs import ModelConfig, UnknownConfigError, get_model_config
 from shared.catalog.directions import generator_directions
 from shared.codes.errors import RequestErrorCode
-from shared.commands.synthesis import create_synthesis_batch, live_models, parse_request
+from shared.commands.availability import live_models, outage, outages
+from shared.commands.synthesis import create_synthesis_batch, parse_request
 from shared.items.webhooks import WebhookUrlError, check_url
 from shared.recipe.batch_names import NAME_FIELD, parse_batch_name
 from shared.recipe.parse import model_default_costs
@@ -105,7 +106,8 @@ def _installed(weights_dir: str, config: ModelConfig, kind: str) -> bool:
 
 @bp.get("/models")
 def list_models():
-    """The configs that have a live worker now (a batch may name any of them)."""
+    """The configs that have a live worker now (a batch may name any of them), and those that
+    have none with the reason (the default config always, when it has none)."""
     settings = services().settings
     names = sorted(live_models(db(), settings))
     out = []
@@ -116,4 +118,7 @@ def list_models():
             log.warning("a worker serves %s, which is not in this catalogue", name)
             continue
         out.append(model_entry(config, settings))
-    return {"models": out, "default": settings.model}
+    down = outages(db(), settings)
+    if settings.model not in names and all(o.model != settings.model for o in down):
+        down.insert(0, outage(db(), settings, settings.model))
+    return {"models": out, "default": settings.model, "unavailable": [o.as_dict() for o in down]}

@@ -1,5 +1,6 @@
 """The portal blueprint object, its hooks (CSRF, security headers) and page-wide template values
-(the signed-in user, the CSRF field, the random-weights banner)."""
+(the signed-in user, the CSRF field, the random-weights banner, the banner of a model that no
+worker serves, with the worker's reason and the fix)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 
+from shared.commands.availability import Outage, outage
 from shared.store.tables import WorkerHeartbeat, utcnow
 from web.portal.auth import signed_in
 from web.portal.costs import format_macs
@@ -40,7 +42,8 @@ def random_weights_notice() -> str | None:
         since = utcnow() - timedelta(seconds=svc.settings.heartbeat_timeout)
         with svc.sessions() as db:
             names = db.scalars(select(WorkerHeartbeat.model_name).where(
-                WorkerHeartbeat.last_seen >= since, WorkerHeartbeat.pretrained.is_(False))).all()
+                WorkerHeartbeat.last_seen >= since, WorkerHeartbeat.pretrained.is_(False),
+                WorkerHeartbeat.load_error.is_(None))).all()  # a failed worker renders nothing
     except Exception as exc:  # a banner must never break a page
         log.warning("could not read worker heartbeats: %s", exc)
         return None
@@ -48,6 +51,17 @@ def random_weights_notice() -> str | None:
         return (f"A worker is rendering with random weights ({', '.join(sorted(set(names)))}): "
                 "pictures are not real edits of your faces.")
     return None
+
+
+def model_outage(model: str | None = None) -> Outage | None:
+    """Why ``model`` (default: the service's) has no live worker, or None when it has one."""
+    svc = services()
+    try:
+        with svc.sessions() as db:
+            return outage(db, svc.settings, model or svc.settings.model)
+    except Exception as exc:  # a banner must never break a page
+        log.warning("could not read worker heartbeats: %s", exc)
+        return None
 
 
 @bp.app_template_filter("log2")
@@ -79,6 +93,8 @@ def page_values() -> dict:
         "csrf_token": csrf_token,
         "model_notice": random_weights_notice(),
         "page_config": page_config(),
+        # Pages about another model's batch pass their own (it overrides this one).
+        "model_outage": model_outage() if signed_in() else None,
         "model_name": services().model.name,
     }
 

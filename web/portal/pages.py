@@ -14,7 +14,7 @@ from shared.recipe.batch_names import MAX_NAME_CHARS
 from shared.recipe.parse import MAX_REFINE_STEPS, recipe_from_stored
 from web.api.serialize import batch_summaries
 from web.portal.auth import check_password_login, login_required, safe_next, sign_in, sign_out
-from web.portal.blueprint import bp
+from web.portal.blueprint import bp, model_outage
 from web.portal.costs import cost_options, measured_macs_per_second
 from web.portal.forms import ACCEPT, MAIN_SLIDERS, OTHER_SLIDERS, SLIDER_SCALE, read_batch_form
 from web.portal.present import batch_label, batch_view, item_view, portal_sort
@@ -132,7 +132,7 @@ def new_batch():
     return redirect(url)
 
 
-def _job_call(fn, *args):
+def _command_call(fn, *args):
     try:
         return fn(*args)
     except CommandError as exc:
@@ -144,16 +144,17 @@ def _job_call(fn, *args):
 def batch_page(batch_id: str):
     svc = services()
     with svc.sessions() as db:
-        batch = _job_call(svc.batches.get_batch, db, current_user.id, batch_id)
+        batch = _command_call(svc.batches.get_batch, db, current_user.id, batch_id)
         data = batch_view(batch, portal_sort())
+        model = batch.model_name
     return render_template("portal/batch.html", batch=data, max_name_chars=MAX_NAME_CHARS,
-                           min_examples=MIN_EXAMPLES)
+                           min_examples=MIN_EXAMPLES, model_outage=model_outage(model))
 
 
 @bp.route("/batches/<batch_id>/finalize", methods=["POST"])
 @login_required
 def finalize_batch(batch_id: str):
-    n = _job_call(services().batches.finalize_batch, current_user.id, batch_id)
+    n = _command_call(services().batches.finalize_batch, current_user.id, batch_id)
     flash(f"Finals queued for {n} photo(s)." if n else "No photo had a preview ready to finalize.")
     return redirect(url_for("portal.batch_page", batch_id=batch_id))
 
@@ -161,7 +162,7 @@ def finalize_batch(batch_id: str):
 @bp.route("/batches/<batch_id>/cancel", methods=["POST"])
 @login_required
 def cancel_batch(batch_id: str):
-    n = _job_call(services().batches.cancel_batch, current_user.id, batch_id)
+    n = _command_call(services().batches.cancel_batch, current_user.id, batch_id)
     flash(f"Canceled {n} photo(s)." if n else "Nothing left to cancel.")
     return redirect(url_for("portal.batch_page", batch_id=batch_id))
 
@@ -170,7 +171,7 @@ def cancel_batch(batch_id: str):
 @login_required
 def delete_batch(batch_id: str):
     """The batch and every byte of it (as ``DELETE /api/v1/batches/<id>``)."""
-    _job_call(services().batches.delete_batch, current_user.id, batch_id)
+    _command_call(services().batches.delete_batch, current_user.id, batch_id)
     flash("The batch and all its photos are deleted.")
     return redirect(url_for("portal.batches"))
 
@@ -180,7 +181,7 @@ def delete_batch(batch_id: str):
 def item_page(item_id: str):
     svc = services()
     with svc.sessions() as db:
-        item = _job_call(svc.batches.get_item, db, current_user.id, item_id)
+        item = _command_call(svc.batches.get_item, db, current_user.id, item_id)
         data = item_view(item)
         recipe = recipe_from_stored(item.batch.recipe)
         batch_id = item.batch_id

@@ -21,5 +21,5 @@ COMPONENTS = (
     service.LearnDirection, service.SaveDirection, service.StripRequest, service.Strip,
     evaluations.EvaluationRequest, evaluations.Evaluation, evaluations.EvaluationList,
     synthesis.SynthesisRequest, synthesis.SynthesisCreated,
-    served_models.ServedModel, served_models.ServedModels,
+    served_models.ServedModel, served_models.ServedModels, served_models.UnavailableModel,
 )

@@ -30,6 +30,19 @@ class ServedModel(BaseModel):
     costs: list[CostMacs]
 
 
+class UnavailableModel(BaseModel):
+    """A model some worker reported but none serves now, with why and what to do."""
+
+    name: str
+    reason: str = Field(description="e.g. the loading error of its last worker")
+    fix: str = Field(description="what an operator runs to make it servable")
+    worker: str | None = Field(description="the worker whose report this is")
+    reported_at: str | None = Field(description="when that worker last reported (UTC, ISO 8601)")
+
+
 class ServedModels(BaseModel):
     models: list[ServedModel]
     default: str
+    unavailable: list[UnavailableModel] = Field(
+        description="models with no live worker (the default among them when it has none): "
+                    "batches for them get 409 model_unavailable")

@@ -28,12 +28,19 @@ from worker.anycost.directions import Direction, Directions, load_generator_dire
 from worker.anycost.discriminator import Discriminator
 from worker.anycost.encoder import Encoder
 from worker.anycost.generator import Generator
+from worker.anycost.weights.routes import fix_for
 
 log = logging.getLogger(__name__)
 
 
 class WeightsNotInstalledError(weights.WeightsError):
-    """The config's files are not installed; the message gives the command that installs them."""
+    """The config's files are not installed; the message gives the command that installs them
+    (``reason`` and ``fix`` apart, for the worker's heartbeat row)."""
+
+    def __init__(self, reason: str, fix: str):
+        super().__init__(f"{reason}; {fix}")
+        self.reason = reason
+        self.fix = fix
 
 
 @dataclass
@@ -85,9 +92,8 @@ def load_bundle(
     if missing:
         where = weights.weights_dir(weights_dir)
         raise WeightsNotInstalledError(
-            f"model {cfg.name}: {', '.join(missing)} not installed in {where}; install with "
-            f"`python -m worker.anycost.weights fetch {cfg.name}` (or, with the files at hand, "
-            f"`python -m worker.anycost.weights import {cfg.name} FILE...`)"
+            f"model {cfg.name}: {', '.join(missing)} not installed in {where}",
+            fix_for(cfg.name, where),
         )
     generator = load_generator(files["generator"].path, device)
     encoder = load_encoder(files["encoder"].path, device) if "encoder" in files else None

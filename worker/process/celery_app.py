@@ -23,7 +23,7 @@ from celery import Celery, signals
 from shared.platform.logging import configure_logging
 from shared.platform.queue import QUEUES, make_celery, queue_for
 from shared.platform.settings import Settings, get_settings, set_settings
-from worker.process import broker, tasks
+from worker.process import broker, load_failure, tasks
 from worker.render import runtime
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,20 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
                           stream=sys.__stderr__)
         try:
             rt = runtime.init_runtime(get_settings(), hostname, celery=app)
-        except Exception:
-            log.exception("worker process could not load its models; it will exit")
-            raise
+        except Exception as exc:
+            # Celery would only log a raise here and keep a pool process without a model:
+            # report why (the web side shows it) and stop the whole worker instead.
+            log.exception("worker process could not load its models; the worker stops")
+            try:
+                load_failure.report(get_settings(), hostname, _served_queues, exc)
+            except Exception:
+                log.exception("could not report the failure to the database")
+            load_failure.stop_worker()
+            return
+        rt.extras["queues"] = _served_queues
         _services("start", rt)
+        # After the first heartbeat: from now on the web side counts this worker as serving.
+        log.info("worker %s serving: model %s on %s", rt.worker_name, rt.model_name, _served_queues)
 
     def on_process_shutdown(**_) -> None:
         rt = runtime._current
@@ -68,6 +78,10 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
             rt.close()
 
     def on_after_setup(sender=None, instance=None, **_) -> None:
+        global _served_queues
+        # The plain names (preview, final, evaluate) go in the heartbeat rows of the pool
+        # processes forked after this: what the worker takes, whatever its model.
+        _served_queues = ",".join(sorted(_plain(instance.app)))
         _serve_model_queues(instance.app, get_settings())
 
     signals.celeryd_after_setup.connect(on_after_setup, weak=False,
@@ -96,6 +110,11 @@ def _serve_model_queues(app: Celery, settings: Settings) -> list[str]:
     return names
 
 
+def _plain(app: Celery) -> list[str]:
+    queues = app.amqp.queues
+    return list(queues.consume_from or queues)
+
+
 def _services(action: str, rt: runtime.Runtime) -> None:
     for name in OPTIONAL_SERVICES:
         if importlib.util.find_spec(name) is None:
@@ -106,6 +125,8 @@ def _services(action: str, rt: runtime.Runtime) -> None:
 
 
 _app: Celery | None = None
+#: The queues this worker takes, by their plain names (set before the pool forks).
+_served_queues = ",".join(QUEUES[:2])
 
 
 def __getattr__(name: str):

@@ -1,7 +1,9 @@
 """Worker heartbeats: each worker process runs a :class:`Heartbeat` daemon thread that upserts
 its ``WorkerHeartbeat`` row every ``heartbeat_seconds``. The name it beats under must be the one
 its tasks write into ``Item.worker`` (see :func:`worker_name`). What a silent worker held is
-recovered by ``shared.items.recovery.reap`` (run by ``worker.process.reaper``).
+recovered by ``shared.items.recovery.reap`` (run by ``worker.process.reaper``). A worker that
+cannot load its model says why in a row of its own (:func:`report_load_failure`), which
+``shared.commands.availability`` reads.
 
 Times are the hosts' UTC clocks: keep them in sync (NTP); a skew well under ``heartbeat_timeout``
 does no harm.
@@ -98,6 +100,30 @@ class Heartbeat:
         if remove:
             with self.sessions.begin() as session:
                 session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.name == self.name))
+
+
+def report_load_failure(sessions: sessionmaker[Session], name: str, *, model_name: str,
+                        queues: str, reason: str, fix: str, device: str = "") -> None:
+    """Write (or refresh) the row of a worker that could not load its model: ``load_error`` says
+    why, ``load_fix`` what to do. ``name`` is the Celery node (one row per node, however often it
+    retries); such a row holds no items and never counts as serving the model."""
+    now = utcnow()
+    values = {"queues": queues[:100], "model_name": model_name[:80], "pretrained": False,
+              "device": device[:40], "last_seen": now, "load_error": reason[:2000],
+              "load_fix": fix[:2000]}
+    with sessions.begin() as session:
+        changed = session.execute(
+            update(WorkerHeartbeat).where(WorkerHeartbeat.name == name).values(**values)
+            .execution_options(synchronize_session=False)).rowcount
+        if not changed:
+            session.add(WorkerHeartbeat(name=name, started_at=now, **values))
+
+
+def clear_load_failure(sessions: sessionmaker[Session], name: str) -> None:
+    """Forget node ``name``'s failure report: it has loaded its model since."""
+    with sessions.begin() as session:
+        session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.name == name,
+                                                      WorkerHeartbeat.load_error.is_not(None)))
 
 
 def start_heartbeat(settings: Settings, sessions: sessionmaker[Session], name: str,

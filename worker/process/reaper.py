@@ -37,7 +37,7 @@ from shared.platform.settings import Settings
 from shared.store.blobs import BlobStore, make_blob_store
 from shared.store.db import make_engine, make_session_factory
 from shared.store.retention import delete_expired
-from worker.process.heartbeat import start_heartbeat
+from worker.process.heartbeat import clear_load_failure, start_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,10 @@ def start(rt) -> None:
     ``worker.render.runtime.Runtime``): beat under the process's name, and take part in reaping."""
     rt.extras["heartbeat"] = start_heartbeat(
         rt.settings, rt.sessions, rt.worker_name, model_name=str(rt.model_name),
+        queues=rt.extras.get("queues", "preview,final"),
         pretrained=bool(rt.pretrained), device=str(rt.device))
+    # This node loaded its model: an earlier failure report of it no longer holds.
+    clear_load_failure(rt.sessions, rt.worker_name.rsplit(":", 1)[0])
     # Every worker offers to reap; a Redis key lets one of them do it per period, so a worker
     # host needs nothing but DATABASE_URL and REDIS_URL for lost items to be recovered.
     rt.extras["reaper_stop"] = start_reaper_thread(

@@ -52,6 +52,7 @@ from worker.anycost.download import (
     sha256_file,
     stderr_progress,
 )
+from worker.anycost.weights import routes
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +363,8 @@ def _fetch_one(cfg: ModelConfig, kind: str, directory: Path, progress: ProgressF
     tried = "\n  ".join(failures) or "no sources"
     raise FetchError(
         f"could not fetch {final.name}; tried:\n  {tried}\n"
-        f"Get the file elsewhere and run: python -m worker.anycost.weights import {cfg.name} PATH"
+        f"With the file at hand: python -m worker.anycost.weights import {cfg.name} PATH\n"
+        f"What works today: {routes.fix_for(cfg.name, directory)}"
     )
 
 

@@ -17,6 +17,7 @@ from shared.catalog.configs import CONFIGS, UnknownConfigError
 from worker.anycost import weights
 from worker.anycost.checkpoints import CheckpointError
 from worker.anycost.download import stderr_progress
+from worker.anycost.weights import routes
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -99,6 +100,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"{cfg['name']:32} {cfg['resolution']:>5}px  {kinds}{tag}")
         if "generator" in have:
             _print_derived(weights.weights_dir(args.dir), cfg["name"])
+        config = CONFIGS.get(cfg["name"])
+        if config is not None and routes.files_gone(config) and not have >= set(config.required):
+            # The released files' hosts are gone: say what works instead of `fetch`.
+            print(f"{'':32} {routes.fix_for(config.name, args.dir)}")
     return EXIT_OK
 
 
