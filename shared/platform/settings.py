@@ -101,9 +101,10 @@ class Settings:
     proxy_hops: int = 0  # trusted reverse proxies in front of the app (X-Forwarded-*)
     session_hours: int = 168  # a portal sign-in lasts this long at most
     rate_limits: bool = True
-    rate_limit_login: str = "10 per minute"  # failed sign-ins per address and per account name
+    # failed sign-ins per address and per account name, in each window
+    rate_limit_login: str = "10 per minute;100 per day"
     rate_limit_auth_failures: str = "30 per minute"  # failed token checks per client address
-    rate_limit_submissions: str = "60 per hour"  # POST /api/v1/batches per user
+    rate_limit_submissions: str = "60 per hour"  # new batches per user (API and portal)
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 5.0  # first retry delay; doubles per attempt, 1 h at most
     webhook_timeout: float = 10.0  # seconds per delivery request
@@ -270,7 +271,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_RATE_LIMIT_AUTH_FAILURES", "rate_limit_auth_failures", "str",
            "failed API token checks per client address"),
     EnvVar("ANYCOST_RATE_LIMIT_SUBMISSIONS", "rate_limit_submissions", "str",
-           "batch uploads (POST /api/v1/batches) per user"),
+           "new batches per user (the API's POST /api/v1/batches and the portal's form together)"),
     EnvVar("ANYCOST_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", "int",
            "tries of one webhook delivery before it is marked failed"),
     EnvVar("ANYCOST_WEBHOOK_BACKOFF_SECONDS", "webhook_backoff_seconds", "float",
