@@ -241,8 +241,11 @@ PATHS: dict = {
                     responses={"202": _json(_ref("Evaluation"), "queued on the evaluate queue"),
                                "400": _error("bad request (field named in the message)"),
                                "404": _error("no such model"),
+                               "429": _error("too many evaluations queued or running (yours, "
+                                             "or the service's); see Retry-After"),
                                "503": _error("the job queue is unavailable")}),
-        "get": _op("The model's evaluations, newest first (at most 50)", tag="evaluations",
+        "get": _op("Your evaluations of the model, newest first (at most 50)",
+                   tag="evaluations",
                    params=[_MODEL_NAME],
                    responses={"200": _json(_ref("EvaluationList"), "the evaluations"),
                               "404": _error("no such model")}),
@@ -252,7 +255,7 @@ PATHS: dict = {
         params=[_MODEL_NAME, {"name": "evaluation_id", "in": "path", "required": True,
                               "schema": _ID}],
         responses={"200": _json(_ref("Evaluation"), "the evaluation"),
-                   "404": _error("no such model or evaluation")},
+                   "404": _error("no such model or evaluation (another user's is not found)")},
     )},
     "/api/v1/openapi.json": {"get": _op(
         "This document", tag="service", public=True,

@@ -96,6 +96,8 @@ class Settings:
     eval_cache_dir: str = str(DEFAULT_VAR_DIR / "eval-cache")  # data set statistics
     eval_time_limit: int = 7200  # seconds per evaluation job
     eval_max_n: int = 50_000  # largest sample count an API request may ask for
+    eval_user_active: int = 2  # evaluations one user may have queued or running at once
+    eval_max_active: int = 8  # evaluations the whole service takes queued or running at once
     # Web hardening: sessions, proxies, rate limits (Flask-Limiter on REDIS_URL), webhooks, SSE.
     secure_cookies: bool = False  # always mark cookies Secure (they are anyway on HTTPS requests)
     proxy_hops: int = 0  # trusted reverse proxies in front of the app (X-Forwarded-*)
@@ -142,6 +144,7 @@ class Settings:
         for name in ("max_upload_mb", "max_file_mb", "max_files_per_batch", "max_pixels",
                      "render_batch_size", "max_attempts", "batch_queue_cap", "user_quota",
                      "projection_steps", "eval_time_limit", "eval_max_n", "session_hours",
+                     "eval_user_active", "eval_max_active",
                      "webhook_max_attempts", "sse_max_seconds", "sse_heartbeat_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
@@ -260,6 +263,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_EVAL_CACHE_DIR", "eval_cache_dir", "str", "cached data set statistics (FID)"),
     EnvVar("ANYCOST_EVAL_TIME_LIMIT", "eval_time_limit", "int", "time limit of an evaluation job (s)"),
     EnvVar("ANYCOST_EVAL_MAX_N", "eval_max_n", "int", "most samples an evaluation job may ask for"),
+    EnvVar("ANYCOST_EVAL_USER_ACTIVE", "eval_user_active", "int",
+           "evaluations one user may have queued or running at once (more: 429)"),
+    EnvVar("ANYCOST_EVAL_MAX_ACTIVE", "eval_max_active", "int",
+           "evaluations the whole service takes queued or running at once (more: 429)"),
     EnvVar("ANYCOST_SECURE_COOKIES", "secure_cookies", "bool",
            "mark session cookies Secure on every response (HTTPS requests always get it)"),
     EnvVar("ANYCOST_PROXY_HOPS", "proxy_hops", "int",

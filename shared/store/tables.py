@@ -67,6 +67,11 @@ class ApiToken(Base):
     name: Mapped[str | None] = mapped_column(String(80))  # the owner's label
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)  # None: never
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The token that made this one over the API (None: the portal or the operator's CLI). A
+    # child never outlives it: its expiry is capped at the parent's, revoking it revokes this.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE", name="fk_api_tokens_parent_id_api_tokens"),
+        index=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 

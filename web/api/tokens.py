@@ -1,9 +1,11 @@
-"""The caller's credentials: API tokens (list, create, optionally expiring, revoke), the password
+"""The caller's credentials: API tokens (list, create, optionally expiring, revoke; a token made
+with a token never outlives it, ``web.auth.issue_token``/``revoke_token``), the password
 (a change ends every other session) and the secret that signs their webhooks. New tokens and
 secrets are shown once, in the answer that makes them; only hashes (tokens) are kept."""
 
 from __future__ import annotations
 
+import flask_login
 from flask import request, session
 from sqlalchemy import select
 
@@ -77,8 +79,12 @@ def _token_request() -> tuple[str | None, int | None]:
 def create_api_token():
     name, days = _token_request()
     user = current_user()
+    current = _current_token_hash() if flask_login.current_user.via == "token" else None
     with services().sessions.begin() as session:
-        token, row = issue_token(session, session.get(User, user.id), name, days)
+        # Made with a token: a child that expires no later and is revoked with it.
+        parent = session.scalar(select(ApiToken).where(ApiToken.token_hash == current)) \
+            if current else None
+        token, row = issue_token(session, session.get(User, user.id), name, days, parent)
         body = {**token_dict(row), "token": token}
     return body, 201
 
