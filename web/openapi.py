@@ -268,10 +268,10 @@ PATHS: dict = {
                 {"name": "timeout", "in": "query", "schema": {"type": "integer", "minimum": 1},
                  "description": "seconds before the stream ends (at most the server's limit)"},
                 {"name": "Last-Event-ID", "in": "header", "required": False,
-                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                 "description": "resume after this event id"},
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
+                 "description": "resume after this event id (at most 2147483647: 400 past it)"},
                 {"name": "last_event_id", "in": "query", "required": False,
-                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
                  "description": "the same, for clients that cannot set headers"}],
         responses={"200": {"description": "text/event-stream; ends after batch.completed or "
                                           "the timeout", "content": {"text/event-stream": {
@@ -281,7 +281,8 @@ PATHS: dict = {
         "get": _op("My live API tokens (never the tokens themselves)", tag="tokens", responses={
             "200": _json(_ref("TokenList"), "the tokens"),
         }),
-        "post": _op("A new API token, shown once", tag="tokens", body={
+        "post": _op("A new API token, shown once (one made with a token expires no later than "
+                    "it and is revoked with it)", tag="tokens", body={
             "required": False, "content": {"application/json": {"schema": _ref("TokenRequest")}}},
             responses={"201": _json(_ref("Token"), "the token (field token, shown once)")}),
     },

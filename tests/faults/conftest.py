@@ -31,6 +31,7 @@ from shared.items.states import TERMINAL
 from shared.platform.settings import ENV_VARS, Settings
 from shared.store.tables import Item
 from tests.conftest import PG_ADMIN_URL, REDIS_DBS, private_pg_database
+from tests.faults.web_stack import limit_stack  # noqa: F401 - a fixture of the limit tests
 from tests.support.redis_server import RedisServer
 from tests.support.stack import REPO, ApiClient, WebServer, WorkerProcess
 

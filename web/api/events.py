@@ -27,7 +27,7 @@ from shared.items.states import TERMINAL, batch_status, status_counts
 from shared.platform.nudges import Waiter
 from shared.store.tables import Event, Item, utcnow
 from web.api.blueprint import bp, current_user
-from web.api.params import int_param
+from web.api.params import DB_INT_MAX, int_param
 from web.extensions import Services, db, services
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,15 @@ def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int) -> I
     deadline = time.monotonic() + timeout
     heartbeat = svc.settings.sse_heartbeat_seconds
     yield f"retry: {int(POLL_SECONDS * 4000)}\n\n"
-    with svc.sessions() as session:
-        # The events first, then the items: an event committed in between is in the snapshot
-        # and sent again after it (harmless), never in neither.
-        sent = _Sent.start(session, batch_id, cursor)
-        snapshot = _snapshot(session, batch_id) if cursor is None else None
+    try:
+        with svc.sessions() as session:
+            # The events first, then the items: an event committed in between is in the
+            # snapshot and sent again after it (harmless), never in neither.
+            sent = _Sent.start(session, batch_id, cursor)
+            snapshot = _snapshot(session, batch_id) if cursor is None else None
+    except Exception as exc:  # the database went away: end; the client reconnects later
+        log.warning("event stream of %s ends before it starts: %s", batch_id, exc)
+        return
     if snapshot is not None:
         data, finished = snapshot
         yield _frame("snapshot", data, sent.cursor)
@@ -166,7 +170,7 @@ def batch_events(batch_id: str):
     limit = svc.settings.sse_max_seconds
     timeout = int_param(request.args.get("timeout"), "timeout", 1, limit, limit)
     resume = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    cursor = int_param(resume, "Last-Event-ID", 0, 2**63 - 1, 0) if resume else None
+    cursor = int_param(resume, "Last-Event-ID", 0, DB_INT_MAX, 0) if resume else None
     response = Response(_stream(svc, batch_id, cursor, timeout), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come

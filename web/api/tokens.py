@@ -12,6 +12,7 @@ from sqlalchemy import select
 from shared.items.webhooks import new_secret
 from shared.store.tables import ApiToken, User
 from web.api.blueprint import bp, current_user
+from web.api.params import id_segment
 from web.api.serialize import iso
 from web.auth import (
     SESSION_EPOCH_KEY,
@@ -91,11 +92,12 @@ def create_api_token():
 
 @bp.delete("/tokens/<token_id>")
 def revoke_api_token(token_id: str):
-    # A plain segment (not <int:>) so the OpenAPI path is the Flask rule; ids are small integers.
-    if not token_id.isdigit() or len(token_id) > 18:
+    # A plain segment (not <int:>) so the OpenAPI path is the Flask rule.
+    number = id_segment(token_id)
+    if number is None:
         raise ApiError(404, "not_found", "no such token")
     with services().sessions.begin() as session:
-        if not revoke_token(session, current_user().id, int(token_id)):
+        if not revoke_token(session, current_user().id, number):
             raise ApiError(404, "not_found", "no such token")
     return "", 204
 
