@@ -109,7 +109,8 @@ class Settings:
     rate_limit_submissions: str = "60 per hour"  # new batches per user (API and portal)
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 5.0  # first retry delay; doubles per attempt, 1 h at most
-    webhook_timeout: float = 10.0  # seconds per delivery request
+    webhook_timeout: float = 10.0  # seconds per delivery request, all of it (a deadline)
+    webhook_concurrency: int = 8  # deliveries in flight at once (at most 2 to one host)
     webhook_allow_private: bool = False  # allow webhook URLs on loopback/private addresses
     sse_max_seconds: int = 300  # an event stream ends after this long (clients reconnect)
     sse_heartbeat_seconds: int = 15
@@ -145,7 +146,7 @@ class Settings:
                      "render_batch_size", "max_attempts", "batch_queue_cap", "user_quota",
                      "projection_steps", "eval_time_limit", "eval_max_n", "session_hours",
                      "eval_user_active", "eval_max_active",
-                     "webhook_max_attempts", "sse_max_seconds", "sse_heartbeat_seconds"):
+                     "webhook_max_attempts", "webhook_concurrency", "sse_max_seconds", "sse_heartbeat_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.projection_max_seconds < 0:
@@ -283,7 +284,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "tries of one webhook delivery before it is marked failed"),
     EnvVar("ANYCOST_WEBHOOK_BACKOFF_SECONDS", "webhook_backoff_seconds", "float",
            "delay before the first webhook retry; doubles per attempt, at most 1 hour"),
-    EnvVar("ANYCOST_WEBHOOK_TIMEOUT", "webhook_timeout", "float", "seconds per webhook request"),
+    EnvVar("ANYCOST_WEBHOOK_TIMEOUT", "webhook_timeout", "float",
+           "seconds per webhook request, all of it: an answer not complete by then is a failed try"),
+    EnvVar("ANYCOST_WEBHOOK_CONCURRENCY", "webhook_concurrency", "int",
+           "webhook deliveries in flight at once (at most 2 to one host)"),
     EnvVar("ANYCOST_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", "bool",
            "allow webhook URLs that resolve to loopback or private addresses"),
     EnvVar("ANYCOST_SSE_MAX_SECONDS", "sse_max_seconds", "int",

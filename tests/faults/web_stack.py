@@ -29,6 +29,12 @@ class LimitStack:
 
         return services(self.app).sessions
 
+    @property
+    def settings(self):
+        from web.extensions import services
+
+        return services(self.app).settings
+
     def user(self, name: str, password: str | None = PASSWORD) -> tuple[int, str]:
         from web.auth import create_token, create_user
 
