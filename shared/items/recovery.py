@@ -4,7 +4,10 @@
 :func:`reap` (run by one process at a time, see ``worker.process.reaper``) finds items in
 ``previewing``/``finalizing`` whose worker has been silent for ``heartbeat_timeout`` (or never
 beat at all), or that a worker has held longer than any task may run, and puts them back in the
-queue, or fails them with ``worker_lost`` once they have been taken ``max_attempts`` times. Then
+queue, or fails them with ``worker_lost`` once they have been charged ``max_attempts`` takes.
+Only a take alone is charged: items a dead worker held together are put back uncharged and
+marked (``group_lost``) so that each is taken alone next (worker.render.pipeline), and only
+the one whose take kills workers reaches the cap. Then
 the reconciler sends every unheld active item whose message is missing, and the retention job
 deletes expired batches.
 
@@ -25,6 +28,7 @@ are sent at once (they are a person waiting on one item).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -125,9 +129,10 @@ def lost_items(session: Session, cutoff: datetime, held_before: datetime | None 
     ).all()
 
 
-def _recover(session: Session, row, settings: Settings) -> str | None:
+def _recover(session: Session, row, settings: Settings, group: bool = False) -> str | None:
     """Requeue or fail one lost item. Returns "requeued", "failed" or None (someone else moved
-    it since we looked)."""
+    it since we looked). ``group``: the worker held it with others: it was not charged for
+    that take (``shared.items.states.start_preview``) and is taken alone from now on."""
     # Guard on the worker too: a no-op UPDATE that also locks the row (PostgreSQL) or the database
     # (SQLite) until commit, so a live worker that took the item meanwhile is never robbed of it.
     still_held = session.execute(
@@ -141,7 +146,7 @@ def _recover(session: Session, row, settings: Settings) -> str | None:
                     f"the worker rendering it stopped responding ({row.attempts} attempts)")
         return "failed"
     # Unheld and unsent: the reconciler sends it (previews within the user's cap).
-    states.requeue_lost(session, row.id, ItemStatus(row.status))
+    states.requeue_lost(session, row.id, ItemStatus(row.status), group=group)
     return "requeued"
 
 
@@ -161,9 +166,10 @@ def reap(
     if trust_heartbeats:
         with sessions.begin() as session:
             rows = lost_items(session, cutoff, held_before)
+    held = Counter((row.worker, row.status) for row in rows)
     for row in rows:
         with sessions.begin() as session:
-            outcome = _recover(session, row, settings)
+            outcome = _recover(session, row, settings, group=held[row.worker, row.status] > 1)
         if outcome == "failed":
             result.failed.append(row.id)
         elif outcome == "requeued":

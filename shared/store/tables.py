@@ -126,7 +126,11 @@ class Item(Base):
     position: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20), default=ItemStatus.QUEUED.value, index=True)
+    # Takes charged to this item: each take of it alone (shared.items.states.start_preview).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Times a worker died (or its take was lost) while it held the item in a group: the item
+    # was not charged for that, but it may be the culprit, so from now on it is taken alone.
+    group_lost: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
     # Edits for this item; NULL means the batch recipe's edits.
