@@ -72,7 +72,7 @@ def reap_if_turn(settings: Settings, parts: ReaperParts,
     except redis.RedisError as exc:
         log.info("reaper lock unavailable (%s): reaping anyway", exc)
     result = reap(parts.sessions, parts.sender, parts.blobs, settings,
-                  trust_heartbeats=trust_heartbeats)
+                  trust_heartbeats=trust_heartbeats, client=parts.client)
     if result.changed:
         log.info("reaper: %d previews and %d finals requeued, %d failed, %d sent (%d presumed "
                  "lost), %d batches expired, %d workers pruned", len(result.requeued_previews),
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.once:
         parts = build(settings)
-        result = reap(parts.sessions, parts.sender, parts.blobs, settings)
+        result = reap(parts.sessions, parts.sender, parts.blobs, settings, client=parts.client)
         print(json.dumps(vars(result)))
         return 0
     log.info("reaper started: a pass every %ds, heartbeat timeout %ds", reap_period(settings),
