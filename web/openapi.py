@@ -273,9 +273,12 @@ PATHS: dict = {
                 {"name": "last_event_id", "in": "query", "required": False,
                  "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
                  "description": "the same, for clients that cannot set headers"}],
-        responses={"200": {"description": "text/event-stream; ends after batch.completed or "
-                                          "the timeout", "content": {"text/event-stream": {
-                                              "schema": {"type": "string"}}}}, **_NOT_FOUND},
+        responses={"200": {"description": "text/event-stream; ends after batch.completed, "
+                                          "the timeout, or the end of the credential",
+                           "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                   "429": {**_error("too many of your event streams are open"),
+                           "headers": _RETRY_AFTER},
+                   **_NOT_FOUND},
     )},
     "/api/v1/tokens": {
         "get": _op("My live API tokens (never the tokens themselves)", tag="tokens", responses={

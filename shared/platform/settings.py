@@ -114,6 +114,7 @@ class Settings:
     webhook_allow_private: bool = False  # allow webhook URLs on loopback/private addresses
     sse_max_seconds: int = 300  # an event stream ends after this long (clients reconnect)
     sse_heartbeat_seconds: int = 15
+    sse_max_per_user: int = 6  # event streams one user may have open at once (more: 429)
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -146,7 +147,8 @@ class Settings:
                      "render_batch_size", "max_attempts", "batch_queue_cap", "user_quota",
                      "projection_steps", "eval_time_limit", "eval_max_n", "session_hours",
                      "eval_user_active", "eval_max_active",
-                     "webhook_max_attempts", "webhook_concurrency", "sse_max_seconds", "sse_heartbeat_seconds"):
+                     "webhook_max_attempts", "webhook_concurrency", "sse_max_seconds", "sse_heartbeat_seconds",
+                     "sse_max_per_user"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.projection_max_seconds < 0:
@@ -294,6 +296,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "an event stream closes after this long; clients reconnect with Last-Event-ID"),
     EnvVar("ANYCOST_SSE_HEARTBEAT_SECONDS", "sse_heartbeat_seconds", "int",
            "seconds between keep-alive comments on an idle event stream"),
+    EnvVar("ANYCOST_SSE_MAX_PER_USER", "sse_max_per_user", "int",
+           "event streams one user may have open at once (more: 429)"),
 )
 
 _current: Settings | None = None

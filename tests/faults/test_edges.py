@@ -5,6 +5,8 @@ server's HTML 500."""
 
 from __future__ import annotations
 
+import time
+
 import flask
 import pytest
 import requests
@@ -86,3 +88,81 @@ def test_a_connection_dropped_mid_request_or_before_teardown_is_json(limit_stack
     assert mid.json()["error"]["code"] == "database_unavailable" and mid.headers["Retry-After"]
     assert teardown.status_code == 200 and teardown.json()["batches"] == []
     assert after_all.status_code == 200  # the pool replaced the dropped connections
+
+
+def _open_stream(url: str, batch: str, headers: dict, timeout: int = 60) -> requests.Response:
+    return requests.get(f"{url}/api/v1/batches/{batch}/events?timeout={timeout}",
+                        headers=headers, stream=True, timeout=30)
+
+
+def _ends_within(response: requests.Response, limit: float) -> float:
+    """Seconds until the stream ends (reads to EOF), failing past ``limit``."""
+    started = time.monotonic()
+    for _ in response.iter_content(chunk_size=None):
+        assert time.monotonic() - started < limit, "the stream kept going"
+    return time.monotonic() - started
+
+
+def test_open_streams_are_capped_per_user(limit_stack):
+    """6 streams per user (the default): the 7th is a 429; another user's opens; closing one
+    makes room."""
+    from shared.platform.settings import Settings
+
+    cap = Settings().sse_max_per_user
+    _, token = limit_stack.user("streamer")
+    _, other = limit_stack.user("bystander")
+    auth, other_auth = ({"Authorization": f"Bearer {t}"} for t in (token, other))
+    batch = _upload(limit_stack.url, token, 1).json()["id"]
+    other_batch = _upload(limit_stack.url, other, 1).json()["id"]
+    streams = [_open_stream(limit_stack.url, batch, auth) for _ in range(cap)]
+    try:
+        assert [s.status_code for s in streams] == [200] * cap
+        refused = _open_stream(limit_stack.url, batch, auth)
+        theirs = _open_stream(limit_stack.url, other_batch, other_auth)
+        print(f"\n{cap} streams open: the next is {refused.status_code} "
+              f"(Retry-After {refused.headers.get('Retry-After')}), another user's "
+              f"{theirs.status_code}")
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == \
+            "too_many_requests" and int(refused.headers["Retry-After"]) >= 1
+        assert theirs.status_code == 200
+        theirs.close()
+        streams.pop().close()
+        deadline = time.monotonic() + 10
+        while True:  # the server sees the closed stream at its next write (a keep-alive: 2 s)
+            again = _open_stream(limit_stack.url, batch, auth)
+            if again.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        streams.append(again)
+        assert again.status_code == 200
+    finally:
+        for s in streams:
+            s.close()
+
+
+def test_streams_end_soon_after_revocation_and_password_change(limit_stack):
+    _, token = limit_stack.user("revoked")
+    auth = {"Authorization": f"Bearer {token}"}
+    batch = _upload(limit_stack.url, token, 1).json()["id"]
+    made = requests.post(f"{limit_stack.url}/api/v1/tokens", json={"name": "tab"}, headers=auth,
+                         timeout=10).json()
+    stream = _open_stream(limit_stack.url, batch, {"Authorization": f"Bearer {made['token']}"})
+    assert stream.status_code == 200
+    assert requests.delete(f"{limit_stack.url}/api/v1/tokens/{made['id']}", headers=auth,
+                           timeout=10).status_code == 204
+    after_revoke = _ends_within(stream, 10)
+    # A portal session's stream ends when the password changes (every session signed before).
+    from tests.faults.test_limits import _portal_sign_in
+    from tests.faults.web_stack import PASSWORD
+
+    browser = _portal_sign_in(limit_stack.url, "revoked")
+    stream = browser.get(f"{limit_stack.url}/api/v1/batches/{batch}/events?timeout=60",
+                         stream=True, timeout=30)
+    assert stream.status_code == 200
+    changed = requests.post(f"{limit_stack.url}/api/v1/me/password", headers=auth, timeout=10,
+                            json={"current_password": PASSWORD, "new_password": "x" * 12})
+    assert changed.status_code == 204
+    after_password = _ends_within(stream, 10)
+    print(f"\nstream ended {after_revoke:.1f} s after its token was revoked, "
+          f"{after_password:.1f} s after the password changed (stream timeout 60 s)")
+    assert after_revoke < 5 and after_password < 5

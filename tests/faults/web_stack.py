@@ -54,7 +54,8 @@ def limit_stack() -> Iterator[LimitStack]:
         upgrade(pg_url)
         app = create_app({"database_url": pg_url, "redis_url": redis_server.url(0),
                           "secret_key": "limits", "user_quota": QUOTA, "max_files_per_batch": 60,
-                          "rate_limit_submissions": "12 per hour", "VALIDATE_RESPONSES": True})
+                          "rate_limit_submissions": "12 per hour", "VALIDATE_RESPONSES": True,
+                          "sse_heartbeat_seconds": 2})
         server = WebServer(app)
         try:
             yield LimitStack(app, server.url, redis_server)
