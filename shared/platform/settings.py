@@ -61,6 +61,8 @@ class Settings:
     blob_store: str = "database"  # "database" (no shared disk needed) or "filesystem"
     blob_dir: str = str(DEFAULT_VAR_DIR / "blobs")
     secret_key: str = ""  # web sessions; a random one per process when empty (dev only)
+    # /metrics of the web app: this bearer token when set; else only loopback/private clients
+    metrics_token: str = ""
     max_upload_mb: int = 64  # whole request
     max_file_mb: int = 25  # one photo
     max_files_per_batch: int = 500
@@ -164,7 +166,7 @@ class Settings:
 
     def as_public_dict(self) -> dict:
         """Settings safe to show (no secrets, no credentials in URLs)."""
-        hidden = {"secret_key", "extra"}
+        hidden = {"secret_key", "metrics_token", "extra"}
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         out["database_url"] = _redact_url(self.database_url)
         out["redis_url"] = _redact_url(self.redis_url)
@@ -210,6 +212,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
            ("database", "filesystem")),
     EnvVar("ANYCOST_BLOB_DIR", "blob_dir", "str", "directory of the filesystem blob store"),
     EnvVar("SECRET_KEY", "secret_key", "str", "signs portal sessions; set it in production"),
+    EnvVar("ANYCOST_METRICS_TOKEN", "metrics_token", "str",
+           "the web app's /metrics wants 'Authorization: Bearer <this>'; unset: only clients on "
+           "loopback or private addresses may scrape it"),
     EnvVar("ANYCOST_MAX_UPLOAD_MB", "max_upload_mb", "int", "largest upload request (MB)"),
     EnvVar("ANYCOST_MAX_FILE_MB", "max_file_mb", "int", "largest single photo (MB)"),
     EnvVar("ANYCOST_MAX_FILES_PER_BATCH", "max_files_per_batch", "int", "photos per batch"),
