@@ -103,6 +103,7 @@ class Settings:
     # Web hardening: sessions, proxies, rate limits (Flask-Limiter on REDIS_URL), webhooks, SSE.
     secure_cookies: bool = False  # always mark cookies Secure (they are anyway on HTTPS requests)
     proxy_hops: int = 0  # trusted reverse proxies in front of the app (X-Forwarded-*)
+    public_url: str = ""  # the service's origin for absolute URLs (else the request's Host)
     session_hours: int = 168  # a portal sign-in lasts this long at most
     rate_limits: bool = True
     # failed sign-ins per address and per account name, in each window
@@ -153,6 +154,14 @@ class Settings:
                      "sse_max_per_user"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.public_url:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname \
+                    or parts.path not in ("", "/"):
+                raise SettingsError("ANYCOST_PUBLIC_URL must be an origin such as "
+                                    "https://faces.example.com (no path)")
         if self.projection_max_seconds < 0:
             raise SettingsError("projection_max_seconds must not be negative")
 
@@ -279,6 +288,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "mark session cookies Secure on every response (HTTPS requests always get it)"),
     EnvVar("ANYCOST_PROXY_HOPS", "proxy_hops", "int",
            "reverse proxies to trust for X-Forwarded-For/-Proto/-Host (client address, HTTPS)"),
+    EnvVar("ANYCOST_PUBLIC_URL", "public_url", "str",
+           "the service's origin (https://faces.example.com) for absolute URLs in answers and "
+           "webhooks; unset: the request's Host header"),
     EnvVar("ANYCOST_SESSION_HOURS", "session_hours", "int", "longest portal sign-in (hours)"),
     EnvVar("ANYCOST_RATE_LIMITS", "rate_limits", "bool", "enforce the rate limits below"),
     EnvVar("ANYCOST_RATE_LIMIT_LOGIN", "rate_limit_login", "str",

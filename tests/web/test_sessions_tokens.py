@@ -228,3 +228,27 @@ def test_a_child_token_never_outlives_its_parent(app, client, alice):
                          headers=alice["headers"]).status_code == 204
     assert client.get("/api/v1/me", headers=as_grandchild).status_code == 401
     assert client.get("/api/v1/me", headers=alice["headers"]).status_code == 200
+
+
+def test_absolute_urls_come_from_the_public_origin_not_the_host_header(app_factory):
+    """With ANYCOST_PUBLIC_URL a forged Host (or X-Forwarded-Host behind a proxy) changes no
+    URL in an answer; without it the request's host is used (one host, no proxy)."""
+    import io
+
+    from web_api_helpers import image_bytes
+
+    from tests.web.conftest import add_user
+
+    forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    for public, hops, expected in (("https://faces.example.com", 1, "https://faces.example.com/"),
+                                   ("", 0, "http://evil.example/")):
+        app = app_factory(public_url=public, proxy_hops=hops)
+        _, token = add_user(app, f"origin{hops}")
+        r = app.test_client().post(
+            "/api/v1/batches", headers={"Authorization": f"Bearer {token}", **forged},
+            data={"files": [(io.BytesIO(image_bytes()), "a.png")]},
+            content_type="multipart/form-data")
+        assert r.status_code == 201, r.json
+        assert r.json["url"].startswith(expected), r.json["url"]
+        urls = [v for i in r.json["items"] for k, v in i.items() if k.endswith("url") and v]
+        assert all(u.startswith(expected) for u in urls)
