@@ -37,8 +37,10 @@ check_published_bind(dict(os.environ))
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
-# Threads per process (gthread): an open event stream (/api/v1/batches/<id>/events) holds one.
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Threads per process (gthread): an open event stream (/api/v1/batches/<id>/events) holds one,
+# but never one of the last 4 (web.api.stream_guard): 16 threads = 12 streams per process.
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+os.environ.setdefault("GUNICORN_THREADS", str(threads))  # read by web.api.stream_guard
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))  # big uploads on slow links
 accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

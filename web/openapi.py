@@ -278,6 +278,8 @@ PATHS: dict = {
                            "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                    "429": {**_error("too many of your event streams are open"),
                            "headers": _RETRY_AFTER},
+                   "503": {**_error("no room for another stream in this server process now"),
+                           "headers": _RETRY_AFTER},
                    **_NOT_FOUND},
     )},
     "/api/v1/tokens": {

@@ -6,6 +6,11 @@ must have ended (the stream's own limit plus a margin), so a stream whose proces
 counting by itself. Past ``ANYCOST_SSE_MAX_PER_USER`` a new stream is a 429 with Retry-After.
 Redis away: streams are not counted (logged), as the rate limits do.
 
+A stream holds a server thread while it is open (gunicorn gthread), so a web process never gives
+its last ``RESERVED_THREADS`` threads to streams: past ``GUNICORN_THREADS`` - that many open
+streams in one process, a new stream is a 503 with Retry-After (the browser's EventSource
+reconnects), and the process keeps threads for everyone's other requests.
+
 A stream re-reads its credential every ``RECHECK_SECONDS``: the token it was opened with must
 still be live (not revoked, not expired), the session's epoch still the user's (sign-out and
 a password change bump it). Otherwise the stream ends, within seconds, not at its timeout.
@@ -14,6 +19,8 @@ a password change bump it). Otherwise the stream ends, within seconds, not at it
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +41,32 @@ RECHECK_SECONDS = 2.0
 KEY_PREFIX = "anycost:streams:"
 MARGIN_SECONDS = 30
 REDIS_TIMEOUT = 0.25
+RESERVED_THREADS = 4  # per gunicorn process, never taken by streams
+
+
+def _process_limit() -> int | None:
+    threads = int(os.environ.get("GUNICORN_THREADS", "0") or 0)
+    return max(1, threads - RESERVED_THREADS) if threads else None  # None: no thread pool
+
+
+_LIMIT = _process_limit()
+_PROCESS_SLOTS = threading.BoundedSemaphore(_LIMIT) if _LIMIT else None
+
+
+def take_process_slot() -> bool:
+    """A place for one more stream in this process (503 when none); True when one was taken
+    (give it back with :func:`give_process_slot`)."""
+    if _PROCESS_SLOTS is None:
+        return False
+    if not _PROCESS_SLOTS.acquire(blocking=False):
+        raise ApiError(503, "unavailable", "this server has no room for another event stream "
+                       "now; try again shortly", headers={"Retry-After": "5"})
+    return True
+
+
+def give_process_slot(taken: bool) -> None:
+    if taken and _PROCESS_SLOTS is not None:
+        _PROCESS_SLOTS.release()
 
 
 @lru_cache(maxsize=8)
@@ -72,6 +105,7 @@ class StreamSlot:
     """One open stream's place in its user's count (``release`` when the stream ends)."""
 
     def __init__(self, redis_url: str, user_id: int, cap: int, lifetime: float):
+        self.process_slot = False
         self.client = _client(redis_url)
         self.key = f"{KEY_PREFIX}{user_id}"
         self.member = uuid.uuid4().hex
@@ -86,6 +120,7 @@ class StreamSlot:
             open_now = pipe.execute()[-1]
         except redis.RedisError as exc:
             log.warning("stream count unavailable (%s); not limiting", exc)
+            self.process_slot = take_process_slot()
             return
         self.held = True
         if open_now > cap:
@@ -94,8 +129,15 @@ class StreamSlot:
                            f"you have {cap} event streams open, the most at once; close one "
                            "(or wait for one to end) and try again",
                            headers={"Retry-After": "5"})
+        try:
+            self.process_slot = take_process_slot()
+        except ApiError:
+            self.release()
+            raise
 
     def release(self) -> None:
+        give_process_slot(self.process_slot)
+        self.process_slot = False
         if not self.held:
             return
         self.held = False
