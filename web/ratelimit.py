@@ -33,6 +33,7 @@ from web.errors import ApiError
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "anycost_limits"
+LIMITER_TIMEOUT = 0.1  # seconds per rate-limit round trip to Redis
 KEY_PREFIX = "anycost:ratelimit"
 
 
@@ -74,9 +75,11 @@ class RateLimits:
         self.enabled = settings.rate_limits
         self.limiter = Limiter(
             key_func=client_address, app=app, storage_uri=settings.redis_url,
-            # A counter is one round trip on a local Redis: a hung Redis may cost an upload a
-            # quarter second per check, never its whole time budget (ANYCOST_REDIS_PUBLISH_TIMEOUT).
-            storage_options={"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+            # A counter is one round trip (a millisecond on the deployment's network): a hung
+            # Redis costs an upload a tenth of a second per check (two checks per upload), and
+            # with the queue send (ANYCOST_REDIS_PUBLISH_TIMEOUT) under a second in all.
+            storage_options={"socket_connect_timeout": LIMITER_TIMEOUT,
+                             "socket_timeout": LIMITER_TIMEOUT},
             # Flask-Limiter's own headers would put Retry-After on every answer of a limited
             # view (even a 201); only a 429 gets it, from on_breach (see _retry_after_header).
             strategy="fixed-window", headers_enabled=False, swallow_errors=True,

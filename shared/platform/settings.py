@@ -83,7 +83,7 @@ class Settings:
     visibility_timeout: int = 0  # a sent message not taken this long is sent again; 0: derived
     redis_connect_timeout: float = 2.0  # seconds, every Redis connection
     redis_socket_timeout: float = 10.0  # seconds, every Redis command of a worker or the reaper
-    redis_publish_timeout: float = 1.0  # seconds, a web request's send (an upload never hangs)
+    redis_publish_timeout: float = 0.5  # seconds, a web request's send (an upload never hangs)
     db_retry_seconds: float = 60.0  # a worker retries a failed database write this long
     retention_days: int = 0  # batches older than this are deleted; 0 keeps them forever
     projection_steps: int = 100  # optimisation steps per photo for configs without an encoder

@@ -166,3 +166,27 @@ def test_streams_end_soon_after_revocation_and_password_change(limit_stack):
     print(f"\nstream ended {after_revoke:.1f} s after its token was revoked, "
           f"{after_password:.1f} s after the password changed (stream timeout 60 s)")
     assert after_revoke < 5 and after_password < 5
+
+
+def test_uploads_answer_within_about_a_second_while_redis_hangs(limit_stack):
+    """Redis stopped (SIGSTOP, connections open but silent), default timeouts: each upload
+    answers 201 (the items wait in SQL) within about a second: the rate limits' checks give up
+    after 0.1 s each, the queue send after ANYCOST_REDIS_PUBLISH_TIMEOUT (0.5 s), then the
+    sender's breaker skips Redis for 5 s."""
+    import os
+    import signal
+
+    _, token = limit_stack.user("frozen")
+    assert _upload(limit_stack.url, token, 1).status_code == 201  # connections made
+    pid = limit_stack.redis.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    took = []
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            assert _upload(limit_stack.url, token, 1).status_code == 201
+            took.append(time.monotonic() - started)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    print(f"\nuploads while Redis hangs answered in {[round(t, 2) for t in took]} s")
+    assert max(took) < 1.2
