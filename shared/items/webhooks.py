@@ -162,6 +162,7 @@ class Deliverer:
         self.lock = threading.Lock()
         self.by_host: dict[str, int] = {}
         self.futures: set[Future] = set()
+        self.wake = threading.Event()  # set when an attempt ends: room for the next one
 
     def run_pass(self, sweep: bool = True, limit: int = 200) -> int:
         """Write missed ``batch.completed`` events (``sweep``), then start every due delivery
@@ -202,6 +203,7 @@ class Deliverer:
             self.by_host[host] -= 1
             if not self.by_host[host]:
                 del self.by_host[host]
+        self.wake.set()
         if future.exception() is not None:
             log.error("webhook attempt failed: %r", future.exception())
 
@@ -281,17 +283,18 @@ def run_forever(sessions: sessionmaker[Session], settings: Settings, stop: threa
     deliverer = Deliverer(sessions, settings)
     try:
         while not stop.is_set():
+            deliverer.wake.clear()
             try:
                 sweep = time.monotonic() - last_sweep >= SWEEP_SECONDS
-                busy = deliverer.run_pass(sweep=sweep)
+                deliverer.run_pass(sweep=sweep)
                 if sweep:
                     last_sweep = time.monotonic()
                 if alive_file is not None:
                     alive_file.touch()
             except Exception:
                 log.exception("webhook pass failed")
-                busy = 0
-            stop.wait(min(period, 0.2) if busy else period)
+            # Next pass when an attempt ends (room for another) or after the period.
+            deliverer.wake.wait(period)
     finally:
         deliverer.close()
 

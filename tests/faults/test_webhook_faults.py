@@ -134,3 +134,33 @@ def test_a_trickling_receiver_delays_only_its_own_events(limit_stack):
     assert all(r.status != "delivered" for r in slow_rows)
     tried = [r for r in slow_rows if r.attempts]
     assert tried and all("within" in (r.last_error or "") for r in tried)
+
+
+def test_delivery_rate_with_a_slow_receiver_present(limit_stack):
+    """Throughput (deliveries per second) to a fast receiver while a trickling one holds its
+    deliveries for the whole run: the default concurrency (8, at most 2 per host)."""
+    slow, fast = Trickler(every=1.0, lines=60), Receiver()
+    settings = replace(limit_stack.settings, webhook_timeout=10.0, webhook_allow_private=True,
+                       webhook_backoff_seconds=600)
+    slow_user, _ = _user(limit_stack, "slowpoke")
+    fast_user, fast.secret = _user(limit_stack, "busy")
+    _batch_with_events(limit_stack, slow_user, slow.url("localhost"), 4)
+    _batch_with_events(limit_stack, fast_user, fast.url, 100)
+    stop = threading.Event()
+    sender = threading.Thread(target=webhooks.run_forever,
+                              args=(limit_stack.sessions, settings, stop), kwargs={"period": 0.1})
+    started = time.monotonic()
+    sender.start()
+    try:
+        while len(fast.received) < 100 and time.monotonic() - started < 60:
+            time.sleep(0.02)
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        sender.join(30)
+        slow.close()
+        fast.close()
+    rate = len(fast.received) / took
+    print(f"\nwebhooks: 100 deliveries in {took:.1f} s ({rate:.0f}/s) with a trickling receiver "
+          f"holding {len(slow.accepted)} connections meanwhile")
+    assert len(fast.received) == 100 and took < 10
