@@ -62,6 +62,10 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     )
     app.config.update(flask_config)
     app.session_interface = SessionCookies()
+    if settings.public_url:  # absolute URLs name this origin, never the Host header
+        from web.public_origin import PublicOrigin
+
+        app.wsgi_app = PublicOrigin(app.wsgi_app, settings.public_url)
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

@@ -13,7 +13,9 @@ be able to change anything.
 Sessions end for real: the signed cookie carries the user's ``session_epoch``, and signing out or
 changing the password bumps it, so every cookie signed before stops working (``end_sessions``).
 Tokens may expire (``expires_at``) and be revoked (``revoked_at``); a token that fails the check
-counts against the caller's address (web.ratelimit).
+counts against the caller's address (web.ratelimit). A token made with a token (``parent_id``)
+never outlives its parent: its expiry is capped at the parent's and revoking the parent revokes
+it, and its own children, at once.
 """
 
 from __future__ import annotations
@@ -75,12 +77,17 @@ def create_user(session: Session, username: str, password: str | None = None) ->
 
 
 def issue_token(session: Session, user: User, name: str | None = None,
-                expires_days: float | None = None) -> tuple[str, ApiToken]:
-    """A new API token for ``user`` and its row. The token is shown once and stored only hashed."""
+                expires_days: float | None = None,
+                parent: ApiToken | None = None) -> tuple[str, ApiToken]:
+    """A new API token for ``user`` and its row. The token is shown once and stored only hashed.
+    ``parent``: the token that asks for it; the new one expires no later than the parent."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = utcnow() + timedelta(days=expires_days) if expires_days else None
+    if parent is not None and parent.expires_at is not None:
+        expires_at = min(expires_at or parent.expires_at, parent.expires_at)
     row = ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:PREFIX_CHARS],
-                   name=name, expires_at=expires_at)
+                   name=name, expires_at=expires_at,
+                   parent_id=parent.id if parent is not None else None)
     session.add(row)
     session.flush()
     return token, row
@@ -98,11 +105,22 @@ def token_is_live(row: ApiToken, now=None) -> bool:
 
 
 def revoke_token(session: Session, user_id: int, token_id: int) -> bool:
-    """Revoke one of ``user_id``'s tokens. False when there is no such live token."""
-    return session.execute(
+    """Revoke one of ``user_id``'s tokens and every token made from it, at any depth. False when
+    there is no such live token."""
+    now = utcnow()
+    revoked = session.execute(
         update(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id,
-                               ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+                               ApiToken.revoked_at.is_(None)).values(revoked_at=now)
     ).rowcount == 1
+    parents = [token_id] if revoked else []
+    while parents:
+        children = list(session.scalars(select(ApiToken.id).where(
+            ApiToken.parent_id.in_(parents), ApiToken.revoked_at.is_(None))))
+        if children:
+            session.execute(update(ApiToken).where(ApiToken.id.in_(children))
+                            .values(revoked_at=now))
+        parents = children
+    return revoked
 
 
 def end_sessions(session: Session, user_id: int) -> None:

@@ -7,6 +7,8 @@ engine. Request code reaches them through ``services()`` and a per-request sessi
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g
@@ -22,6 +24,7 @@ from shared.store.blobs import BlobStore, make_blob_store
 from shared.store.db import make_engine, make_session_factory
 
 EXTENSION_KEY = "anycost"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,6 +72,15 @@ def db() -> Session:
 
 
 def _close_request_session(_exc: BaseException | None) -> None:
+    """Close the request's session. The answer is made by now: a connection the database
+    dropped since the last query (closing rolls back on it, which fails) must not turn it into
+    the server's HTML 500; the pool discards that connection."""
     session = g.pop("anycost_db", None)
     if session is not None:
-        session.close()
+        try:
+            session.close()
+        except Exception as exc:
+            log.warning("closing the request's database session failed: %s",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            with contextlib.suppress(Exception):
+                session.invalidate()

@@ -6,14 +6,41 @@ directory is emptied when the master starts, and a dead worker's live gauges are
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 from pathlib import Path
 
+
+def check_published_bind(env: dict[str, str]) -> None:
+    """Refuse to start when X-Forwarded-For is trusted (``ANYCOST_PROXY_HOPS`` > 0) but the
+    port is published on every interface or a public address (``ANYCOST_PUBLISHED_BIND``, set
+    by the compose file from ``WEB_BIND``): a client reaching gunicorn directly would choose
+    its own address, past every rate limit."""
+    hops = int(env.get("ANYCOST_PROXY_HOPS", "0") or 0)
+    published = env.get("ANYCOST_PUBLISHED_BIND", "").strip().strip("[]")
+    if hops <= 0 or not published:
+        return
+    try:
+        address = ipaddress.ip_address(published)
+    except ValueError:
+        address = None  # a host name: the operator's choice
+    if address is not None and (address.is_unspecified or address.is_global):
+        raise SystemExit(
+            f"ANYCOST_PROXY_HOPS={hops} trusts X-Forwarded-For, but the web port is published on "
+            f"{published}: anyone reaching it directly could forge their address. Publish it "
+            "on loopback or the proxy's private network (WEB_BIND=127.0.0.1), or set "
+            "ANYCOST_PROXY_HOPS=0.")
+
+
+check_published_bind(dict(os.environ))
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
-# Threads per process (gthread): an open event stream (/api/v1/batches/<id>/events) holds one.
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Threads per process (gthread): an open event stream (/api/v1/batches/<id>/events) holds one,
+# but never one of the last 4 (web.api.stream_guard): 16 threads = 12 streams per process.
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+os.environ.setdefault("GUNICORN_THREADS", str(threads))  # read by web.api.stream_guard
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))  # big uploads on slow links
 accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

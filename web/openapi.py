@@ -245,8 +245,11 @@ PATHS: dict = {
                     responses={"202": _json(_ref("Evaluation"), "queued on the evaluate queue"),
                                "400": _error("bad request (field named in the message)"),
                                "404": _error("no such model"),
+                               "429": _error("too many evaluations queued or running (yours, "
+                                             "or the service's); see Retry-After"),
                                "503": _error("the job queue is unavailable")}),
-        "get": _op("The model's evaluations, newest first (at most 50)", tag="evaluations",
+        "get": _op("Your evaluations of the model, newest first (at most 50)",
+                   tag="evaluations",
                    params=[_MODEL_NAME],
                    responses={"200": _json(_ref("EvaluationList"), "the evaluations"),
                               "404": _error("no such model")}),
@@ -256,7 +259,7 @@ PATHS: dict = {
         params=[_MODEL_NAME, {"name": "evaluation_id", "in": "path", "required": True,
                               "schema": _ID}],
         responses={"200": _json(_ref("Evaluation"), "the evaluation"),
-                   "404": _error("no such model or evaluation")},
+                   "404": _error("no such model or evaluation (another user's is not found)")},
     )},
     "/api/v1/openapi.json": {"get": _op(
         "This document", tag="service", public=True,
@@ -269,20 +272,26 @@ PATHS: dict = {
                 {"name": "timeout", "in": "query", "schema": {"type": "integer", "minimum": 1},
                  "description": "seconds before the stream ends (at most the server's limit)"},
                 {"name": "Last-Event-ID", "in": "header", "required": False,
-                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                 "description": "resume after this event id"},
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
+                 "description": "resume after this event id (at most 2147483647: 400 past it)"},
                 {"name": "last_event_id", "in": "query", "required": False,
-                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
                  "description": "the same, for clients that cannot set headers"}],
-        responses={"200": {"description": "text/event-stream; ends after batch.completed or "
-                                          "the timeout", "content": {"text/event-stream": {
-                                              "schema": {"type": "string"}}}}, **_NOT_FOUND},
+        responses={"200": {"description": "text/event-stream; ends after batch.completed, "
+                                          "the timeout, or the end of the credential",
+                           "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                   "429": {**_error("too many of your event streams are open"),
+                           "headers": _RETRY_AFTER},
+                   "503": {**_error("no room for another stream in this server process now"),
+                           "headers": _RETRY_AFTER},
+                   **_NOT_FOUND},
     )},
     "/api/v1/tokens": {
         "get": _op("My live API tokens (never the tokens themselves)", tag="tokens", responses={
             "200": _json(_ref("TokenList"), "the tokens"),
         }),
-        "post": _op("A new API token, shown once", tag="tokens", body={
+        "post": _op("A new API token, shown once (one made with a token expires no later than "
+                    "it and is revoked with it)", tag="tokens", body={
             "required": False, "content": {"application/json": {"schema": _ref("TokenRequest")}}},
             responses={"201": _json(_ref("Token"), "the token (field token, shown once)")}),
     },

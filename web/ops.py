@@ -13,6 +13,8 @@ from the environment (``shared.platform.settings.get_settings``).
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
 import time
 from dataclasses import dataclass
@@ -179,8 +181,24 @@ def scrape_registry(state: _OpsState) -> CollectorRegistry:
     return registry
 
 
+def metrics_allowed(settings: Settings) -> bool:
+    """With ``ANYCOST_METRICS_TOKEN``: the request carries it as a bearer token. Without: the
+    client (``remote_addr``, the real client's behind ``ANYCOST_PROXY_HOPS`` proxies) is on a
+    loopback or private address, i.e. inside the deployment's own network."""
+    if settings.metrics_token:
+        sent = request.headers.get("Authorization", "").partition(" ")[2].strip()
+        return hmac.compare_digest(sent.encode(), settings.metrics_token.encode())
+    try:
+        client = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return client.is_loopback or client.is_private
+
+
 @bp.get("/metrics")
 def metrics():
+    if not metrics_allowed(_state().settings):
+        return Response("404 Not Found\n", status=404, mimetype="text/plain")
     body = generate_latest(scrape_registry(_state()))
     return Response(body, content_type=CONTENT_TYPE_LATEST)
 

@@ -1,6 +1,10 @@
 """Rate limits (Flask-Limiter, counters in the service's Redis): failed portal sign-ins per
 client address and per account name, failed API token checks per client address, batch uploads
-per user.
+per user (the API's and the portal's new-batch form together).
+
+A sign-in attempt is counted before its password is checked (an atomic INCR per window) and
+given back when it succeeds, so a parallel burst gets no more guesses through than the limit;
+the default has a daily window beside the per-minute one.
 
 Every limit is a setting (``ANYCOST_RATE_LIMIT_*``, limits syntax such as ``10 per minute``). A
 breach is a 429 with ``Retry-After`` and the API's JSON error body. When Redis cannot be reached
@@ -12,12 +16,13 @@ so that it is the client's, not the proxy's (web/__init__.py applies ProxyFix).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 
 import flask_login
-from flask import Flask, current_app, g, request
+from flask import Flask, abort, current_app, g, make_response, request
 from flask_limiter import Limiter
 from limits import parse_many
 
@@ -28,6 +33,7 @@ from web.errors import ApiError
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "anycost_limits"
+LIMITER_TIMEOUT = 0.1  # seconds per rate-limit round trip to Redis
 KEY_PREFIX = "anycost:ratelimit"
 
 
@@ -69,9 +75,11 @@ class RateLimits:
         self.enabled = settings.rate_limits
         self.limiter = Limiter(
             key_func=client_address, app=app, storage_uri=settings.redis_url,
-            # A counter is one round trip on a local Redis: a hung Redis may cost an upload a
-            # quarter second per check, never its whole time budget (ANYCOST_REDIS_PUBLISH_TIMEOUT).
-            storage_options={"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+            # A counter is one round trip (a millisecond on the deployment's network): a hung
+            # Redis costs an upload a tenth of a second per check (two checks per upload), and
+            # with the queue send (ANYCOST_REDIS_PUBLISH_TIMEOUT) under a second in all.
+            storage_options={"socket_connect_timeout": LIMITER_TIMEOUT,
+                             "socket_timeout": LIMITER_TIMEOUT},
             # Flask-Limiter's own headers would put Retry-After on every answer of a limited
             # view (even a 201); only a 429 gets it, from on_breach (see _retry_after_header).
             strategy="fixed-window", headers_enabled=False, swallow_errors=True,
@@ -79,21 +87,53 @@ class RateLimits:
         )
         app.after_request(_retry_after_header)
         self.auth_failure_limits = parse_many(settings.rate_limit_auth_failures)
-        # Failed sign-ins (the page answers them with 401) per address, and per account name so
-        # that many addresses cannot share the guessing of one password.
-        for key_func, scope in ((client_address, "portal.login"), (_login_name, "portal.login.name")):
-            self._limit_view(app, "portal.login", settings.rate_limit_login, key_func, scope=scope,
-                             deduct_when=lambda response: response.status_code == 401)
-        self._limit_view(app, "api.create_batch", settings.rate_limit_submissions, _user_key)
+        self._guard_sign_in(app, parse_many(settings.rate_limit_login))
+        # The API's upload and the portal's form share one per-user counter (a shared limit).
+        submissions = self.limiter.shared_limit(settings.rate_limit_submissions, "submissions",
+                                                key_func=_user_key, methods=["POST"])
+        for endpoint in ("api.create_batch", "portal.new_batch"):
+            if endpoint in app.view_functions:
+                # The wrapped view checks its limit when it runs, after authentication.
+                app.view_functions[endpoint] = submissions(app.view_functions[endpoint])
 
-    def _limit_view(self, app: Flask, endpoint: str, limit: str, key_func,
-                    scope: str | None = None, **kwargs) -> None:
-        view = app.view_functions.get(endpoint)
+    def _guard_sign_in(self, app: Flask, items) -> None:
+        """Failed sign-ins (the page answers them with 401) per address, and per account name
+        so that many addresses cannot share the guessing of one password: each attempt is
+        counted before the password is checked and given back when it succeeds."""
+        view = app.view_functions.get("portal.login")
         if view is None:
             return
-        # The wrapped view checks its limit when it runs, after the blueprint's authentication.
-        app.view_functions[endpoint] = self.limiter.limit(
-            limit, key_func=key_func, methods=["POST"], scope=scope or endpoint, **kwargs)(view)
+
+        @functools.wraps(view)
+        def guarded(*args, **kwargs):
+            if request.method != "POST" or not self.enabled:
+                return view(*args, **kwargs)
+            keys = ((KEY_PREFIX, "sign-in", "addr", client_address()),
+                    (KEY_PREFIX, "sign-in", _login_name()))
+            self._count(items, keys)
+            response = make_response(view(*args, **kwargs))
+            if response.status_code != 401:
+                self._count(items, keys, cost=-1)
+            return response
+
+        app.view_functions["portal.login"] = guarded
+
+    def _count(self, items, keys, cost: int = 1) -> None:
+        """Add ``cost`` to every window of every key; 429 (after counting) when one is past its
+        limit. Redis away: nothing counted, nothing refused."""
+        refused = None
+        try:
+            for item in items:
+                for key in keys:
+                    if not self.limiter.limiter.hit(item, *key, cost=cost) and cost > 0:
+                        reset = self.limiter.limiter.get_window_stats(item, *key)[0]
+                        refused = max(refused or 0, math.ceil(reset - time.time()))
+        except Exception as exc:
+            log.warning("rate limit storage unavailable (%s); sign-in not limited", exc)
+            return
+        if refused is not None:
+            g.rate_limit_retry_after = max(1, refused)
+            abort(429, description="too many sign-in attempts; wait and try again")
 
     def _identifiers(self) -> tuple[str, ...]:
         return (KEY_PREFIX, "auth-failures", client_address())

@@ -7,6 +7,12 @@ its visibility timeout (sized for renders, shorter than a long evaluation): the 
 while the job's worker is alive, and claims the job again when that worker's heartbeat has gone
 stale (it died) or the job is older than the evaluation time limit. The worker measures with
 ``worker.evaluate``; this module holds no torch.
+
+Evaluations are expensive (FID-50k: up to two hours of a GPU), so a user may have at most
+``eval_user_active`` of them queued or running, and the whole service ``eval_max_active``; past
+either a new one is refused with 429. The check and the insert are one transaction under the
+user's lock (``shared.commands.quota.lock_owner``) and, on PostgreSQL, a transaction-scoped
+advisory lock for the service-wide count. A user reads only their own evaluations.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.catalog.configs import ModelConfig
 from shared.codes.errors import ErrorCode
 from shared.commands.errors import CommandError
+from shared.commands.quota import lock_owner
 from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
 from shared.recipe.parse import CHANNEL_RATIOS, allowed_resolutions
@@ -33,6 +40,8 @@ KINDS = ("fid", "ppl", "consistency")
 MIN_N = {"fid": 2, "ppl": 1, "consistency": 1}
 #: A data set is named by a folder under ANYCOST_EVAL_DATA_DIR on the workers, never by a path.
 DATA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+EVAL_LOCK_KEY = 20_2001  # PostgreSQL advisory lock: one service-wide count of active evaluations
+RETRY_AFTER = 60  # seconds a refused evaluation is told to wait
 
 
 class EvaluationStatus(StrEnum):
@@ -94,6 +103,7 @@ class Evaluations:
         params = parse_request(body, model, self.settings)
         evaluation_id = new_id()
         with self.sessions.begin() as session:
+            self._check_limits(session, owner_id)
             session.add(Evaluation(id=evaluation_id, owner_id=owner_id, model_name=model.name,
                                    kind=body["kind"], status=EvaluationStatus.QUEUED.value,
                                    params=params))
@@ -106,14 +116,40 @@ class Evaluations:
             raise CommandError("unavailable", "the job queue is unavailable; try again later", 503) from exc
         return evaluation_id
 
-    def list(self, session: Session, model_name: str, limit: int = 50) -> list[Evaluation]:
+    def _check_limits(self, session: Session, owner_id: int) -> None:
+        """429 when the user, or the service, has too many evaluations queued or running.
+        First in the transaction: it takes the locks the count needs (module docstring)."""
+        lock_owner(session, owner_id)
+        if session.get_bind().dialect.name != "sqlite":  # SQLite: the write lock is global
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVAL_LOCK_KEY})
+        active = [EvaluationStatus.QUEUED.value, EvaluationStatus.RUNNING.value]
+        everyone, mine = session.execute(
+            select(func.count(), func.count().filter(Evaluation.owner_id == owner_id))
+            .select_from(Evaluation).where(Evaluation.status.in_(active))).one()
+        if mine >= self.settings.eval_user_active:
+            raise CommandError(
+                "too_many_requests", f"you have {mine} evaluations queued or running; at most "
+                f"{self.settings.eval_user_active} at once. Try again when one has finished.",
+                429, RETRY_AFTER)
+        if everyone >= self.settings.eval_max_active:
+            raise CommandError(
+                "too_many_requests", f"{everyone} evaluations are queued or running, the most "
+                "this service takes at once. Try again later.", 429, RETRY_AFTER)
+
+    def list(self, session: Session, model_name: str, owner_id: int,
+             limit: int = 50) -> list[Evaluation]:
+        """The owner's evaluations of the model, newest first."""
         return list(session.scalars(
-            select(Evaluation).where(Evaluation.model_name == model_name)
+            select(Evaluation).where(Evaluation.model_name == model_name,
+                                     Evaluation.owner_id == owner_id)
             .order_by(Evaluation.created_at.desc(), Evaluation.id).limit(limit)))
 
-    def get(self, session: Session, model_name: str, evaluation_id: str) -> Evaluation:
+    def get(self, session: Session, model_name: str, evaluation_id: str,
+            owner_id: int) -> Evaluation:
+        """The owner's evaluation; 404 for another user's (as for one that does not exist)."""
         evaluation = session.get(Evaluation, evaluation_id)
-        if evaluation is None or evaluation.model_name != model_name:
+        if evaluation is None or evaluation.model_name != model_name \
+                or evaluation.owner_id != owner_id:
             raise CommandError("not_found", "no such evaluation of this model", 404)
         return evaluation
 

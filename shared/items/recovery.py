@@ -4,7 +4,10 @@
 :func:`reap` (run by one process at a time, see ``worker.process.reaper``) finds items in
 ``previewing``/``finalizing`` whose worker has been silent for ``heartbeat_timeout`` (or never
 beat at all), or that a worker has held longer than any task may run, and puts them back in the
-queue, or fails them with ``worker_lost`` once they have been taken ``max_attempts`` times. Then
+queue, or fails them with ``worker_lost`` once they have been charged ``max_attempts`` takes.
+Only a take alone is charged: items a dead worker held together are put back uncharged and
+marked (``group_lost``) so that each is taken alone next (worker.render.pipeline), and only
+the one whose take kills workers reaches the cap. Then
 the reconciler sends every unheld active item whose message is missing, and the retention job
 deletes expired batches.
 
@@ -20,11 +23,20 @@ every result is a guarded transition (shared.items.states), so a second delivery
 
 Queued previews are released within each user's cap (``Sender.release_user``); edits and finals
 are sent at once (they are a person waiting on one item).
+
+A Redis that lost its data (FLUSHALL, a restart without persistence, a replica promoted
+without the data) is noticed at the next pass, not after the visibility timeout (13 minutes
+with the default limits): the reconciler keeps a sentinel key in Redis (``SENTINEL_KEY``, no
+expiry); when it is gone, so is the queue, and every item the database says is sent and no
+worker holds is sent again at once (:func:`queue_wiped`). The visibility timeout stays for the
+rarer loss of single messages. A new deployment has no sentinel yet: its first pass sends the
+waiting items again, which is harmless (every take is guarded).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -42,6 +54,7 @@ from shared.store.tables import Batch, Item, WorkerHeartbeat, utcnow
 log = logging.getLogger(__name__)
 
 WORKER_LOST = "worker_lost"
+SENTINEL_KEY = "anycost:queue:sentinel"  # kept in Redis by the reconciler; gone: queue wiped
 # Rows of workers gone this long (and holding nothing) are deleted.
 PRUNE_AFTER = timedelta(days=1)
 
@@ -58,18 +71,34 @@ class Reconciled:
         return self.previews + self.edits + self.finals
 
 
+def queue_wiped(client) -> bool:
+    """Whether Redis lost its data since the last pass: the sentinel is missing (it is set again
+    here, before anything is re-sent, so a wipe after this check is seen by the next pass).
+    Redis unreachable: False (nothing can be sent anyway; the next pass looks again)."""
+    try:
+        return bool(client.set(SENTINEL_KEY, "1", nx=True))
+    except Exception as exc:
+        log.info("queue sentinel unavailable (%s)", exc)
+        return False
+
+
 def reconcile(sessions: sessionmaker[Session], sender: Sender, settings: Settings,
-              now: datetime | None = None) -> Reconciled:
-    """One pass. Safe to run concurrently with workers, web processes and another reconciler."""
+              now: datetime | None = None, wiped: bool = False) -> Reconciled:
+    """One pass. Safe to run concurrently with workers, web processes and another reconciler.
+    ``wiped``: the queue lost its messages (:func:`queue_wiped`): whatever was sent and is not
+    held is sent again now, whenever it was sent."""
     now = now or utcnow()
-    stale = now - timedelta(seconds=settings.message_visibility)
+    stale = now if wiped else now - timedelta(seconds=settings.message_visibility)
     out = Reconciled()
     with sessions.begin() as session:
         lost = session.scalars(select(Item.id).where(
             Item.status.in_([s.value for s in ACTIVE]), Item.worker.is_(None),
             Item.enqueued_at < stale)).all()
         out.presumed_lost = states.mark_unsent(session, lost, sent_before=stale)
-    if out.presumed_lost:
+    if wiped:
+        log.warning("the queue lost its data (sentinel %s gone): sending %d items again",
+                    SENTINEL_KEY, out.presumed_lost)
+    elif out.presumed_lost:
         log.warning("%d items were sent more than %ds ago and never taken: sending them again",
                     out.presumed_lost, settings.message_visibility)
 
@@ -125,9 +154,10 @@ def lost_items(session: Session, cutoff: datetime, held_before: datetime | None 
     ).all()
 
 
-def _recover(session: Session, row, settings: Settings) -> str | None:
+def _recover(session: Session, row, settings: Settings, group: bool = False) -> str | None:
     """Requeue or fail one lost item. Returns "requeued", "failed" or None (someone else moved
-    it since we looked)."""
+    it since we looked). ``group``: the worker held it with others: it was not charged for
+    that take (``shared.items.states.start_preview``) and is taken alone from now on."""
     # Guard on the worker too: a no-op UPDATE that also locks the row (PostgreSQL) or the database
     # (SQLite) until commit, so a live worker that took the item meanwhile is never robbed of it.
     still_held = session.execute(
@@ -141,18 +171,19 @@ def _recover(session: Session, row, settings: Settings) -> str | None:
                     f"the worker rendering it stopped responding ({row.attempts} attempts)")
         return "failed"
     # Unheld and unsent: the reconciler sends it (previews within the user's cap).
-    states.requeue_lost(session, row.id, ItemStatus(row.status))
+    states.requeue_lost(session, row.id, ItemStatus(row.status), group=group)
     return "requeued"
 
 
 def reap(
     sessions: sessionmaker[Session], sender: Sender, blobs: BlobStore, settings: Settings,
-    now: datetime | None = None, trust_heartbeats: bool = True,
+    now: datetime | None = None, trust_heartbeats: bool = True, client=None,
 ) -> ReapResult:
     """One pass: recover lost items, send whatever is missing from the queue (the reconciler),
     delete expired batches, prune old heartbeats. Safe to run concurrently with workers and with
     another reaper (every change is guarded). ``trust_heartbeats=False`` (just after a database
-    outage, when no worker could beat) skips the lost-worker step."""
+    outage, when no worker could beat) skips the lost-worker step. ``client``: the Redis of the
+    queue, where the sentinel (:func:`queue_wiped`) is kept."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
     held_before = now - timedelta(seconds=settings.message_visibility)
@@ -161,9 +192,10 @@ def reap(
     if trust_heartbeats:
         with sessions.begin() as session:
             rows = lost_items(session, cutoff, held_before)
+    held = Counter((row.worker, row.status) for row in rows)
     for row in rows:
         with sessions.begin() as session:
-            outcome = _recover(session, row, settings)
+            outcome = _recover(session, row, settings, group=held[row.worker, row.status] > 1)
         if outcome == "failed":
             result.failed.append(row.id)
         elif outcome == "requeued":
@@ -175,7 +207,8 @@ def reap(
                         outcome, row.worker, cutoff.isoformat(timespec="seconds"), row.attempts,
                         extra={"item_id": row.id, "batch_id": row.batch_id})
 
-    sent = reconcile(sessions, sender, settings, now)
+    wiped = client is not None and queue_wiped(client)
+    sent = reconcile(sessions, sender, settings, now, wiped=wiped)
     result.released = sent.sent
     result.presumed_lost = sent.presumed_lost
     result.expired_batches = delete_expired(settings, sessions, blobs, now)

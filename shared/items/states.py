@@ -76,17 +76,27 @@ def transition(
 # Named transitions: the only ways the rest of the code changes an item's status.
 
 def start_preview(session: Session, item_id: str, edit_version: int, worker: str,
-                  max_attempts: int | None = None) -> bool:
+                  max_attempts: int | None = None, charge: bool = True) -> bool:
     """A worker takes the item for a preview (first time, redelivery, or new edits). With
-    ``max_attempts``, an item already taken that many times is not taken again (see
-    :func:`fail_exhausted`): every delivery counts, Celery's redelivery after a dead pool child
-    included, so a photo that kills its worker cannot be taken forever."""
+    ``max_attempts``, an item already charged that many takes is not taken again (see
+    :func:`fail_exhausted`): every take of it alone counts, Celery's redelivery after a dead
+    pool child included, so a photo that kills its worker cannot be taken forever. A take in a
+    group (``charge=False``) is not charged: if its worker dies, the group is split and each
+    item taken alone (``group_lost``), so only the culprit pays."""
 
     return transition(
         session, item_id, S.PREVIEWING, expected={S.QUEUED, S.PREVIEWING},
-        where={"edit_version": edit_version}, worker=worker, attempts=Item.attempts + 1,
-        **_under_cap(max_attempts),
+        where={"edit_version": edit_version}, worker=worker,
+        **({"attempts": Item.attempts + 1} if charge else {}), **_under_cap(max_attempts),
     )
+
+
+def charge_attempt(session: Session, item_id: str, status: ItemStatus, worker: str,
+                   max_attempts: int | None = None) -> bool:
+    """Charge one take to an item this worker holds (taken uncharged in a group, now rendered
+    alone); False when that would pass ``max_attempts``."""
+    return _touch(session, item_id, status, attempts=Item.attempts + 1, _worker_is=worker,
+                  **_under_cap(max_attempts))
 
 
 def _under_cap(max_attempts: int | None) -> dict:
@@ -158,7 +168,7 @@ def _new_preview(session: Session, item_id: str, preview_cost: dict | None,
         expected=EDITABLE, where=where,
         edit_version=Item.edit_version + 1, final_blob_id=None,
         final_realism=None, consistency=None,  # they described the final that is gone
-        attempts=0,  # a new piece of work: the attempt cap starts again
+        attempts=0, group_lost=0,  # a new piece of work: the attempt cap starts again
         worker=None, enqueued_at=None, **changes, **values,
     )
     if not ok:
@@ -168,15 +178,16 @@ def _new_preview(session: Session, item_id: str, preview_cost: dict | None,
 
 def request_final(session: Session, item_id: str) -> bool:
     return transition(session, item_id, S.FINALIZING, expected={S.PREVIEW_READY}, attempts=0,
-                      worker=None, enqueued_at=None)
+                      group_lost=0, worker=None, enqueued_at=None)
 
 
 def start_final(session: Session, item_id: str, worker: str,
-                max_attempts: int | None = None) -> bool:
+                max_attempts: int | None = None, charge: bool = True) -> bool:
     """A worker takes a final render; a redelivered task may take it again (still finalizing),
-    up to ``max_attempts`` takes (see :func:`start_preview`)."""
+    up to ``max_attempts`` charged takes (see :func:`start_preview`)."""
 
-    return _touch(session, item_id, S.FINALIZING, worker=worker, attempts=Item.attempts + 1,
+    return _touch(session, item_id, S.FINALIZING, worker=worker,
+                  **({"attempts": Item.attempts + 1} if charge else {}),
                   **_under_cap(max_attempts))
 
 
@@ -229,19 +240,21 @@ def retry(session: Session, item_id: str) -> bool:
     """A failed item goes back to the queue, unsent, with a fresh attempt count."""
 
     return transition(
-        session, item_id, S.QUEUED, expected={S.FAILED}, attempts=0, error_code=None,
+        session, item_id, S.QUEUED, expected={S.FAILED}, attempts=0, group_lost=0, error_code=None,
         error_message=None, edit_version=Item.edit_version + 1, enqueued_at=None,
     )
 
 
-def requeue_lost(session: Session, item_id: str, status: ItemStatus) -> bool:
+def requeue_lost(session: Session, item_id: str, status: ItemStatus, group: bool = False) -> bool:
     """A worker died holding the item: put it back, unsent, where a new worker will pick it up
-    (the reconciler sends it)."""
+    (the reconciler sends it). ``group``: it was held with others (uncharged): it is marked
+    to be taken alone from now on (``group_lost``)."""
+    marks = {"group_lost": Item.group_lost + 1} if group else {}
     if status == S.PREVIEWING:
         return transition(session, item_id, S.QUEUED, expected={S.PREVIEWING}, worker=None,
-                          enqueued_at=None)
+                          enqueued_at=None, **marks)
     if status == S.FINALIZING:
-        return _touch(session, item_id, S.FINALIZING, worker=None, enqueued_at=None)
+        return _touch(session, item_id, S.FINALIZING, worker=None, enqueued_at=None, **marks)
     raise TransitionError(f"cannot requeue an item in {status}")
 
 

@@ -8,9 +8,15 @@ the owner's ``whsec_...`` secret. Body: ``{"type": kind, "timestamp": ISO 8601, 
 
 A delivery is claimed with a guarded UPDATE (a lease on ``next_attempt_at``), so several senders
 never POST the same attempt twice at once; one that dies mid-attempt loses only its lease. Any 2xx
-is success; anything else (or no answer) is retried until ``webhook_max_attempts``. URLs that
-resolve to loopback or private addresses are refused unless ``webhook_allow_private``; redirects
-are not followed.
+is success; anything else (or no answer) is retried until ``webhook_max_attempts``. Redirects are
+not followed.
+
+Each POST goes to the address that was checked (``shared.items.webhook_http``: one lookup, no
+loopback or private address unless ``webhook_allow_private``, so DNS rebinding reaches nothing
+inside) and has one total deadline, ``webhook_timeout``: an answer not complete by then is a
+failed attempt. Deliveries run concurrently (``webhook_concurrency`` at once, at most
+``PER_HOST`` to one host), so one slow receiver delays only its own events. A URL that resolves
+to a private address is refused when the batch is submitted too (``check_destination``).
 
     flask --app web webhooks deliver          # the loop (compose service ``webhooks``)
     flask --app web webhooks deliver --once   # one pass
@@ -21,17 +27,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import os
 import secrets
-import socket
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,6 +42,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.items import webhook_http
 from shared.items.events import sweep_completed_batches
 from shared.platform.settings import Settings
 from shared.store.tables import Batch, Event, User, WebhookDelivery, utcnow
@@ -51,6 +55,7 @@ MAX_URL_CHARS = 2000
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 USER_AGENT = "anycost-webhooks/1"
 SWEEP_SECONDS = 10.0  # how often the loop looks for a batch.completed that nobody wrote
+PER_HOST = 2  # deliveries to one host in flight at once: a slow receiver holds no more threads
 
 
 class WebhookUrlError(ValueError):
@@ -97,47 +102,31 @@ def check_url(url: str) -> str:
     return url
 
 
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return not ip.is_global or ip.is_multicast
-
-
-def check_destination(url: str, allow_private: bool) -> None:
-    """Refuse a URL whose host resolves to a non-public address (checked at every attempt, so
-    a DNS change cannot point a checked URL into the local network later)."""
-    if allow_private:
-        return
-    host = urlsplit(url).hostname or ""
+def check_destination(url: str, allow_private: bool, unresolvable_ok: bool = False) -> None:
+    """Refuse a URL whose host resolves to a non-public address. Checked when a batch names
+    it (``unresolvable_ok``: a name that does not resolve yet may later) and again at every
+    attempt, where the connection goes to the address checked (``webhook_http.post``)."""
+    parts = urlsplit(url)
     try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError as exc:
-        raise WebhookUrlError(f"cannot resolve {host!r}: {exc}") from None
-    if any(_is_private(info[4][0]) for info in infos):
-        raise WebhookUrlError(f"{host!r} resolves to a private or loopback address")
+        webhook_http.resolve(parts.hostname or "", parts.port or 0, allow_private)
+    except webhook_http.DestinationError as exc:
+        if unresolvable_ok and "cannot resolve" in str(exc):
+            return
+        raise WebhookUrlError(str(exc)) from None
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a 3xx is an answer like any other non-2xx: retried later
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def post(url: str, msg_id: str, secret: str, body: bytes, timeout: float) -> int:
-    """One signed POST; the HTTP status (raises OSError when nothing answered)."""
+def post(url: str, msg_id: str, secret: str, body: bytes, timeout: float,
+         allow_private: bool = False) -> int:
+    """One signed POST within ``timeout`` seconds in all; the HTTP status (raises OSError
+    when no complete answer came, WebhookUrlError for an address we must not reach)."""
     timestamp = int(time.time())
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "content-type": "application/json", "user-agent": USER_AGENT,
-        "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id, timestamp, body),
-    })
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT,
+               "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+               "webhook-signature": sign(secret, msg_id, timestamp, body)}
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            response.read(1024)
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+        return webhook_http.post(url, headers, body, timeout, allow_private)
+    except webhook_http.DestinationError as exc:
+        raise WebhookUrlError(str(exc)) from None
 
 
 def payload(event: Event) -> bytes:
@@ -161,28 +150,89 @@ def _claim(session: Session, delivery_id: int, seen_next: object, lease: timedel
     ).rowcount == 1
 
 
+class Deliverer:
+    """Attempts due deliveries on a pool of threads (``webhook_concurrency``, at most
+    ``PER_HOST`` to one host at once); ``run_pass`` claims and starts them without waiting."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings):
+        self.sessions = sessions
+        self.settings = settings
+        self.size = max(1, settings.webhook_concurrency)
+        self.pool = ThreadPoolExecutor(self.size, thread_name_prefix="webhook")
+        self.lock = threading.Lock()
+        self.by_host: dict[str, int] = {}
+        self.futures: set[Future] = set()
+        self.wake = threading.Event()  # set when an attempt ends: room for the next one
+
+    def run_pass(self, sweep: bool = True, limit: int = 200) -> int:
+        """Write missed ``batch.completed`` events (``sweep``), then start every due delivery
+        there is room for; how many were started."""
+        if sweep:
+            with self.sessions.begin() as session:
+                sweep_completed_batches(session)
+        with self.sessions.begin() as session:
+            due = session.execute(
+                select(WebhookDelivery.id, WebhookDelivery.next_attempt_at, WebhookDelivery.url)
+                .where(WebhookDelivery.status == PENDING,
+                       WebhookDelivery.next_attempt_at <= utcnow())
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
+            ).all()
+        lease = timedelta(seconds=self.settings.webhook_timeout + 30)
+        started = 0
+        for delivery_id, seen_next, url in due:
+            host = (urlsplit(url).hostname or "").lower()
+            with self.lock:
+                if len(self.futures) >= self.size:
+                    break
+                if self.by_host.get(host, 0) >= PER_HOST:
+                    continue  # this host is busy: its deliveries wait, nobody else's do
+            with self.sessions.begin() as session:
+                if not _claim(session, delivery_id, seen_next, lease):
+                    continue  # another sender has it
+            with self.lock:
+                self.by_host[host] = self.by_host.get(host, 0) + 1
+                future = self.pool.submit(_attempt, self.sessions, self.settings, delivery_id)
+                self.futures.add(future)
+            future.add_done_callback(lambda f, h=host: self._done(f, h))
+            started += 1
+        return started
+
+    def _done(self, future: Future, host: str) -> None:
+        with self.lock:
+            self.futures.discard(future)
+            self.by_host[host] -= 1
+            if not self.by_host[host]:
+                del self.by_host[host]
+        self.wake.set()
+        if future.exception() is not None:
+            log.error("webhook attempt failed: %r", future.exception())
+
+    def drain(self) -> None:
+        """Until every started attempt has ended."""
+        with self.lock:
+            pending = set(self.futures)
+        wait(pending)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
 def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int = 50,
                 sweep: bool = True) -> int:
-    """Try every due delivery once (after writing any missed ``batch.completed`` when ``sweep``);
-    returns how many were attempted."""
-    if sweep:
-        with sessions.begin() as session:
-            sweep_completed_batches(session)
-    with sessions.begin() as session:
-        due = session.execute(
-            select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
-            .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= utcnow())
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
-        ).all()
-    lease = timedelta(seconds=settings.webhook_timeout + 30)
-    attempted = 0
-    for delivery_id, seen_next in due:
-        with sessions.begin() as session:
-            if not _claim(session, delivery_id, seen_next, lease):
-                continue  # another sender has it
-        attempted += 1
-        _attempt(sessions, settings, delivery_id)
-    return attempted
+    """Try every due delivery once, concurrently, and wait for them (after writing any missed
+    ``batch.completed`` when ``sweep``); returns how many were attempted."""
+    deliverer = Deliverer(sessions, settings)
+    try:
+        attempted = 0
+        while attempted < limit:
+            started = deliverer.run_pass(sweep=sweep and not attempted, limit=limit)
+            if not started:
+                break
+            attempted += started
+            deliverer.drain()
+        return attempted
+    finally:
+        deliverer.close()
 
 
 def _attempt(sessions: sessionmaker[Session], settings: Settings, delivery_id: int) -> None:
@@ -198,8 +248,8 @@ def _attempt(sessions: sessionmaker[Session], settings: Settings, delivery_id: i
         if not secret:
             raise WebhookUrlError("the batch owner has no webhook secret")
         check_url(url)
-        check_destination(url, settings.webhook_allow_private)
-        status_code = post(url, msg_id, secret, body, settings.webhook_timeout)
+        status_code = post(url, msg_id, secret, body, settings.webhook_timeout,
+                           settings.webhook_allow_private)
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     except WebhookUrlError as exc:
@@ -227,21 +277,26 @@ ALIVE_FILE = Path(tempfile.gettempdir()) / "anycost-webhooks.alive"
 
 def run_forever(sessions: sessionmaker[Session], settings: Settings, stop: threading.Event,
                 period: float = 1.0, alive_file: Path | None = None) -> None:
-    """Deliver until ``stop`` is set; a database outage is logged and retried next period."""
+    """Deliver until ``stop`` is set; a database outage is logged and retried next period.
+    Attempts run on the Deliverer's threads: a pass never waits for a slow receiver."""
     last_sweep = 0.0
-    while not stop.is_set():
-        try:
-            sweep = time.monotonic() - last_sweep >= SWEEP_SECONDS
-            busy = deliver_due(sessions, settings, sweep=sweep)
-            if sweep:
-                last_sweep = time.monotonic()
-            if alive_file is not None:
-                alive_file.touch()
-            if busy:
-                continue  # more may be due right away
-        except Exception:
-            log.exception("webhook pass failed")
-        stop.wait(period)
+    deliverer = Deliverer(sessions, settings)
+    try:
+        while not stop.is_set():
+            deliverer.wake.clear()
+            try:
+                sweep = time.monotonic() - last_sweep >= SWEEP_SECONDS
+                deliverer.run_pass(sweep=sweep)
+                if sweep:
+                    last_sweep = time.monotonic()
+                if alive_file is not None:
+                    alive_file.touch()
+            except Exception:
+                log.exception("webhook pass failed")
+            # Next pass when an attempt ends (room for another) or after the period.
+            deliverer.wake.wait(period)
+    finally:
+        deliverer.close()
 
 
 def healthy(alive_file: Path = ALIVE_FILE, max_age: float = 120.0) -> bool:

@@ -61,6 +61,8 @@ class Settings:
     blob_store: str = "database"  # "database" (no shared disk needed) or "filesystem"
     blob_dir: str = str(DEFAULT_VAR_DIR / "blobs")
     secret_key: str = ""  # web sessions; a random one per process when empty (dev only)
+    # /metrics of the web app: this bearer token when set; else only loopback/private clients
+    metrics_token: str = ""
     max_upload_mb: int = 64  # whole request
     max_file_mb: int = 25  # one photo
     max_files_per_batch: int = 500
@@ -81,7 +83,7 @@ class Settings:
     visibility_timeout: int = 0  # a sent message not taken this long is sent again; 0: derived
     redis_connect_timeout: float = 2.0  # seconds, every Redis connection
     redis_socket_timeout: float = 10.0  # seconds, every Redis command of a worker or the reaper
-    redis_publish_timeout: float = 1.0  # seconds, a web request's send (an upload never hangs)
+    redis_publish_timeout: float = 0.5  # seconds, a web request's send (an upload never hangs)
     db_retry_seconds: float = 60.0  # a worker retries a failed database write this long
     retention_days: int = 0  # batches older than this are deleted; 0 keeps them forever
     projection_steps: int = 100  # optimisation steps per photo for configs without an encoder
@@ -100,20 +102,26 @@ class Settings:
     eval_cache_dir: str = str(DEFAULT_VAR_DIR / "eval-cache")  # data set statistics
     eval_time_limit: int = 7200  # seconds per evaluation job
     eval_max_n: int = 50_000  # largest sample count an API request may ask for
+    eval_user_active: int = 2  # evaluations one user may have queued or running at once
+    eval_max_active: int = 8  # evaluations the whole service takes queued or running at once
     # Web hardening: sessions, proxies, rate limits (Flask-Limiter on REDIS_URL), webhooks, SSE.
     secure_cookies: bool = False  # always mark cookies Secure (they are anyway on HTTPS requests)
     proxy_hops: int = 0  # trusted reverse proxies in front of the app (X-Forwarded-*)
+    public_url: str = ""  # the service's origin for absolute URLs (else the request's Host)
     session_hours: int = 168  # a portal sign-in lasts this long at most
     rate_limits: bool = True
-    rate_limit_login: str = "10 per minute"  # failed sign-ins per address and per account name
+    # failed sign-ins per address and per account name, in each window
+    rate_limit_login: str = "10 per minute;100 per day"
     rate_limit_auth_failures: str = "30 per minute"  # failed token checks per client address
-    rate_limit_submissions: str = "60 per hour"  # POST /api/v1/batches per user
+    rate_limit_submissions: str = "60 per hour"  # new batches per user (API and portal)
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 5.0  # first retry delay; doubles per attempt, 1 h at most
-    webhook_timeout: float = 10.0  # seconds per delivery request
+    webhook_timeout: float = 10.0  # seconds per delivery request, all of it (a deadline)
+    webhook_concurrency: int = 8  # deliveries in flight at once (at most 2 to one host)
     webhook_allow_private: bool = False  # allow webhook URLs on loopback/private addresses
     sse_max_seconds: int = 300  # an event stream ends after this long (clients reconnect)
     sse_heartbeat_seconds: int = 15
+    sse_max_per_user: int = 6  # event streams one user may have open at once (more: 429)
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -145,9 +153,19 @@ class Settings:
         for name in ("max_upload_mb", "max_file_mb", "max_files_per_batch", "max_pixels",
                      "render_batch_size", "max_attempts", "batch_queue_cap", "user_quota",
                      "projection_steps", "eval_time_limit", "eval_max_n", "session_hours",
-                     "webhook_max_attempts", "sse_max_seconds", "sse_heartbeat_seconds"):
+                     "eval_user_active", "eval_max_active",
+                     "webhook_max_attempts", "webhook_concurrency", "sse_max_seconds", "sse_heartbeat_seconds",
+                     "sse_max_per_user"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.public_url:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname \
+                    or parts.path not in ("", "/"):
+                raise SettingsError("ANYCOST_PUBLIC_URL must be an origin such as "
+                                    "https://faces.example.com (no path)")
         if self.projection_max_seconds < 0:
             raise SettingsError("projection_max_seconds must not be negative")
 
@@ -161,7 +179,7 @@ class Settings:
 
     def as_public_dict(self) -> dict:
         """Settings safe to show (no secrets, no credentials in URLs)."""
-        hidden = {"secret_key", "extra"}
+        hidden = {"secret_key", "metrics_token", "extra"}
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         out["database_url"] = _redact_url(self.database_url)
         out["redis_url"] = _redact_url(self.redis_url)
@@ -207,6 +225,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
            ("database", "filesystem")),
     EnvVar("ANYCOST_BLOB_DIR", "blob_dir", "str", "directory of the filesystem blob store"),
     EnvVar("SECRET_KEY", "secret_key", "str", "signs portal sessions; set it in production"),
+    EnvVar("ANYCOST_METRICS_TOKEN", "metrics_token", "str",
+           "the web app's /metrics wants 'Authorization: Bearer <this>'; unset: only clients on "
+           "loopback or private addresses may scrape it"),
     EnvVar("ANYCOST_MAX_UPLOAD_MB", "max_upload_mb", "int", "largest upload request (MB)"),
     EnvVar("ANYCOST_MAX_FILE_MB", "max_file_mb", "int", "largest single photo (MB)"),
     EnvVar("ANYCOST_MAX_FILES_PER_BATCH", "max_files_per_batch", "int", "photos per batch"),
@@ -274,10 +295,17 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_EVAL_CACHE_DIR", "eval_cache_dir", "str", "cached data set statistics (FID)"),
     EnvVar("ANYCOST_EVAL_TIME_LIMIT", "eval_time_limit", "int", "time limit of an evaluation job (s)"),
     EnvVar("ANYCOST_EVAL_MAX_N", "eval_max_n", "int", "most samples an evaluation job may ask for"),
+    EnvVar("ANYCOST_EVAL_USER_ACTIVE", "eval_user_active", "int",
+           "evaluations one user may have queued or running at once (more: 429)"),
+    EnvVar("ANYCOST_EVAL_MAX_ACTIVE", "eval_max_active", "int",
+           "evaluations the whole service takes queued or running at once (more: 429)"),
     EnvVar("ANYCOST_SECURE_COOKIES", "secure_cookies", "bool",
            "mark session cookies Secure on every response (HTTPS requests always get it)"),
     EnvVar("ANYCOST_PROXY_HOPS", "proxy_hops", "int",
            "reverse proxies to trust for X-Forwarded-For/-Proto/-Host (client address, HTTPS)"),
+    EnvVar("ANYCOST_PUBLIC_URL", "public_url", "str",
+           "the service's origin (https://faces.example.com) for absolute URLs in answers and "
+           "webhooks; unset: the request's Host header"),
     EnvVar("ANYCOST_SESSION_HOURS", "session_hours", "int", "longest portal sign-in (hours)"),
     EnvVar("ANYCOST_RATE_LIMITS", "rate_limits", "bool", "enforce the rate limits below"),
     EnvVar("ANYCOST_RATE_LIMIT_LOGIN", "rate_limit_login", "str",
@@ -285,18 +313,23 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_RATE_LIMIT_AUTH_FAILURES", "rate_limit_auth_failures", "str",
            "failed API token checks per client address"),
     EnvVar("ANYCOST_RATE_LIMIT_SUBMISSIONS", "rate_limit_submissions", "str",
-           "batch uploads (POST /api/v1/batches) per user"),
+           "new batches per user (the API's POST /api/v1/batches and the portal's form together)"),
     EnvVar("ANYCOST_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", "int",
            "tries of one webhook delivery before it is marked failed"),
     EnvVar("ANYCOST_WEBHOOK_BACKOFF_SECONDS", "webhook_backoff_seconds", "float",
            "delay before the first webhook retry; doubles per attempt, at most 1 hour"),
-    EnvVar("ANYCOST_WEBHOOK_TIMEOUT", "webhook_timeout", "float", "seconds per webhook request"),
+    EnvVar("ANYCOST_WEBHOOK_TIMEOUT", "webhook_timeout", "float",
+           "seconds per webhook request, all of it: an answer not complete by then is a failed try"),
+    EnvVar("ANYCOST_WEBHOOK_CONCURRENCY", "webhook_concurrency", "int",
+           "webhook deliveries in flight at once (at most 2 to one host)"),
     EnvVar("ANYCOST_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", "bool",
            "allow webhook URLs that resolve to loopback or private addresses"),
     EnvVar("ANYCOST_SSE_MAX_SECONDS", "sse_max_seconds", "int",
            "an event stream closes after this long; clients reconnect with Last-Event-ID"),
     EnvVar("ANYCOST_SSE_HEARTBEAT_SECONDS", "sse_heartbeat_seconds", "int",
            "seconds between keep-alive comments on an idle event stream"),
+    EnvVar("ANYCOST_SSE_MAX_PER_USER", "sse_max_per_user", "int",
+           "event streams one user may have open at once (more: 429)"),
 )
 
 _current: Settings | None = None

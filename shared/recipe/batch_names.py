@@ -2,7 +2,9 @@
 (photo upload form field, synthesis JSON key, rename, the portal's forms).
 
 A name is text of at most ``MAX_NAME_CHARS`` characters after stripping, without control
-characters (tabs and line breaks included: a name is one line). Blank means no name (NULL).
+characters (tabs and line breaks included: a name is one line) and without bidirectional
+controls (embeddings, overrides, isolates, marks: U+202A-202E, U+2066-2069, U+200E/200F, U+061C),
+which could make a name read differently from what it is. Blank means no name (NULL).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ MAX_NAME_CHARS = 200  # batches.name is String(200)
 NAME_FIELD = "name"
 # Control characters and the line/paragraph separators (one-line labels only).
 _REFUSED_CATEGORIES = {"Cc", "Zl", "Zp"}
+# Bidirectional formatting characters (Unicode category Cf, so not caught above).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                          "\u200e\u200f\u061c")
 
 
 class BatchNameError(ValueError):
@@ -35,6 +40,9 @@ def parse_batch_name(raw: object) -> str | None:
     name = unicodedata.normalize("NFC", raw).strip()
     if any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in name):
         raise BatchNameError("the name must be one line without control characters")
+    if any(ch in BIDI_CONTROLS for ch in name):
+        raise BatchNameError("the name must not contain bidirectional control characters "
+                             "(they make text read differently from what it is)")
     if len(name) > MAX_NAME_CHARS:
         raise BatchNameError(f"the name is {len(name)} characters long; at most "
                              f"{MAX_NAME_CHARS} are allowed")

@@ -67,6 +67,11 @@ class ApiToken(Base):
     name: Mapped[str | None] = mapped_column(String(80))  # the owner's label
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)  # None: never
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The token that made this one over the API (None: the portal or the operator's CLI). A
+    # child never outlives it: its expiry is capped at the parent's, revoking it revokes this.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE", name="fk_api_tokens_parent_id_api_tokens"),
+        index=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
@@ -121,7 +126,11 @@ class Item(Base):
     position: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20), default=ItemStatus.QUEUED.value, index=True)
+    # Takes charged to this item: each take of it alone (shared.items.states.start_preview).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Times a worker died (or its take was lost) while it held the item in a group: the item
+    # was not charged for that, but it may be the culprit, so from now on it is taken alone.
+    group_lost: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
     # Edits for this item; NULL means the batch recipe's edits.

@@ -198,3 +198,31 @@ def test_the_weights_tool_takes_the_import_command_and_file_from_the_environment
     assert result.returncode == 0, result.stderr
     command = yaml.safe_load(result.stdout)["services"]["weights"]["command"]
     assert command[:2] == ["import-e4e", "/import/e4e_ffhq_encode.pt"]
+
+
+def test_the_web_port_is_published_on_loopback_unless_asked(config, tmp_path):
+    web = config["services"]["web"]
+    assert web["environment"]["ANYCOST_PUBLISHED_BIND"] == "0.0.0.0"  # .env.example serves directly
+    assert web["environment"]["ANYCOST_PROXY_HOPS"] == "0"
+    env = tmp_path / ".env"
+    env.write_text("\n".join(line for line in (REPO / ".env.example").read_text().splitlines()
+                             if not line.startswith("WEB_BIND=")))
+    result = _run_config(env)
+    assert result.returncode == 0, result.stderr
+    published = yaml.safe_load(result.stdout)["services"]["web"]["ports"][0]
+    host_ip = published["host_ip"] if isinstance(published, dict) else published.split(":")[0]
+    assert host_ip == "127.0.0.1"
+
+
+def test_gunicorn_refuses_a_trusted_proxy_header_on_every_interface():
+    import runpy
+
+    conf = str(REPO / "web" / "gunicorn.conf.py")
+    check = runpy.run_path(conf)["check_published_bind"]
+    for bind in ("0.0.0.0", "::", "93.184.215.14"):
+        with pytest.raises(SystemExit, match="forge"):
+            check({"ANYCOST_PROXY_HOPS": "1", "ANYCOST_PUBLISHED_BIND": bind})
+    for env in ({"ANYCOST_PROXY_HOPS": "1", "ANYCOST_PUBLISHED_BIND": "127.0.0.1"},
+                {"ANYCOST_PROXY_HOPS": "1", "ANYCOST_PUBLISHED_BIND": "10.0.0.5"},
+                {"ANYCOST_PROXY_HOPS": "0", "ANYCOST_PUBLISHED_BIND": "0.0.0.0"}, {}):
+        check(env)

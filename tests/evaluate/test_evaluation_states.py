@@ -104,3 +104,48 @@ def test_redis_down_is_a_503_and_the_job_is_marked(evaluations):
     with evaluations.sessions() as session:
         row = session.query(Evaluation).one()
         assert (row.status, row.error_code) == ("failed", "queue_unavailable")
+
+
+def test_active_evaluations_are_limited_per_user_and_service_and_private(evaluations):
+    """6 parallel requests of one user (cap 2) -> 2 queued; the service's cap (3) refuses a third
+    user until one ends; a user neither lists nor reads another's evaluation."""
+    import threading
+
+    settings = Settings(database_url=evaluations.settings.database_url,
+                        redis_url=evaluations.settings.redis_url, eval_user_active=2,
+                        eval_max_active=3)
+    limited = Evaluations(settings, evaluations.sessions, evaluations.dispatcher)
+    model = get_model_config("tiny-random")
+    with evaluations.sessions.begin() as session:
+        session.add_all([User(username="bea"), User(username="cyd")])
+    with evaluations.sessions() as session:
+        ids = {u.username: u.id for u in session.query(User)}
+    start, outcomes = threading.Barrier(6), []
+
+    def one() -> None:
+        start.wait()
+        try:
+            outcomes.append(limited.create(ids["owner"], model, {"kind": "ppl", "n": 2}))
+        except CommandError as exc:
+            outcomes.append(exc.status)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    mine = [o for o in outcomes if isinstance(o, str)]
+    assert len(mine) == 2 and outcomes.count(429) == 4
+    bea = limited.create(ids["bea"], model, {"kind": "ppl", "n": 2})
+    with pytest.raises(CommandError) as err:
+        limited.create(ids["cyd"], model, {"kind": "ppl", "n": 2})
+    assert err.value.status == 429 and "service" in err.value.message
+    assert limited.finish(mine[0], {"results": []})
+    limited.create(ids["cyd"], model, {"kind": "ppl", "n": 2})  # room again
+    with evaluations.sessions() as session:
+        assert [e.id for e in limited.list(session, "tiny-random", ids["bea"])] == [bea]
+        assert len(limited.list(session, "tiny-random", ids["owner"])) == 2
+        with pytest.raises(CommandError) as err:
+            limited.get(session, "tiny-random", mine[1], ids["bea"])
+        assert err.value.status == 404
+        assert limited.get(session, "tiny-random", mine[1], ids["owner"]).id == mine[1]

@@ -25,7 +25,7 @@ def stack(tiny_weights_dir, tmp_path_factory) -> Iterator[Stack]:
         model=MODEL, weights_dir=tiny_weights_dir, render_batch_size=4, torch_threads=1,
         inception_path=str(root / "no-inception.pt"), inception_sha256="0" * 64,
         lpips_vgg_path=str(root / "no-vgg16.pth"), eval_cache_dir=str(root / "cache"),
-        eval_data_dir=str(root / "data"),
+        eval_data_dir=str(root / "data"), eval_user_active=3,  # three at once below
     )
     with running_stack(settings, "eval-worker", root / "worker.log", "evaluator",
                        queues="evaluate") as stack:

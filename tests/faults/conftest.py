@@ -20,6 +20,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from shared.items.states import TERMINAL
 from shared.platform.settings import ENV_VARS, Settings
 from shared.store.tables import Item
 from tests.conftest import PG_ADMIN_URL, REDIS_DBS, private_pg_database
+from tests.faults.web_stack import limit_stack  # noqa: F401 - a fixture of the limit tests
 from tests.support.redis_server import RedisServer
 from tests.support.stack import REPO, ApiClient, WebServer, WorkerProcess
 
@@ -277,8 +279,16 @@ def wait_http(url: str, timeout: float = 10) -> None:
             time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
+SHORT_TIMEOUTS = dict(heartbeat_seconds=1, heartbeat_timeout=4, visibility_timeout=20,
+                      max_attempts=3, task_soft_time_limit=16, task_hard_time_limit=18,
+                      db_retry_seconds=30, redis_connect_timeout=1.0, redis_socket_timeout=3.0,
+                      redis_publish_timeout=0.5)
+
+
+@contextmanager
+def running_fault_stack(weights_dir: str, tmp_path_factory, **timeouts) -> Iterator[FaultStack]:
+    """The stack (see the module docstring) with ``timeouts`` (settings) over the defaults;
+    its experiments' table is printed at the end."""
     from shared.store.migrate import upgrade
     from web import create_app
     from web.auth import create_token, create_user
@@ -291,11 +301,8 @@ def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
         upgrade(pg_url)
         settings = Settings(
             database_url=pg_url, redis_url=redis_server.url(DB), model="tiny-random",
-            weights_dir=tiny_weights_dir, torch_threads=1, render_batch_size=2,
-            heartbeat_seconds=1, heartbeat_timeout=4, visibility_timeout=20, max_attempts=3,
-            task_soft_time_limit=16, task_hard_time_limit=18, db_retry_seconds=30,
-            redis_connect_timeout=1.0, redis_socket_timeout=3.0, redis_publish_timeout=0.5,
-            batch_queue_cap=16, log_json=True,
+            weights_dir=weights_dir, torch_threads=1, render_batch_size=2,
+            batch_queue_cap=16, log_json=True, **timeouts,
         )
         app = create_app(settings)
         app.config["VALIDATE_RESPONSES"] = True  # answers under faults match the document too
@@ -329,3 +336,10 @@ def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
             services(app).close()
             stack.refuse_db(False)
             redis_server.close()
+
+
+@pytest.fixture(scope="module")
+def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
+    """The stack with short timeouts (heartbeat 1 s, silence 4 s, visibility 20 s)."""
+    with running_fault_stack(tiny_weights_dir, tmp_path_factory, **SHORT_TIMEOUTS) as stack:
+        yield stack

@@ -35,8 +35,13 @@ def _read_stream(url: str, headers: dict, out: list) -> None:
 
 
 def test_worker_events_reach_the_webhook_and_the_stream(stack):
+    import dataclasses
+
     api = stack.api
     receiver = Receiver(failures=1)
+    # The receiver is on 127.0.0.1: the web side must admit private URLs (as the sender does).
+    web_settings = stack.services.settings
+    stack.services.settings = dataclasses.replace(web_settings, webhook_allow_private=True)
     env = {**worker_env(stack.settings), "ANYCOST_WEBHOOK_ALLOW_PRIVATE": "true",
            "ANYCOST_WEBHOOK_BACKOFF_SECONDS": "0.1"}
     sender = subprocess.Popen([sys.executable, "-m", "flask", "--app", "web", "webhooks",
@@ -80,3 +85,4 @@ def test_worker_events_reach_the_webhook_and_the_stream(stack):
         sender.terminate()
         sender.wait(timeout=20)
         receiver.close()
+        stack.services.settings = web_settings

@@ -137,3 +137,21 @@ def test_full_app_serves_ops_endpoints(settings, sessions):
                    status="200") >= 1
     assert any(line.startswith("anycost_http_requests_total{endpoint=\"api.")
                and 'status="401"' in line for line in text.splitlines()), text
+
+
+def test_metrics_are_for_the_deployment_only(settings):
+    """No token set: loopback and private clients may scrape, a public address gets 404. With
+    ANYCOST_METRICS_TOKEN: only requests carrying it, from anywhere."""
+    import dataclasses
+
+    public, private = {"REMOTE_ADDR": "93.184.215.14"}, {"REMOTE_ADDR": "10.1.2.3"}
+    client = _app(settings).test_client()
+    assert client.get("/metrics").status_code == 200  # 127.0.0.1
+    assert client.get("/metrics", environ_base=private).status_code == 200
+    assert client.get("/metrics", environ_base=public).status_code == 404
+    guarded = _app(dataclasses.replace(settings, metrics_token="s3cret-scrape")).test_client()
+    assert guarded.get("/metrics").status_code == 404
+    assert guarded.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 404
+    ok = guarded.get("/metrics", environ_base=public,
+                     headers={"Authorization": "Bearer s3cret-scrape"})
+    assert ok.status_code == 200 and "anycost_" in ok.get_data(as_text=True)

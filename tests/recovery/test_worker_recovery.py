@@ -76,11 +76,14 @@ def test_a_group_taken_again_renders_one_item_and_sends_the_others_singly(runtim
     client.flushdb()
     with runtime.sessions.begin() as session:  # a pool process took the group, then died
         for item_id in ids:
-            assert states.start_preview(session, item_id, 0, "celery@h:1")
+            assert states.start_preview(session, item_id, 0, "celery@h:1", charge=False)
     report = pipeline.run_previews(runtime, [(i, 0) for i in ids])
     assert report.completed == [ids[0]] and report.skipped == [ids[1]]
-    second = _item(runtime, ids[1])
-    assert (second.status, second.worker, second.attempts) == ("queued", None, 2)
+    first, second = _item(runtime, ids[0]), _item(runtime, ids[1])
+    assert first.attempts == 1  # rendered alone: charged
+    # given back uncharged, marked to be taken alone
+    assert (second.status, second.worker, second.attempts) == ("queued", None, 0)
+    assert second.group_lost == 1
     assert second.enqueued_at is not None and queued_ids(client, "preview") == [ids[1]]
     client.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,3 +53,50 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Trickler:
+    """A receiver that never finishes answering in time: it reads the request, sends a status
+    line, then one header line every ``every`` seconds for ``lines`` lines (a slowloris answer
+    that beats any per-read timeout). Records when each connection came and went."""
+
+    def __init__(self, every: float = 1.0, lines: int = 60, host: str = "127.0.0.1"):
+        self.every, self.lines = every, lines
+        self.accepted: list[float] = []  # monotonic times
+        self.connections: list[tuple[float, float]] = []  # (accepted, closed) monotonic times
+        self.sock = socket.create_server((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def url(self, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}/slow"
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        accepted = time.monotonic()
+        self.accepted.append(accepted)
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for i in range(self.lines):
+                if self.stopped.wait(self.every):
+                    break
+                conn.sendall(b"X-Slow-%d: 1\r\n" % i)
+            conn.sendall(b"Content-Length: 0\r\n\r\n")
+        except OSError:
+            pass  # the sender cut us off
+        finally:
+            self.connections.append((accepted, time.monotonic()))
+            conn.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.sock.close()

@@ -73,7 +73,8 @@ def test_a_name_of_200_characters_is_kept(client, alice):
     assert created.status_code == 201 and created.json["name"] == name
 
 
-@pytest.mark.parametrize("name", ["x" * 201, "two\nlines", "tab\there", "bell\x07", "nul\x00"])
+@pytest.mark.parametrize("name", ["x" * 201, "two\nlines", "tab\there", "bell\x07", "nul\x00",
+                                  "invoice\u202egnp.exe", "a\u2066b\u2069", "rtl\u200fmark"])
 def test_bad_names_are_refused_before_anything_is_stored(app, client, alice, name):
     response = _upload(client, alice["headers"], name)
     assert response.status_code == 400, response.json

@@ -28,9 +28,9 @@ def redis_url():
 
 
 def _limited(app_factory, **limits):
-    app = app_factory(secret_key="limits", rate_limit_login="3 per minute",
-                      rate_limit_auth_failures="4 per minute",
-                      rate_limit_submissions="2 per minute", **limits)
+    limits = {"rate_limit_login": "3 per minute", "rate_limit_auth_failures": "4 per minute",
+              "rate_limit_submissions": "2 per minute", **limits}
+    app = app_factory(secret_key="limits", **limits)
     with services(app).sessions.begin() as session:
         create_user(session, "erin", PASSWORD)
     return app
@@ -119,3 +119,19 @@ def test_a_bad_limit_setting_fails_at_start_up(app_factory):
 
     with pytest.raises(SettingsError, match="ANYCOST_RATE_LIMIT_SUBMISSIONS"):
         app_factory(rate_limit_submissions="lots")
+
+
+def test_sign_ins_have_a_daily_window_beside_the_minute(app_factory):
+    from limits import parse_many
+
+    from shared.platform.settings import Settings
+
+    windows = sorted(item.get_expiry() for item in parse_many(Settings().rate_limit_login))
+    assert windows == [60, 86400]  # the default: per minute and per day
+    app = _limited(app_factory, rate_limit_login="20 per minute;5 per day")
+    client = app.test_client()
+    for _ in range(5):
+        assert _sign_in(client, "wrong").status_code == 401
+    refused = _sign_in(client, "wrong")
+    _assert_429(refused, json_body=False)
+    assert int(refused.headers["Retry-After"]) > 3600  # the day's window, not the minute's

@@ -192,3 +192,63 @@ def test_password_change_through_the_api_keeps_only_the_changing_session(app):
     page = other.get("/login")
     assert other.post("/login", data={"username": "dana", "password": "long enough",
                                       "csrf_token": _csrf(page)}).status_code == 302
+
+
+def test_a_child_token_never_outlives_its_parent(app, client, alice):
+    """A token that expires tomorrow cannot make one that never expires (nor one that expires
+    later); revoking a token revokes its children and grandchildren, and nothing else."""
+    parent = client.post("/api/v1/tokens", json={"name": "parent", "expires_days": 1},
+                         headers=alice["headers"]).json
+    as_parent = {"Authorization": f"Bearer {parent['token']}"}
+    forever = client.post("/api/v1/tokens", json={"name": "child"}, headers=as_parent).json
+    longer = client.post("/api/v1/tokens", json={"expires_days": 30}, headers=as_parent).json
+    assert forever["expires_at"] == parent["expires_at"] == longer["expires_at"]
+    as_child = {"Authorization": f"Bearer {forever['token']}"}
+    grandchild = client.post("/api/v1/tokens", json={}, headers=as_child).json
+    as_grandchild = {"Authorization": f"Bearer {grandchild['token']}"}
+    assert grandchild["expires_at"] == parent["expires_at"]
+    # Both end at the same instant: the parent's expiry ends them with it.
+    with services(app).sessions() as session:
+        ends = {session.get(ApiToken, t["id"]).expires_at
+                for t in (parent, forever, longer, grandchild)}
+    assert len(ends) == 1
+    # Revocation cascades, at any depth; the token that made the parent is untouched.
+    second = client.post("/api/v1/tokens", json={"name": "p2"}, headers=alice["headers"]).json
+    as_second = {"Authorization": f"Bearer {second['token']}"}
+    child2 = client.post("/api/v1/tokens", json={}, headers=as_second).json
+    grand2 = client.post("/api/v1/tokens", json={},
+                         headers={"Authorization": f"Bearer {child2['token']}"}).json
+    assert child2["expires_at"] is None  # a parent that never expires caps nothing
+    assert client.delete(f"/api/v1/tokens/{second['id']}",
+                         headers=alice["headers"]).status_code == 204
+    for token in (second, child2, grand2):
+        assert client.get("/api/v1/me", headers={
+            "Authorization": f"Bearer {token['token']}"}).status_code == 401
+    assert client.delete(f"/api/v1/tokens/{forever['id']}",
+                         headers=alice["headers"]).status_code == 204
+    assert client.get("/api/v1/me", headers=as_grandchild).status_code == 401
+    assert client.get("/api/v1/me", headers=alice["headers"]).status_code == 200
+
+
+def test_absolute_urls_come_from_the_public_origin_not_the_host_header(app_factory):
+    """With ANYCOST_PUBLIC_URL a forged Host (or X-Forwarded-Host behind a proxy) changes no
+    URL in an answer; without it the request's host is used (one host, no proxy)."""
+    import io
+
+    from web_api_helpers import image_bytes
+
+    from tests.web.conftest import add_user
+
+    forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    for public, hops, expected in (("https://faces.example.com", 1, "https://faces.example.com/"),
+                                   ("", 0, "http://evil.example/")):
+        app = app_factory(public_url=public, proxy_hops=hops)
+        _, token = add_user(app, f"origin{hops}")
+        r = app.test_client().post(
+            "/api/v1/batches", headers={"Authorization": f"Bearer {token}", **forged},
+            data={"files": [(io.BytesIO(image_bytes()), "a.png")]},
+            content_type="multipart/form-data")
+        assert r.status_code == 201, r.json
+        assert r.json["url"].startswith(expected), r.json["url"]
+        urls = [v for i in r.json["items"] for k, v in i.items() if k.endswith("url") and v]
+        assert all(u.startswith(expected) for u in urls)

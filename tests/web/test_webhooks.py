@@ -148,10 +148,18 @@ def test_gives_up_after_the_last_attempt_and_a_missed_completion_is_swept(hook_a
 
 
 def test_private_addresses_are_refused_unless_allowed(app_factory, alice, receiver):
-    app = app_factory()  # webhook_allow_private is off by default
-    client = app.test_client()
+    """At submission: 400 naming the field. At delivery (a URL stored while allowed, then the
+    setting turned off): the attempt fails for good, nothing reaches the receiver."""
+    allowed = app_factory(webhook_allow_private=True)
+    client = allowed.test_client()
     receiver.secret = client.post("/api/v1/webhooks/secret", headers=alice["headers"]).json["secret"]
     created = _upload(client, alice["headers"], receiver.url)
+    app = app_factory()  # webhook_allow_private is off by default
+    refused = _upload(app.test_client(), alice["headers"], receiver.url)
+    assert refused.status_code == 400, refused.json
+    assert refused.json["error"]["code"] == "invalid_webhook_url"
+    assert refused.json["error"]["field"] == "webhook_url"
+    assert "private" in refused.json["error"]["message"]
     _work(app, [i["id"] for i in created.json["items"]])
     rows = _deliver_until_settled(app)
     assert rows and all(r.status == "failed" and r.attempts == 1 for r in rows)

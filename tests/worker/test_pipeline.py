@@ -44,7 +44,8 @@ def test_preview_then_final(runtime, owner, photos):
     report = pipeline.run_previews(runtime, pairs)
     assert sorted(report.completed) == sorted(i for i, _ in pairs) and not report.failed
     for item in items_of(runtime, batch_id):
-        assert item.status == "preview_ready" and item.attempts == 1
+        # taken together: no take charged (only a take alone is: shared.items.states)
+        assert item.status == "preview_ready" and item.attempts == 0
         assert item.model_name == "tiny-random" and item.pretrained is False
         assert {"decode", "faces", "encode", "store_latent", "edit", "render_preview"} <= set(item.timings)
         assert _image(runtime, item.preview_blob_id).shape == (32, 32, 3)
@@ -168,7 +169,10 @@ def test_finished_previews_release_the_rest_of_a_big_batch(runtime, owner, photo
     import dataclasses
 
     runtime.sender.settings = dataclasses.replace(runtime.sender.settings, batch_queue_cap=cap)
-    batch_id, _ = _batch(runtime, owner, [Upload(f"{i}.png", photos[0], "image/png") for i in range(2)])
+    batches = batches_for(runtime)  # its own Sender: the same cap for the upload's release
+    batches.sender.settings = runtime.sender.settings
+    batch_id = batches.create_batch(owner, [Upload(f"{i}.png", photos[0], "image/png")
+                                            for i in range(2)], parse_recipe(RECIPE, 64))
     first, second = items_of(runtime, batch_id)
     assert first.enqueued_at is not None and second.enqueued_at is None
     pipeline.run_previews(runtime, [(first.id, 0)])

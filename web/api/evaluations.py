@@ -1,4 +1,5 @@
-"""Evaluation routes: start a FID, PPL or consistency job of a model, list and poll them."""
+"""Evaluation routes: start a FID, PPL or consistency job of a model, list and poll them (a
+user sees only their own; how many may be active is limited, ``shared.commands.evaluations``)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def create_evaluation(model_name: str):
     body = request.get_json(silent=True)
     if body is None:
         raise ApiError(400, "invalid_parameter", "the body must be a JSON object", "body")
-    evaluation_id = evaluations().create(current_user().id, model, body)
-    evaluation = evaluations().get(db(), model.name, evaluation_id)
+    owner_id = current_user().id
+    evaluation_id = evaluations().create(owner_id, model, body)
+    evaluation = evaluations().get(db(), model.name, evaluation_id, owner_id)
     location = url_for("api.get_evaluation", model_name=model.name, evaluation_id=evaluation_id)
     return evaluation_dict(evaluation), 202, {"Location": location}
 
@@ -39,12 +41,11 @@ def create_evaluation(model_name: str):
 @bp.get("/models/<model_name>/evaluations")
 def list_evaluations(model_name: str):
     model = _model(model_name)
-    current_user()
-    return {"model": model.name,
-            "evaluations": [evaluation_dict(e) for e in evaluations().list(db(), model.name)]}
+    rows = evaluations().list(db(), model.name, current_user().id)
+    return {"model": model.name, "evaluations": [evaluation_dict(e) for e in rows]}
 
 
 @bp.get("/models/<model_name>/evaluations/<evaluation_id>")
 def get_evaluation(model_name: str, evaluation_id: str):
     model = _model(model_name)
-    return evaluation_dict(evaluations().get(db(), model.name, evaluation_id))
+    return evaluation_dict(evaluations().get(db(), model.name, evaluation_id, current_user().id))

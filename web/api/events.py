@@ -4,8 +4,10 @@ The stream opens with a ``snapshot`` (every item's status now) unless the client
 ``Last-Event-ID``, then sends each event (``id`` = the outbox sequence, ``event`` = the kind, ``data``
 = the webhook payload's data) as it is committed. It ends after ``batch.completed`` (or at once
 when the batch is already finished), after ``timeout`` seconds (at most ``ANYCOST_SSE_MAX_SECONDS``),
-or when the database goes away; a ``: keep-alive`` comment goes out on a quiet stream every
-``ANYCOST_SSE_HEARTBEAT_SECONDS``. Clients reconnect with ``Last-Event-ID`` to continue.
+or when the database goes away, and within seconds of the end of the credential it was opened
+with (token revoked, sign-out, password change); a ``: keep-alive`` comment goes out on a quiet
+stream every ``ANYCOST_SSE_HEARTBEAT_SECONDS``. Clients reconnect with ``Last-Event-ID`` to
+continue. A user has at most ``ANYCOST_SSE_MAX_PER_USER`` streams open (``web.api.stream_guard``).
 
 Events are sent in commit order, which on PostgreSQL is not always id order: an event whose
 transaction committed late comes after one with a higher id (see ``_Sent``).
@@ -27,7 +29,8 @@ from shared.items.states import TERMINAL, batch_status, status_counts
 from shared.platform.nudges import Waiter
 from shared.store.tables import Event, Item, utcnow
 from web.api.blueprint import bp, current_user
-from web.api.params import int_param
+from web.api.params import DB_INT_MAX, int_param
+from web.api.stream_guard import RECHECK_SECONDS, Credential, StreamSlot
 from web.extensions import Services, db, services
 
 log = logging.getLogger(__name__)
@@ -53,15 +56,28 @@ def _snapshot(session, batch_id: str) -> tuple[dict, bool]:
     return data, finished
 
 
-def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int) -> Iterator[str]:
+def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int,
+            credential: Credential, slot: StreamSlot) -> Iterator[str]:
+    try:
+        yield from _stream_events(svc, batch_id, cursor, timeout, credential)
+    finally:
+        slot.release()
+
+
+def _stream_events(svc: Services, batch_id: str, cursor: int | None, timeout: int,
+                   credential: Credential) -> Iterator[str]:
     deadline = time.monotonic() + timeout
     heartbeat = svc.settings.sse_heartbeat_seconds
     yield f"retry: {int(POLL_SECONDS * 4000)}\n\n"
-    with svc.sessions() as session:
-        # The events first, then the items: an event committed in between is in the snapshot
-        # and sent again after it (harmless), never in neither.
-        sent = _Sent.start(session, batch_id, cursor)
-        snapshot = _snapshot(session, batch_id) if cursor is None else None
+    try:
+        with svc.sessions() as session:
+            # The events first, then the items: an event committed in between is in the
+            # snapshot and sent again after it (harmless), never in neither.
+            sent = _Sent.start(session, batch_id, cursor)
+            snapshot = _snapshot(session, batch_id) if cursor is None else None
+    except Exception as exc:  # the database went away: end; the client reconnects later
+        log.warning("event stream of %s ends before it starts: %s", batch_id, exc)
+        return
     if snapshot is not None:
         data, finished = snapshot
         yield _frame("snapshot", data, sent.cursor)
@@ -70,7 +86,8 @@ def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int) -> I
     quiet_since = time.monotonic()
     waiter = Waiter(svc.settings.redis_url, batch_id)
     try:
-        yield from _follow(svc, batch_id, sent, deadline, heartbeat, quiet_since, waiter)
+        yield from _follow(svc, batch_id, sent, deadline, heartbeat, quiet_since, waiter,
+                           credential)
     finally:
         waiter.close()
 
@@ -135,12 +152,19 @@ def _read(session, batch_id: str, sent: _Sent) -> list:
 
 
 def _follow(svc: Services, batch_id: str, sent: _Sent, deadline: float, heartbeat: float,
-            quiet_since: float, waiter: Waiter) -> Iterator[str]:
+            quiet_since: float, waiter: Waiter, credential: Credential) -> Iterator[str]:
     """Events not ``sent`` yet as they are committed: read at once when the worker nudges the
-    batch (shared.platform.nudges), else every POLL_SECONDS."""
+    batch (shared.platform.nudges), else every POLL_SECONDS. Ends within RECHECK_SECONDS of
+    the credential's end (revoked token, sign-out, password change)."""
+    checked = time.monotonic()
     while time.monotonic() < deadline:
         try:
             with svc.sessions() as session:
+                if time.monotonic() - checked >= RECHECK_SECONDS:
+                    checked = time.monotonic()
+                    if not credential.still_valid(session):
+                        log.info("event stream of %s ends: its credential ended", batch_id)
+                        return
                 events = _read(session, batch_id, sent)
         except Exception as exc:  # the database went away: end; the client reconnects later
             log.warning("event stream of %s ends: %s", batch_id, exc)
@@ -166,8 +190,12 @@ def batch_events(batch_id: str):
     limit = svc.settings.sse_max_seconds
     timeout = int_param(request.args.get("timeout"), "timeout", 1, limit, limit)
     resume = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    cursor = int_param(resume, "Last-Event-ID", 0, 2**63 - 1, 0) if resume else None
-    response = Response(_stream(svc, batch_id, cursor, timeout), mimetype="text/event-stream")
+    cursor = int_param(resume, "Last-Event-ID", 0, DB_INT_MAX, 0) if resume else None
+    credential = Credential.of_request(request)
+    slot = StreamSlot(svc.settings.redis_url, credential.user_id, svc.settings.sse_max_per_user,
+                      timeout)
+    response = Response(_stream(svc, batch_id, cursor, timeout, credential, slot),
+                        mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response

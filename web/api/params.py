@@ -5,6 +5,17 @@ from __future__ import annotations
 
 from web.errors import ApiError
 
+#: The largest id an Integer column holds (PostgreSQL's int4): a larger one is a 4xx, never
+#: a query that fails on the database.
+DB_INT_MAX = 2**31 - 1
+
+
+def id_segment(raw: str) -> int | None:
+    """A path segment naming an integer id, or None when it cannot name one (then: 404)."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > DB_INT_MAX:
+        return None
+    return int(raw)
+
 
 def int_param(raw: str | None, name: str, low: int, high: int, default: int) -> int:
     """``raw`` as an integer in [low, high]; ``default`` when absent or empty."""

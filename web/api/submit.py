@@ -11,7 +11,7 @@ import logging
 from flask import request
 
 from shared.codes.errors import RequestErrorCode
-from shared.items.webhooks import WebhookUrlError, check_url
+from shared.items.webhooks import WebhookUrlError, check_destination, check_url
 from shared.recipe.batch_names import NAME_FIELD, parse_batch_name
 from shared.recipe.parse import model_default_costs, parse_recipe
 from shared.store.tables import User
@@ -47,6 +47,8 @@ def _recipe_and_webhook() -> tuple[dict, str | None]:
                            WEBHOOK_FIELD)
         try:
             check_url(url)
+            check_destination(url, services().settings.webhook_allow_private,
+                              unresolvable_ok=True)
         except WebhookUrlError as exc:
             raise ApiError(400, RequestErrorCode.INVALID_WEBHOOK_URL, str(exc),
                            WEBHOOK_FIELD) from None

@@ -15,7 +15,7 @@ from shared.catalog.directions import generator_directions
 from shared.codes.errors import RequestErrorCode
 from shared.commands.availability import live_models, outage, outages
 from shared.commands.synthesis import create_synthesis_batch, parse_request
-from shared.items.webhooks import WebhookUrlError, check_url
+from shared.items.webhooks import WebhookUrlError, check_destination, check_url
 from shared.recipe.batch_names import NAME_FIELD, parse_batch_name
 from shared.recipe.parse import model_default_costs
 from shared.store.tables import User
@@ -38,6 +38,7 @@ def _webhook(body: dict, user: User) -> str | None:
         raise ApiError(400, RequestErrorCode.INVALID_WEBHOOK_URL, "must be a string", WEBHOOK_FIELD)
     try:
         check_url(url)
+        check_destination(url, services().settings.webhook_allow_private, unresolvable_ok=True)
     except WebhookUrlError as exc:
         raise ApiError(400, RequestErrorCode.INVALID_WEBHOOK_URL, str(exc), WEBHOOK_FIELD) from None
     if not user.webhook_secret:

@@ -1,15 +1,18 @@
-"""The caller's credentials: API tokens (list, create, optionally expiring, revoke), the password
+"""The caller's credentials: API tokens (list, create, optionally expiring, revoke; a token made
+with a token never outlives it, ``web.auth.issue_token``/``revoke_token``), the password
 (a change ends every other session) and the secret that signs their webhooks. New tokens and
 secrets are shown once, in the answer that makes them; only hashes (tokens) are kept."""
 
 from __future__ import annotations
 
+import flask_login
 from flask import request, session
 from sqlalchemy import select
 
 from shared.items.webhooks import new_secret
 from shared.store.tables import ApiToken, User
 from web.api.blueprint import bp, current_user
+from web.api.params import id_segment
 from web.api.serialize import iso
 from web.auth import (
     SESSION_EPOCH_KEY,
@@ -77,19 +80,24 @@ def _token_request() -> tuple[str | None, int | None]:
 def create_api_token():
     name, days = _token_request()
     user = current_user()
+    current = _current_token_hash() if flask_login.current_user.via == "token" else None
     with services().sessions.begin() as session:
-        token, row = issue_token(session, session.get(User, user.id), name, days)
+        # Made with a token: a child that expires no later and is revoked with it.
+        parent = session.scalar(select(ApiToken).where(ApiToken.token_hash == current)) \
+            if current else None
+        token, row = issue_token(session, session.get(User, user.id), name, days, parent)
         body = {**token_dict(row), "token": token}
     return body, 201
 
 
 @bp.delete("/tokens/<token_id>")
 def revoke_api_token(token_id: str):
-    # A plain segment (not <int:>) so the OpenAPI path is the Flask rule; ids are small integers.
-    if not token_id.isdigit() or len(token_id) > 18:
+    # A plain segment (not <int:>) so the OpenAPI path is the Flask rule.
+    number = id_segment(token_id)
+    if number is None:
         raise ApiError(404, "not_found", "no such token")
     with services().sessions.begin() as session:
-        if not revoke_token(session, current_user().id, int(token_id)):
+        if not revoke_token(session, current_user().id, number):
             raise ApiError(404, "not_found", "no such token")
     return "", 204
 

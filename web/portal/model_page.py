@@ -55,7 +55,7 @@ def settings_of(evaluation: dict) -> dict:
 
 def _page(model, form: dict | None = None, error: str | None = None, status: int = 200):
     with services().sessions() as db:
-        rows = [evaluation_dict(e) for e in _evaluations().list(db, model.name)]
+        rows = [evaluation_dict(e) for e in _evaluations().list(db, model.name, current_user.id)]
     for row in rows:
         row["settings"] = settings_of(row)
         row["columns"] = COLUMNS[row["kind"]]

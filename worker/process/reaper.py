@@ -8,7 +8,9 @@
 Workers may also run it in a daemon thread (:func:`start_reaper_thread`), so a deployment
 without the reaper service still recovers lost items. Whoever sets the Redis key first in a
 period reaps; the key expires after the period. Passes that overlap (a very slow pass) are still
-safe: every change ``reap`` makes is a guarded UPDATE.
+safe: every change ``reap`` makes is a guarded UPDATE. Between passes the loop looks every 5 s
+for the queue's sentinel key: when Redis lost its data the pass comes at once (and the lock key,
+gone with the data, lets it), so lost messages are sent again within seconds.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.items.recovery import ReapResult, reap
+from shared.items.recovery import SENTINEL_KEY, ReapResult, reap
 from shared.items.sending import Sender
 from shared.platform.logging import configure_logging
 from shared.platform.queue import Dispatcher
@@ -72,7 +74,7 @@ def reap_if_turn(settings: Settings, parts: ReaperParts,
     except redis.RedisError as exc:
         log.info("reaper lock unavailable (%s): reaping anyway", exc)
     result = reap(parts.sessions, parts.sender, parts.blobs, settings,
-                  trust_heartbeats=trust_heartbeats)
+                  trust_heartbeats=trust_heartbeats, client=parts.client)
     if result.changed:
         log.info("reaper: %d previews and %d finals requeued, %d failed, %d sent (%d presumed "
                  "lost), %d batches expired, %d workers pruned", len(result.requeued_previews),
@@ -133,7 +135,24 @@ def run_forever(settings: Settings, stop: threading.Event, parts: ReaperParts | 
             log.warning("reaper pass failed, database unavailable: %s", exc)
         except Exception:  # Redis away: log and try again next period
             log.exception("reaper pass failed")
-        stop.wait(period)
+        _wait_or_wiped(parts.client, stop, period)
+
+
+SENTINEL_CHECK_SECONDS = 5.0
+
+
+def _wait_or_wiped(client: redis.Redis, stop: threading.Event, period: float) -> None:
+    """Wait ``period`` seconds, or less when the queue's sentinel disappears (Redis lost its
+    data: the next pass sends the lost messages again at once, see shared.items.recovery)."""
+    deadline = time.monotonic() + period
+    while not stop.wait(min(SENTINEL_CHECK_SECONDS, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            return
+        try:
+            if not client.exists(SENTINEL_KEY):
+                return
+        except redis.RedisError:
+            pass  # Redis away: the pass will say so
 
 
 def healthy(settings: Settings, alive_file: Path = ALIVE_FILE) -> bool:
@@ -200,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.once:
         parts = build(settings)
-        result = reap(parts.sessions, parts.sender, parts.blobs, settings)
+        result = reap(parts.sessions, parts.sender, parts.blobs, settings, client=parts.client)
         print(json.dumps(vars(result)))
         return 0
     log.info("reaper started: a pass every %ds, heartbeat timeout %ds", reap_period(settings),

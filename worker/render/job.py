@@ -33,7 +33,11 @@ class RenderJob:
     # The batch owner's own directions among the edits (stored key 'user:<name>' -> Direction)
     user_directions: dict[str, Direction] = field(default_factory=dict)
     needs_projected: bool = True
-    attempt: int = 1  # how many times the item has been taken, this take included
+    attempt: int = 1  # takes charged to the item (alone), this one included when charged
+    # Taken again after a worker died holding it in a group (or marked so by the reaper): it
+    # may be the culprit, so it is rendered alone (worker.render.pipeline._isolate_retakes).
+    retaken: bool = False
+    charged: bool = True  # False: taken in a group, no take charged to it (yet)
     timings: dict[str, float] = field(default_factory=dict)
     # Filled by the stages:
     crops: list = field(default_factory=list)

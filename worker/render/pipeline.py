@@ -186,22 +186,29 @@ def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
 # ----- the two entry points ---------------------------------------------------------------------
 
 def _isolate_retakes(rt: Runtime, jobs: list[RenderJob], stage: ItemStatus) -> list[RenderJob]:
-    """A group taken again after its last take died (a killed pool process, a lost worker) may
-    hold the photo that kills workers: keep the first item, give the others back and send each
-    in a message of its own, so only the culprit reaches the attempt cap, not its siblings."""
-    if len(jobs) <= 1 or all(j.attempt <= 1 for j in jobs):
-        return jobs
-    rest = jobs[1:]
-    ids = [j.item_id for j in rest]
-    store.release(rt, ids)
-    back = ItemStatus.QUEUED if stage == ItemStatus.PREVIEWING else ItemStatus.FINALIZING
-    try:
-        rt.sender.send_unheld(back, [(j.item_id, j.edit_version) for j in rest])
-    except Exception as exc:  # unsent: the reconciler sends them
-        log.warning("could not send %d retaken items singly: %s", len(ids), exc)
-    log.warning("group taken again: rendering %s alone, %d others sent one per message",
-                jobs[0].item_id, len(ids))
-    return jobs[:1]
+    """Takes in a group are not charged. A group holding an item taken again after its last
+    take died (a killed pool process, a lost worker) may hold the photo that kills workers:
+    keep one such item, give the others back uncharged and send each in a message of its own,
+    so each is rendered alone and charged alone: only the culprit reaches the attempt cap.
+    Whatever is rendered alone is charged now (before the work, so a crash counts)."""
+    if len(jobs) > 1 and any(j.retaken for j in jobs):
+        first = next(j for j in jobs if j.retaken)
+        rest = [j for j in jobs if j is not first]
+        # Charged before the others go: from the moment it is held alone, a crash is its own.
+        kept = [first] if store.charge(rt, first, stage) else []
+        ids = [j.item_id for j in rest]
+        store.release(rt, ids)
+        back = ItemStatus.QUEUED if stage == ItemStatus.PREVIEWING else ItemStatus.FINALIZING
+        try:
+            rt.sender.send_unheld(back, [(j.item_id, j.edit_version) for j in rest])
+        except Exception as exc:  # unsent: the reconciler sends them
+            log.warning("could not send %d retaken items singly: %s", len(ids), exc)
+        log.warning("group taken again: rendering %s alone, %d others sent one per message",
+                    first.item_id, len(ids))
+        return kept
+    if len(jobs) == 1 and not jobs[0].charged and not store.charge(rt, jobs[0], stage):
+        return []
+    return jobs
 
 
 def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import torch
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.catalog.directions import USER_PREFIX
@@ -97,16 +97,32 @@ def _face_meta(rt: Runtime, item: Item) -> list:
 
 def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[RenderJob]:
     """Take each (item_id, edit_version) that is still waiting for exactly that version. An item
-    taken ``max_attempts`` times already fails ``worker_lost`` instead."""
-    jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v)), "claim preview")
-            for i, v in pairs)
+    charged ``max_attempts`` takes already fails ``worker_lost`` instead. A take alone is
+    charged; a take in a group is not (``charge`` decides, see ``shared.items.states``)."""
+    alone = len(pairs) == 1
+    jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v), alone),
+                      "claim preview") for i, v in pairs)
     return [job for job in jobs if job is not None]
 
 
-def _claim_preview(rt: Runtime, item_id: str, version: int) -> RenderJob | None:
+def _retake_mark(rt: Runtime, session, item_id: str, alone: bool) -> bool:
+    """Whether the item is taken again after a take that died (held by another process when we
+    took it) or was marked so by the reaper; a group's such item is marked (``group_lost``) so
+    that every later take of it is alone, whichever path sends it."""
+    held_by, group_lost = session.execute(
+        select(Item.worker, Item.group_lost).where(Item.id == item_id)).one()
+    retaken = bool(group_lost) or (held_by is not None and held_by != rt.worker_name)
+    if retaken and not alone and not group_lost:
+        session.execute(update(Item).where(Item.id == item_id)
+                        .values(group_lost=Item.group_lost + 1))
+    return retaken
+
+
+def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
-        if not states.start_preview(session, item_id, version, rt.worker_name, cap):
+        retaken = _retake_mark(rt, session, item_id, alone)
+        if not states.start_preview(session, item_id, version, rt.worker_name, cap, alone):
             if states.fail_exhausted(session, item_id, ItemStatus.PREVIEWING, cap, version):
                 log.warning("preview of %s v%s failed: taken %d times already", item_id,
                             version, cap, extra={"item_id": item_id})
@@ -124,10 +140,10 @@ def _claim_preview(rt: Runtime, item_id: str, version: int) -> RenderJob | None:
             latent=stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
             face_meta=_face_meta(rt, item), attempt=item.attempts,
             synthesis=dict(item.synthesis) if item.synthesis else None,
-            model_name=batch.model_name,
+            model_name=batch.model_name, retaken=retaken, charged=alone,
         )
         job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
-        if item.attempts == 1 and item.edit_version == 0 and item.enqueued_at is not None:
+        if item.attempts <= 1 and not retaken and item.edit_version == 0 and item.enqueued_at is not None:
             job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
         return job
 
@@ -140,16 +156,19 @@ def _upload_type(session, item: Item) -> str | None:
 
 
 def claim_finals(rt: Runtime, item_ids: list[str]) -> list[RenderJob]:
-    """Take each item that is (still) finalizing; its latent must exist. An item taken
-    ``max_attempts`` times already fails ``worker_lost`` instead."""
-    jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i)), "claim final") for i in item_ids)
+    """Take each item that is (still) finalizing; its latent must exist. An item charged
+    ``max_attempts`` takes already fails ``worker_lost`` instead (charges: claim_previews)."""
+    alone = len(item_ids) == 1
+    jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i), alone), "claim final")
+            for i in item_ids)
     return [job for job in jobs if job is not None]
 
 
-def _claim_final(rt: Runtime, item_id: str) -> RenderJob | None:
+def _claim_final(rt: Runtime, item_id: str, alone: bool = True) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
-        if not states.start_final(session, item_id, rt.worker_name, cap):
+        retaken = _retake_mark(rt, session, item_id, alone)
+        if not states.start_final(session, item_id, rt.worker_name, cap, alone):
             if states.fail_exhausted(session, item_id, ItemStatus.FINALIZING, cap):
                 log.warning("final of %s failed: taken %d times already", item_id, cap,
                             extra={"item_id": item_id})
@@ -170,11 +189,30 @@ def _claim_final(rt: Runtime, item_id: str) -> RenderJob | None:
             preview_cost=Cost(**item.preview_cost),
             projection=dict(item.projection) if item.projection else None,
             synthesis=dict(item.synthesis) if item.synthesis else None,
-            model_name=batch.model_name,
+            model_name=batch.model_name, retaken=retaken, charged=alone,
             upload_type=_upload_type(session, item) if recipe.keep_format else None,
         )
         job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
         return job
+
+
+def charge(rt: Runtime, job: RenderJob, stage: ItemStatus) -> bool:
+    """Charge a take to an item taken uncharged in a group and now rendered alone; False (and
+    the item failed ``worker_lost``) when it has no takes left."""
+    cap = rt.settings.max_attempts
+
+    def write() -> bool:
+        with rt.sessions.begin() as session:
+            if states.charge_attempt(session, job.item_id, stage, rt.worker_name, cap):
+                return True
+            states.fail_exhausted(session, job.item_id, stage, cap)
+            return False
+
+    charged = _retrying(rt, write, "charge a take")
+    if charged:
+        job.attempt += 1
+        job.charged = True
+    return charged
 
 
 def release(rt: Runtime, item_ids: list[str], seconds: float | None = None) -> int:
