@@ -7,7 +7,9 @@ Layouts (those of the released ``{kind}_{config}.pt`` files):
   Anycost's defaults);
 - discriminator: ``{'d': state_dict}`` of our single-resolution ``Discriminator``, optionally with
   ``'arch'`` (``{'conv_clamp', 'mbstd_group_size'}``);
-- encoder: ``{'state_dict': state_dict}`` (torchvision ResNet-50 names, ``fc``, ``mean_latent``);
+- encoder: ``{'state_dict': state_dict}`` (torchvision ResNet-50 names, ``fc``, ``mean_latent``),
+  or ``{'encoder_type': 'e4e'|'psp', 'state_dict': ...}`` for an imported e4e / pSp encoder
+  (``worker.anycost.style_encoder`` names plus ``latent_avg`` [L, S]; ``weights import-e4e``);
 - boundary: ``{attribute_name: tensor[1, 512]}``, one unit-norm direction per CelebA attribute.
 
 ``load_generator`` / ``load_encoder`` / ``load_boundaries`` are the only ways the project reads
@@ -33,8 +35,11 @@ if TYPE_CHECKING:  # the model classes import torch.nn; only needed for annotati
     from worker.anycost.discriminator import Discriminator
     from worker.anycost.encoder import Encoder
     from worker.anycost.generator import Generator
+    from worker.anycost.style_encoder import StyleEncoder
 
 _MAX_LISTED = 8  # how many key names an error message lists before "... and N more"
+#: ``encoder_type`` values of an imported e4e / pSp encoder file.
+STYLE_ENCODERS = ("e4e", "psp")
 
 
 class CheckpointError(Exception):
@@ -133,7 +138,7 @@ def detect_kind(obj: Any) -> str | None:
         if _is_tensor_dict(obj.get("d")):
             return "discriminator"
         inner = obj.get("state_dict")
-        if _is_tensor_dict(inner) and "fc.weight" in inner:
+        if _is_tensor_dict(inner) and ("fc.weight" in inner or obj.get("encoder_type") in STYLE_ENCODERS):
             return "encoder"
         if _is_tensor_dict(obj) and all(_is_direction(v) for v in obj.values()):
             if len({v.numel() for v in obj.values()}) == 1:
@@ -317,18 +322,58 @@ def infer_encoder_config(sd: Mapping[str, torch.Tensor], path: str | Path = "<st
     return {"n_style": out_features // style_dim, "style_dim": style_dim}
 
 
-def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encoder:
-    """Load a ResNet-50 encoder file (``{'state_dict': sd}``), n_style inferred from ``fc``."""
+def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encoder | StyleEncoder:
+    """Load an encoder file: the Anycost ResNet-50 (``{'state_dict': sd}``, n_style inferred
+    from ``fc``) or an imported e4e / pSp encoder (``{'encoder_type', 'state_dict'}``). Either
+    takes [N, 3, 256, 256] in [-1, 1] and returns W+ codes [N, L, S]."""
     from worker.anycost.encoder import Encoder
 
     path = Path(path)
     obj = read_checkpoint(path)  # CPU first: the model is built there, then moved once
     _expect_layout(path, obj, "encoder", "{'state_dict': state_dict}")
+    if obj.get("encoder_type") in STYLE_ENCODERS:
+        return _load_style_encoder(path, obj).to(device).eval().requires_grad_(False)
     sd = dict(obj["state_dict"])
     model = Encoder(**infer_encoder_config(sd, path))
     check_state_dict(path, sd, model.state_dict())
     model.load_state_dict(sd, strict=True)
     return model.to(device).eval().requires_grad_(False)
+
+
+def encoder_method(path: str | Path) -> str:
+    """What an encoder file holds, without reading its weights: "e4e" / "psp" (an imported
+    e4e or pSp encoder) or "encoder" (Anycost's ResNet-50). Raises CheckpointError."""
+    path = Path(path)
+    try:  # mmap: only the pickle is read, the ~1 GB of storages stay on disk
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip archive (legacy format) or broken: the careful reader says why
+        obj = read_checkpoint(path)
+    _expect_layout(path, obj, "encoder", "{'state_dict': state_dict}")
+    method = obj.get("encoder_type")
+    return method if method in STYLE_ENCODERS else "encoder"
+
+
+def _load_style_encoder(path: Path, obj: Mapping) -> StyleEncoder:
+    """An e4e / pSp encoder file, checked strictly; built on 'meta' and loaded by assignment
+    (at 1024 px it holds ~230 M values: no random initialisation to throw away)."""
+    from worker.anycost.style_encoder import StyleEncoder
+
+    extra = [str(k) for k in obj if k not in ("encoder_type", "state_dict")]
+    if extra:
+        raise CheckpointError(path, f"unexpected entries in an e4e/psp encoder file: {_names(extra)}")
+    sd = dict(obj["state_dict"])
+    avg = sd.get("latent_avg")
+    if avg is None or avg.dim() != 2:
+        raise CheckpointError(path, "latent_avg [n_style, style_dim] missing from the state_dict")
+    try:
+        with torch.device("meta"):
+            model = StyleEncoder(obj["encoder_type"], int(avg.shape[0]), int(avg.shape[1]))
+    except ValueError as exc:
+        raise CheckpointError(path, f"cannot build the encoder: {exc}") from None
+    check_state_dict(path, sd, model.state_dict())
+    sd = {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in sd.items()}
+    model.load_state_dict(sd, strict=True, assign=True)
+    return model
 
 
 # --------------------------------------------------------------------------- boundaries

@@ -197,9 +197,27 @@ def list_configs(weights_dir_: str | Path | None = None) -> list[dict]:
     out = []
     for cfg in all_configs(directory).values():
         entry = cfg.to_dict()
-        entry["installed"] = sorted(installed(cfg.name, directory))
+        files = installed(cfg.name, directory)
+        entry["installed"] = sorted(files)
+        entry["encoder_method"] = _encoder_method(files)
         out.append(entry)
     return out
+
+
+def _encoder_method(files: dict[str, InstalledFile]) -> str | None:
+    """"e4e" / "psp" / "encoder" (Anycost's) for an installed encoder, None without one."""
+    if "encoder" not in files:
+        return None
+    try:
+        return ckpt.encoder_method(files["encoder"].path)
+    except ckpt.CheckpointError:
+        return None  # unusable: `verify` and the worker's load say why
+
+
+def encoder_method(config: str, weights_dir_: str | Path | None = None) -> str | None:
+    """How photos of ``config`` get their codes: "e4e" / "psp" (an imported e4e or pSp
+    encoder), "encoder" (Anycost's ResNet-50), None (no encoder: projection by optimisation)."""
+    return _encoder_method(installed(config, weights_dir_))
 
 
 # --------------------------------------------------------------------------- validation
@@ -223,8 +241,7 @@ def validate_file(config: ModelConfig, kind: str, path: Path) -> None:
             )
         ckpt.load_generator(path)
     elif kind == "encoder":
-        model = ckpt.load_encoder(path)
-        n_style = ckpt.infer_encoder_config(model.state_dict(), path)["n_style"]
+        n_style = ckpt.load_encoder(path).n_style
         if n_style != config.n_style:
             raise ckpt.CheckpointError(
                 path, f"encoder has n_style {n_style}, config {config.name} needs {config.n_style}"
@@ -433,7 +450,7 @@ def verify(weights_dir_: str | Path | None = None) -> list[VerifyResult]:
 
 __all__ = [
     "KINDS", "FetchError", "InstalledFile", "UnknownConfigError", "VerifyResult", "WeightsError",
-    "ensure_tiny_random", "fetch", "import_files", "install_directions", "installed",
+    "encoder_method", "ensure_tiny_random", "fetch", "import_files", "install_directions", "installed",
     "list_configs",
     "verify", "weights_dir",
 ]
