@@ -1,5 +1,7 @@
-"""The e4e / pSp reference checkpoints (../shared/reference/e4e-res256), rebuilt from their
-manifests by the rule the reference README gives, and saved in the released layout."""
+"""The e4e / pSp reference checkpoints (made with the e4e repository's own code; see
+``data/e4e-res256``), rebuilt from their manifests by the reference's rule
+(``value = shift + scale * randn(shape)`` seeded with ``crc32(salt + key)``), in the released
+layout. Their ``expected.pt`` holds what the original code computed from them."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from pathlib import Path
 
 import torch
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "e4e-res256"
+#: A copy lives in tests/encoders/data (so a clone runs the tests); the team folder is a fallback.
+_COPIES = (Path(__file__).resolve().parent / "data" / "e4e-res256",
+           Path(__file__).resolve().parents[3] / "shared" / "reference" / "e4e-res256")
+REFERENCE = next((p for p in _COPIES if p.is_dir()), _COPIES[0])
 LAYOUT_1024 = REFERENCE / "layout_1024.json"
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,15 +98,22 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Any
             path, f"truncated or corrupt torch archive ({size} bytes, no zip directory at the end)"
         )
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says more
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
         msg = str(exc)
         if "Weights only load failed" in msg:
             found = re.search(r"GLOBAL (\S+)", msg)
-            name = found.group(1) if found else "a Python object"
+            if found:
+                what = f"needs the unsafe global {found.group(1)}"
+            else:  # e.g. "Unsupported operand 149": a pickle torch.save never writes
+                detail = re.search(r"WeightsUnpickler error:\s*(.+)", msg)
+                what = "holds more than tensors and plain data" + (
+                    f" ({_first_line(detail.group(1))})" if detail else "")
             raise CheckpointError(
                 path,
-                f"the file's pickle needs the unsafe global {name}; refusing to run it "
+                f"the file's pickle {what}; refusing to run it "
                 "(re-save the file as plain tensors with torch.save)",
             ) from None
         raise CheckpointError(path, f"corrupt pickle data ({_first_line(msg)})") from None

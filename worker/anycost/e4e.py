@@ -18,6 +18,7 @@ Installing them is ``worker.anycost.e4e_import``.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,10 @@ ENCODER_TYPES: dict[str, str] = {"Encoder4Editing": "e4e", "GradualStyleEncoder"
 #: Top-level entries a training run may leave in the file besides the model (e4e's latent
 #: discriminator and optimiser states): allowed and ignored.
 TRAINING_LEFTOVERS = ("discriminator_state_dict", "discriminator_optimizer_state_dict", "optimizer")
+#: The decoder e4e and pSp build (rosinality's StyleGAN2: 512-d W, 8 mapping layers, config-f
+#: widths); its resolution comes from the opts.
+E4E_DECODER = {"style_dim": 512, "n_mlp": 8, "channel_multiplier": 2, "channel_max": 512}
+_SIZES = tuple(2**i for i in range(3, 11))
 #: Which opts entry names the decoder's size, per method (the other is a fallback).
 _SIZE_OPTS = {"e4e": ("stylegan_size", "output_size"), "psp": ("output_size", "stylegan_size")}
 
@@ -133,6 +138,28 @@ def _latent_avg(path: Path, obj: Mapping, n_style: int, style_dim: int,
     return avg
 
 
+def _decoder_config(path: Path, dec: Mapping[str, torch.Tensor], method: str, opts: Mapping) -> dict:
+    """The decoder's Generator kwargs: inferred from its shapes, checked against the size the
+    opts give; when the shapes say nothing usable, the opts' size with e4e's decoder widths (so
+    the strict check then names the keys that are missing)."""
+    name = next((n for n in _SIZE_OPTS[method] if opts.get(n) is not None), None)
+    size = opts.get(name) if name else None
+    if size is not None and (not isinstance(size, int) or size not in _SIZES):
+        raise E4eImportError(path, f"opts {name} {size!r} is not a StyleGAN2 size (8 .. 1024 px)")
+    try:
+        config = ckpt.infer_generator_config(dec, path)
+    except ckpt.CheckpointError:
+        if size is None:
+            raise
+        return {**E4E_DECODER, "resolution": size}
+    if size is not None and config["resolution"] != size:
+        if config["resolution"] not in _SIZES:  # a decoder without its upper levels
+            return {**E4E_DECODER, "resolution": size}
+        raise E4eImportError(path, f"opts {name} is {size} but the decoder is "
+                                   f"{config['resolution']} px")
+    return config
+
+
 def check_layout(obj: Any, path: str | Path = "<checkpoint>") -> ReleaseLayout:
     """Check a loaded e4e / pSp checkpoint completely (keys, shapes, dtypes, opts); shapes only,
     so 'meta' tensors do. Raises E4eImportError naming the first problem."""
@@ -147,20 +174,9 @@ def check_layout(obj: Any, path: str | Path = "<checkpoint>") -> ReleaseLayout:
     method, encoder_type, opts = _opts(path, obj)
     sd = obj["state_dict"]
     enc, dec = _split(path, sd)
-    config = ckpt.infer_generator_config(dec, path)
+    config = _decoder_config(path, dec, method, opts)
     resolution = config["resolution"]
-    for name in _SIZE_OPTS[method]:
-        size = opts.get(name)
-        if size is not None:
-            if size != resolution:
-                raise E4eImportError(path, f"opts {name} is {size!r} but the decoder is "
-                                           f"{resolution} px")
-            break
     n_style = n_style_for(resolution)
-    n_blocks = len({k.split(".")[1] for k in enc if k.startswith("styles.")})
-    if n_blocks != n_style:
-        raise E4eImportError(path, f"the encoder has {n_blocks} style blocks; a {resolution} px "
-                                   f"decoder needs {n_style}")
     try:
         expected = expected_state_dict(method, n_style, config)
     except ValueError as exc:
@@ -180,10 +196,14 @@ def read_release(path: str | Path) -> ReleaseLayout:
     try:
         obj = ckpt.read_checkpoint(path)
     except ckpt.CheckpointError as exc:
-        raise E4eImportError(path, exc.problem) from None
+        hint = ""
+        if "refusing" in exc.problem and not zipfile.is_zipfile(path):
+            hint = " (an NVIDIA network pickle? those go through `weights import-nvidia`)"
+        raise E4eImportError(path, exc.problem + hint) from None
     layout = check_layout(obj, path)
+    # a NaN or inf anywhere makes the float64 sum non-finite (one pass, no temporary tensor)
     bad = [k for k, v in {**layout.encoder, **layout.decoder}.items()
-           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+           if v.is_floating_point() and not bool(torch.isfinite(v.sum(dtype=torch.float64)))]
     if bad:
         raise E4eImportError(path, f"non-finite values in {ckpt._names(bad)}")
     return layout

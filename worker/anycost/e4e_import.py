@@ -24,7 +24,13 @@ from shared.catalog import CONFIGS, USER_CONFIG_NAME, ModelConfig, get_model_con
 from worker.anycost import checkpoints as ckpt
 from worker.anycost import weights
 from worker.anycost.download import sha256_file
-from worker.anycost.e4e import E4eImportError, ReleaseLayout, encoder_file, generator_file, read_release
+from worker.anycost.e4e import (
+    E4eImportError,
+    ReleaseLayout,
+    encoder_file,
+    generator_file,
+    read_release,
+)
 
 #: The config a 1024 px config-f decoder fills by default (NVIDIA's FFHQ network).
 DEFAULT_CONFIG = "stylegan2-ffhq-config-f"
