@@ -241,6 +241,8 @@ def generator_state_dict(path: str | Path, device: str | torch.device = "cpu") -
 
 
 _GENERATOR_ARCH = {"conv_clamp": (float, type(None)), "lr_mlp": (float,)}
+#: Anycost's values of those arguments (a file without 'arch' has them).
+GENERATOR_ARCH_DEFAULTS = {"conv_clamp": None, "lr_mlp": 0.01}
 _DISCRIMINATOR_ARCH = {"conv_clamp": (float, type(None)), "mbstd_group_size": (int,)}
 
 
@@ -274,6 +276,20 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
     check_state_dict(path, sd, model.state_dict())
     model.load_state_dict(sd, strict=True)
     return model.to(device).eval().requires_grad_(False)
+
+
+def generator_file(model: Generator, latent_avg: torch.Tensor | None = None) -> dict:
+    """The generator file's object for ``model``: ``{'g_ema'[, 'latent_avg'][, 'arch']}``, with
+    'arch' holding the arguments a state_dict cannot show where they differ from Anycost's
+    defaults (what ``load_generator`` reads back)."""
+    out: dict[str, Any] = {"g_ema": model.state_dict()}
+    if latent_avg is not None:
+        out["latent_avg"] = latent_avg.detach().reshape(-1).to("cpu", torch.float32)
+    arch = {"conv_clamp": model.conv_clamp, "lr_mlp": float(model.lr_mlp)}
+    arch = {k: v for k, v in arch.items() if v != GENERATOR_ARCH_DEFAULTS[k]}
+    if arch:
+        out["arch"] = arch
+    return out
 
 
 def load_latent_avg(path: str | Path) -> torch.Tensor | None:

@@ -113,6 +113,18 @@ def _persistent(obj: dict, key: str, path: Path) -> PersistentObject:
     return value
 
 
+def generator_kwargs(g: PersistentObject) -> dict:
+    """G's constructor kwargs, plus its synthesis and mapping modules' own (the network's
+    arguments wherever the training code recorded them; see ``convert.SYNTHESIS_SOURCES``)."""
+    kwargs = dict(g.state.get("_init_kwargs") or {})
+    modules = g.state.get("_modules") or {}
+    for name in ("synthesis", "mapping"):
+        child = modules.get(name)
+        if isinstance(child, PersistentObject):
+            kwargs[f"{name}_module_kwargs"] = dict(child.state.get("_init_kwargs") or {})
+    return kwargs
+
+
 def read_networks(path: str | Path) -> tuple[str, tuple[dict, dict], tuple[dict, dict] | None]:
     """(format, (G flat tensors, G kwargs), (D flat tensors, D kwargs) or None) of a pickle."""
     path = Path(path)
@@ -121,7 +133,7 @@ def read_networks(path: str | Path) -> tuple[str, tuple[dict, dict], tuple[dict,
         if isinstance(obj, dict) and "G_ema" in obj:
             g = _persistent(obj, "G_ema", path)
             d = _persistent(obj, "D", path) if obj.get("D") is not None else None
-            g_part = (flatten_module(g), dict(g.state.get("_init_kwargs") or {}))
+            g_part = (flatten_module(g), generator_kwargs(g))
             d_part = (flatten_module(d), dict(d.state.get("_init_kwargs") or {})) if d else None
             return "stylegan2-ada-pytorch", g_part, d_part
         if tf.is_tf_release(obj):
@@ -144,9 +156,11 @@ def convert_networks(path: str | Path) -> ConvertedNetworks:
 
     path = Path(path)
     fmt, (g_flat, g_kwargs), d_part = read_networks(path)
-    try:
-        g_sd, w_avg = convert.generator_state_dict(g_flat)
+    try:  # the architecture first: what cannot convert is named before any tensor is touched
         g_arch = convert.generator_arch(g_kwargs)
+        if d_part is not None:
+            convert.discriminator_arch(d_part[1])
+        g_sd, w_avg = convert.generator_state_dict(g_flat)
         g_config = ckpt.infer_generator_config(g_sd, path)
         generator = Generator(**g_config, **g_arch)
         g_sd = convert.with_fixed_buffers(g_sd, generator)
