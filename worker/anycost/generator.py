@@ -117,7 +117,6 @@ class Generator(nn.Module):
         widths = [channel_max] + [sd[f"to_rgbs.{i}.conv.weight"].shape[2] for i in range(n_rgbs)]
         base = costmodel.BASE_CHANNELS
         candidates = [2, 1, 0.5, 4, 0.25, widths[-1] / base[resolution]]
-        candidates.append(_fitted_multiplier(widths, costmodel.levels(resolution), channel_max))
         for mult in candidates:
             full = costmodel.full_channels(resolution, mult, channel_max)[::2]
             if full == widths:
@@ -241,20 +240,6 @@ class Generator(nn.Module):
                 for s in sizes
             ]
         raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-
-
-def _fitted_multiplier(widths: list[int], levels: list[int], channel_max: int) -> float:
-    """The smallest multiplier m with ``int(base[r] * m) == w`` at every level below the cap,
-    e.g. for NVIDIA's networks with a channel_base other than 16384 x 2^k (widths
-    ``channel_base // r``). The bases are powers of two, so ``w / base`` and ``base * m`` are
-    exact in floating point. Returns 0 (fits nothing) when no such m exists."""
-    base = costmodel.BASE_CHANNELS
-    bounds = [(w / base[r], (w + 1) / base[r]) for w, r in zip(widths, levels, strict=True)
-              if w < channel_max]
-    if not bounds:
-        return 0.0
-    low, high = max(b[0] for b in bounds), min(b[1] for b in bounds)
-    return low if low < high else 0.0
 
 
 def n_style_for(resolution: int) -> int:

@@ -93,6 +93,30 @@ def generator_arch(kwargs: Mapping[str, Any]) -> dict:
     return {"conv_clamp": None if clamp is None else float(clamp), "lr_mlp": float(lr_mlp)}
 
 
+def check_channel_widths(flat: Mapping[str, torch.Tensor], kwargs: Mapping[str, Any]) -> None:
+    """Each level's width (NVIDIA: ``min(channel_base // r, channel_max)``) must be one that
+    Anycost's table gives: the top level's width scaled by ``base[r]`` and capped at the widest
+    layer (``shared.costmodel``); otherwise channel ratios could not name sub-networks."""
+    from shared import costmodel
+
+    resolutions = _block_resolutions(flat, "synthesis.")
+    if not resolutions or "synthesis.b4.const" not in flat or any(
+            f"synthesis.b{r}.conv1.weight" not in flat for r in resolutions):
+        return  # the conversion names what is missing
+    widths = [int(flat[f"synthesis.b{r}.conv1.weight"].shape[0]) for r in resolutions]
+    top, widest = resolutions[-1], int(flat["synthesis.b4.const"].shape[0])
+    if top not in costmodel.BASE_CHANNELS:
+        return
+    mult = widths[-1] / costmodel.BASE_CHANNELS[top]
+    if costmodel.full_channels(top, mult, widest)[::2] != widths:
+        base = _argument(kwargs, "channel_base", SYNTHESIS_SOURCES, None)
+        cap = _argument(kwargs, "channel_max", SYNTHESIS_SOURCES, None)
+        raise ConversionError(f"channel widths {widths} at {resolutions} px (channel_base {base}, "
+                              f"channel_max {cap}) do not follow Anycost's channel table (every "
+                              "level the top level's width x base[r], capped): not supported; "
+                              "networks with channel_base 16384 x 2^k convert")
+
+
 def check_generator_shapes(flat: Mapping[str, torch.Tensor]) -> None:
     """What the tensors themselves say, before any conversion: RGB output and the 'skip'
     synthesis (a ToRGB in every block, no residual 1x1 convs)."""

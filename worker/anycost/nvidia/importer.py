@@ -158,6 +158,8 @@ def convert_networks(path: str | Path) -> ConvertedNetworks:
     fmt, (g_flat, g_kwargs), d_part = read_networks(path)
     try:  # the architecture first: what cannot convert is named before any tensor is touched
         g_arch = convert.generator_arch(g_kwargs)
+        convert.check_generator_shapes(g_flat)
+        convert.check_channel_widths(g_flat, g_kwargs)
         if d_part is not None:
             convert.discriminator_arch(d_part[1])
         g_sd, w_avg = convert.generator_state_dict(g_flat)
