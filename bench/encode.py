@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from dataclasses import replace
@@ -56,6 +57,28 @@ def random_style_encoder(method: str, w_avg: torch.Tensor, seed: int = 0):
     return encoder.eval().requires_grad_(False)
 
 
+def encoder_gmacs(encoder) -> float:
+    """Multiply-accumulates of one 256 x 256 face through ``encoder`` (convs and linears)."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        weight = module.weight
+        per_output = weight[0].numel() if weight.dim() > 1 else 1  # in/groups x kh x kw, or in
+        total += output.numel() * per_output
+
+    layers = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)
+              or type(m).__name__ == "EqualLinear"]
+    hooks = [m.register_forward_hook(count) for m in layers]
+    try:
+        with torch.inference_mode():
+            encoder(torch.zeros(1, 3, 256, 256, device=encoder.latent_avg.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total / 1e9
+
+
 def photo_bytes() -> bytes:
     """skimage's astronaut as a JPEG upload (512 x 512)."""
     import skimage.data
@@ -77,7 +100,7 @@ def first_preview(bundle, data: bytes, device: torch.device, steps: int, max_sec
     times: dict[str, float] = {}
     rgb, times["decode"] = _timed(lambda: stages.decode(data, 50_000_000), device)
     detector = stages.face_detector("mtcnn", "cpu")
-    recipe = _default_recipe()
+    recipe = _default_recipe(bundle.resolution)
     faces, times["detect+align"] = _timed(lambda: stages.prepare_faces(rgb, bundle, recipe, detector),
                                           device)
     with torch.inference_mode(bundle.encoder is not None):
@@ -102,10 +125,10 @@ def first_preview(bundle, data: bytes, device: torch.device, steps: int, max_sec
     return {"times": times, "total": sum(times.values()), "info": info, "cost": preview_cost}
 
 
-def _default_recipe():
+def _default_recipe(resolution: int = 1024):
     from shared.recipe import parse_recipe
 
-    return parse_recipe({})
+    return parse_recipe({}, resolution)
 
 
 def encode_seconds(bundle, crop, device: torch.device, repeat: int) -> float:
@@ -126,7 +149,8 @@ def run_device(base, encoder, data: bytes, device: torch.device, args) -> dict:
     with_encoder = replace(base, encoder=encoder.to(device), device=device)
     without = replace(base, encoder=None, device=device, latent_avg=base.w_avg().to(device))
     rgb = stages.decode(data, 50_000_000)
-    crop = stages.prepare_faces(rgb, with_encoder, _default_recipe(), stages.face_detector())[0].rgb
+    crop = stages.prepare_faces(rgb, with_encoder, _default_recipe(base.resolution),
+                                stages.face_detector())[0].rgb
     row = {"device": str(device), "encode": encode_seconds(with_encoder, crop, device, args.repeat)}
     first_preview(with_encoder, data, device, 1, 0)  # warm-up: detector, thread pools, kernels
     row["encoder_preview"] = first_preview(with_encoder, data, device, 0, 0)
@@ -159,6 +183,10 @@ def _report(rows: list[dict], args) -> None:
             print(f"| {name} | {cells} | {res['total']:.2f} |")
 
 
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     from shared.settings import Settings
 
@@ -184,8 +212,18 @@ def main() -> None:
     print(f"encode vs projection: 1024 px layout, random weights; {args.method} encoder "
           f"{sum(p.numel() for p in encoder.parameters()) / 1e6:.0f} M parameters; projection "
           f"{args.steps} steps, cap {args.max_seconds:g} s; CPU threads {torch.get_num_threads()}")
+    from worker import projection
+
+    size = projection.projection_size(base.resolution)
+    print(f"work per photo: {args.method} encoder {encoder_gmacs(encoder):.1f} GMACs (one pass); "
+          f"a projection step renders at full width and {size} px: "
+          f"{base.generator.macs(1.0, size) / 1e9:.1f} GMACs forward, about 3x that with the "
+          f"backward pass, x {args.steps} steps")
+    print("load average before: " + _load())
     rows = [run_device(base, encoder, data, d, args) for d in devices]
     _report(rows, args)
+    print(f"load average after: {_load()} (on a busy machine the seconds are only comparable "
+          "side by side)")
 
 
 if __name__ == "__main__":
