@@ -14,7 +14,9 @@ directions (``directions_<config>.pt`` and ``.json``, see ``worker.anycost.facto
 derived from the generator, rebuilt with it, so they are not manifest entries.
 
 Command line: ``python -m worker.anycost.weights list | fetch CONFIG | import CONFIG PATH... |
-verify | installed CONFIG | directions CONFIG`` (``__main__.py``, ``cli.py``).
+import-nvidia FILE.pkl | import-e4e FILE.pt | verify | installed CONFIG | directions CONFIG``
+(``__main__.py``, ``cli.py``; the two converting imports live in ``worker.anycost.nvidia`` and
+``worker.anycost.e4e_import``).
 """
 
 from __future__ import annotations
