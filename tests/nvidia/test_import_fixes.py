@@ -14,9 +14,7 @@ from PIL import Image
 
 from tests.nvidia import pickles
 from worker.anycost.checkpoints import load_generator, load_latent_avg
-from worker.anycost.nvidia.importer import NvidiaImportError, import_nvidia
-
-SYNTHESIS_KEYS = ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture")
+from worker.anycost.nvidia.importer import import_nvidia
 
 
 @pytest.fixture

@@ -364,30 +364,17 @@ def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encode
     return model.to(device).eval().requires_grad_(False)
 
 
-def encoder_method(path: str | Path) -> str:
-    """What an encoder file holds, without reading its weights: "e4e" / "psp" (an imported
-    e4e or pSp encoder) or "encoder" (Anycost's ResNet-50). Raises CheckpointError."""
-    path = Path(path)
-    try:  # mmap: only the pickle is read, the ~1 GB of storages stay on disk
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # not a zip archive (legacy format) or broken: the careful reader says why
-        obj = read_checkpoint(path)
-    _expect_layout(path, obj, "encoder", "{'state_dict': state_dict}")
-    method = obj.get("encoder_type")
-    return method if method in STYLE_ENCODERS else "encoder"
-
-
 def _load_style_encoder(path: Path, obj: Mapping) -> StyleEncoder:
-    """An e4e / pSp encoder file, checked strictly; built on 'meta' and loaded by assignment
-    (at 1024 px it holds ~230 M values: no random initialisation to throw away)."""
+    """An e4e / pSp encoder file, checked strictly. Built on 'meta' and loaded by assignment:
+    at 1024 px it holds ~267 M values, no random initialisation to throw away."""
     from worker.anycost.style_encoder import StyleEncoder
 
-    extra = [str(k) for k in obj if k not in ("encoder_type", "state_dict")]
+    extra = sorted(str(k) for k in obj if k not in ("encoder_type", "state_dict"))
     if extra:
-        raise CheckpointError(path, f"unexpected entries in an e4e/psp encoder file: {_names(extra)}")
+        raise CheckpointError(path, f"unexpected entries in an e4e/psp encoder file: {', '.join(extra)}")
     sd = dict(obj["state_dict"])
     avg = sd.get("latent_avg")
-    if avg is None or avg.dim() != 2:
+    if not isinstance(avg, torch.Tensor) or avg.dim() != 2:
         raise CheckpointError(path, "latent_avg [n_style, style_dim] missing from the state_dict")
     try:
         with torch.device("meta"):

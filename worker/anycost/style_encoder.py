@@ -159,3 +159,4 @@ class StyleEncoder(nn.Module):
             deltas = [torch.zeros_like(w)] + [self.styles[i](level[i]) for i in range(1, self.n_style)]
             codes = w.unsqueeze(1) + torch.stack(deltas, 1)
         return codes + self.latent_avg.unsqueeze(0)
+

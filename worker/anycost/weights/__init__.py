@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import torch
+
 from shared.attributes import ATTRIBUTES
 from shared.catalog import (
     KINDS,
@@ -206,12 +208,26 @@ def list_configs(weights_dir_: str | Path | None = None) -> list[dict]:
     return out
 
 
+def encoder_file_method(path: str | Path) -> str:
+    """What an encoder file holds, without reading its weights: "e4e" / "psp" (an imported
+    e4e or pSp encoder) or "encoder" (Anycost's ResNet-50). Raises CheckpointError."""
+    path = Path(path)
+    try:  # mmap: only the pickle is read, the ~1 GB of storages stay on disk
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip archive (legacy format) or broken: the careful reader says why
+        obj = ckpt.read_checkpoint(path)
+    if ckpt.detect_kind(obj) != "encoder":
+        raise ckpt.CheckpointError(path, f"not an encoder file: {ckpt.describe_layout(obj)}")
+    method = obj.get("encoder_type")
+    return method if method in ckpt.STYLE_ENCODERS else "encoder"
+
+
 def _encoder_method(files: dict[str, InstalledFile]) -> str | None:
     """"e4e" / "psp" / "encoder" (Anycost's) for an installed encoder, None without one."""
     if "encoder" not in files:
         return None
     try:
-        return ckpt.encoder_method(files["encoder"].path)
+        return encoder_file_method(files["encoder"].path)
     except ckpt.CheckpointError:
         return None  # unusable: `verify` and the worker's load say why
 
