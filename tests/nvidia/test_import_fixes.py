@@ -223,3 +223,24 @@ def test_training_output_keeps_latent_avg_and_arch(tmp_path):
     g = load_generator(out / "generator_mine.pt")
     assert (g.conv_clamp, g.lr_mlp) == (0.5, 0.02)
     assert torch.equal(load_latent_avg(out / "generator_mine.pt"), avg)
+
+
+def test_an_import_keeps_the_encoder_of_a_user_config(ada_pickle, tmp_path):
+    """A user config that already has an encoder (``import-e4e``) keeps it among its kinds when
+    NVIDIA's pickle of the same network is imported into it (today: kinds were replaced)."""
+    import json
+
+    from worker.anycost import weights
+
+    wdir = tmp_path / "w"
+    import_nvidia(ada_pickle, "faces-64", wdir)
+    manifest = json.loads((wdir / "weights.json").read_text())
+    entry = manifest["configs"]["faces-64"]
+    entry["kinds"] = ["generator", "encoder"]
+    entry["encoder"] = {"source": "e4e_faces_64.pt"}
+    (wdir / "weights.json").write_text(json.dumps(manifest))
+    import_nvidia(ada_pickle, "faces-64", wdir)
+    again = json.loads((wdir / "weights.json").read_text())["configs"]["faces-64"]
+    assert again["kinds"] == ["generator", "discriminator", "encoder"]
+    assert again["encoder"] == {"source": "e4e_faces_64.pt"}
+    assert "encoder" in weights.get_model_config("faces-64", wdir).all_kinds

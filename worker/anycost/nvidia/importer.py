@@ -224,12 +224,17 @@ def import_nvidia(
     configs: dict[str, dict] = {}
     if builtin is None:
         cfg = nets.generator_config
+        arch = {k: cfg[k] for k in ("resolution", "channel_multiplier", "channel_max", "style_dim", "n_mlp")}
         kinds = ["generator"] + (["discriminator"] if nets.discriminator is not None else [])
+        before = weights._read_manifest_data(directory)["configs"].get(name) or {}
+        kept = {}
+        if all(before.get(k) == v for k, v in arch.items()):  # same network: keep its encoder
+            kinds += [k for k in before.get("kinds", ()) if k not in kinds]
+            kept = {k: before[k] for k in ("encoder",) if k in before}
         configs[name] = {
-            **{k: cfg[k] for k in ("resolution", "channel_multiplier", "channel_max", "style_dim", "n_mlp")},
-            "kinds": kinds, "pretrained": True,
+            **arch, "kinds": kinds, "pretrained": True,
             "description": f"StyleGAN2 imported from NVIDIA's {nets.format} pickle {path.name}",
-            **provenance,
+            **provenance, **kept,
         }
     elif nets.generator_config != {k: getattr(builtin, k) for k in nets.generator_config}:
         raise NvidiaImportError(path, f"this network ({nets.generator_config}) does not fit config {name}")
