@@ -28,6 +28,7 @@ from worker.anycost.directions import Direction, Directions, load_generator_dire
 from worker.anycost.discriminator import Discriminator
 from worker.anycost.encoder import Encoder
 from worker.anycost.generator import Generator
+from worker.anycost.style_encoder import StyleEncoder
 from worker.anycost.weights.routes import fix_for
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class ModelBundle:
 
     config: str
     generator: Generator
-    encoder: Encoder | None  # None for configs released without one (anycost-car-config-f)
+    encoder: Encoder | StyleEncoder | None  # None: released/imported without one (cars, NVIDIA)
     directions: Directions | None  # None when there are neither boundaries nor generator ones
     pretrained: bool  # False: random weights; results must be labelled as such
     resolution: int
@@ -67,6 +68,15 @@ class ModelBundle:
         with torch.no_grad():
             self.latent_avg = self.generator.mapping(z).mean(0)
         return self.latent_avg
+
+    @property
+    def encoder_method(self) -> str | None:
+        """How photos get their codes: "e4e" / "psp" (an imported e4e or pSp encoder; the
+        pipeline's ``projection.method``), "encoder" (Anycost's ResNet-50), or None (no encoder:
+        projection by optimisation)."""
+        if self.encoder is None:
+            return None
+        return self.encoder.method if isinstance(self.encoder, StyleEncoder) else "encoder"
 
     @property
     def can_edit(self) -> bool:
@@ -131,4 +141,10 @@ def _generator_directions(directory: Path, config: str, style_dim: int) -> dict[
     except Exception as exc:  # a damaged extra file must not stop the worker
         log.warning("ignoring %s: %s", path, exc)
         return {}
-    return {key: Direction.make(vec, slots, gain) for key, (vec, slots, gain) in loaded.items()}
+    out = {}
+    for key, (vec, slots, gain) in loaded.items():
+        try:
+            out[key] = Direction.make(vec, slots, gain)
+        except ValueError as exc:  # e.g. gain 0: W does not vary along it (a degenerate mapping)
+            log.warning("ignoring direction %s of %s: %s", key, path.name, exc)
+    return out

@@ -7,7 +7,9 @@ Layouts (those of the released ``{kind}_{config}.pt`` files):
   Anycost's defaults);
 - discriminator: ``{'d': state_dict}`` of our single-resolution ``Discriminator``, optionally with
   ``'arch'`` (``{'conv_clamp', 'mbstd_group_size'}``);
-- encoder: ``{'state_dict': state_dict}`` (torchvision ResNet-50 names, ``fc``, ``mean_latent``);
+- encoder: ``{'state_dict': state_dict}`` (torchvision ResNet-50 names, ``fc``, ``mean_latent``),
+  or ``{'encoder_type': 'e4e'|'psp', 'state_dict': ...}`` for an imported e4e / pSp encoder
+  (``worker.anycost.style_encoder`` names plus ``latent_avg`` [L, S]; ``weights import-e4e``);
 - boundary: ``{attribute_name: tensor[1, 512]}``, one unit-norm direction per CelebA attribute.
 
 ``load_generator`` / ``load_encoder`` / ``load_boundaries`` are the only ways the project reads
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,8 +36,11 @@ if TYPE_CHECKING:  # the model classes import torch.nn; only needed for annotati
     from worker.anycost.discriminator import Discriminator
     from worker.anycost.encoder import Encoder
     from worker.anycost.generator import Generator
+    from worker.anycost.style_encoder import StyleEncoder
 
 _MAX_LISTED = 8  # how many key names an error message lists before "... and N more"
+#: ``encoder_type`` values of an imported e4e / pSp encoder file.
+STYLE_ENCODERS = ("e4e", "psp")
 
 
 class CheckpointError(Exception):
@@ -92,15 +98,22 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Any
             path, f"truncated or corrupt torch archive ({size} bytes, no zip directory at the end)"
         )
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says more
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
         msg = str(exc)
         if "Weights only load failed" in msg:
             found = re.search(r"GLOBAL (\S+)", msg)
-            name = found.group(1) if found else "a Python object"
+            if found:
+                what = f"needs the unsafe global {found.group(1)}"
+            else:  # e.g. "Unsupported operand 149": a pickle torch.save never writes
+                detail = re.search(r"WeightsUnpickler error:\s*(.+)", msg)
+                what = "holds more than tensors and plain data" + (
+                    f" ({_first_line(detail.group(1))})" if detail else "")
             raise CheckpointError(
                 path,
-                f"the file's pickle needs the unsafe global {name}; refusing to run it "
+                f"the file's pickle {what}; refusing to run it "
                 "(re-save the file as plain tensors with torch.save)",
             ) from None
         raise CheckpointError(path, f"corrupt pickle data ({_first_line(msg)})") from None
@@ -133,7 +146,7 @@ def detect_kind(obj: Any) -> str | None:
         if _is_tensor_dict(obj.get("d")):
             return "discriminator"
         inner = obj.get("state_dict")
-        if _is_tensor_dict(inner) and "fc.weight" in inner:
+        if _is_tensor_dict(inner) and ("fc.weight" in inner or obj.get("encoder_type") in STYLE_ENCODERS):
             return "encoder"
         if _is_tensor_dict(obj) and all(_is_direction(v) for v in obj.values()):
             if len({v.numel() for v in obj.values()}) == 1:
@@ -228,6 +241,8 @@ def generator_state_dict(path: str | Path, device: str | torch.device = "cpu") -
 
 
 _GENERATOR_ARCH = {"conv_clamp": (float, type(None)), "lr_mlp": (float,)}
+#: Anycost's values of those arguments (a file without 'arch' has them).
+GENERATOR_ARCH_DEFAULTS = {"conv_clamp": None, "lr_mlp": 0.01}
 _DISCRIMINATOR_ARCH = {"conv_clamp": (float, type(None)), "mbstd_group_size": (int,)}
 
 
@@ -261,6 +276,20 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
     check_state_dict(path, sd, model.state_dict())
     model.load_state_dict(sd, strict=True)
     return model.to(device).eval().requires_grad_(False)
+
+
+def generator_file(model: Generator, latent_avg: torch.Tensor | None = None) -> dict:
+    """The generator file's object for ``model``: ``{'g_ema'[, 'latent_avg'][, 'arch']}``, with
+    'arch' holding the arguments a state_dict cannot show where they differ from Anycost's
+    defaults (what ``load_generator`` reads back)."""
+    out: dict[str, Any] = {"g_ema": model.state_dict()}
+    if latent_avg is not None:
+        out["latent_avg"] = latent_avg.detach().reshape(-1).to("cpu", torch.float32)
+    arch = {"conv_clamp": model.conv_clamp, "lr_mlp": float(model.lr_mlp)}
+    arch = {k: v for k, v in arch.items() if v != GENERATOR_ARCH_DEFAULTS[k]}
+    if arch:
+        out["arch"] = arch
+    return out
 
 
 def load_latent_avg(path: str | Path) -> torch.Tensor | None:
@@ -317,18 +346,45 @@ def infer_encoder_config(sd: Mapping[str, torch.Tensor], path: str | Path = "<st
     return {"n_style": out_features // style_dim, "style_dim": style_dim}
 
 
-def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encoder:
-    """Load a ResNet-50 encoder file (``{'state_dict': sd}``), n_style inferred from ``fc``."""
+def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encoder | StyleEncoder:
+    """Load an encoder file: the Anycost ResNet-50 (``{'state_dict': sd}``, n_style inferred
+    from ``fc``) or an imported e4e / pSp encoder (``{'encoder_type', 'state_dict'}``). Either
+    takes [N, 3, 256, 256] in [-1, 1] and returns W+ codes [N, L, S]."""
     from worker.anycost.encoder import Encoder
 
     path = Path(path)
     obj = read_checkpoint(path)  # CPU first: the model is built there, then moved once
     _expect_layout(path, obj, "encoder", "{'state_dict': state_dict}")
+    if obj.get("encoder_type") in STYLE_ENCODERS:
+        return _load_style_encoder(path, obj).to(device).eval().requires_grad_(False)
     sd = dict(obj["state_dict"])
     model = Encoder(**infer_encoder_config(sd, path))
     check_state_dict(path, sd, model.state_dict())
     model.load_state_dict(sd, strict=True)
     return model.to(device).eval().requires_grad_(False)
+
+
+def _load_style_encoder(path: Path, obj: Mapping) -> StyleEncoder:
+    """An e4e / pSp encoder file, checked strictly. Built on 'meta' and loaded by assignment:
+    at 1024 px it holds ~267 M values, no random initialisation to throw away."""
+    from worker.anycost.style_encoder import StyleEncoder
+
+    extra = sorted(str(k) for k in obj if k not in ("encoder_type", "state_dict"))
+    if extra:
+        raise CheckpointError(path, f"unexpected entries in an e4e/psp encoder file: {', '.join(extra)}")
+    sd = dict(obj["state_dict"])
+    avg = sd.get("latent_avg")
+    if not isinstance(avg, torch.Tensor) or avg.dim() != 2:
+        raise CheckpointError(path, "latent_avg [n_style, style_dim] missing from the state_dict")
+    try:
+        with torch.device("meta"):
+            model = StyleEncoder(obj["encoder_type"], int(avg.shape[0]), int(avg.shape[1]))
+    except ValueError as exc:
+        raise CheckpointError(path, f"cannot build the encoder: {exc}") from None
+    check_state_dict(path, sd, model.state_dict())
+    sd = {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in sd.items()}
+    model.load_state_dict(sd, strict=True, assign=True)
+    return model
 
 
 # --------------------------------------------------------------------------- boundaries

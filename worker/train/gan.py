@@ -24,7 +24,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from worker.anycost.checkpoints import load_generator, read_checkpoint
+from worker.anycost.checkpoints import (
+    generator_file,
+    load_generator,
+    load_latent_avg,
+    read_checkpoint,
+)
 from worker.anycost.discriminator import DiscriminatorMultiRes
 from worker.anycost.generator import Generator
 from worker.train import channels as chan
@@ -107,6 +112,8 @@ class GanTrainer:
         torch.manual_seed(s.seed)  # module initialisation; DDP also broadcasts rank 0's
         self.dtype = getattr(torch, s.dtype)
         self.teacher = load_generator(s.teacher, dev).to(self.dtype)
+        # an imported teacher's w_avg stays valid: the mapping network is not trained
+        self.latent_avg = load_latent_avg(s.teacher)
         g = copy.deepcopy(self.teacher).train()
         g.requires_grad_(True)
         g.style.requires_grad_(False)  # keep the teacher's W space
@@ -273,7 +280,7 @@ class GanTrainer:
     def save(self) -> None:
         rngs = gather_objects(self.world, rng_state())  # collective: every rank takes part
         if self.world.is_main:
-            save_atomic({"g_ema": self.ema.model.state_dict()},
+            save_atomic(generator_file(self.ema.model, self.latent_avg),
                         self.out / f"generator_{self.s.name}.pt")
             save_atomic({"stage": self.s.stage, "step": self.step,
                          "images": self.step * self.global_batch,

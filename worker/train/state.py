@@ -1,7 +1,8 @@
 """Checkpoints of a training run, the EMA generator, and the progress line.
 
 Files in the output directory (written by rank 0, atomically: a reader never sees half a file):
-- ``generator_<NAME>.pt`` = ``{'g_ema': state_dict}`` (or ``encoder_<NAME>.pt`` =
+- ``generator_<NAME>.pt`` = ``{'g_ema': state_dict}``, plus the teacher's ``latent_avg`` and
+  ``arch`` when its file has them (``checkpoints.generator_file``) (or ``encoder_<NAME>.pt`` =
   ``{'state_dict': ...}``): the released layout, ready for ``python -m worker.anycost.weights
   import CONFIG FILE`` and ``load_generator``;
 - ``train_state.pt``: everything a resume needs: the models being trained, their EMA,

@@ -53,26 +53,96 @@ def _block_resolutions(flat: Mapping[str, torch.Tensor], prefix: str) -> list[in
     return sorted(found)
 
 
+#: Where a generator pickle may record each synthesis argument, most authoritative first: the
+#: synthesis module's own kwargs (read by ``importer.read_networks``), ADA's ``synthesis_kwargs``,
+#: the top level of G's kwargs (the stylegan3 repository: ``Generator(..., **synthesis_kwargs)``).
+SYNTHESIS_SOURCES = ("synthesis_module_kwargs", "synthesis_kwargs", "")
+MAPPING_SOURCES = ("mapping_module_kwargs", "mapping_kwargs")
+_UNSET = object()
+
+
+def _argument(kwargs: Mapping[str, Any], key: str, sources: tuple[str, ...], default: Any) -> Any:
+    """One constructor argument wherever the pickle recorded it; differing records refuse."""
+    found = {}
+    for source in sources:
+        where = kwargs if source == "" else (kwargs.get(source) or {})
+        value = where.get(key, _UNSET) if isinstance(where, Mapping) else _UNSET
+        if value is not _UNSET:
+            found[source or "G"] = value
+    if len({repr(v) for v in found.values()}) > 1:
+        seen = ", ".join(f"{v!r} ({k})" for k, v in found.items())
+        raise ConversionError(f"the pickle records {key} twice with different values: {seen}")
+    return next(iter(found.values())) if found else default
+
+
 def generator_arch(kwargs: Mapping[str, Any]) -> dict:
-    """conv_clamp and the mapping's lr multiplier from a Generator's constructor kwargs."""
-    synthesis = dict(kwargs.get("synthesis_kwargs") or {})
-    mapping = dict(kwargs.get("mapping_kwargs") or {})
+    """conv_clamp and the mapping's lr multiplier from a Generator's constructor kwargs (ADA's
+    ``synthesis_kwargs`` or the stylegan3 repository's top level); refuses what cannot convert."""
     if int(kwargs.get("c_dim") or 0) != 0:
         raise ConversionError("class-conditional networks (c_dim > 0) are not supported")
-    if synthesis.get("architecture", "skip") != "skip":
-        raise ConversionError(f"synthesis architecture {synthesis['architecture']!r}: only 'skip' "
+    architecture = _argument(kwargs, "architecture", SYNTHESIS_SOURCES, "skip")
+    if architecture != "skip":
+        raise ConversionError(f"synthesis architecture {architecture!r}: only 'skip' "
                               "(StyleGAN2 config-e/f and ADA's default) converts to Anycost")
-    if int(kwargs.get("img_channels", 3)) != 3:
-        raise ConversionError("only RGB networks (img_channels 3) are supported")
-    clamp = synthesis.get("conv_clamp")
-    return {"conv_clamp": None if clamp is None else float(clamp),
-            "lr_mlp": float(mapping.get("lr_multiplier", 0.01))}
+    channels = _argument(kwargs, "img_channels", SYNTHESIS_SOURCES, 3)
+    if channels != 3:
+        raise ConversionError(f"img_channels {channels}: only RGB networks (img_channels 3) are "
+                              "supported")
+    clamp = _argument(kwargs, "conv_clamp", SYNTHESIS_SOURCES, None)
+    lr_mlp = _argument(kwargs, "lr_multiplier", MAPPING_SOURCES, 0.01)
+    return {"conv_clamp": None if clamp is None else float(clamp), "lr_mlp": float(lr_mlp)}
+
+
+def check_channel_widths(flat: Mapping[str, torch.Tensor], kwargs: Mapping[str, Any]) -> None:
+    """Each level's width (NVIDIA: ``min(channel_base // r, channel_max)``) must be one that
+    Anycost's table gives: the top level's width scaled by ``base[r]`` and capped at the widest
+    layer (``shared.catalog.costs``); otherwise channel ratios could not name sub-networks."""
+    from shared.catalog import costs as costmodel
+
+    resolutions = _block_resolutions(flat, "synthesis.")
+    if not resolutions or "synthesis.b4.const" not in flat or any(
+            f"synthesis.b{r}.conv1.weight" not in flat for r in resolutions):
+        return  # the conversion names what is missing
+    widths = [int(flat[f"synthesis.b{r}.conv1.weight"].shape[0]) for r in resolutions]
+    top, widest = resolutions[-1], int(flat["synthesis.b4.const"].shape[0])
+    if top not in costmodel.BASE_CHANNELS:
+        return
+    mult = widths[-1] / costmodel.BASE_CHANNELS[top]
+    if costmodel.full_channels(top, mult, widest)[::2] != widths:
+        base = _argument(kwargs, "channel_base", SYNTHESIS_SOURCES, None)
+        cap = _argument(kwargs, "channel_max", SYNTHESIS_SOURCES, None)
+        raise ConversionError(f"channel widths {widths} at {resolutions} px (channel_base {base}, "
+                              f"channel_max {cap}) do not follow Anycost's channel table (every "
+                              "level the top level's width x base[r], capped): not supported; "
+                              "networks with channel_base 16384 x 2^k convert")
+
+
+def check_generator_shapes(flat: Mapping[str, torch.Tensor]) -> None:
+    """What the tensors themselves say, before any conversion: RGB output and the 'skip'
+    synthesis (a ToRGB in every block, no residual 1x1 convs)."""
+    resolutions = _block_resolutions(flat, "synthesis.")
+    if any(f"synthesis.b{r}.skip.weight" in flat for r in resolutions):
+        raise ConversionError("synthesis architecture 'resnet' (residual blocks): only 'skip' "
+                              "(StyleGAN2 config-e/f and ADA's default) converts to Anycost")
+    missing = [r for r in resolutions if f"synthesis.b{r}.torgb.weight" not in flat]
+    if missing and resolutions and missing != resolutions:
+        raise ConversionError(f"synthesis architecture 'orig' (no ToRGB at {missing} px): only "
+                              "'skip' converts to Anycost")
+    for r in resolutions:
+        weight = flat.get(f"synthesis.b{r}.torgb.weight")
+        if weight is not None and weight.shape[0] != 3:
+            raise ConversionError(f"img_channels {weight.shape[0]} (synthesis.b{r}.torgb.weight is "
+                                  f"{list(weight.shape)}): only RGB networks (img_channels 3) are "
+                                  "supported")
 
 
 def discriminator_arch(kwargs: Mapping[str, Any]) -> dict:
     """conv_clamp and the minibatch-stddev group size from a Discriminator's kwargs."""
     if int(kwargs.get("c_dim") or 0) != 0:
         raise ConversionError("class-conditional discriminators (c_dim > 0) are not supported")
+    if int(kwargs.get("img_channels", 3)) != 3:
+        raise ConversionError(f"discriminator img_channels {kwargs['img_channels']}: only RGB "
+                              "networks (img_channels 3) are supported")
     if kwargs.get("architecture", "resnet") != "resnet":
         raise ConversionError(f"discriminator architecture {kwargs['architecture']!r}: only 'resnet' converts")
     epilogue = dict(kwargs.get("epilogue_kwargs") or {})
@@ -88,6 +158,7 @@ def generator_state_dict(flat: Mapping[str, torch.Tensor]) -> tuple[dict[str, to
     """(our ``g_ema`` state_dict without the fixed blur kernels, w_avg [S])."""
     if any(k.startswith("synthesis.input.") for k in flat):
         raise ConversionError("this is a StyleGAN3 (alias-free) generator; only StyleGAN2 converts")
+    check_generator_shapes(flat)
     _check_filters(flat)
     sd: dict[str, torch.Tensor] = {}
     n_fc = sum(1 for k in flat if re.fullmatch(r"mapping\.fc\d+\.weight", k))
@@ -137,6 +208,9 @@ def discriminator_state_dict(flat: Mapping[str, torch.Tensor]) -> dict[str, torc
         raise ConversionError(f"discriminator blocks {resolutions}: not a power-of-two pyramid")
     if f"b{top}.fromrgb.weight" not in flat or any(f"b{r}.fromrgb.weight" in flat for r in resolutions[:-1]):
         raise ConversionError("only the 'resnet' discriminator (one fromrgb, at the top block) converts")
+    if flat[f"b{top}.fromrgb.weight"].shape[1] != 3:
+        raise ConversionError(f"discriminator img_channels {flat[f'b{top}.fromrgb.weight'].shape[1]}: "
+                              "only RGB networks (img_channels 3) are supported")
     sd: dict[str, torch.Tensor] = {
         "convs.0.0.weight": _get(flat, f"b{top}.fromrgb.weight"),
         "convs.0.1.bias": _get(flat, f"b{top}.fromrgb.bias"),

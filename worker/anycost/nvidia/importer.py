@@ -113,6 +113,18 @@ def _persistent(obj: dict, key: str, path: Path) -> PersistentObject:
     return value
 
 
+def generator_kwargs(g: PersistentObject) -> dict:
+    """G's constructor kwargs, plus its synthesis and mapping modules' own (the network's
+    arguments wherever the training code recorded them; see ``convert.SYNTHESIS_SOURCES``)."""
+    kwargs = dict(g.state.get("_init_kwargs") or {})
+    modules = g.state.get("_modules") or {}
+    for name in ("synthesis", "mapping"):
+        child = modules.get(name)
+        if isinstance(child, PersistentObject):
+            kwargs[f"{name}_module_kwargs"] = dict(child.state.get("_init_kwargs") or {})
+    return kwargs
+
+
 def read_networks(path: str | Path) -> tuple[str, tuple[dict, dict], tuple[dict, dict] | None]:
     """(format, (G flat tensors, G kwargs), (D flat tensors, D kwargs) or None) of a pickle."""
     path = Path(path)
@@ -121,7 +133,7 @@ def read_networks(path: str | Path) -> tuple[str, tuple[dict, dict], tuple[dict,
         if isinstance(obj, dict) and "G_ema" in obj:
             g = _persistent(obj, "G_ema", path)
             d = _persistent(obj, "D", path) if obj.get("D") is not None else None
-            g_part = (flatten_module(g), dict(g.state.get("_init_kwargs") or {}))
+            g_part = (flatten_module(g), generator_kwargs(g))
             d_part = (flatten_module(d), dict(d.state.get("_init_kwargs") or {})) if d else None
             return "stylegan2-ada-pytorch", g_part, d_part
         if tf.is_tf_release(obj):
@@ -144,9 +156,13 @@ def convert_networks(path: str | Path) -> ConvertedNetworks:
 
     path = Path(path)
     fmt, (g_flat, g_kwargs), d_part = read_networks(path)
-    try:
-        g_sd, w_avg = convert.generator_state_dict(g_flat)
+    try:  # the architecture first: what cannot convert is named before any tensor is touched
         g_arch = convert.generator_arch(g_kwargs)
+        convert.check_generator_shapes(g_flat)
+        convert.check_channel_widths(g_flat, g_kwargs)
+        if d_part is not None:
+            convert.discriminator_arch(d_part[1])
+        g_sd, w_avg = convert.generator_state_dict(g_flat)
         g_config = ckpt.infer_generator_config(g_sd, path)
         generator = Generator(**g_config, **g_arch)
         g_sd = convert.with_fixed_buffers(g_sd, generator)
@@ -208,12 +224,17 @@ def import_nvidia(
     configs: dict[str, dict] = {}
     if builtin is None:
         cfg = nets.generator_config
+        arch = {k: cfg[k] for k in ("resolution", "channel_multiplier", "channel_max", "style_dim", "n_mlp")}
         kinds = ["generator"] + (["discriminator"] if nets.discriminator is not None else [])
+        before = weights._read_manifest_data(directory)["configs"].get(name) or {}
+        kept = {}
+        if all(before.get(k) == v for k, v in arch.items()):  # same network: keep its encoder
+            kinds += [k for k in before.get("kinds", ()) if k not in kinds]
+            kept = {k: before[k] for k in ("encoder",) if k in before}
         configs[name] = {
-            **{k: cfg[k] for k in ("resolution", "channel_multiplier", "channel_max", "style_dim", "n_mlp")},
-            "kinds": kinds, "pretrained": True,
+            **arch, "kinds": kinds, "pretrained": True,
             "description": f"StyleGAN2 imported from NVIDIA's {nets.format} pickle {path.name}",
-            **provenance,
+            **provenance, **kept,
         }
     elif nets.generator_config != {k: getattr(builtin, k) for k in nets.generator_config}:
         raise NvidiaImportError(path, f"this network ({nets.generator_config}) does not fit config {name}")

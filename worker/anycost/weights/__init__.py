@@ -14,9 +14,11 @@ directions (``directions_<config>.pt`` and ``.json``, see ``worker.anycost.facto
 derived from the generator, rebuilt with it, so they are not manifest entries.
 
 Command line: ``python -m worker.anycost.weights list | fetch CONFIG | import CONFIG PATH... |
-verify | installed CONFIG | directions CONFIG | consistency CONFIG`` (``__main__.py``, ``cli.py``).
-Installing a generator also measures each preview cost against the full render
-(``consistency_<config>.json``, see ``worker.anycost.preview_consistency``), likewise derived.
+import-nvidia FILE.pkl | import-e4e FILE.pt | verify | installed CONFIG | directions CONFIG |
+consistency CONFIG`` (``__main__.py``, ``cli.py``; the two converting imports live in
+``worker.anycost.nvidia`` and ``worker.anycost.e4e_import``). Installing a generator also measures
+each preview cost against the full render (``consistency_<config>.json``, see
+``worker.anycost.preview_consistency``), likewise derived.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import torch
+from shared.catalog.preview_costs import sidecar_path as consistency_path
+
 from shared.catalog.configs import (
     KINDS,
     MANIFEST_NAME,
@@ -40,7 +45,6 @@ from shared.catalog.configs import (
     get_model_config,
 )
 from shared.catalog.directions import pt_path
-from shared.catalog.preview_costs import sidecar_path as consistency_path
 from shared.codes.attributes import ATTRIBUTES
 from worker.anycost import checkpoints as ckpt
 from worker.anycost.download import (
@@ -201,9 +205,41 @@ def list_configs(weights_dir_: str | Path | None = None) -> list[dict]:
     out = []
     for cfg in all_configs(directory).values():
         entry = cfg.to_dict()
-        entry["installed"] = sorted(installed(cfg.name, directory))
+        files = installed(cfg.name, directory)
+        entry["installed"] = sorted(files)
+        entry["encoder_method"] = _encoder_method(files)
         out.append(entry)
     return out
+
+
+def encoder_file_method(path: str | Path) -> str:
+    """What an encoder file holds, without reading its weights: "e4e" / "psp" (an imported
+    e4e or pSp encoder) or "encoder" (Anycost's ResNet-50). Raises CheckpointError."""
+    path = Path(path)
+    try:  # mmap: only the pickle is read, the ~1 GB of storages stay on disk
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip archive (legacy format) or broken: the careful reader says why
+        obj = ckpt.read_checkpoint(path)
+    if ckpt.detect_kind(obj) != "encoder":
+        raise ckpt.CheckpointError(path, f"not an encoder file: {ckpt.describe_layout(obj)}")
+    method = obj.get("encoder_type")
+    return method if method in ckpt.STYLE_ENCODERS else "encoder"
+
+
+def _encoder_method(files: dict[str, InstalledFile]) -> str | None:
+    """"e4e" / "psp" / "encoder" (Anycost's) for an installed encoder, None without one."""
+    if "encoder" not in files:
+        return None
+    try:
+        return encoder_file_method(files["encoder"].path)
+    except ckpt.CheckpointError:
+        return None  # unusable: `verify` and the worker's load say why
+
+
+def encoder_method(config: str, weights_dir_: str | Path | None = None) -> str | None:
+    """How photos of ``config`` get their codes: "e4e" / "psp" (an imported e4e or pSp
+    encoder), "encoder" (Anycost's ResNet-50), None (no encoder: projection by optimisation)."""
+    return _encoder_method(installed(config, weights_dir_))
 
 
 # --------------------------------------------------------------------------- validation
@@ -227,8 +263,7 @@ def validate_file(config: ModelConfig, kind: str, path: Path) -> None:
             )
         ckpt.load_generator(path)
     elif kind == "encoder":
-        model = ckpt.load_encoder(path)
-        n_style = ckpt.infer_encoder_config(model.state_dict(), path)["n_style"]
+        n_style = ckpt.load_encoder(path).n_style
         if n_style != config.n_style:
             raise ckpt.CheckpointError(
                 path, f"encoder has n_style {n_style}, config {config.name} needs {config.n_style}"
@@ -463,7 +498,7 @@ def verify(weights_dir_: str | Path | None = None) -> list[VerifyResult]:
 
 __all__ = [
     "KINDS", "FetchError", "InstalledFile", "UnknownConfigError", "VerifyResult", "WeightsError",
-    "ensure_tiny_random", "fetch", "import_files", "install_directions", "installed",
-    "list_configs", "measure_consistency",
+    "encoder_method", "ensure_tiny_random", "fetch", "import_files", "install_directions",
+    "installed", "list_configs", "measure_consistency",
     "verify", "weights_dir",
 ]

@@ -1,5 +1,6 @@
-"""``python -m worker.anycost.weights``: list, fetch, import and verify checkpoint files; compute
-the generator's own edit directions (``directions CONFIG``); measure its preview costs
+"""``python -m worker.anycost.weights``: list, fetch, import and verify checkpoint files (also
+NVIDIA's pickles, ``import-nvidia``, and e4e / pSp checkpoints, ``import-e4e``); compute the
+generator's own edit directions (``directions CONFIG``); measure its preview costs
 (``consistency CONFIG``).
 
 Exit codes: 0 success; 1 the operation ran but failed (no source delivered a file, ``verify``
@@ -47,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     nv.add_argument("path", metavar="FILE.pkl")
     nv.add_argument("--config", help="config name (default: stylegan2-ffhq-config-f for a 1024 px "
                                      "config-f network; required otherwise)")
+    e4e = sub.add_parser("import-e4e", help="install an e4e or pSp checkpoint's encoder (and its "
+                         "decoder when the config has no generator); read with weights_only")
+    e4e.add_argument("path", metavar="FILE.pt")
+    e4e.add_argument("--config", help="config name (default: stylegan2-ffhq-config-f for a 1024 px "
+                                      "config-f decoder; required otherwise)")
     sub.add_parser("verify", help="re-hash installed files and compare with the manifest")
     inst = sub.add_parser("installed", help="exit 0 if every file of CONFIG is installed, else 1")
     inst.add_argument("config")
@@ -97,6 +103,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         have = set(cfg["installed"])
         kinds = " ".join(k if k in have else f"({k} missing)" for k in cfg["kinds"])
         tag = "" if cfg["pretrained"] else "  [random weights]"
+        if cfg["encoder_method"] in ("e4e", "psp"):
+            tag += f"  [encoder: {cfg['encoder_method']}]"
         print(f"{cfg['name']:32} {cfg['resolution']:>5}px  {kinds}{tag}")
         if "generator" in have:
             _print_derived(weights.weights_dir(args.dir), cfg["name"])
@@ -110,9 +118,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _print_derived(directory, config: str) -> None:
     """The files derived from an installed generator: named FFHQ edits (or why not) and the
     measured default preview."""
+    from shared.catalog.preview_costs import default_preview, read_consistency
+
     from shared.catalog.configs import get_model_config
     from shared.catalog.directions import named_status
-    from shared.catalog.preview_costs import default_preview, read_consistency
 
     bar = _bar()
     named = named_status(directory, config)
@@ -155,6 +164,28 @@ def _cmd_import_nvidia(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_import_e4e(args: argparse.Namespace) -> int:
+    from worker.anycost.e4e_import import LICENCE, import_e4e
+
+    done = import_e4e(args.path, args.config, args.dir)
+    for entry in done.entries:
+        print(f"imported {entry.kind}: {entry.path}  sha256={entry.sha256}")
+    lay = done.layout
+    added = "latent_avg added" if lay.start_from_latent_avg else "no latent_avg added"
+    print(f"encoder: {done.method} ({lay.encoder_type}), {lay.n_style} styles for a "
+          f"{lay.resolution} px decoder, {added}")
+    if done.comparison is not None:
+        print(f"kept the installed generator of {done.config}; the checkpoint's decoder is "
+              f"{done.comparison.describe()}")
+        if not done.comparison.same:
+            print("warning: the encoder's codes are meant for its own decoder; edits of photos "
+                  "may not look like the photos")
+    print(f"config {done.config}: photos are encoded by {done.method}; serve it with "
+          f"ANYCOST_MODEL={done.config}")
+    print(f"licence: {LICENCE}")
+    return EXIT_OK
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     results = weights.verify(args.dir)
     bad = [r for r in results if r.status not in ("ok", "untracked")]
@@ -178,7 +209,7 @@ def run(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run one command; returns the exit code."""
     args = _parser().parse_args(argv)
     command = {"list": _cmd_list, "fetch": _cmd_fetch, "import": _cmd_import,
-               "import-nvidia": _cmd_import_nvidia,
+               "import-nvidia": _cmd_import_nvidia, "import-e4e": _cmd_import_e4e,
                "verify": _cmd_verify, "installed": _cmd_installed,
                "directions": _cmd_directions, "consistency": _cmd_consistency}[args.command]
     try:
