@@ -19,8 +19,8 @@ import math
 from collections.abc import Iterable
 
 #: How a face was projected into W+.
-PROJECTION_METHODS = ("encoder", "encoder+refine", "optimisation", "w_projector",
-                      "w_projector+wplus", "synthesis")
+PROJECTION_METHODS = ("encoder", "encoder+refine", "e4e", "e4e+refine", "psp", "psp+refine",
+                      "optimisation", "w_projector", "w_projector+wplus", "synthesis")
 #: Accepted ``sort`` values for a batch's items and their default order.
 SORT_ORDERS = {"position": "asc", "realism": "desc"}
 ORDERS = ("asc", "desc")

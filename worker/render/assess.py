@@ -64,13 +64,15 @@ def score(rt: Runtime, job: RenderJob, kind: str, images: torch.Tensor) -> None:
 
 
 @_best_effort
-def encoder_projection(job: RenderJob, projected: torch.Tensor) -> dict | None:
+def encoder_projection(job: RenderJob, projected: torch.Tensor,
+                       method: str = "encoder") -> dict | None:
     """The encoder's projection error: its unedited render ``[F, 3, R, R]`` against the aligned
-    faces the encoder saw, at the render's resolution."""
+    faces the encoder saw, at the render's resolution. ``method``: which encoder (``encoder``,
+    Anycost's; ``e4e`` or ``psp``, an imported one: ``ModelBundle.encoder_method``)."""
     size = int(projected.shape[-1])
     targets = quality.resize(from_uint8(np.stack(job.crops), projected.device), size)
     error = float(F.mse_loss(projected.float(), targets))
-    return {"method": "encoder", "error": quality.finite(error), "resolution": size}
+    return {"method": method, "error": quality.finite(error), "resolution": size}
 
 
 def projection_targets(rt: Runtime, job: RenderJob, rgb: np.ndarray) -> np.ndarray:
@@ -111,7 +113,8 @@ def optimise(rt: Runtime, job: RenderJob) -> None:
 def after_refine(job: RenderJob, info: dict) -> None:
     """A final's refinement changes how the face was projected, and its error."""
     base = dict(job.projection or {"method": "encoder"})
-    method = base["method"] if base.get("method") in OPTIMISED else "encoder+refine"
+    encoder = base.get("method", "encoder").removesuffix("+refine")
+    method = base["method"] if base.get("method") in OPTIMISED else f"{encoder}+refine"
     job.projection = {
         **base, "method": method, "error": quality.finite(info["error_after"]),
         "error_before_refine": quality.finite(info["error_before"]), "refine_steps": info["steps"],

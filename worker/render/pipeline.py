@@ -174,7 +174,8 @@ def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
         faces = job.renders.pop(kind)
         assess.score(rt, job, kind, faces)
         if job.crops and job.projection is None and job.item_id in unedited:
-            job.projection = assess.encoder_projection(job, unedited[job.item_id])
+            job.projection = assess.encoder_projection(
+                job, unedited[job.item_id], rt.bundle.encoder_method or "encoder")
         if kind == "final":
             assess.final_consistency(job, faces)
     for job in group:
