@@ -32,6 +32,7 @@ import requests
 import torch
 from PIL import Image
 
+from bench.runbook import percentile, record
 from shared.platform.settings import Settings
 from shared.recipe.parse import Cost
 from tests.support.stack import (
@@ -45,6 +46,17 @@ from tests.support.stack import (
 REPO = Path(__file__).resolve().parent.parent
 
 COSTS = (Cost(0.5, 256), Cost(0.25, 128))
+
+
+def costs_for(resolution: int) -> tuple[Cost, ...]:
+    """COSTS for the 1024 px model; for a smaller one the same channels at the same fractions of
+    its resolution (at least the smallest it allows)."""
+    from shared.recipe.parse import min_resolution
+
+    if resolution == 1024:
+        return COSTS
+    low = min_resolution(resolution)
+    return tuple(Cost(c.channels, max(low, c.resolution * resolution // 1024)) for c in COSTS)
 TARGET_RATIO, TARGET_MS = 1.3, 25.0
 
 
@@ -59,7 +71,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "werkzeug's server in this process (shares the GIL with the client)")
     p.add_argument("--trace", action="store_true",
                    help="also print the p50 of each phase of a round and of the worker's stages")
-    return p.parse_args(argv)
+    p.add_argument("--model", choices=("random-1024", "tiny-random"), default="random-1024",
+                   help="random-1024: the 1024 px architecture, random weights; tiny-random: 64 px")
+    p.add_argument("--device", default="cpu", help="worker and bare render: cpu, cuda, cuda:N")
+    p.add_argument("--json", default=None, help="append p50/p99 rows here (JSON lines)")
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds, for the tests: tiny-random, a 0.3 MP photo, 3 rounds, werkzeug")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.model, args.megapixels, args.rounds, args.web = "tiny-random", 0.3, 3, "thread"
+    return args
 
 
 def big_photo(megapixels: float) -> tuple[str, bytes, str]:
@@ -142,11 +163,12 @@ def editor_round(api: ApiClient, stream: EventStream, item_id: str, value: float
 
 
 def bare_round(bundle, latent: torch.Tensor, value: float, cost: Cost) -> float:
+    """The same edit and forward pass, the image back in host memory (as the worker needs it)."""
     from worker.render import stages
 
     start = time.perf_counter()
     with torch.inference_mode():
-        stages.render(bundle, stages.edit(bundle, latent, {"31_Smiling": value}), cost)
+        stages.render(bundle, stages.edit(bundle, latent, {"31_Smiling": value}), cost).cpu()
     return time.perf_counter() - start
 
 
@@ -164,15 +186,17 @@ def main(argv: list[str] | None = None) -> int:
 
     redis_url = session_server().url(0)  # private: never flush a Redis someone else uses
     workdir = Path(tempfile.mkdtemp(prefix="anycost-edit-loop-"))
-    weights_dir = args.weights_dir or str(workdir / "weights-1024")
-    model = install_random_1024(weights_dir)
+    weights_dir = args.weights_dir or str(workdir / "weights")
+    model = install_random_1024(weights_dir) if args.model == "random-1024" else "tiny-random"
     database_url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade(database_url)
     settings = Settings(database_url=database_url, redis_url=redis_url, model=model,
                         weights_dir=weights_dir, torch_threads=args.threads, render_batch_size=1,
+                        device=args.device,
                         task_soft_time_limit=3000, task_hard_time_limit=3600)
     torch.set_num_threads(args.threads)
-    bundle = load_bundle(model, weights_dir, device="cpu")
+    bundle = load_bundle(model, weights_dir, device=args.device)
+    costs = costs_for(bundle.resolution)
     photo = big_photo(args.megapixels)
     with Image.open(io.BytesIO(photo[1])) as im:
         size = im.size
@@ -190,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             token = create_token(session, create_user(session, "bench"))
         api = ApiClient(server.url, token)
         worker.wait_ready(timeout=1800)
-        recipe = {"edits": {"smiling": 0.2}, "preview": COSTS[0].as_dict(), "output": "photo"}
+        recipe = {"edits": {"smiling": 0.2}, "preview": costs[0].as_dict(), "output": "photo"}
         created = api.submit([photo], recipe)
         batch = api.wait(created["id"], settled("preview_ready", "failed"), timeout=1800)
         item = batch["items"][0]
@@ -203,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         crops = [f.rgb for f in stages.prepare_faces(rgb, bundle, _recipe(bundle))][:1]
         with torch.inference_mode():
             latent = stages.encode(bundle, crops, bundle.device)
-        results = {}
-        for cost in COSTS:
+        results, p99s = {}, {}
+        for cost in costs:
             loops, bares, trace = [], [], {}
             for n in range(args.rounds + 2):  # two warm-up rounds per cost
                 value = 0.6 if n % 2 else -0.6
@@ -215,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                     loops.append(loop)
                     bares.append(bare)
             results[cost] = (statistics.median(loops), statistics.median(bares))
+            p99s[cost] = percentile(loops, 99)
             if args.trace:
                 print(f"{cost.channels:g}/{cost.resolution} p50 ms: " + ", ".join(
                     f"{name} {1000 * statistics.median(v):.1f}" for name, v in trace.items()))
@@ -236,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{1000 * loop:7.1f} ms, bare render p50 {1000 * bare:7.1f} ms, ratio "
               f"{loop / bare:5.2f}, added {1000 * (loop - bare):+6.1f} ms; target "
               f"<= {1000 * limit:.1f} ms: {'met' if loop <= limit else 'MISSED'}")
+        name = f"{cost.channels:g}/{cost.resolution} pushed"
+        record(args.json, "edit_loop", f"{name} p50", 1000 * loop, "ms",
+               f"bare {1000 * bare:.1f} ms, added {1000 * (loop - bare):+.1f} ms")
+        record(args.json, "edit_loop", f"{name} p99", 1000 * p99s[cost], "ms")
     print(f"worker log: {workdir / 'worker.log'}")
     return 0 if ok else 1
 
