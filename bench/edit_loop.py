@@ -74,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", choices=("random-1024", "tiny-random"), default="random-1024",
                    help="random-1024: the 1024 px architecture, random weights; tiny-random: 64 px")
     p.add_argument("--device", default="cpu", help="worker and bare render: cpu, cuda, cuda:N")
-    p.add_argument("--json", default=None, help="append p50/p99 rows here (JSON lines)")
+    p.add_argument("--json", default=None, help="append p50/p99 rows here (JSON lines); "
+                   "then a missed target does not fail the command")
     p.add_argument("--smoke", action="store_true",
                    help="seconds, for the tests: tiny-random, a 0.3 MP photo, 3 rounds, werkzeug")
     args = p.parse_args(argv)
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                f"bare {1000 * bare:.1f} ms, added {1000 * (loop - bare):+.1f} ms")
         record(args.json, "edit_loop", f"{name} p99", 1000 * p99s[cost], "ms")
     print(f"worker log: {workdir / 'worker.log'}")
-    return 0 if ok else 1
+    return 0 if ok or args.json else 1  # the run-book records; a missed target is not an error
 
 
 def _recipe(bundle):
