@@ -106,7 +106,7 @@ def bench_throughput(g: Generator, device: torch.device, dtypes: list[str], batc
             for ratio, frac in THROUGHPUT_COSTS:
                 res = max(8, int(g.resolution * frac))
                 runbook.reset_peak_memory(device)
-                t = median_time(lambda r=ratio, s=res, w=wplus: gd.synthesis(w, r, s), repeats, sync)
+                t = median_time(lambda r=ratio, s=res, w=wplus, m=gd: m.synthesis(w, r, s), repeats, sync)
                 mem = runbook.peak_memory_gb(device)
                 flops = 2 * g.macs(ratio, res) * batch / t
                 share = f"{flops / peak:.1%} {peak_name}" if peak else "n/a"

@@ -37,13 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     import skimage.data
 
     from bench.random_weights import bench_bundle
+    from bench.runbook import peak_memory_gb, record, reset_peak_memory
     from shared.recipe.parse import Cost
     from worker.render import inversion, stages
     from worker.render.faces import align_face, paste_back, select_faces
     from worker.render.images import to_uint8
     from worker.render.pipeline import REFINE_MAX_RESOLUTION
-
-    from bench.runbook import peak_memory_gb, record, reset_peak_memory
 
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

@@ -76,16 +76,17 @@ def transition(
 # Named transitions: the only ways the rest of the code changes an item's status.
 
 def start_preview(session: Session, item_id: str, edit_version: int, worker: str,
-                  max_attempts: int | None = None) -> bool:
+                  max_attempts: int | None = None, unheld: bool = False) -> bool:
     """A worker takes the item for a preview (first time, redelivery, or new edits). With
     ``max_attempts``, an item already taken that many times is not taken again (see
     :func:`fail_exhausted`): every delivery counts, Celery's redelivery after a dead pool child
-    included, so a photo that kills its worker cannot be taken forever."""
+    included, so a photo that kills its worker cannot be taken forever. ``unheld``: only if no
+    worker holds it (a worker gathering other messages' items into its pass)."""
 
+    where = {"edit_version": edit_version, **({"worker": None} if unheld else {})}
     return transition(
         session, item_id, S.PREVIEWING, expected={S.QUEUED, S.PREVIEWING},
-        where={"edit_version": edit_version}, worker=worker, attempts=Item.attempts + 1,
-        **_under_cap(max_attempts),
+        where=where, worker=worker, attempts=Item.attempts + 1, **_under_cap(max_attempts),
     )
 
 
@@ -172,12 +173,13 @@ def request_final(session: Session, item_id: str) -> bool:
 
 
 def start_final(session: Session, item_id: str, worker: str,
-                max_attempts: int | None = None) -> bool:
+                max_attempts: int | None = None, unheld: bool = False) -> bool:
     """A worker takes a final render; a redelivered task may take it again (still finalizing),
-    up to ``max_attempts`` takes (see :func:`start_preview`)."""
+    up to ``max_attempts`` takes (see :func:`start_preview`); ``unheld``: only if no worker
+    holds it."""
 
     return _touch(session, item_id, S.FINALIZING, worker=worker, attempts=Item.attempts + 1,
-                  **_under_cap(max_attempts))
+                  **_under_cap(max_attempts), **({"_worker_is": None} if unheld else {}))
 
 
 def _touch(session: Session, item_id: str, status: ItemStatus, **values) -> bool:

@@ -95,18 +95,22 @@ def _face_meta(rt: Runtime, item: Item) -> list:
     return list((latent.meta or {}).get("faces") or [])
 
 
-def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[RenderJob]:
+def claim_previews(rt: Runtime, pairs: list[tuple[str, int]],
+                   unheld: bool = False) -> list[RenderJob]:
     """Take each (item_id, edit_version) that is still waiting for exactly that version. An item
-    taken ``max_attempts`` times already fails ``worker_lost`` instead."""
-    jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v)), "claim preview")
+    taken ``max_attempts`` times already fails ``worker_lost`` instead. ``unheld``: items of
+    other messages gathered into this pass, taken only if nobody holds them (else left alone)."""
+    jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v), unheld), "claim preview")
             for i, v in pairs)
     return [job for job in jobs if job is not None]
 
 
-def _claim_preview(rt: Runtime, item_id: str, version: int) -> RenderJob | None:
+def _claim_preview(rt: Runtime, item_id: str, version: int, unheld: bool = False) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
-        if not states.start_preview(session, item_id, version, rt.worker_name, cap):
+        if not states.start_preview(session, item_id, version, rt.worker_name, cap, unheld):
+            if unheld:
+                return None
             if states.fail_exhausted(session, item_id, ItemStatus.PREVIEWING, cap, version):
                 log.warning("preview of %s v%s failed: taken %d times already", item_id,
                             version, cap, extra={"item_id": item_id})
@@ -139,17 +143,21 @@ def _upload_type(session, item: Item) -> str | None:
     return session.scalar(select(Blob.content_type).where(Blob.id == item.upload_blob_id))
 
 
-def claim_finals(rt: Runtime, item_ids: list[str]) -> list[RenderJob]:
+def claim_finals(rt: Runtime, item_ids: list[str], unheld: bool = False) -> list[RenderJob]:
     """Take each item that is (still) finalizing; its latent must exist. An item taken
-    ``max_attempts`` times already fails ``worker_lost`` instead."""
-    jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i)), "claim final") for i in item_ids)
+    ``max_attempts`` times already fails ``worker_lost`` instead. ``unheld``: as
+    :func:`claim_previews`."""
+    jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i), unheld), "claim final")
+            for i in item_ids)
     return [job for job in jobs if job is not None]
 
 
-def _claim_final(rt: Runtime, item_id: str) -> RenderJob | None:
+def _claim_final(rt: Runtime, item_id: str, unheld: bool = False) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
-        if not states.start_final(session, item_id, rt.worker_name, cap):
+        if not states.start_final(session, item_id, rt.worker_name, cap, unheld):
+            if unheld:
+                return None
             if states.fail_exhausted(session, item_id, ItemStatus.FINALIZING, cap):
                 log.warning("final of %s failed: taken %d times already", item_id, cap,
                             extra={"item_id": item_id})
