@@ -19,10 +19,10 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 
-from flask import Response, request
+from flask import Response, request, url_for
 from sqlalchemy import func, select
 
-from shared.items.events import BATCH_COMPLETED
+from shared.items.events import BATCH_COMPLETED, ITEM_PREVIEW_READY
 from shared.items.states import TERMINAL, batch_status, status_counts
 from shared.platform.nudges import Waiter
 from shared.store.tables import Event, Item, utcnow
@@ -53,7 +53,17 @@ def _snapshot(session, batch_id: str) -> tuple[dict, bool]:
     return data, finished
 
 
-def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int) -> Iterator[str]:
+def _with_url(kind: str, data: dict, preview_url: str) -> dict:
+    """A preview's event carries the URL of that version's image (``preview_url`` with the
+    item's id in place of ``{item}``): the editor loads it at once, with no item read first."""
+    if kind != ITEM_PREVIEW_READY or "item_id" not in data:
+        return data
+    url = preview_url.replace("{item}", data["item_id"])
+    return {**data, "preview_url": f"{url}?v={data.get('edit_version', 0)}"}
+
+
+def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int,
+            preview_url: str = "") -> Iterator[str]:
     deadline = time.monotonic() + timeout
     heartbeat = svc.settings.sse_heartbeat_seconds
     yield f"retry: {int(POLL_SECONDS * 4000)}\n\n"
@@ -70,7 +80,8 @@ def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int) -> I
     quiet_since = time.monotonic()
     waiter = Waiter(svc.settings.redis_url, batch_id)
     try:
-        yield from _follow(svc, batch_id, sent, deadline, heartbeat, quiet_since, waiter)
+        yield from _follow(svc, batch_id, sent, deadline, heartbeat, quiet_since, waiter,
+                           preview_url)
     finally:
         waiter.close()
 
@@ -135,7 +146,7 @@ def _read(session, batch_id: str, sent: _Sent) -> list:
 
 
 def _follow(svc: Services, batch_id: str, sent: _Sent, deadline: float, heartbeat: float,
-            quiet_since: float, waiter: Waiter) -> Iterator[str]:
+            quiet_since: float, waiter: Waiter, preview_url: str = "") -> Iterator[str]:
     """Events not ``sent`` yet as they are committed: read at once when the worker nudges the
     batch (shared.platform.nudges), else every POLL_SECONDS."""
     while time.monotonic() < deadline:
@@ -147,7 +158,8 @@ def _follow(svc: Services, batch_id: str, sent: _Sent, deadline: float, heartbea
             return
         for event_id, kind, data in events:
             sent.mark(event_id, time.monotonic())
-            yield _frame(kind, data, event_id)
+            yield _frame(kind, _with_url(kind, data, preview_url) if preview_url else data,
+                         event_id)
             if kind == BATCH_COMPLETED:
                 return
         sent.settle(time.monotonic())
@@ -167,7 +179,10 @@ def batch_events(batch_id: str):
     timeout = int_param(request.args.get("timeout"), "timeout", 1, limit, limit)
     resume = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     cursor = int_param(resume, "Last-Event-ID", 0, 2**63 - 1, 0) if resume else None
-    response = Response(_stream(svc, batch_id, cursor, timeout), mimetype="text/event-stream")
+    preview_url = url_for("api.item_preview", item_id="{item}", _external=True).replace(
+        "%7Bitem%7D", "{item}")
+    response = Response(_stream(svc, batch_id, cursor, timeout, preview_url),
+                        mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response

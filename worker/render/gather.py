@@ -43,7 +43,7 @@ def enabled(rt: Runtime) -> bool:
 def previews(rt: Runtime, jobs: list[RenderJob]) -> list[RenderJob]:
     """Other messages' previews taken into this pass (already claimed, as ``RenderJob``s)."""
     limit = rt.settings.render_batch_size
-    if not enabled(rt) or limit <= len(jobs) or not jobs or any(j.latent is None for j in jobs):
+    if not _may_gather(rt, jobs, limit) or any(j.latent is None for j in jobs):
         return []
     costs = {(j.cost.channels, j.cost.resolution) for j in jobs}
 
@@ -59,7 +59,7 @@ def previews(rt: Runtime, jobs: list[RenderJob]) -> list[RenderJob]:
 def finals(rt: Runtime, jobs: list[RenderJob]) -> list[RenderJob]:
     """Other messages' finals taken into this pass."""
     limit = rt.settings.final_batch_size
-    if not enabled(rt) or limit <= len(jobs) or not jobs:
+    if not _may_gather(rt, jobs, limit):
         return []
     costs = {(j.cost.channels, j.cost.resolution) for j in jobs}
 
@@ -71,6 +71,12 @@ def finals(rt: Runtime, jobs: list[RenderJob]) -> list[RenderJob]:
 
     return _gather(rt, jobs, limit, find,
                    lambda pairs: store.claim_finals(rt, [i for i, _ in pairs], unheld=True))
+
+
+def _may_gather(rt: Runtime, jobs: list[RenderJob], limit: int) -> bool:
+    """Room in the pass, and no retake in it: a group taken again after its worker died is
+    rendered alone (pipeline._isolate_retakes), never with others' items."""
+    return enabled(rt) and 0 < len(jobs) < limit and all(j.attempt <= 1 for j in jobs)
 
 
 def _gather(rt: Runtime, jobs: list[RenderJob], limit: int,
@@ -96,8 +102,9 @@ def _gather(rt: Runtime, jobs: list[RenderJob], limit: int,
 
 
 def _waiting(rt: Runtime, status_clause, cost_column) -> list[tuple]:
-    """(id, edit_version, cost, owner) of sent, unheld items with a latent of this worker's
-    model, oldest sent first."""
+    """(id, edit_version, cost, owner) of sent, unheld, never taken items (a retake is not
+    gathered: it may be what killed a worker) with a latent of this worker's model, oldest
+    sent first."""
     if rt.model_name == rt.settings.model:  # the default config's queue carries model NULL too
         model = or_(Batch.model_name.is_(None), Batch.model_name == rt.model_name)
     else:
@@ -107,7 +114,7 @@ def _waiting(rt: Runtime, status_clause, cost_column) -> list[tuple]:
             select(Item.id, Item.edit_version, cost_column, Batch.owner_id)
             .join(Batch, Batch.id == Item.batch_id).join(Latent, Latent.item_id == Item.id)
             .where(status_clause, Item.worker.is_(None), Item.enqueued_at.is_not(None),
-                   Latent.model_name == rt.model_name, model)
+                   Item.attempts == 0, Latent.model_name == rt.model_name, model)
             .order_by(Item.enqueued_at, Item.id).limit(SCAN)).all())
 
 
