@@ -43,7 +43,7 @@ SECTIONS: tuple[tuple[str, list[str], list[str], int], ...] = (
     ("model", ["--no-cpu", "--device", "cuda", "--dtypes", "fp32,bf16", "--batches", "1,8,32",
                "--repeats", "5"], ["--smoke", "--dtypes", "fp32,bf16"], 150),
     ("edit_loop", ["--device", "cuda", "--rounds", "30", "--threads", "4"],
-     ["--smoke", "--threads", "1", "--rounds", "2"], 180),
+     ["--smoke", "--threads", "1", "--rounds", "2", "--clients", "pushed,longpoll"], 180),
     ("photo_pipeline", ["--model", "random-1024", "--device", "cuda", "--steps", "2"],
      ["--smoke", "--threads", "1"], 90),
     ("evaluate", ["--inception-only", "--device", "cuda", "--batch", "64"],
