@@ -159,3 +159,30 @@ def test_finals_are_gathered_with_their_own_limit(runtime, two, photos):
     assert _item(runtime, b).status == "done" and _item(runtime, c).status == "finalizing"
     assert pipeline.run_finals(runtime, [b]).skipped == [b]
     assert pipeline.run_finals(runtime, [c]).completed == [c]
+
+
+def test_a_pass_that_dies_gives_the_gathered_items_back(runtime, two, monkeypatch):
+    """The database goes away mid-pass (not the items' fault): the task dies and gives back its
+    own message's items (worker.process.tasks); the pass gives back what it gathered, unsent,
+    so the reconciler sends it again. Nothing is lost, nothing stays held."""
+    from sqlalchemy.exc import OperationalError
+
+    from worker.process import tasks
+    from worker.render import runtime as runtime_module
+    from worker.render import stages
+
+    (ua, a), (ub, b) = two
+    _gathering(runtime, "on")
+    va, vb = _edit(runtime, ua, a, EDITS_A), _edit(runtime, ub, b, EDITS_B)
+
+    def database_gone(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(stages, "render", database_gone)
+    monkeypatch.setattr(runtime_module, "_current", runtime)
+    with pytest.raises(OperationalError):
+        tasks.render_previews([[a, va]])
+    for item, version in ((a, va), (b, vb)):
+        row = _item(runtime, item)
+        assert (row.status, row.worker, row.enqueued_at, row.edit_version) == \
+            ("queued", None, None, version)
