@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name:16s} {seconds * 1000:9.1f} ms")
     slowest = max(times, key=times.get)
     print(f"slowest stage: {slowest} ({times[slowest]:.2f} s)")
-    total = sum(v for k, v in times.items() if k != "refine_per_step") + \
-        times.get("refine_per_step", 0.0) * args.steps
+    refine = times.get("refine_per_step", 0.0) * args.steps
+    total = sum(v for k, v in times.items() if k != "refine_per_step") + refine
     print(f"photos per minute (one at a time): {60 / total:.1f}")
     record(args.json, "photo_pipeline", f"{args.model} {width * height / 1e6:.1f} MP, "
            f"{args.steps} refine steps", 60 / total, "photos/min",

@@ -62,8 +62,8 @@ GIVE_UP = frozenset({"failed", "canceled"})
 
 
 def _preview_of(item, version: int) -> bool:
-    return item.edit_version >= version and item.status in SHOWABLE and \
-        item.preview_blob_id is not None
+    return (item.edit_version >= version and item.status in SHOWABLE
+            and item.preview_blob_id is not None)
 
 
 def _wait_for_preview(svc, session, owner_id: int, item, version: int, seconds: int):
