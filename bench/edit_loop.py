@@ -105,25 +105,39 @@ def big_photo(megapixels: float) -> tuple[str, bytes, str]:
 
 
 class EventStream:
-    """The batch's server-sent events, read in a thread: (kind, data) pairs in a queue."""
+    """The batch's server-sent events, read in a thread: (kind, data) pairs in a queue. When the
+    server ends the stream (``sse_max_seconds``) it reconnects from the last event id, as a
+    browser's EventSource does."""
 
     def __init__(self, url: str, token: str):
         self.events: queue.Queue = queue.Queue()
-        self.response = requests.get(url, headers={"Authorization": f"Bearer {token}"},
-                                     stream=True, timeout=(5, None))
-        self.response.raise_for_status()
+        self.url, self.headers = url, {"Authorization": f"Bearer {token}"}
+        self.last_id: str | None = None
+        self.closed = False
+        self.response = self._open()
         threading.Thread(target=self._read, daemon=True).start()
 
+    def _open(self) -> requests.Response:
+        headers = dict(self.headers, **({"Last-Event-ID": self.last_id} if self.last_id else {}))
+        response = requests.get(self.url, headers=headers, stream=True, timeout=(5, None))
+        response.raise_for_status()
+        return response
+
     def _read(self) -> None:
-        kind = None
-        try:
-            for line in self.response.iter_lines(decode_unicode=True):
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: ") and kind:
-                    self.events.put((kind, json.loads(line[6:])))
-        except Exception:  # closed at the end
-            pass
+        while not self.closed:
+            kind = None
+            try:
+                for line in self.response.iter_lines(decode_unicode=True):
+                    if line.startswith("id: "):
+                        self.last_id = line[4:]
+                    elif line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: ") and kind:
+                        self.events.put((kind, json.loads(line[6:])))
+                if not self.closed:
+                    self.response = self._open()
+            except Exception:  # closed at the end
+                return
 
     def wait_preview(self, item_id: str, version: int, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -137,6 +151,7 @@ class EventStream:
                 return
 
     def close(self) -> None:
+        self.closed = True
         self.response.close()
 
 

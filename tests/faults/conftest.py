@@ -296,6 +296,8 @@ def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
             task_soft_time_limit=16, task_hard_time_limit=18, db_retry_seconds=30,
             redis_connect_timeout=1.0, redis_socket_timeout=3.0, redis_publish_timeout=0.5,
             batch_queue_cap=16, log_json=True,
+            # ANYCOST_FAULTS_GATHER=on: the same faults with micro-batching (worker.render.gather)
+            render_gather=os.environ.get("ANYCOST_FAULTS_GATHER", "auto"),
         )
         app = create_app(settings)
         app.config["VALIDATE_RESPONSES"] = True  # answers under faults match the document too

@@ -32,10 +32,10 @@ def _user(rt, name: str) -> int:
         return user.id
 
 
-def _item_with_latent(rt, owner: int, photo: bytes) -> str:
+def _item_with_latent(rt, owner: int, photo: bytes, recipe: dict = RECIPE) -> str:
     """One photo's batch, previewed without gathering: the item has its latent."""
     batch_id = batches_for(rt).create_batch(owner, [Upload("p.png", photo, "image/png")],
-                                            parse_recipe(RECIPE, 64))
+                                            parse_recipe(recipe, 64))
     (item,) = items_of(rt, batch_id)
     assert pipeline.run_previews(rt, [(item.id, 0)]).completed == [item.id]
     return item.id
@@ -159,6 +159,20 @@ def test_finals_are_gathered_with_their_own_limit(runtime, two, photos):
     assert _item(runtime, b).status == "done" and _item(runtime, c).status == "finalizing"
     assert pipeline.run_finals(runtime, [b]).skipped == [b]
     assert pipeline.run_finals(runtime, [c]).completed == [c]
+
+
+def test_finals_that_refine_are_not_gathered(runtime, two, photos):
+    """Refining is per item and slow: gathered, it would only push a task to its time limit."""
+    (ua, a), (ub, b) = two
+    uc = _user(runtime, "third")
+    c = _item_with_latent(runtime, uc, photos[0], {**RECIPE, "refine_steps": 1})
+    _gathering(runtime, "on")
+    for user, item in ((ua, a), (uc, c), (ub, b)):
+        batches_for(runtime).finalize_item(user, item)
+    assert pipeline.run_finals(runtime, [a]).completed == [a, b]  # not c, which refines
+    assert _item(runtime, c).status == "finalizing"
+    assert pipeline.run_finals(runtime, [c]).completed == [c]  # alone: nothing joins it
+    assert _item(runtime, c).status == "done"
 
 
 def test_a_pass_that_dies_gives_the_gathered_items_back(runtime, two, monkeypatch):

@@ -59,7 +59,9 @@ def previews(rt: Runtime, jobs: list[RenderJob]) -> list[RenderJob]:
 def finals(rt: Runtime, jobs: list[RenderJob]) -> list[RenderJob]:
     """Other messages' finals taken into this pass."""
     limit = rt.settings.final_batch_size
-    if not _may_gather(rt, jobs, limit):
+    # Refining optimises each item on its own (seconds a step on a CPU): gathered, it would
+    # only lengthen this task towards its time limit, for a render that is a small part of it.
+    if not _may_gather(rt, jobs, limit) or any(j.recipe.refine_steps > 0 for j in jobs):
         return []
     costs = {(j.cost.channels, j.cost.resolution) for j in jobs}
 
@@ -67,6 +69,7 @@ def finals(rt: Runtime, jobs: list[RenderJob]) -> list[RenderJob]:
 
     def find(exclude: set[str], room: int) -> list[tuple[str, int]]:
         rows = _waiting(rt, Item.status == ItemStatus.FINALIZING.value, Item.final_cost)
+        rows = [r for r in rows if not int((r.recipe or {}).get("refine_steps") or 0)]
         return _pick(rows, costs, exclude, room, turns)
 
     return _gather(rt, jobs, limit, find,
@@ -102,7 +105,7 @@ def _gather(rt: Runtime, jobs: list[RenderJob], limit: int,
 
 
 def _waiting(rt: Runtime, status_clause, cost_column) -> list[tuple]:
-    """(id, edit_version, cost, owner) of sent, unheld, never taken items (a retake is not
+    """(id, edit_version, cost, owner, batch recipe) of sent, unheld, never taken items (a retake is not
     gathered: it may be what killed a worker) with a latent of this worker's model, oldest
     sent first."""
     if rt.model_name == rt.settings.model:  # the default config's queue carries model NULL too
@@ -111,7 +114,7 @@ def _waiting(rt: Runtime, status_clause, cost_column) -> list[tuple]:
         model = Batch.model_name == rt.model_name
     with rt.sessions() as session:
         return list(session.execute(
-            select(Item.id, Item.edit_version, cost_column, Batch.owner_id)
+            select(Item.id, Item.edit_version, cost_column, Batch.owner_id, Batch.recipe)
             .join(Batch, Batch.id == Item.batch_id).join(Latent, Latent.item_id == Item.id)
             .where(status_clause, Item.worker.is_(None), Item.enqueued_at.is_not(None),
                    Item.attempts == 0, Latent.model_name == rt.model_name, model)
@@ -136,7 +139,7 @@ def _pick(rows: list[tuple], costs: set[tuple[float, int]], exclude: set[str],
     each already has in the pass (``turns``), each user's oldest first."""
     turn = dict(turns)
     ranked = []
-    for index, (item_id, version, cost, owner) in enumerate(rows):
+    for index, (item_id, version, cost, owner, _recipe) in enumerate(rows):
         if item_id in exclude or not cost:
             continue
         if (float(cost["channels"]), int(cost["resolution"])) not in costs:
