@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     parser.add_argument("--megapixels", type=float, default=12.0, help="size of the photo")
+    parser.add_argument("--weights-dir", default=None, help="default: a temporary folder")
     parser.add_argument("--json", default=None, help="append the photos/min row here (JSON lines)")
     parser.add_argument("--smoke", action="store_true", help="seconds: tiny-random, 0.5 MP, 1 step")
     args = parser.parse_args(argv)
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
 
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    bundle = bench_bundle(args.model, device)
+    bundle = bench_bundle(args.model, device, args.weights_dir)
     height = round((args.megapixels * 1e6 * 3 / 4) ** 0.5)  # 4:3, 12 MP = 4000 x 3000
     width = height * 4 // 3
     big = Image.fromarray(skimage.data.astronaut()).resize((height, height), Image.Resampling.LANCZOS)
