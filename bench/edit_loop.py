@@ -3,15 +3,19 @@
     python -m bench.edit_loop                      # 1024 px architecture, random weights, 12 MP
     python -m bench.edit_loop --rounds 15 --threads 2
 
-Loop (what the portal's editor does): PATCH the item's edits (with the preview cost) over HTTP,
-wait for the item's ``item.preview_ready`` of that edit version on the batch's event stream
-(``GET /api/v1/batches/<id>/events``, server-sent events), GET the preview image of that
-version (then the item's JSON, off the loop's path, as the editor does).
+Loops (``--clients``, each round in turn): ``pushed``, what the portal's editor does: PATCH the
+item's edits (with the preview cost) over HTTP, wait for the item's ``item.preview_ready`` of
+that edit version on the batch's event stream (``GET /api/v1/batches/<id>/events``,
+server-sent events), GET the preview image of that version (then the item's JSON, off the
+loop's path); ``longpoll``, an API client without an event stream: PATCH, then one
+``GET .../preview?v=N&wait=30``; ``polling``, the same client before the long-poll: PATCH, read
+the item every 20 ms until that version is ready, GET the image.
 System: the web app as deployed (gunicorn, 2 gthread processes; ``--web thread``: werkzeug in
 this process), a private Redis, one Celery worker process, SQLite. Bare: in this process, the same edit and forward pass at the same cost on the same
 latent, nothing around it. The two alternate round by round (never at the same time) and use
-the same number of torch threads, so a busy spell of the shared machine hits both. Prints p50s,
-their ratio and the target: loop p50 <= 1.3 x bare p50 + 25 ms.
+the same number of torch threads, so a busy spell of the shared machine hits both. Prints p50
+and p99 of each loop and the time added to the bare render's p50, against issue 21's targets
+(pushed <= 15 ms, API clients <= 25 ms).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import requests
 import torch
 from PIL import Image
 
+from bench.runbook import percentile, record
 from shared.platform.settings import Settings
 from shared.recipe.parse import Cost
 from tests.support.stack import (
@@ -45,7 +50,17 @@ from tests.support.stack import (
 REPO = Path(__file__).resolve().parent.parent
 
 COSTS = (Cost(0.5, 256), Cost(0.25, 128))
-TARGET_RATIO, TARGET_MS = 1.3, 25.0
+
+
+def costs_for(resolution: int) -> tuple[Cost, ...]:
+    """COSTS for the 1024 px model; for a smaller one the same channels at the same fractions of
+    its resolution (at least the smallest it allows)."""
+    from shared.recipe.parse import min_resolution
+
+    if resolution == 1024:
+        return COSTS
+    low = min_resolution(resolution)
+    return tuple(Cost(c.channels, max(low, c.resolution * resolution // 1024)) for c in COSTS)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,7 +74,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "werkzeug's server in this process (shares the GIL with the client)")
     p.add_argument("--trace", action="store_true",
                    help="also print the p50 of each phase of a round and of the worker's stages")
-    return p.parse_args(argv)
+    p.add_argument("--clients", default="pushed,longpoll,polling",
+                   help="loops to time, in turn each round: pushed (the portal: PATCH, SSE event, "
+                        "GET image), longpoll (PATCH, GET preview?v=N&wait), polling (PATCH, "
+                        "GET item every 20 ms, GET image)")
+    p.add_argument("--model", choices=("random-1024", "tiny-random"), default="random-1024",
+                   help="random-1024: the 1024 px architecture, random weights; tiny-random: 64 px")
+    p.add_argument("--device", default="cpu", help="worker and bare render: cpu, cuda, cuda:N")
+    p.add_argument("--json", default=None, help="append p50/p99 rows here (JSON lines); "
+                   "then a missed target does not fail the command")
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds, for the tests: tiny-random, a 0.3 MP photo, 3 rounds, werkzeug")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.model, args.megapixels, args.rounds, args.web = "tiny-random", 0.3, 3, "thread"
+    return args
 
 
 def big_photo(megapixels: float) -> tuple[str, bytes, str]:
@@ -76,25 +105,39 @@ def big_photo(megapixels: float) -> tuple[str, bytes, str]:
 
 
 class EventStream:
-    """The batch's server-sent events, read in a thread: (kind, data) pairs in a queue."""
+    """The batch's server-sent events, read in a thread: (kind, data) pairs in a queue. When the
+    server ends the stream (``sse_max_seconds``) it reconnects from the last event id, as a
+    browser's EventSource does."""
 
     def __init__(self, url: str, token: str):
         self.events: queue.Queue = queue.Queue()
-        self.response = requests.get(url, headers={"Authorization": f"Bearer {token}"},
-                                     stream=True, timeout=(5, None))
-        self.response.raise_for_status()
+        self.url, self.headers = url, {"Authorization": f"Bearer {token}"}
+        self.last_id: str | None = None
+        self.closed = False
+        self.response = self._open()
         threading.Thread(target=self._read, daemon=True).start()
 
+    def _open(self) -> requests.Response:
+        headers = dict(self.headers, **({"Last-Event-ID": self.last_id} if self.last_id else {}))
+        response = requests.get(self.url, headers=headers, stream=True, timeout=(5, None))
+        response.raise_for_status()
+        return response
+
     def _read(self) -> None:
-        kind = None
-        try:
-            for line in self.response.iter_lines(decode_unicode=True):
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: ") and kind:
-                    self.events.put((kind, json.loads(line[6:])))
-        except Exception:  # closed at the end
-            pass
+        while not self.closed:
+            kind = None
+            try:
+                for line in self.response.iter_lines(decode_unicode=True):
+                    if line.startswith("id: "):
+                        self.last_id = line[4:]
+                    elif line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: ") and kind:
+                        self.events.put((kind, json.loads(line[6:])))
+                if not self.closed:
+                    self.response = self._open()
+            except Exception:  # closed at the end
+                return
 
     def wait_preview(self, item_id: str, version: int, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -108,6 +151,7 @@ class EventStream:
                 return
 
     def close(self) -> None:
+        self.closed = True
         self.response.close()
 
 
@@ -141,12 +185,49 @@ def editor_round(api: ApiClient, stream: EventStream, item_id: str, value: float
     return end - start
 
 
+def longpoll_round(api: ApiClient, item_id: str, value: float, cost: Cost) -> float:
+    """An API client without an event stream, the preview lane's way: PATCH, then one GET of
+    the preview that waits until that version is stored (``?v=N&wait=S``)."""
+    start = time.perf_counter()
+    r = api.http.patch(f"{api.base}/items/{item_id}/edits",
+                       json={"edits": {"smiling": value}, "preview": cost.as_dict()})
+    version = api._check(r, 202).json()["edit_version"]
+    image = api._check(api.http.get(f"{api.base}/items/{item_id}/preview?v={version}&wait=30"),
+                       200)
+    assert image.content and image.headers["X-Edit-Version"] == str(version)
+    return time.perf_counter() - start
+
+
+def polling_round(api: ApiClient, item_id: str, value: float, cost: Cost,
+                  every: float = 0.02) -> float:
+    """An API client without an event stream, the way before the long-poll: PATCH, read the
+    item every ``every`` seconds until that version's preview is ready, GET the image."""
+    start = time.perf_counter()
+    r = api.http.patch(f"{api.base}/items/{item_id}/edits",
+                       json={"edits": {"smiling": value}, "preview": cost.as_dict()})
+    version = api._check(r, 202).json()["edit_version"]
+    while True:
+        item = api._check(api.http.get(f"{api.base}/items/{item_id}"), 200).json()
+        if item["status"] == "preview_ready" and item["edit_version"] >= version:
+            break
+        if item["status"] == "failed":
+            raise SystemExit(f"the item failed: {item['error']}")
+        time.sleep(every)
+    assert api._check(api.http.get(item["preview_url"]), 200).content
+    return time.perf_counter() - start
+
+
+API_ROUNDS = {"longpoll": longpoll_round, "polling": polling_round}
+ADDED_TARGET_MS = {"pushed": 15.0, "longpoll": 25.0, "polling": 25.0}
+
+
 def bare_round(bundle, latent: torch.Tensor, value: float, cost: Cost) -> float:
+    """The same edit and forward pass, the image back in host memory (as the worker needs it)."""
     from worker.render import stages
 
     start = time.perf_counter()
     with torch.inference_mode():
-        stages.render(bundle, stages.edit(bundle, latent, {"31_Smiling": value}), cost)
+        stages.render(bundle, stages.edit(bundle, latent, {"31_Smiling": value}), cost).cpu()
     return time.perf_counter() - start
 
 
@@ -164,15 +245,17 @@ def main(argv: list[str] | None = None) -> int:
 
     redis_url = session_server().url(0)  # private: never flush a Redis someone else uses
     workdir = Path(tempfile.mkdtemp(prefix="anycost-edit-loop-"))
-    weights_dir = args.weights_dir or str(workdir / "weights-1024")
-    model = install_random_1024(weights_dir)
+    weights_dir = args.weights_dir or str(workdir / "weights")
+    model = install_random_1024(weights_dir) if args.model == "random-1024" else "tiny-random"
     database_url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade(database_url)
     settings = Settings(database_url=database_url, redis_url=redis_url, model=model,
                         weights_dir=weights_dir, torch_threads=args.threads, render_batch_size=1,
+                        device=args.device,
                         task_soft_time_limit=3000, task_hard_time_limit=3600)
     torch.set_num_threads(args.threads)
-    bundle = load_bundle(model, weights_dir, device="cpu")
+    bundle = load_bundle(model, weights_dir, device=args.device)
+    costs = costs_for(bundle.resolution)
     photo = big_photo(args.megapixels)
     with Image.open(io.BytesIO(photo[1])) as im:
         size = im.size
@@ -190,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             token = create_token(session, create_user(session, "bench"))
         api = ApiClient(server.url, token)
         worker.wait_ready(timeout=1800)
-        recipe = {"edits": {"smiling": 0.2}, "preview": COSTS[0].as_dict(), "output": "photo"}
+        recipe = {"edits": {"smiling": 0.2}, "preview": costs[0].as_dict(), "output": "photo"}
         created = api.submit([photo], recipe)
         batch = api.wait(created["id"], settled("preview_ready", "failed"), timeout=1800)
         item = batch["items"][0]
@@ -203,18 +286,26 @@ def main(argv: list[str] | None = None) -> int:
         crops = [f.rgb for f in stages.prepare_faces(rgb, bundle, _recipe(bundle))][:1]
         with torch.inference_mode():
             latent = stages.encode(bundle, crops, bundle.device)
-        results = {}
-        for cost in COSTS:
-            loops, bares, trace = [], [], {}
+        clients = args.clients.split(",")
+        results: dict = {}
+        for cost in costs:
+            loops: dict[str, list[float]] = {c: [] for c in clients}
+            bares, trace = [], {}
             for n in range(args.rounds + 2):  # two warm-up rounds per cost
                 value = 0.6 if n % 2 else -0.6
-                loop = editor_round(api, stream, item["id"], value, cost,
-                                    trace if args.trace and n >= 2 else None)
+                for client in clients:  # one after the other, never at the same time
+                    if client == "pushed":
+                        loop = editor_round(api, stream, item["id"], value, cost,
+                                            trace if args.trace and n >= 2 else None)
+                    else:
+                        loop = API_ROUNDS[client](api, item["id"], -value, cost)
+                    if n >= 2:
+                        loops[client].append(loop)
                 bare = bare_round(bundle, latent, value, cost)
                 if n >= 2:
-                    loops.append(loop)
                     bares.append(bare)
-            results[cost] = (statistics.median(loops), statistics.median(bares))
+            results[cost] = ({c: (statistics.median(v), percentile(v, 99)) for c, v in loops.items()},
+                             statistics.median(bares))
             if args.trace:
                 print(f"{cost.channels:g}/{cost.resolution} p50 ms: " + ", ".join(
                     f"{name} {1000 * statistics.median(v):.1f}" for name, v in trace.items()))
@@ -229,15 +320,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"preview image: {preview_bytes / 1e3:.0f} kB (first), {last_preview / 1e3:.0f} kB "
           "(last)")
     ok = True
-    for cost, (loop, bare) in results.items():
-        limit = TARGET_RATIO * bare + TARGET_MS / 1000
-        ok &= loop <= limit
-        print(f"{cost.channels:g} channels, {cost.resolution} px: editor loop p50 "
-              f"{1000 * loop:7.1f} ms, bare render p50 {1000 * bare:7.1f} ms, ratio "
-              f"{loop / bare:5.2f}, added {1000 * (loop - bare):+6.1f} ms; target "
-              f"<= {1000 * limit:.1f} ms: {'met' if loop <= limit else 'MISSED'}")
+    print("added = loop p50 - bare p50; targets (issue 21): pushed <= 15 ms, API clients <= 25 ms")
+    for cost, (per_client, bare) in results.items():
+        for client, (p50, p99) in per_client.items():
+            added = p50 - bare
+            target = ADDED_TARGET_MS[client]
+            ok &= 1000 * added <= target
+            print(f"{cost.channels:g}/{cost.resolution} {client:>8}: loop p50 {1000 * p50:7.1f} ms, "
+                  f"p99 {1000 * p99:7.1f} ms, bare p50 {1000 * bare:7.1f} ms, added "
+                  f"{1000 * added:+6.1f} ms (target {target:.0f}: "
+                  f"{'met' if 1000 * added <= target else 'MISSED'})")
+            name = f"{cost.channels:g}/{cost.resolution} {client}"
+            record(args.json, "edit_loop", f"{name} p50", 1000 * p50, "ms",
+                   f"bare {1000 * bare:.1f} ms, added {1000 * added:+.1f} ms")
+            record(args.json, "edit_loop", f"{name} p99", 1000 * p99, "ms")
     print(f"worker log: {workdir / 'worker.log'}")
-    return 0 if ok else 1
+    return 0 if ok or args.json else 1  # the run-book records; a missed target is not an error
 
 
 def _recipe(bundle):

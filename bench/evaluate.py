@@ -3,6 +3,7 @@ cost) and what they cost on this machine (seconds per 1k images), measured side 
 
     python -m bench.evaluate                      # defaults: FID n=16, consistency n=64, PPL n=16
     python -m bench.evaluate --fid-n 64 --threads 2
+    python -m bench.evaluate --inception-only --device cuda --json rows.jsonl   # the run-book's part
 
 FID's reference is the full model's own samples (no data set needed). LPIPS uses the VGG16 file
 at ANYCOST_LPIPS_VGG_PATH when it exists; otherwise a seeded random VGG16 of the same layout is
@@ -51,6 +52,29 @@ def _timed(fn, warm: bool = False):
     return out, time.perf_counter() - t0
 
 
+def inception_rate(settings: Settings, device: torch.device, batch: int, repeats: int,
+                   json_path: str | None) -> int:
+    """Inception (FID's feature network) images/s on ``device``: ``batch`` random 256 px images
+    per call (resized to 299 as in every FID), best of ``repeats`` after a warm-up."""
+    from bench.runbook import peak_memory_gb, record, reset_peak_memory
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    inception = load_inception(settings.inception_path, settings.inception_sha256, device)
+    images = torch.rand(batch, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    inception.features(images, batch)  # warm-up
+    reset_peak_memory(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        inception.features(images, batch)
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    print(f"Inception on {device}: {batch / best:.1f} images/s (batch {batch}, 256 px in)")
+    record(json_path, "evaluate", f"Inception features, batch {batch}", batch / best, "img/s",
+           "256 px in, 299 px net", peak_memory_gb(device))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--fid-n", type=int, default=16)
@@ -58,9 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ppl-n", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--weights-dir", default=None)
+    p.add_argument("--device", default="cpu", help="where Inception runs (--inception-only)")
+    p.add_argument("--inception-only", action="store_true",
+                   help="only Inception's images/s (256 px inputs, batch --batch) and peak memory")
+    p.add_argument("--batch", type=int, default=64, help="Inception batch (--inception-only)")
+    p.add_argument("--json", default=None, help="append the Inception row here (JSON lines)")
+    p.add_argument("--smoke", action="store_true", help="seconds: --inception-only, 4 images")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = Settings.from_env()
+    if args.smoke or args.inception_only:
+        return inception_rate(settings, torch.device(args.device), 4 if args.smoke else args.batch,
+                              1 if args.smoke else 5, args.json)
     tmp = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
     bundle = load_bundle("tiny-random", args.weights_dir or str(tmp / "weights"), device="cpu")
     costs = all_costs(bundle.resolution)

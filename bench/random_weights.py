@@ -54,13 +54,13 @@ def install_random_1024(directory: str | Path, seed: int = 0) -> str:
 BENCH_MODELS = ("random-1024", "tiny-random")
 
 
-def bench_bundle(model: str):
-    """A CPU bundle for a bench's ``--model``: ``random-1024`` (the 1024 px architecture with
+def bench_bundle(model: str, device="cpu", folder: str | None = None):
+    """A bundle (on ``device``) for a bench's ``--model``: ``random-1024`` (the 1024 px architecture with
     random weights, installed here) or ``tiny-random``, in a fresh temporary weights folder."""
     import tempfile
 
     from worker.anycost.bundle import load_bundle
 
-    folder = tempfile.mkdtemp(prefix="bench-weights-")
+    folder = folder or tempfile.mkdtemp(prefix="bench-weights-")
     name = install_random_1024(folder) if model == "random-1024" else "tiny-random"
-    return load_bundle(name, folder, device="cpu")
+    return load_bundle(name, folder, device=str(device))

@@ -4,6 +4,7 @@ processes (1 torch thread each), with batched rendering on (render_batch_size 8)
     python -m bench.scale            # 24 items per run, tiny-random
     python -m bench.scale --quick    # 8 items per run
     python -m bench.scale --n 48 --repeat 2
+    python -m bench.scale --edits 8 --seconds 20   # one worker, 8 users editing: gather off/on
 
 Each run: fresh worker processes (started and warmed up before the clock starts), one HTTP
 submit of the same batch of real photos with ``auto_finalize`` (each item: decode, faces,
@@ -53,6 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a Redis the bench may flush (default: a private redis-server it starts)")
     p.add_argument("--pg-admin-url", default=PG_ADMIN)
     p.add_argument("--weights-dir", default=None, help="default: a temporary directory")
+    p.add_argument("--edits", type=int, default=0,
+                   help="instead: previews/s of ONE worker while this many users edit at once, "
+                        "with gathering off (batch 1) and on (batch --edit-batch)")
+    p.add_argument("--edit-batch", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=20.0, help="length of an --edits run")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the worker (--edits)")
+    p.add_argument("--device", default="cpu", help="the worker's device (--edits)")
     return p.parse_args(argv)
 
 
@@ -113,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[int, int], float] = {}
     try:
         upgrade(database_url)
+        if args.edits:
+            from bench.scale_edits import compare
+
+            return compare(args, database_url, workdir)
         for batch_size in batch_sizes:
             settings = Settings(database_url=database_url, redis_url=args.redis_url,
                                 model="tiny-random", weights_dir=weights, torch_threads=1,

@@ -9,11 +9,14 @@ with two devices), NCCL.
 
     python -m bench.train            # CPU, then GPU when available
     python -m bench.train --steps 40 --batch 4
+    python -m bench.train --gpu-only --json rows.jsonl   # the run-book's part: one GPU
+    python -m bench.train --smoke                        # seconds: 1 CPU process, 4 steps
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import socket
 import statistics
@@ -26,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.runbook import record
 from worker.anycost.generator import Generator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,7 +66,10 @@ def rate(nproc: int, teacher: Path, data: Path, out: Path, steps: int, batch: in
            "--batch", str(batch), "--steps", str(steps), "--log-every", str(every),
            "--checkpoint-every", str(10 * steps), "--workers", "0", "--device", device,
            "--threads", "1"]
-    env = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    # A clean environment (no ANYCOST_* settings), but what CUDA needs to find its devices.
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(("CUDA", "NVIDIA", "NCCL")) or k in ("LD_LIBRARY_PATH", "HOME")}
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PATH="/usr/bin:/bin")
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     if result.returncode != 0:
         raise SystemExit(f"training failed:\n{result.stderr[-3000:]}")
@@ -70,7 +77,7 @@ def rate(nproc: int, teacher: Path, data: Path, out: Path, steps: int, batch: in
     return statistics.median(rates[1:] or rates)
 
 
-def side_by_side(label: str, counts: list[int], **kw) -> None:
+def side_by_side(label: str, counts: list[int], json_path: str | None = None, **kw) -> None:
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
@@ -80,23 +87,35 @@ def side_by_side(label: str, counts: list[int], **kw) -> None:
     for n in counts:
         eff = rates[n] / (n * rates[counts[0]]) if counts[0] == 1 else float("nan")
         print(f"{n:>10} {rates[n]:>10.2f} {rates[n] / n:>12.2f} {eff:>10.0%}")
+        record(json_path, "train", f"{label}, {n} process(es), batch {kw['batch']}", rates[n],
+               "img/s", f"{kw['steps']} steps")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=4)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        teacher, data = _setup(Path(tmp), 64, 64, 64)
-        side_by_side("CPU (gloo), 64 px", [1, 2], teacher=teacher, data=data,
-                     steps=args.steps, batch=args.batch, device="cpu")
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU runs; 1 GPU only")
+    parser.add_argument("--json", default=None, help="append the rates here (JSON lines)")
+    parser.add_argument("--smoke", action="store_true", help="seconds: 1 CPU process, 4 steps")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as tmp:
+            teacher, data = _setup(Path(tmp), 32, 32, 8)
+            side_by_side("CPU (gloo), 32 px", [1], args.json, teacher=teacher, data=data,
+                         steps=4, batch=2, device="cpu")
+        return
+    if not args.gpu_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            teacher, data = _setup(Path(tmp), 64, 64, 64)
+            side_by_side("CPU (gloo), 64 px", [1, 2], args.json, teacher=teacher, data=data,
+                         steps=args.steps, batch=args.batch, device="cpu")
     if torch.cuda.is_available():
         with tempfile.TemporaryDirectory() as tmp:
             teacher, data = _setup(Path(tmp), 256, 512, 256)
-            counts = [1, 2] if torch.cuda.device_count() >= 2 else [1]
-            side_by_side("GPU (NCCL), 256 px", counts, teacher=teacher, data=data,
-                         steps=max(args.steps, 50), batch=8, device="cuda")
+            two = torch.cuda.device_count() >= 2 and not args.gpu_only
+            side_by_side("GPU (NCCL), 256 px", [1, 2] if two else [1], args.json, teacher=teacher,
+                         data=data, steps=max(args.steps, 50), batch=8, device="cuda")
     else:
         print("\nGPU: no CUDA device, section skipped")
 

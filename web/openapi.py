@@ -60,6 +60,15 @@ def _op(summary: str, responses: dict, *, params: list | None = None, body: dict
     return op
 
 
+_WAIT = {
+    "name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 30},
+    "description": "long-poll: wait up to this many seconds for the preview of edit version "
+                   "``v`` (or a newer one); 404 not_ready with item_status when it did not come "
+                   "(failed, canceled, time up). The response's X-Edit-Version says which edit "
+                   "the picture shows. 0 (default): answer at once",
+}
+
+
 def _image_path(kind: str) -> dict:
     return {"get": _op(
         f"The item's {kind} image", tag="items", params=[_ITEM_ID, {
@@ -67,8 +76,9 @@ def _image_path(kind: str) -> dict:
             "description": "any value: send as an attachment",
         }, {
             "name": "v", "in": "query", "schema": {"type": "string"},
-            "description": "the edit version in the item's image URLs (cache busting); ignored",
-        }],
+            "description": "the edit version in the item's image URLs (cache busting); with "
+                           "``wait`` (preview only) the version to wait for",
+        }, *([_WAIT] if kind == "preview" else [])],
         responses={"200": {"description": f"{kind} image bytes", **_IMAGE},
                    "304": {"description": "not modified (ETag)"},
                    "404": _error("no such item, or the image is not ready")},

@@ -76,17 +76,20 @@ def transition(
 # Named transitions: the only ways the rest of the code changes an item's status.
 
 def start_preview(session: Session, item_id: str, edit_version: int, worker: str,
-                  max_attempts: int | None = None, charge: bool = True) -> bool:
+                  max_attempts: int | None = None, charge: bool = True,
+                  unheld: bool = False) -> bool:
     """A worker takes the item for a preview (first time, redelivery, or new edits). With
     ``max_attempts``, an item already charged that many takes is not taken again (see
     :func:`fail_exhausted`): every take of it alone counts, Celery's redelivery after a dead
     pool child included, so a photo that kills its worker cannot be taken forever. A take in a
     group (``charge=False``) is not charged: if its worker dies, the group is split and each
-    item taken alone (``group_lost``), so only the culprit pays."""
+    item taken alone (``group_lost``), so only the culprit pays. ``unheld``: only if no worker
+    holds it (a worker gathering other messages' items into its pass)."""
 
+    where = {"edit_version": edit_version, **({"worker": None} if unheld else {})}
     return transition(
         session, item_id, S.PREVIEWING, expected={S.QUEUED, S.PREVIEWING},
-        where={"edit_version": edit_version}, worker=worker,
+        where=where, worker=worker,
         **({"attempts": Item.attempts + 1} if charge else {}), **_under_cap(max_attempts),
     )
 
@@ -182,13 +185,15 @@ def request_final(session: Session, item_id: str) -> bool:
 
 
 def start_final(session: Session, item_id: str, worker: str,
-                max_attempts: int | None = None, charge: bool = True) -> bool:
+                max_attempts: int | None = None, charge: bool = True,
+                unheld: bool = False) -> bool:
     """A worker takes a final render; a redelivered task may take it again (still finalizing),
-    up to ``max_attempts`` charged takes (see :func:`start_preview`)."""
+    up to ``max_attempts`` charged takes (see :func:`start_preview`); ``unheld``: only if no
+    worker holds it."""
 
     return _touch(session, item_id, S.FINALIZING, worker=worker,
                   **({"attempts": Item.attempts + 1} if charge else {}),
-                  **_under_cap(max_attempts))
+                  **_under_cap(max_attempts), **({"_worker_is": None} if unheld else {}))
 
 
 def _touch(session: Session, item_id: str, status: ItemStatus, **values) -> bool:

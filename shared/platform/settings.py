@@ -75,6 +75,9 @@ class Settings:
     task_hard_time_limit: int = 360
     worker_startup_timeout: int = 600  # model loading after fork
     render_batch_size: int = 8  # items rendered in one forward pass
+    final_batch_size: int = 4  # finals rendered in one forward pass
+    render_gather: str = "auto"  # auto (on with CUDA) | on | off: previews of several messages
+    render_gather_ms: float = 2.0  # longest wait for more items to join a pass
     max_attempts: int = 3  # deliveries of one item before it is failed
     heartbeat_seconds: int = 15
     heartbeat_timeout: int = 90  # a worker silent this long is presumed dead
@@ -151,7 +154,7 @@ class Settings:
         if self.task_hard_time_limit <= self.task_soft_time_limit:
             raise SettingsError("ANYCOST_TASK_HARD_LIMIT must be greater than ANYCOST_TASK_SOFT_LIMIT")
         for name in ("max_upload_mb", "max_file_mb", "max_files_per_batch", "max_pixels",
-                     "render_batch_size", "max_attempts", "batch_queue_cap", "user_quota",
+                     "render_batch_size", "final_batch_size", "max_attempts", "batch_queue_cap", "user_quota",
                      "projection_steps", "eval_time_limit", "eval_max_n", "session_hours",
                      "eval_user_active", "eval_max_active",
                      "webhook_max_attempts", "webhook_concurrency", "sse_max_seconds", "sse_heartbeat_seconds",
@@ -166,6 +169,8 @@ class Settings:
                     or parts.path not in ("", "/"):
                 raise SettingsError("ANYCOST_PUBLIC_URL must be an origin such as "
                                     "https://faces.example.com (no path)")
+        if self.render_gather_ms < 0:
+            raise SettingsError("render_gather_ms must not be negative")
         if self.projection_max_seconds < 0:
             raise SettingsError("projection_max_seconds must not be negative")
 
@@ -242,6 +247,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_WORKER_STARTUP_TIMEOUT", "worker_startup_timeout", "int",
            "time allowed to load the models in a worker process (s)"),
     EnvVar("ANYCOST_RENDER_BATCH_SIZE", "render_batch_size", "int", "items per forward pass"),
+    EnvVar("ANYCOST_FINAL_BATCH_SIZE", "final_batch_size", "int", "finals per forward pass"),
+    EnvVar("ANYCOST_RENDER_GATHER", "render_gather", "choice",
+           "a worker gathers waiting previews (finals) of other messages into its forward pass: "
+           "auto (with CUDA only), on, off", ("auto", "on", "off")),
+    EnvVar("ANYCOST_RENDER_GATHER_MS", "render_gather_ms", "float",
+           "longest wait (ms) for more items to join a gathered pass"),
     EnvVar("ANYCOST_MAX_ATTEMPTS", "max_attempts", "int", "deliveries of an item before it fails"),
     EnvVar("ANYCOST_HEARTBEAT_SECONDS", "heartbeat_seconds", "int", "worker heartbeat period (s)"),
     EnvVar("ANYCOST_HEARTBEAT_TIMEOUT", "heartbeat_timeout", "int",

@@ -302,7 +302,9 @@ def running_fault_stack(weights_dir: str, tmp_path_factory, **timeouts) -> Itera
         settings = Settings(
             database_url=pg_url, redis_url=redis_server.url(DB), model="tiny-random",
             weights_dir=weights_dir, torch_threads=1, render_batch_size=2,
-            batch_queue_cap=16, log_json=True, **timeouts,
+            batch_queue_cap=16, log_json=True,
+            # ANYCOST_FAULTS_GATHER=on: the same faults with micro-batching (worker.render.gather)
+            **{"render_gather": os.environ.get("ANYCOST_FAULTS_GATHER", "auto"), **timeouts},
         )
         app = create_app(settings)
         app.config["VALIDATE_RESPONSES"] = True  # answers under faults match the document too

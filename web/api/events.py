@@ -21,10 +21,10 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 
-from flask import Response, request
+from flask import Response, request, url_for
 from sqlalchemy import func, select
 
-from shared.items.events import BATCH_COMPLETED
+from shared.items.events import BATCH_COMPLETED, ITEM_PREVIEW_READY
 from shared.items.states import TERMINAL, batch_status, status_counts
 from shared.platform.nudges import Waiter
 from shared.store.tables import Event, Item, utcnow
@@ -56,16 +56,25 @@ def _snapshot(session, batch_id: str) -> tuple[dict, bool]:
     return data, finished
 
 
+def _with_url(kind: str, data: dict, preview_url: str) -> dict:
+    """A preview's event carries the URL of that version's image (``preview_url`` with the
+    item's id in place of ``{item}``): the editor loads it at once, with no item read first."""
+    if kind != ITEM_PREVIEW_READY or "item_id" not in data:
+        return data
+    url = preview_url.replace("{item}", data["item_id"])
+    return {**data, "preview_url": f"{url}?v={data.get('edit_version', 0)}"}
+
+
 def _stream(svc: Services, batch_id: str, cursor: int | None, timeout: int,
-            credential: Credential, slot: StreamSlot) -> Iterator[str]:
+            credential: Credential, slot: StreamSlot, preview_url: str = "") -> Iterator[str]:
     try:
-        yield from _stream_events(svc, batch_id, cursor, timeout, credential)
+        yield from _stream_events(svc, batch_id, cursor, timeout, credential, preview_url)
     finally:
         slot.release()
 
 
 def _stream_events(svc: Services, batch_id: str, cursor: int | None, timeout: int,
-                   credential: Credential) -> Iterator[str]:
+                   credential: Credential, preview_url: str = "") -> Iterator[str]:
     deadline = time.monotonic() + timeout
     heartbeat = svc.settings.sse_heartbeat_seconds
     yield f"retry: {int(POLL_SECONDS * 4000)}\n\n"
@@ -87,7 +96,7 @@ def _stream_events(svc: Services, batch_id: str, cursor: int | None, timeout: in
     waiter = Waiter(svc.settings.redis_url, batch_id)
     try:
         yield from _follow(svc, batch_id, sent, deadline, heartbeat, quiet_since, waiter,
-                           credential)
+                           credential, preview_url)
     finally:
         waiter.close()
 
@@ -152,7 +161,8 @@ def _read(session, batch_id: str, sent: _Sent) -> list:
 
 
 def _follow(svc: Services, batch_id: str, sent: _Sent, deadline: float, heartbeat: float,
-            quiet_since: float, waiter: Waiter, credential: Credential) -> Iterator[str]:
+            quiet_since: float, waiter: Waiter, credential: Credential,
+            preview_url: str = "") -> Iterator[str]:
     """Events not ``sent`` yet as they are committed: read at once when the worker nudges the
     batch (shared.platform.nudges), else every POLL_SECONDS. Ends within RECHECK_SECONDS of
     the credential's end (revoked token, sign-out, password change)."""
@@ -171,7 +181,8 @@ def _follow(svc: Services, batch_id: str, sent: _Sent, deadline: float, heartbea
             return
         for event_id, kind, data in events:
             sent.mark(event_id, time.monotonic())
-            yield _frame(kind, data, event_id)
+            yield _frame(kind, _with_url(kind, data, preview_url) if preview_url else data,
+                         event_id)
             if kind == BATCH_COMPLETED:
                 return
         sent.settle(time.monotonic())
@@ -194,7 +205,9 @@ def batch_events(batch_id: str):
     credential = Credential.of_request(request)
     slot = StreamSlot(svc.settings.redis_url, credential.user_id, svc.settings.sse_max_per_user,
                       timeout)
-    response = Response(_stream(svc, batch_id, cursor, timeout, credential, slot),
+    preview_url = url_for("api.item_preview", item_id="{item}", _external=True).replace(
+        "%7Bitem%7D", "{item}")
+    response = Response(_stream(svc, batch_id, cursor, timeout, credential, slot, preview_url),
                         mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come

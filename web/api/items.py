@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 from flask import Response, request
 
+from shared.platform.nudges import Waiter
 from web.api.archive import extension_for, safe_stem
 from web.api.blueprint import bp, current_user
+from web.api.params import int_param
 from web.api.serialize import IMAGE_KINDS, blob_for, item_dict
 from web.errors import ApiError
 from web.extensions import db, services
@@ -50,10 +53,54 @@ def retry_item(item_id: str):
     return {"id": item_id, "status": "queued"}, 202
 
 
+#: A preview's long-poll: ``GET /items/<id>/preview?v=N&wait=S`` answers once the preview of
+#: edit version N (or a newer one) is stored, the item failed, or S seconds passed (404).
+MAX_WAIT_SECONDS = 30
+WAIT_RECHECK_SECONDS = 0.25  # a lost nudge costs at most this
+SHOWABLE = frozenset({"preview_ready", "finalizing", "done"})
+GIVE_UP = frozenset({"failed", "canceled"})
+
+
+def _preview_of(item, version: int) -> bool:
+    return (item.edit_version >= version and item.status in SHOWABLE
+            and item.preview_blob_id is not None)
+
+
+def _wait_for_preview(svc, session, owner_id: int, item, version: int, seconds: int):
+    """The item once its preview of ``version`` (or newer) exists, it failed, or time is up:
+    woken by the worker's nudge of the batch (shared.platform.nudges), re-read at least every
+    WAIT_RECHECK_SECONDS."""
+    deadline = time.monotonic() + seconds
+    waiter = None
+    try:
+        while not (_preview_of(item, version) or item.status in GIVE_UP):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if waiter is None:  # subscribed before the next read: no nudge falls in between
+                waiter = Waiter(svc.settings.redis_url, item.batch_id)
+            else:
+                waiter.wait(min(left, WAIT_RECHECK_SECONDS))
+            session.rollback()  # a fresh transaction sees the worker's commit
+            item = svc.batches.get_item(session, owner_id, item.id)
+    finally:
+        if waiter is not None:
+            waiter.close()
+    return item
+
+
 def _image(item_id: str, kind: str) -> Response:
     svc = services()
     session = db()
-    item = svc.batches.get_item(session, current_user().id, item_id)
+    owner_id = current_user().id
+    item = svc.batches.get_item(session, owner_id, item_id)
+    wait = int_param(request.args.get("wait"), "wait", 0, MAX_WAIT_SECONDS, 0)
+    if kind == "preview" and wait:
+        version = int_param(request.args.get("v"), "v", 0, 2**31 - 1, item.edit_version)
+        item = _wait_for_preview(svc, session, owner_id, item, version, wait)
+        if not _preview_of(item, version):
+            raise ApiError(404, "not_ready", f"the preview of edit version {version} is not ready",
+                           item_status=item.status)
     blob_id = blob_for(item, kind)
     if blob_id is None:
         raise ApiError(404, "not_ready", f"the {kind} image of this item is not ready",
@@ -74,6 +121,8 @@ def _image(item_id: str, kind: str) -> Response:
                 f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
             )
     response.set_etag(blob_id)
+    if kind == "preview" and item.status in SHOWABLE:  # which edit this picture shows
+        response.headers["X-Edit-Version"] = str(item.edit_version)
     # The same URL shows a newer preview after an edit: always revalidate.
     response.headers["Cache-Control"] = "private, no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"

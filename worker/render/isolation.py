@@ -90,11 +90,11 @@ def group_ids(group: list[RenderJob]) -> dict:
 
 def batched(
     rt: Runtime, jobs: list[RenderJob], work: Callable[[list[RenderJob]], None], stage: ItemStatus,
-    report: Report,
+    report: Report, size: int | None = None,
 ) -> None:
-    """Run ``work`` on groups of up to render_batch_size jobs; when a group fails, run its jobs
-    one by one so only the culprit fails."""
-    for group in chunks(jobs, rt.settings.render_batch_size):
+    """Run ``work`` on groups of up to ``size`` (render_batch_size) jobs; when a group fails,
+    run its jobs one by one so only the culprit fails."""
+    for group in chunks(jobs, size or rt.settings.render_batch_size):
         try:
             with bind(**group_ids(group)):
                 work(group)

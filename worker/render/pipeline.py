@@ -3,7 +3,8 @@
 Previews: take each item (guarded) -> decode -> faces -> encode -> store latent -> edit -> render
 at the preview cost (with the unedited projection in the same forward pass) -> store. Finals:
 take each item -> edit the stored latent -> render at the final cost -> store. Items of the same
-cost share forward passes of up to ``render_batch_size``; everything else is per item, so one bad
+cost share forward passes of up to ``render_batch_size`` (finals: ``final_batch_size``), with
+items of other messages gathered in (``worker.render.gather``); everything else is per item, so one bad
 photo fails alone (its error code on the item) while its siblings go on. A soft time limit fails
 what is still unfinished with ``timeout``. Each stage's seconds go to ``item.timings`` (a batched
 stage records each item's share of the pass).
@@ -20,7 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from shared.codes.errors import ErrorCode
 from shared.items.states import ItemStatus
 from shared.recipe.parse import Cost
-from worker.render import assess, counters, inversion, results, stages, store
+from worker.render import assess, counters, gather, inversion, results, stages, store
 from worker.render.faces.align import render_quad
 from worker.render.images import PNG, encode_png, to_uint8
 from worker.render.isolation import (
@@ -219,6 +220,8 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
     jobs = _isolate_retakes(rt, jobs, ItemStatus.PREVIEWING)
     taken = {j.item_id for j in jobs}
     report.skipped.extend(i for i, _ in pairs if str(i) not in taken)
+    gathered = gather.previews(rt, jobs)  # other messages' items of the same cost: one pass
+    jobs = jobs + gathered
     stage = ItemStatus.PREVIEWING
     try:
         for job in jobs:  # a message on the wrong model's queue: fail loudly, not render
@@ -260,6 +263,9 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
                     report.finals_queued.append(job.item_id)
     except SoftTimeLimitExceeded:
         _time_out(rt, jobs, stage, report)
+    except Exception:
+        gather.give_back(rt, live(gathered))  # the task gives back its own message's items
+        raise
     _after(rt, jobs, report)
     return report
 
@@ -271,6 +277,8 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
     jobs = _isolate_retakes(rt, jobs, ItemStatus.FINALIZING)
     taken = {j.item_id for j in jobs}
     report.skipped.extend(str(i) for i in item_ids if str(i) not in taken)
+    gathered = gather.finals(rt, jobs)
+    jobs = jobs + gathered
     stage = ItemStatus.FINALIZING
     try:
         for job in jobs:
@@ -282,7 +290,8 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
             with per_item(rt, job, stage, report):
                 _refine(rt, job)
         for group in by_cost(live(jobs)):
-            batched(rt, group, lambda g: _render(rt, g, "final"), stage, report)
+            batched(rt, group, lambda g: _render(rt, g, "final"), stage, report,
+                    rt.settings.final_batch_size)
         for job in live(jobs):
             with per_item(rt, job, stage, report):
                 job.done = True
@@ -294,6 +303,9 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
                     report.skipped.append(job.item_id)
     except SoftTimeLimitExceeded:
         _time_out(rt, jobs, stage, report)
+    except Exception:
+        gather.give_back(rt, live(gathered))
+        raise
     _after(rt, jobs, report)
     return report
 

@@ -95,12 +95,15 @@ def _face_meta(rt: Runtime, item: Item) -> list:
     return list((latent.meta or {}).get("faces") or [])
 
 
-def claim_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> list[RenderJob]:
+def claim_previews(rt: Runtime, pairs: list[tuple[str, int]],
+                   unheld: bool = False) -> list[RenderJob]:
     """Take each (item_id, edit_version) that is still waiting for exactly that version. An item
     charged ``max_attempts`` takes already fails ``worker_lost`` instead. A take alone is
-    charged; a take in a group is not (``charge`` decides, see ``shared.items.states``)."""
-    alone = len(pairs) == 1
-    jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v), alone),
+    charged; a take in a group is not (``charge`` decides, see ``shared.items.states``).
+    ``unheld``: items of other messages gathered into this pass, taken only if nobody holds them
+    (else left alone); such a take is never alone."""
+    alone = len(pairs) == 1 and not unheld
+    jobs = (_retrying(rt, lambda i=i, v=v: _claim_preview(rt, i, int(v), alone, unheld),
                       "claim preview") for i, v in pairs)
     return [job for job in jobs if job is not None]
 
@@ -118,11 +121,16 @@ def _retake_mark(rt: Runtime, session, item_id: str, alone: bool) -> bool:
     return retaken
 
 
-def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True) -> RenderJob | None:
+def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True,
+                   unheld: bool = False) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
-        retaken = _retake_mark(rt, session, item_id, alone)
-        if not states.start_preview(session, item_id, version, rt.worker_name, cap, alone):
+        # A gathered item is taken only when nobody holds it: never a retake.
+        retaken = False if unheld else _retake_mark(rt, session, item_id, alone)
+        if not states.start_preview(session, item_id, version, rt.worker_name, cap,
+                                    charge=alone, unheld=unheld):
+            if unheld:
+                return None
             if states.fail_exhausted(session, item_id, ItemStatus.PREVIEWING, cap, version):
                 log.warning("preview of %s v%s failed: taken %d times already", item_id,
                             version, cap, extra={"item_id": item_id})
@@ -155,20 +163,25 @@ def _upload_type(session, item: Item) -> str | None:
     return session.scalar(select(Blob.content_type).where(Blob.id == item.upload_blob_id))
 
 
-def claim_finals(rt: Runtime, item_ids: list[str]) -> list[RenderJob]:
+def claim_finals(rt: Runtime, item_ids: list[str], unheld: bool = False) -> list[RenderJob]:
     """Take each item that is (still) finalizing; its latent must exist. An item charged
-    ``max_attempts`` takes already fails ``worker_lost`` instead (charges: claim_previews)."""
-    alone = len(item_ids) == 1
-    jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i), alone), "claim final")
+    ``max_attempts`` takes already fails ``worker_lost`` instead (charges: claim_previews).
+    ``unheld``: as :func:`claim_previews`."""
+    alone = len(item_ids) == 1 and not unheld
+    jobs = (_retrying(rt, lambda i=i: _claim_final(rt, str(i), alone, unheld), "claim final")
             for i in item_ids)
     return [job for job in jobs if job is not None]
 
 
-def _claim_final(rt: Runtime, item_id: str, alone: bool = True) -> RenderJob | None:
+def _claim_final(rt: Runtime, item_id: str, alone: bool = True,
+                 unheld: bool = False) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
-        retaken = _retake_mark(rt, session, item_id, alone)
-        if not states.start_final(session, item_id, rt.worker_name, cap, alone):
+        retaken = False if unheld else _retake_mark(rt, session, item_id, alone)
+        if not states.start_final(session, item_id, rt.worker_name, cap, charge=alone,
+                                  unheld=unheld):
+            if unheld:
+                return None
             if states.fail_exhausted(session, item_id, ItemStatus.FINALIZING, cap):
                 log.warning("final of %s failed: taken %d times already", item_id, cap,
                             extra={"item_id": item_id})

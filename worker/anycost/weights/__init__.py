@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from shared.catalog.preview_costs import sidecar_path as consistency_path
 
 from shared.catalog.configs import (
     KINDS,
@@ -45,6 +44,7 @@ from shared.catalog.configs import (
     get_model_config,
 )
 from shared.catalog.directions import pt_path
+from shared.catalog.preview_costs import sidecar_path as consistency_path
 from shared.codes.attributes import ATTRIBUTES
 from worker.anycost import checkpoints as ckpt
 from worker.anycost.download import (

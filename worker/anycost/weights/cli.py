@@ -118,10 +118,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _print_derived(directory, config: str) -> None:
     """The files derived from an installed generator: named FFHQ edits (or why not) and the
     measured default preview."""
-    from shared.catalog.preview_costs import default_preview, read_consistency
-
     from shared.catalog.configs import get_model_config
     from shared.catalog.directions import named_status
+    from shared.catalog.preview_costs import default_preview, read_consistency
 
     bar = _bar()
     named = named_status(directory, config)
