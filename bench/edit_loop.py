@@ -203,16 +203,7 @@ def polling_round(api: ApiClient, item_id: str, value: float, cost: Cost,
     """An API client without an event stream, the way before the long-poll: PATCH, read the
     item every ``every`` seconds until that version's preview is ready, GET the image."""
     start = time.perf_counter()
-    r = api.http.patch(f"{api.base}/items/{item_id}/edits",
-                       json={"edits": {"smiling": value}, "preview": cost.as_dict()})
-    version = api._check(r, 202).json()["edit_version"]
-    while True:
-        item = api._check(api.http.get(f"{api.base}/items/{item_id}"), 200).json()
-        if item["status"] == "preview_ready" and item["edit_version"] >= version:
-            break
-        if item["status"] == "failed":
-            raise SystemExit(f"the item failed: {item['error']}")
-        time.sleep(every)
+    item = api.edit_and_poll(item_id, {"smiling": value}, cost.as_dict(), every)
     assert api._check(api.http.get(item["preview_url"]), 200).content
     return time.perf_counter() - start
 

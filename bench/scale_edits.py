@@ -29,16 +29,7 @@ def user_loop(api: ApiClient, item_id: str, until: float, out: list[float]) -> N
     while time.monotonic() < until:
         n += 1
         start = time.perf_counter()
-        r = api.http.patch(f"{api.base}/items/{item_id}/edits",
-                           json={"edits": {"smiling": 0.5 if n % 2 else -0.5}})
-        version = api._check(r, 202).json()["edit_version"]
-        while True:
-            item = api._check(api.http.get(f"{api.base}/items/{item_id}"), 200).json()
-            if item["status"] == "preview_ready" and item["edit_version"] >= version:
-                break
-            if item["status"] == "failed":
-                raise RuntimeError(f"edit failed: {item['error']}")
-            time.sleep(0.005)
+        api.edit_and_poll(item_id, {"smiling": 0.5 if n % 2 else -0.5}, every=0.005)
         out.append(time.perf_counter() - start)
 
 

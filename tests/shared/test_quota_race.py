@@ -14,6 +14,7 @@ from shared.recipe.parse import parse_recipe
 from shared.store.blobs import DatabaseBlobStore
 from shared.store.db import make_engine, make_session_factory
 from shared.store.tables import Batch, Item, User
+from tests.support.workers import register_live_worker
 
 
 def test_parallel_batches_of_one_user_stay_within_the_quota(migrated, redis_url):
@@ -26,6 +27,7 @@ def test_parallel_batches_of_one_user_stay_within_the_quota(migrated, redis_url)
         s.add_all(users)
         s.flush()
         ada, bea = (u.id for u in users)
+    register_live_worker(sessions, "tiny-random")  # uploads need a worker serving the model
     batches = Batches(settings, sessions, DatabaseBlobStore(), Dispatcher(settings))
     files = [Upload(f"p{i}.png", b"\x89PNG fake %d" % i, "image/png") for i in range(10)]
     recipe = parse_recipe({}, 64)

@@ -194,9 +194,23 @@ class ApiClient:
     def finalize(self, batch_id: str) -> dict:
         return self._check(self.http.post(f"{self.base}/batches/{batch_id}/finalize"), 202).json()
 
-    def edit(self, item_id: str, edits: dict) -> dict:
-        r = self.http.patch(f"{self.base}/items/{item_id}/edits", json={"edits": edits})
+    def edit(self, item_id: str, edits: dict, preview: dict | None = None) -> dict:
+        body = {"edits": edits, **({"preview": preview} if preview else {})}
+        r = self.http.patch(f"{self.base}/items/{item_id}/edits", json=body)
         return self._check(r, 202).json()
+
+    def edit_and_poll(self, item_id: str, edits: dict, preview: dict | None = None,
+                      every: float = 0.02) -> dict:
+        """An API client without an event stream: PATCH the edits, then read the item every
+        ``every`` seconds until that version's preview is ready. Returns the item."""
+        version = self.edit(item_id, edits, preview)["edit_version"]
+        while True:
+            item = self._check(self.http.get(f"{self.base}/items/{item_id}"), 200).json()
+            if item["status"] == "preview_ready" and item["edit_version"] >= version:
+                return item
+            if item["status"] == "failed":
+                raise RuntimeError(f"the item failed: {item['error']}")
+            time.sleep(every)
 
     def image(self, url: str) -> tuple[bytes, str]:
         r = self._check(self.http.get(url), 200)

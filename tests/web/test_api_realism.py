@@ -8,6 +8,7 @@ import math
 from sqlalchemy import update
 from web_api_helpers import image_bytes, upload
 
+from shared.items.quality import PROJECTION_METHODS
 from shared.store.tables import Item
 from web.extensions import services
 
@@ -61,4 +62,4 @@ def test_openapi_documents_quality_and_sort(client):
     item = spec["components"]["schemas"]["Item"]["properties"]
     assert {"realism", "projection", "consistency"} <= set(item)
     methods = spec["components"]["schemas"]["Projection"]["properties"]["method"]
-    assert methods["enum"] == ["encoder", "encoder+refine", "optimisation", "synthesis"]
+    assert methods["enum"] == list(PROJECTION_METHODS)

@@ -82,10 +82,12 @@ def test_two_users_share_one_pass_and_each_gets_its_own_image(runtime, two):
     va, vb = _edit(runtime, ua, a, EDITS_A), _edit(runtime, ub, b, EDITS_B)
     report = pipeline.run_previews(runtime, [(a, va)])  # b's message is still on its way
     assert sorted(report.completed) == sorted([a, b]) and not report.failed
-    for item, version in ((a, va), (b, vb)):
+    # a's own message took it alone (charged, shared.items.states); b was gathered: a take in
+    # a group, not charged.
+    for item, version, attempts in ((a, va, 1), (b, vb, 0)):
         row = _item(runtime, item)
         assert (row.status, row.edit_version, row.worker, row.attempts) == \
-            ("preview_ready", version, None, 1)
+            ("preview_ready", version, None, attempts)
         gathered = _preview(runtime, item)
         # Bit-exact against the same pass composition without gathering ...
         assert np.array_equal(gathered, one_message[item])
@@ -98,7 +100,7 @@ def test_two_users_share_one_pass_and_each_gets_its_own_image(runtime, two):
     # b's own message arrives afterwards: one effect, nothing rendered again.
     late = pipeline.run_previews(runtime, [(b, vb)])
     assert late.completed == [] and late.skipped == [b]
-    assert _item(runtime, b).attempts == 1
+    assert _item(runtime, b).attempts == 0  # the late message takes nothing, charges nothing
 
 
 def test_a_poisoned_gathered_item_fails_alone(runtime, two):
