@@ -291,6 +291,14 @@ PATHS: dict = {
         "A new webhook signing secret (whsec_...), shown once; replaces the old one",
         tag="tokens", responses={"201": _json(_ref("WebhookSecret"), "the secret")},
     )},
+    "/api/v1/webhooks/deliveries": {"get": _op(
+        "My batches' webhook deliveries, newest first: status, tries, the last answer",
+        tag="tokens", params=[*_PAGE_PARAMS, {
+            "name": "batch", "in": "query", "schema": _ID,
+            "description": "only this batch's deliveries (404 when it is not mine)"}],
+        responses={"200": _json(_ref("WebhookDeliveryPage"), "one page"),
+                   "400": _error("bad page or per_page"), "404": _error("no such batch")},
+    )},
     "/api/v1/me/password": {"post": _op(
         "Change my portal password; every other session ends", tag="tokens", body={
             "required": True, "content": {"application/json": {"schema": _ref("PasswordChange")}}},
