@@ -166,7 +166,8 @@ PATHS: dict = {
         "named batch, else batch-<id prefix>-finals.zip)", params=[_BATCH_ID],
         responses={"200": {"description": "zip archive", "content": {"application/zip": {
             "schema": {"type": "string", "format": "binary"}}}},
-            "404": _error("no such batch, or no finished images yet")},
+            "404": _error("no such batch"),
+            "409": _error("not_ready: no finished images yet (finalize first)")},
     )},
     "/api/v1/items/{item_id}": {"get": _op(
         "One item", tag="items", params=[_ITEM_ID],
@@ -319,6 +320,27 @@ def query_parameters(rule: str, method: str) -> frozenset[str] | None:
     if operation is None:
         return None
     return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+
+
+@lru_cache(maxsize=256)
+def body_fields(rule: str, method: str) -> frozenset[str] | None:
+    """The top-level keys a JSON request body may have, for a Flask rule and method: those of
+    its schema (of any of its alternatives), when every alternative is a model that forbids
+    others (``extra="forbid"``); None when the body is not described or allows any key."""
+    operation = PATHS.get(rule.replace("<", "{").replace(">", "}"), {}).get(method.lower())
+    schema = (((operation or {}).get("requestBody") or {}).get("content", {})
+              .get("application/json", {}).get("schema"))
+    if schema is None:
+        return None
+    components = component_schemas()
+    fields: set[str] = set()
+    for alternative in schema.get("oneOf") or schema.get("anyOf") or [schema]:
+        ref = alternative.get("$ref", "")
+        model = components.get(ref.rsplit("/", 1)[-1], {}) if ref else alternative
+        if model.get("additionalProperties") is not False:
+            return None
+        fields.update(model.get("properties", {}))
+    return frozenset(fields)
 
 
 def document(server_url: str | None = None) -> dict:

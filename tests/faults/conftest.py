@@ -31,8 +31,8 @@ from shared.items.states import TERMINAL
 from shared.platform.settings import ENV_VARS, Settings
 from shared.store.tables import Item
 from tests.conftest import PG_ADMIN_URL, REDIS_DBS, private_pg_database
-from tests.support.stack import REPO, ApiClient, WebServer, WorkerProcess
 from tests.support.redis_server import RedisServer
+from tests.support.stack import REPO, ApiClient, WebServer, WorkerProcess
 
 # refine_steps: a tiny-random final is ~25 ms, too quick for a fault to land "mid-final" (the
 # stack polls every 50 ms for an item a worker holds); the optimisation makes it ~0.3 s.

@@ -67,8 +67,8 @@ def test_tiny_and_degenerate_photos_fail_no_face(runtime, owner):
 def test_a_group_taken_again_renders_one_item_and_sends_the_others_singly(runtime, owner):
     import redis
 
-    from tests.support.stack import real_photos
     from tests.recovery.conftest import queued_ids
+    from tests.support.stack import real_photos
 
     photo = real_photos()[0][1]
     ids = _batch(runtime, owner, [photo, photo])

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.store.tables import Blob, Item
-from tests.support.stack import real_photos, settled
 from tests.scale.conftest import TINY_RECIPE, second_user
+from tests.support.stack import real_photos, settled
 
 pytestmark = pytest.mark.integration
 
