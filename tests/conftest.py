@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import KNOWN_MIGRATED, MigratedDatabases
 from tests.support.redis_server import RedisServer, close_session_server, session_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,11 +77,28 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'anycost.db'}"
 
 
+@pytest.fixture(scope="session")
+def migrated_databases(tmp_path_factory) -> Iterator[MigratedDatabases]:
+    """The session's migrated templates (``tests.support.databases``): the migrations run once."""
+    databases = MigratedDatabases(tmp_path_factory.mktemp("db-templates"), PG_ADMIN_URL)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request) -> str:
-    """Both database back-ends."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
-    return request.getfixturevalue(fixture)
+def database_url(request, migrated_databases) -> Iterator[str]:
+    """Both database back-ends, at the head revision and empty: a copy of the session's
+    migrated SQLite file (at ``sqlite_url``), or a migrated PostgreSQL database of the session's
+    pool, emptied after the test."""
+    if request.param == "sqlite":
+        yield migrated_databases.sqlite_copy(request.getfixturevalue("sqlite_url"))
+        return
+    try:
+        url = migrated_databases.pg_acquire()
+    except Exception as exc:  # pragma: no cover - environment problem, reported loudly
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable: {exc}")
+    yield url
+    migrated_databases.pg_release(url)
 
 
 #: Database numbers on the session's private redis-server, one per suite: a suite's real Celery
@@ -165,10 +183,9 @@ def tiny_bundle(tiny_weights_dir):
 def pipeline_runtime(database_url: str, redis_url: str, bundle, weights_dir: str, name: str):
     """A worker runtime (the pipeline runs in the test's process) on a migrated database."""
     from shared.platform.settings import Settings
-    from shared.store.migrate import upgrade
     from worker.render.runtime import build_runtime
 
-    upgrade(database_url)
+    ensure_migrated(database_url)
     settings = Settings(database_url=database_url, redis_url=redis_url, model="tiny-random",
                         weights_dir=weights_dir, render_batch_size=4)
     rt = build_runtime(settings, name, bundle=bundle)
@@ -190,13 +207,20 @@ def owner(runtime) -> int:
         return user.id
 
 
-@pytest.fixture
-def migrated(database_url: str) -> str:
-    """A database URL upgraded to the head revision."""
+def ensure_migrated(database_url: str) -> str:
+    """``database_url`` at the head revision: as it is when it came migrated from the session's
+    templates (``database_url``), else upgraded now."""
     from shared.store.migrate import upgrade
 
-    upgrade(database_url)
+    if database_url not in KNOWN_MIGRATED:
+        upgrade(database_url)
     return database_url
+
+
+@pytest.fixture
+def migrated(database_url: str) -> str:
+    """A database URL at the head revision."""
+    return ensure_migrated(database_url)
 
 
 def batches_for(rt):

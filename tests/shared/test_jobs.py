@@ -107,8 +107,10 @@ def test_blob_stores_round_trip(env, tmp_path, store):
 
 def test_groups_are_spread_over_live_workers(env, redis_url):
     jobs, uid = env
-    jobs.settings = Settings(database_url=jobs.settings.database_url, redis_url=redis_url,
-                             model="tiny-random", batch_queue_cap=100, render_batch_size=8)
+    # The commands and their sender (which decides the groups) read the same settings.
+    jobs.settings = jobs.sender.settings = Settings(
+        database_url=jobs.settings.database_url, redis_url=redis_url, model="tiny-random",
+        batch_queue_cap=100, render_batch_size=8)
     with jobs.sessions.begin() as s:
         for name in ("w1@a:1", "w2@b:1"):
             s.add(WorkerHeartbeat(name=name, queues="preview,final", model_name="tiny-random",
