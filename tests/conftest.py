@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import databases as support_databases
 from tests.support.databases import KNOWN_MIGRATED, MigratedDatabases
 from tests.support.redis_server import RedisServer, close_session_server, session_server
 
@@ -77,11 +78,14 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'anycost.db'}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def migrated_databases(tmp_path_factory) -> Iterator[MigratedDatabases]:
-    """The session's migrated templates (``tests.support.databases``): the migrations run once."""
+    """The session's migrated templates (``tests.support.databases``): the migrations run once,
+    when a test first needs them."""
     databases = MigratedDatabases(tmp_path_factory.mktemp("db-templates"), PG_ADMIN_URL)
+    support_databases.SESSION = databases
     yield databases
+    support_databases.SESSION = None
     databases.close()
 
 
@@ -209,11 +213,16 @@ def owner(runtime) -> int:
 
 def ensure_migrated(database_url: str) -> str:
     """``database_url`` at the head revision: as it is when it came migrated from the session's
-    templates (``database_url``), else upgraded now."""
+    templates (``database_url``), a copy of the SQLite template for a new SQLite file, else
+    upgraded now."""
     from shared.store.migrate import upgrade
 
-    if database_url not in KNOWN_MIGRATED:
-        upgrade(database_url)
+    if database_url in KNOWN_MIGRATED:
+        return database_url
+    path = Path(database_url.split("///", 1)[1]) if database_url.startswith("sqlite:///") else None
+    if path is not None and not path.exists() and support_databases.SESSION is not None:
+        return support_databases.SESSION.sqlite_copy(database_url)
+    upgrade(database_url)
     return database_url
 
 

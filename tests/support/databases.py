@@ -25,6 +25,8 @@ from sqlalchemy import create_engine, text
 ALEMBIC_TABLE = "alembic_version"
 #: URLs of this process's databases that are at the head revision now (copies, pooled ones).
 KNOWN_MIGRATED: set[str] = set()
+#: The pytest session's instance (``tests/conftest.py``), for helpers outside fixtures.
+SESSION: MigratedDatabases | None = None
 
 
 def _sqlite_path(url: str) -> Path | None:

@@ -167,7 +167,9 @@ def test_auto_finalize_queues_the_final(runtime, owner, photos):
 def test_finished_previews_release_the_rest_of_a_big_batch(runtime, owner, photos, cap):
     import dataclasses
 
-    runtime.sender.settings = dataclasses.replace(runtime.sender.settings, batch_queue_cap=cap)
+    # The upload (batches_for: the runtime's settings) and the pipeline's sender both see the cap.
+    runtime.settings = runtime.sender.settings = dataclasses.replace(
+        runtime.settings, batch_queue_cap=cap)
     batch_id, _ = _batch(runtime, owner, [Upload(f"{i}.png", photos[0], "image/png") for i in range(2)])
     first, second = items_of(runtime, batch_id)
     assert first.enqueued_at is not None and second.enqueued_at is None
