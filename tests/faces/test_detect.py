@@ -47,11 +47,13 @@ def test_astronaut_landmarks_where_a_person_would_put_them(detector, astronaut):
     assert np.abs(face.landmarks - expected).max() < 4
 
 
+@pytest.mark.slow
 def test_no_face_gives_empty_list(detector, coffee):
     assert detector.detect(coffee) == []
 
 
 @pytest.mark.parametrize("turns", [1, 3])
+@pytest.mark.slow
 def test_sideways_photo_still_finds_the_face(detector, astronaut, turns: int):
     upright = detector.detect(astronaut)[0]
     sideways = np.ascontiguousarray(np.rot90(astronaut, turns))
@@ -68,6 +70,7 @@ def test_sideways_photo_still_finds_the_face(detector, astronaut, turns: int):
     assert np.abs(faces[0].landmarks - expected).max() < 1.0
 
 
+@pytest.mark.slow
 def test_large_photo_is_detected_on_a_downscaled_copy(detector, astronaut):
     small = detector.detect(astronaut)[0]
     big = np.asarray(Image.fromarray(astronaut).resize((2048, 2048), Image.Resampling.BICUBIC))

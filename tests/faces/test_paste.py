@@ -20,6 +20,7 @@ def inside_quad(aligned, shape) -> np.ndarray:
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+@pytest.mark.slow
 def test_identity_edit(detector, photo, request):
     image = request.getfixturevalue(photo)
     aligned = align_face(image, select_faces(detector.detect(image))[0], size=1024)

@@ -38,6 +38,7 @@ def _image(rt, blob_id: str) -> np.ndarray:
     return decode_rgb(data)
 
 
+@pytest.mark.slow
 def test_preview_then_final(runtime, owner, photos):
     uploads = [Upload(f"p{i}.png", data, "image/png") for i, data in enumerate(photos)]
     batch_id, pairs = _batch(runtime, owner, uploads)
