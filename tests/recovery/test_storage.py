@@ -76,7 +76,7 @@ def test_retention_deletes_old_batches(jobs, sessions, settings, owner_id):
                         .values(created_at=utcnow() - timedelta(days=8)))
     assert delete_expired(jobs.settings, jobs.sessions, jobs.blobs) == 0, "retention off by default"
     keeping = make_jobs(dataclasses.replace(settings, retention_days=7), sessions)
-    assert keeping.delete_expired() == 1
+    assert delete_expired(keeping.settings, keeping.sessions, keeping.blobs) == 1
     assert _count(sessions, Batch) == 1 and _count(sessions, Batch, Batch.id == young) == 1
 
 

@@ -71,7 +71,7 @@ def test_finals_of_a_model_go_to_its_final_queue(worker, synth_redis):
     batch_id = _batch(worker, owner, {"synthesis": {"seeds": [4]}})
     for pairs in queued(synth_redis, "preview"):
         pipeline.run_previews(worker, [(str(i), int(v)) for i, v in pairs])
-    assert worker.batches.finalize_batch(owner, batch_id) == 1
+    assert batches_for(worker).finalize_batch(owner, batch_id) == 1
     assert len(queued(synth_redis, "final")) == 1
     assert queued(synth_redis, f"final@{CAR}") == []
 
@@ -92,7 +92,7 @@ def test_a_model_without_boundaries_takes_only_directions(worker, synth_redis):
     with worker.sessions() as session:
         item_id = session.query(Item.id).filter(Item.batch_id == car).scalar()
     try:
-        worker.batches.edit_item(owner, item_id, {"smiling": 0.5})
+        batches_for(worker).edit_item(owner, item_id, {"smiling": 0.5})
         raise AssertionError("a face attribute edit of a car item was accepted")
     except CommandError as exc:
         assert exc.status == 400 and "boundaries" in exc.message
