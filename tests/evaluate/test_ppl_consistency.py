@@ -82,6 +82,7 @@ def test_ppl_is_deterministic_for_a_seed(tiny_bundle, lpips_vgg):
     assert sub["results"][0]["ppl"] != value
 
 
+@pytest.mark.slow
 def test_missing_lpips_backbone_is_a_clear_error(tiny_bundle, eval_settings, tmp_path):
     absent = tmp_path / "vgg16-397923af.pth"
     problem = lpips_problem("vgg", str(absent))
@@ -118,6 +119,7 @@ def test_command_line(tiny_weights_dir, vgg_file, tmp_path, monkeypatch, capsys)
     assert "no cost with channels=0.3" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_alexnet_lpips_from_disk_for_refinement(tmp_path, monkeypatch):
     """The same loader builds refinement's LPIPS(alex) from torch hub's checkpoint folder."""
     import torch

@@ -215,6 +215,7 @@ def test_import_detects_kind_and_rejects_kind_the_config_lacks(tmp_path, tiny_di
     assert entries[0].pretrained is True  # the catalogue vouches for a released config
 
 
+@pytest.mark.slow
 def test_import_rejects_encoder_of_wrong_n_style(tiny_dir, capsys):
     assert cli(["import", FFHQ, str(tiny_dir / "encoder_tiny-random.pt")]) == 2
     assert "encoder has n_style 10, config anycost-ffhq-config-f needs 18" in capsys.readouterr().err
@@ -320,6 +321,7 @@ def test_fetch_rejects_file_of_wrong_architecture(weights_env, tmp_path, ref_gen
 # --------------------------------------------------------------------------- tiny-random + bundle
 
 
+@pytest.mark.slow
 def test_tiny_random_is_deterministic(tiny_dir, tmp_path):
     from worker.anycost.tiny import build_tiny_random
 

@@ -17,6 +17,9 @@ from tests.worker.conftest import items_of
 from worker.render import pipeline, stages
 from worker.render.images import decode_rgb
 
+pytestmark = pytest.mark.slow  # in-process renders of real photos (make test-fast leaves it out)
+
+
 RECIPE = {"output": "crop", "edits": {"smiling": 0.5}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}}
 
@@ -38,7 +41,6 @@ def _image(rt, blob_id: str) -> np.ndarray:
     return decode_rgb(data)
 
 
-@pytest.mark.slow
 def test_preview_then_final(runtime, owner, photos):
     uploads = [Upload(f"p{i}.png", data, "image/png") for i, data in enumerate(photos)]
     batch_id, pairs = _batch(runtime, owner, uploads)
