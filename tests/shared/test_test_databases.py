@@ -28,6 +28,8 @@ def test_a_pooled_database_comes_back_empty_with_ids_from_one(migrated_databases
     idle = engine.connect()  # a test that forgot to close its connection
     idle.execute(text("SELECT 1"))
     migrated_databases.pg_release(url)
+    idle.invalidate()  # its server side was ended by the release
+    idle.close()
     again = migrated_databases.pg_acquire()
     try:
         assert again == url  # the same database, reused
