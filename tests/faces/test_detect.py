@@ -32,6 +32,7 @@ def check_layout(face: Face) -> None:
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper", "cameraman"])
+@pytest.mark.slow
 def test_one_face_on_real_photos(detector: FaceDetector, photo: str, request):
     image = request.getfixturevalue(photo)
     faces = detector.detect(image)
@@ -40,6 +41,7 @@ def test_one_face_on_real_photos(detector: FaceDetector, photo: str, request):
     check_layout(faces[0])
 
 
+@pytest.mark.slow
 def test_astronaut_landmarks_where_a_person_would_put_them(detector, astronaut):
     face = detector.detect(astronaut)[0]
     # Pupils, nose tip and mouth corners, read by eye off a 4x zoom of the photo (+- 1 px).
@@ -82,6 +84,7 @@ def test_large_photo_is_detected_on_a_downscaled_copy(detector, astronaut):
     assert np.abs(faces[0].landmarks - expected).max() < 0.05 * eye_distance
 
 
+@pytest.mark.slow
 def test_select_faces_largest_and_all(detector, astronaut, grace_hopper):
     # Two people side by side: Grace Hopper's face is the bigger one.
     canvas = np.full((600, 1200, 3), 90, np.uint8)
