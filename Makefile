@@ -22,9 +22,9 @@ services:
 test: setup services
 	$(PY) -m pytest -q
 
-# Unit tests only: no Celery workers, no browser.
+# Unit tests only: no Celery workers, no browser, nothing marked slow (`make test` runs them all).
 test-fast: setup
-	$(PY) -m pytest -q -m "not integration and not browser"
+	$(PY) -m pytest -q -m "not integration and not browser and not slow"
 
 run: setup
 	.ci/run-stack.sh

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import databases as support_databases
+from tests.support.databases import KNOWN_MIGRATED, MigratedDatabases
 from tests.support.redis_server import RedisServer, close_session_server, session_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,11 +78,31 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'anycost.db'}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def migrated_databases(tmp_path_factory) -> Iterator[MigratedDatabases]:
+    """The session's migrated templates (``tests.support.databases``): the migrations run once,
+    when a test first needs them."""
+    databases = MigratedDatabases(tmp_path_factory.mktemp("db-templates"), PG_ADMIN_URL)
+    support_databases.SESSION = databases
+    yield databases
+    support_databases.SESSION = None
+    databases.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request) -> str:
-    """Both database back-ends."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
-    return request.getfixturevalue(fixture)
+def database_url(request, migrated_databases) -> Iterator[str]:
+    """Both database back-ends, at the head revision and empty: a copy of the session's
+    migrated SQLite file (at ``sqlite_url``), or a migrated PostgreSQL database of the session's
+    pool, emptied after the test."""
+    if request.param == "sqlite":
+        yield migrated_databases.sqlite_copy(request.getfixturevalue("sqlite_url"))
+        return
+    try:
+        url = migrated_databases.pg_acquire()
+    except Exception as exc:  # pragma: no cover - environment problem, reported loudly
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable: {exc}")
+    yield url
+    migrated_databases.pg_release(url)
 
 
 #: Database numbers on the session's private redis-server, one per suite: a suite's real Celery
@@ -166,10 +188,9 @@ def tiny_bundle(tiny_weights_dir):
 def pipeline_runtime(database_url: str, redis_url: str, bundle, weights_dir: str, name: str):
     """A worker runtime (the pipeline runs in the test's process) on a migrated database."""
     from shared.platform.settings import Settings
-    from shared.store.migrate import upgrade
     from worker.render.runtime import build_runtime
 
-    upgrade(database_url)
+    ensure_migrated(database_url)
     settings = Settings(database_url=database_url, redis_url=redis_url, model="tiny-random",
                         weights_dir=weights_dir, render_batch_size=4)
     rt = build_runtime(settings, name, bundle=bundle)
@@ -191,13 +212,25 @@ def owner(runtime) -> int:
         return user.id
 
 
-@pytest.fixture
-def migrated(database_url: str) -> str:
-    """A database URL upgraded to the head revision."""
+def ensure_migrated(database_url: str) -> str:
+    """``database_url`` at the head revision: as it is when it came migrated from the session's
+    templates (``database_url``), a copy of the SQLite template for a new SQLite file, else
+    upgraded now."""
     from shared.store.migrate import upgrade
 
+    if database_url in KNOWN_MIGRATED:
+        return database_url
+    path = Path(database_url.split("///", 1)[1]) if database_url.startswith("sqlite:///") else None
+    if path is not None and not path.exists() and support_databases.SESSION is not None:
+        return support_databases.SESSION.sqlite_copy(database_url)
     upgrade(database_url)
     return database_url
+
+
+@pytest.fixture
+def migrated(database_url: str) -> str:
+    """A database URL at the head revision."""
+    return ensure_migrated(database_url)
 
 
 def batches_for(rt):

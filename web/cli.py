@@ -57,7 +57,11 @@ def create_user_command(name: str, password: str | None) -> None:
     with services().sessions.begin() as session:
         try:
             user = create_user(session, name, password)
-        except (UserExists, ValueError) as exc:
+        except UserExists as exc:  # scripts taking the last line would get no token: say how
+            raise click.ClickException(
+                f"{exc}; for another API token run: flask --app web tokens create {name}"
+            ) from None
+        except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         token = create_token(session, user)
     click.echo(f"created user {name!r}; API token (shown once):")

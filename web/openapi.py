@@ -180,7 +180,8 @@ PATHS: dict = {
         "named batch, else batch-<id prefix>-finals.zip)", params=[_BATCH_ID],
         responses={"200": {"description": "zip archive", "content": {"application/zip": {
             "schema": {"type": "string", "format": "binary"}}}},
-            "404": _error("no such batch, or no finished images yet")},
+            "404": _error("no such batch"),
+            "409": _error("not_ready: no finished images yet (finalize first)")},
     )},
     "/api/v1/items/{item_id}": {"get": _op(
         "One item", tag="items", params=[_ITEM_ID],
@@ -314,6 +315,14 @@ PATHS: dict = {
         "A new webhook signing secret (whsec_...), shown once; replaces the old one",
         tag="tokens", responses={"201": _json(_ref("WebhookSecret"), "the secret")},
     )},
+    "/api/v1/webhooks/deliveries": {"get": _op(
+        "My batches' webhook deliveries, newest first: status, tries, the last answer",
+        tag="tokens", params=[*_PAGE_PARAMS, {
+            "name": "batch", "in": "query", "schema": _ID,
+            "description": "only this batch's deliveries (404 when it is not mine)"}],
+        responses={"200": _json(_ref("WebhookDeliveryPage"), "one page"),
+                   "400": _error("bad page or per_page"), "404": _error("no such batch")},
+    )},
     "/api/v1/me/password": {"post": _op(
         "Change my portal password; every other session ends", tag="tokens", body={
             "required": True, "content": {"application/json": {"schema": _ref("PasswordChange")}}},
@@ -334,6 +343,27 @@ def query_parameters(rule: str, method: str) -> frozenset[str] | None:
     if operation is None:
         return None
     return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+
+
+@lru_cache(maxsize=256)
+def body_fields(rule: str, method: str) -> frozenset[str] | None:
+    """The top-level keys a JSON request body may have, for a Flask rule and method: those of
+    its schema (of any of its alternatives), when every alternative is a model that forbids
+    others (``extra="forbid"``); None when the body is not described or allows any key."""
+    operation = PATHS.get(rule.replace("<", "{").replace(">", "}"), {}).get(method.lower())
+    schema = (((operation or {}).get("requestBody") or {}).get("content", {})
+              .get("application/json", {}).get("schema"))
+    if schema is None:
+        return None
+    components = component_schemas()
+    fields: set[str] = set()
+    for alternative in schema.get("oneOf") or schema.get("anyOf") or [schema]:
+        ref = alternative.get("$ref", "")
+        model = components.get(ref.rsplit("/", 1)[-1], {}) if ref else alternative
+        if model.get("additionalProperties") is not False:
+            return None
+        fields.update(model.get("properties", {}))
+    return frozenset(fields)
 
 
 def document(server_url: str | None = None) -> dict:

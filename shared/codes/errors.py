@@ -116,6 +116,7 @@ class RequestErrorCode(StrEnum):
     CSRF = "csrf"  # 403: a session write without X-CSRF-Token
     WRONG_PASSWORD = "wrong_password"  # 403
     UNKNOWN_PARAMETER = "unknown_parameter"  # 400: a query parameter the document does not name
+    UNKNOWN_FIELD = "unknown_field"  # 400: a JSON body's key its schema does not name
     INVALID_PARAMETER = "invalid_parameter"  # 400
     INVALID_BODY = "invalid_body"  # 400
     INVALID_RECIPE = "invalid_recipe"  # 400
@@ -123,7 +124,7 @@ class RequestErrorCode(StrEnum):
     # 400: "face" is not the index of one of the item's faces (0 <= face < len(item.faces))
     INVALID_FACE = "invalid_face"
     INVALID_STATE = "invalid_state"  # 409: the item is not in a state that allows this
-    NOT_READY = "not_ready"  # 404/409: the image or code does not exist yet
+    NOT_READY = "not_ready"  # 404/409: the image, code or zip does not exist yet
     NO_FILES = "no_files"  # 400
     TOO_MANY_FILES = "too_many_files"  # 413
     EMPTY_FILENAME = "empty_filename"  # 400

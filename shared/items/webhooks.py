@@ -259,6 +259,7 @@ def _attempt(sessions: sessionmaker[Session], settings: Settings, delivery_id: i
     with sessions.begin() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         delivery.attempts += 1
+        delivery.last_attempt_at = utcnow()
         delivery.last_status_code = status_code
         delivery.last_error = error
         if error is None:

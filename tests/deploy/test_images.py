@@ -80,6 +80,7 @@ def test_copy_sources_exist_and_are_not_ignored(dockerfile):
         assert top not in ignored, f"{dockerfile}: COPY {source} but .dockerignore drops {top}"
 
 
+@pytest.mark.slow
 def test_web_image_files_run_web_migrations_and_reaper_without_torch(tmp_path):
     app_dir = tmp_path / "app"
     app_dir.mkdir()

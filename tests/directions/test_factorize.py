@@ -123,6 +123,7 @@ def test_tiny_random_install_has_directions_and_edits_use_them(tiny_bundle, tiny
     assert not torch.equal(out, wplus)
 
 
+@pytest.mark.slow
 def test_importing_a_generator_computes_its_directions(tiny_bundle, tiny_weights_dir, tmp_path,
                                                        capsys):
     from pathlib import Path

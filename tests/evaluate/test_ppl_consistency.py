@@ -24,6 +24,7 @@ def lpips_vgg(vgg_file):
     return load_lpips("vgg", str(vgg_file))
 
 
+@pytest.mark.slow
 def test_consistency_is_deterministic_and_zero_at_full_cost(tiny_bundle, lpips_vgg):
     assert len(all_costs(tiny_bundle.resolution)) == 8  # 4 channel ratios x (32, 64) px
     costs = [Cost(0.25, 64), Cost(1.0, 64)]
@@ -39,6 +40,7 @@ def test_consistency_is_deterministic_and_zero_at_full_cost(tiny_bundle, lpips_v
     assert first["distance"] == "lpips_vgg"
 
 
+@pytest.mark.slow
 def test_consistency_of_every_cost_without_lpips(tiny_bundle):
     costs = all_costs(tiny_bundle.resolution)
     first = evaluate_consistency(tiny_bundle, 2, costs, seed=11)
@@ -80,6 +82,7 @@ def test_ppl_is_deterministic_for_a_seed(tiny_bundle, lpips_vgg):
     assert sub["results"][0]["ppl"] != value
 
 
+@pytest.mark.slow
 def test_missing_lpips_backbone_is_a_clear_error(tiny_bundle, eval_settings, tmp_path):
     absent = tmp_path / "vgg16-397923af.pth"
     problem = lpips_problem("vgg", str(absent))
@@ -96,6 +99,7 @@ def test_missing_lpips_backbone_is_a_clear_error(tiny_bundle, eval_settings, tmp
     assert bad.value.code == "lpips_missing" and "state dict" in bad.value.message
 
 
+@pytest.mark.slow
 def test_command_line(tiny_weights_dir, vgg_file, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ANYCOST_LPIPS_VGG_PATH", str(vgg_file))
     args = ["--model", "tiny-random", "--weights-dir", tiny_weights_dir, "--device", "cpu"]
@@ -115,6 +119,7 @@ def test_command_line(tiny_weights_dir, vgg_file, tmp_path, monkeypatch, capsys)
     assert "no cost with channels=0.3" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_alexnet_lpips_from_disk_for_refinement(tmp_path, monkeypatch):
     """The same loader builds refinement's LPIPS(alex) from torch hub's checkpoint folder."""
     import torch

@@ -76,6 +76,7 @@ def test_transform_maps_crop_corners_to_the_quad_at_any_size():
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+@pytest.mark.slow
 def test_aligned_landmarks_land_where_the_recipe_puts_them(detector, photo, request):
     image = request.getfixturevalue(photo)
     face = select_faces(detector.detect(image))[0]
@@ -116,6 +117,7 @@ def variants(image: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+@pytest.mark.slow
 def test_same_photo_any_way_up_gives_the_same_crop(detector, photo, request):
     image = request.getfixturevalue(photo)
 

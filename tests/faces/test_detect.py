@@ -32,6 +32,7 @@ def check_layout(face: Face) -> None:
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper", "cameraman"])
+@pytest.mark.slow
 def test_one_face_on_real_photos(detector: FaceDetector, photo: str, request):
     image = request.getfixturevalue(photo)
     faces = detector.detect(image)
@@ -40,6 +41,7 @@ def test_one_face_on_real_photos(detector: FaceDetector, photo: str, request):
     check_layout(faces[0])
 
 
+@pytest.mark.slow
 def test_astronaut_landmarks_where_a_person_would_put_them(detector, astronaut):
     face = detector.detect(astronaut)[0]
     # Pupils, nose tip and mouth corners, read by eye off a 4x zoom of the photo (+- 1 px).
@@ -47,11 +49,13 @@ def test_astronaut_landmarks_where_a_person_would_put_them(detector, astronaut):
     assert np.abs(face.landmarks - expected).max() < 4
 
 
+@pytest.mark.slow
 def test_no_face_gives_empty_list(detector, coffee):
     assert detector.detect(coffee) == []
 
 
 @pytest.mark.parametrize("turns", [1, 3])
+@pytest.mark.slow
 def test_sideways_photo_still_finds_the_face(detector, astronaut, turns: int):
     upright = detector.detect(astronaut)[0]
     sideways = np.ascontiguousarray(np.rot90(astronaut, turns))
@@ -68,6 +72,7 @@ def test_sideways_photo_still_finds_the_face(detector, astronaut, turns: int):
     assert np.abs(faces[0].landmarks - expected).max() < 1.0
 
 
+@pytest.mark.slow
 def test_large_photo_is_detected_on_a_downscaled_copy(detector, astronaut):
     small = detector.detect(astronaut)[0]
     big = np.asarray(Image.fromarray(astronaut).resize((2048, 2048), Image.Resampling.BICUBIC))
@@ -79,6 +84,7 @@ def test_large_photo_is_detected_on_a_downscaled_copy(detector, astronaut):
     assert np.abs(faces[0].landmarks - expected).max() < 0.05 * eye_distance
 
 
+@pytest.mark.slow
 def test_select_faces_largest_and_all(detector, astronaut, grace_hopper):
     # Two people side by side: Grace Hopper's face is the bigger one.
     canvas = np.full((600, 1200, 3), 90, np.uint8)

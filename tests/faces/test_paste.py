@@ -20,6 +20,7 @@ def inside_quad(aligned, shape) -> np.ndarray:
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+@pytest.mark.slow
 def test_identity_edit(detector, photo, request):
     image = request.getfixturevalue(photo)
     aligned = align_face(image, select_faces(detector.detect(image))[0], size=1024)
@@ -33,6 +34,7 @@ def test_identity_edit(detector, photo, request):
     assert np.percentile(diff, 99) < 30
 
 
+@pytest.mark.slow
 def test_preview_sized_crop_pastes_too(detector, grace_hopper):
     aligned = align_face(grace_hopper, select_faces(detector.detect(grace_hopper))[0], size=1024)
     preview = align_face(grace_hopper, aligned.face, size=256).image  # same quad, 256 px

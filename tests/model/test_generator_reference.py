@@ -50,6 +50,7 @@ def test_uniform_ratio_and_resolution(res64_generator, res64_inputs, res64_outpu
             assert_close(out, res64_outputs[f"uniform_r{ratio:.2f}_res{res}"])
 
 
+@pytest.mark.slow
 def test_flexible_list_equals_uniform(res64_generator, res64_inputs):
     g = res64_generator
     with torch.inference_mode():

@@ -107,6 +107,7 @@ def test_catalog_knows_released_configs():
 # --------------------------------------------------------------------------- import + CLI
 
 
+@pytest.mark.slow
 def test_cli_imports_reference_generator(weights_env, ref_generator, capsys):
     assert cli(["import", "tiny-random", str(ref_generator)]) == 0
     assert "imported generator" in capsys.readouterr().out
@@ -127,6 +128,7 @@ def test_cli_imports_reference_generator(weights_env, ref_generator, capsys):
     assert (g.resolution, g.channel_max, g.n_style) == (64, 64, 10)
 
 
+@pytest.mark.slow
 def test_cli_entry_point_runs_as_module(weights_env, ref_generator):
     env = dict(os.environ, ANYCOST_WEIGHTS_DIR=str(weights_env))
     ok = subprocess.run([sys.executable, "-m", "worker.anycost.weights", "import", "tiny-random",
@@ -203,6 +205,7 @@ def test_cli_import_missing_file_and_unknown_config(tmp_path, ref_generator, cap
     assert capsys.readouterr().err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_import_detects_kind_and_rejects_kind_the_config_lacks(tmp_path, tiny_dir, capsys):
     boundary = tiny_dir / "boundary_tiny-random.pt"
     assert cli(["import", "anycost-car-config-f", str(boundary)]) == 2
@@ -212,11 +215,13 @@ def test_import_detects_kind_and_rejects_kind_the_config_lacks(tmp_path, tiny_di
     assert entries[0].pretrained is True  # the catalogue vouches for a released config
 
 
+@pytest.mark.slow
 def test_import_rejects_encoder_of_wrong_n_style(tiny_dir, capsys):
     assert cli(["import", FFHQ, str(tiny_dir / "encoder_tiny-random.pt")]) == 2
     assert "encoder has n_style 10, config anycost-ffhq-config-f needs 18" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_import_registers_a_file_dropped_into_the_weights_dir(weights_env, ref_generator):
     weights_env.mkdir()
     dropped = weights_env / "generator_tiny-random.pt"
@@ -231,6 +236,7 @@ def test_import_registers_a_file_dropped_into_the_weights_dir(weights_env, ref_g
 # --------------------------------------------------------------------------- verify
 
 
+@pytest.mark.slow
 def test_verify_reports_tampering_missing_and_untracked(weights_env, ref_generator, tiny_dir,
                                                         capsys):
     weights.import_files("tiny-random", [ref_generator, tiny_dir / "boundary_tiny-random.pt"])
@@ -315,6 +321,7 @@ def test_fetch_rejects_file_of_wrong_architecture(weights_env, tmp_path, ref_gen
 # --------------------------------------------------------------------------- tiny-random + bundle
 
 
+@pytest.mark.slow
 def test_tiny_random_is_deterministic(tiny_dir, tmp_path):
     from worker.anycost.tiny import build_tiny_random
 
@@ -327,6 +334,7 @@ def test_tiny_random_is_deterministic(tiny_dir, tmp_path):
         assert record["pretrained"] is False and record["config"] == "tiny-random"
 
 
+@pytest.mark.slow
 def test_tiny_random_bundle_renders_visible_images(tiny_dir):
     bundle = load_bundle("tiny-random", tiny_dir)
     assert (bundle.config, bundle.pretrained, bundle.resolution, bundle.n_style) == (
@@ -347,6 +355,7 @@ def test_tiny_random_bundle_renders_visible_images(tiny_dir):
         assert torch.isfinite(g.synthesis(edited)).all()
 
 
+@pytest.mark.slow
 def test_ensure_tiny_random_from_two_threads(weights_env):
     results = []
     threads = [threading.Thread(target=lambda: results.append(weights.ensure_tiny_random()))

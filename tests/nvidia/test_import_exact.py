@@ -8,6 +8,9 @@ import torch
 from worker.anycost.bundle import load_bundle
 from worker.anycost.checkpoints import load_discriminator, load_generator, load_latent_avg
 
+pytestmark = pytest.mark.slow  # imports and renders NVIDIA's reference networks (make test-fast leaves it out)
+
+
 TOL = 1e-4  # relative to the output range, as the issue asks
 
 

@@ -74,6 +74,7 @@ def test_refusal_names_the_global(tmp_path):
         loads_nvidia_pickle(data)
 
 
+@pytest.mark.slow
 def test_module_source_in_a_persistent_object_is_never_executed(ada_pickle, tmp_path, monkeypatch):
     """The reference pickle with its placeholder source swapped for code that writes a file
     (same length, so the pickle stays valid): the import succeeds and the file never appears."""
@@ -133,6 +134,7 @@ def test_broken_files_get_one_line_errors(case, ada_pickle, tmp_path, cli):
     assert not (tmp_path / "w" / "generator_broken.pt").exists()
 
 
+@pytest.mark.slow
 def test_cli_import_is_idempotent_and_registers_the_config(ada_pickle, tmp_path, cli):
     wdir = tmp_path / "w"
     no_name = cli("--dir", str(wdir), "import-nvidia", str(ada_pickle))

@@ -9,6 +9,7 @@ import sys
 import types
 
 import numpy as np
+import pytest
 import torch
 
 from tests.model.conftest import data_file
@@ -108,6 +109,7 @@ def _tf_pickle(g: dict, d: dict) -> bytes:
                 sys.modules[n] = mod
 
 
+@pytest.mark.slow
 def test_tf_release_layout_imports_to_nvidias_outputs(ada_pickle, expected, tmp_path):
     _, (g_flat, _), (d_flat, _) = read_networks(ada_pickle)
     path = tmp_path / "stylegan2-tf.pkl"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import pytest
 from shared.platform.queue import PREVIEW_QUEUE
 from tests.ops.conftest import make_batch
 from tests.ops.test_web_ops import _sample
+from tests.support.ports import listen_port
 
 pytestmark = pytest.mark.integration
 
@@ -47,16 +47,10 @@ POOL = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_pool_processes_share_one_metrics_endpoint(settings, jobs, owner_id, rclient, tmp_path):
     make_batch(jobs, owner_id, 2)
     rclient.lpush(PREVIEW_QUEUE, b"{}")  # a second waiting message
-    port = _free_port()
+    port = listen_port()  # not an ephemeral port: a connection could take it (ports.py)
     env = {**os.environ, "ANYCOST_WORKER_METRICS_PORT": str(port)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([sys.executable, "-c", POOL, settings.database_url, settings.redis_url],

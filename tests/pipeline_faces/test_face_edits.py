@@ -6,6 +6,7 @@ faces="all" stores both faces' boxes as fractions (item.faces), and an override 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import skimage.data
 from PIL import Image
 
@@ -18,6 +19,9 @@ from tests.pipeline_faces.test_photo_output import encode, hopper
 from worker.render import pipeline
 from worker.render.images import decode_rgb
 from worker.render.per_face import edits_per_face, face_boxes
+
+pytestmark = pytest.mark.slow  # in-process renders of real photos (make test-fast leaves it out)
+
 
 RECIPE = {"edits": {"smiling": 0.5}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}, "faces": "all", "output": "photo"}

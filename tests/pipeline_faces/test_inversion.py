@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import skimage.data
 import torch
 
@@ -10,6 +11,8 @@ from shared.recipe.parse import Recipe
 from worker.render import inversion, stages
 from worker.render.faces import align_face, get_detector, select_faces
 from worker.render.images import to_uint8
+
+pytestmark = pytest.mark.slow  # in-process renders of real photos (make test-fast leaves it out)
 
 
 def test_refine_does_not_increase_error(tiny_bundle):

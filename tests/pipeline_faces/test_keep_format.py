@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import skimage.data
 from PIL import Image
 
@@ -18,6 +19,9 @@ from shared.store.tables import Item, WorkerHeartbeat
 from tests.conftest import batches_for
 from worker.render import pipeline
 from worker.render.images import decode_rgb
+
+pytestmark = pytest.mark.slow  # in-process renders of real photos (make test-fast leaves it out)
+
 
 RECIPE = {"edits": {"smiling": 0.8}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}}

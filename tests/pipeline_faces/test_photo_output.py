@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import skimage.data
 from PIL import Image
 
@@ -15,6 +16,8 @@ from shared.store.tables import Item, Latent
 from tests.conftest import batches_for
 from worker.render import pipeline
 from worker.render.images import decode_rgb
+
+pytestmark = pytest.mark.slow  # in-process renders of real photos (make test-fast leaves it out)
 
 
 def encode(rgb: np.ndarray, fmt: str = "PNG", **kw) -> bytes:

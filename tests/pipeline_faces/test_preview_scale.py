@@ -4,6 +4,7 @@ finals at the photo's full size. Real pipeline in process, tiny-random."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import skimage.data
 from PIL import Image
 
@@ -13,6 +14,8 @@ from tests.conftest import batches_for
 from tests.pipeline_faces.test_photo_output import RECIPE, _blob, _item, _run, encode
 from worker.render import pipeline, preview_photo, store
 from worker.render.faces import AlignTransform
+
+pytestmark = pytest.mark.slow  # in-process renders of real photos (make test-fast leaves it out)
 
 
 def _big_photo() -> np.ndarray:

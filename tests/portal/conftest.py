@@ -23,13 +23,12 @@ def portal_redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def app(sqlite_url, portal_redis_url):
-    from shared.store.migrate import upgrade
+def app(sqlite_url, portal_redis_url, migrated_databases):
     from web import create_app
     from web.auth import create_user
     from web.extensions import services
 
-    upgrade(sqlite_url)
+    migrated_databases.sqlite_copy(sqlite_url)
     app = create_app({
         "database_url": sqlite_url, "redis_url": portal_redis_url, "model": "tiny-random",
         "secret_key": "portal-tests", "TESTING": True, "VALIDATE_RESPONSES": True,

@@ -313,7 +313,7 @@ def test_zip_without_finals_is_refused(app, browser):
     browser.get("/batches/new")
     batch_id = create_batch(browser)
     response = browser.get(f"/api/v1/batches/{batch_id}/download")
-    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_ready"
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "not_ready"
 
 
 def test_api_accepts_the_portal_session_for_reads(app, browser):

@@ -41,13 +41,12 @@ def judged_bundle(tiny_bundle):
 
 
 @pytest.fixture
-def make_runtime(sqlite_url, redis_url, tiny_weights_dir):
+def make_runtime(sqlite_url, redis_url, tiny_weights_dir, migrated_databases):
     """``make_runtime(bundle, **settings)``: a worker runtime on a migrated SQLite database."""
     from shared.platform.settings import Settings
-    from shared.store.migrate import upgrade
     from worker.render.runtime import build_runtime
 
-    upgrade(sqlite_url)
+    migrated_databases.sqlite_copy(sqlite_url)
     made = []
 
     def make(bundle, **overrides):

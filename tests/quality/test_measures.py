@@ -14,6 +14,7 @@ from tests.quality.conftest import random_discriminator
 from worker.render import quality
 
 
+@pytest.mark.slow
 def test_realism_logit_is_per_image_and_at_the_discriminators_size():
     d = random_discriminator(64)
     assert quality.discriminator_resolution(d) == 64

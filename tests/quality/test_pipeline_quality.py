@@ -22,6 +22,9 @@ from tests.quality.conftest import with_parts
 from worker.render import pipeline, quality
 from worker.render.images import decode_rgb, from_uint8
 
+pytestmark = pytest.mark.slow  # in-process renders of real photos (make test-fast leaves it out)
+
+
 CROP = {"output": "crop", "preview": {"channels": 0.5, "resolution": 32},
         "final": {"channels": 1.0, "resolution": 64}}
 

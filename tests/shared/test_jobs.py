@@ -109,9 +109,10 @@ def test_blob_stores_round_trip(env, tmp_path, store):
 
 def test_groups_are_spread_over_live_workers(env, redis_url):
     jobs, uid = env
-    jobs.settings = Settings(database_url=jobs.settings.database_url, redis_url=redis_url,
-                             model="tiny-random", batch_queue_cap=100, render_batch_size=8)
-    jobs.sender.settings = jobs.settings  # the sender decides the groups, with its own settings
+    # The commands and their sender (which decides the groups) read the same settings.
+    jobs.settings = jobs.sender.settings = Settings(
+        database_url=jobs.settings.database_url, redis_url=redis_url, model="tiny-random",
+        batch_queue_cap=100, render_batch_size=8)
     with jobs.sessions.begin() as s:
         s.query(WorkerHeartbeat).delete()  # exactly these workers: two live, one dead
         for name in ("w1@a:1", "w2@b:1"):

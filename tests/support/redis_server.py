@@ -15,11 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.ports import listen_port
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, which no connection takes meanwhile (``ports``)."""
+    return listen_port("127.0.0.1")
 
 
 class RedisServer:

@@ -21,6 +21,7 @@ import requests
 from PIL import Image
 
 from shared.platform.settings import Settings
+from tests.support.ports import listen_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -126,11 +127,7 @@ class GunicornServer:
     workers in processes of their own), on a free local port, configured like the workers."""
 
     def __init__(self, settings: Settings, log_path: Path, workers: int = 2, threads: int = 4):
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = listen_port("127.0.0.1")
         self.url = f"http://127.0.0.1:{port}"
         env = {**worker_env(settings), "GUNICORN_BIND": f"127.0.0.1:{port}",
                "GUNICORN_WORKERS": str(workers), "GUNICORN_THREADS": str(threads),

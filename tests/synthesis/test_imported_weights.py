@@ -4,10 +4,13 @@ of our generator reproduce what NVIDIA's own code computed from the same pickle 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tests.synthesis.conftest import NV
 from worker.render.images import to_uint8
+
+pytestmark = pytest.mark.slow  # imports NVIDIA's pickles first (make test-fast leaves it out)
 
 
 def test_truncation_goes_to_the_files_w_avg_and_renders_nvidias_images(nv_weights, reference_dir):

@@ -4,7 +4,6 @@ runner that launches ``python -m torch.distributed.run`` (torchrun) with real pr
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from tests.support.ports import listen_port
 
 REPO = Path(__file__).resolve().parents[2]
 #: The tiny teacher: 32 px, 32 channels at most, style_dim 32, a 2-layer mapping network.
@@ -63,9 +64,7 @@ def data_dir(tmp_path_factory, teacher_file) -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return listen_port("127.0.0.1")  # torchrun binds it later (tests/support/ports.py)
 
 
 def torchrun_command(nproc: int, args: list[str]) -> list[str]:

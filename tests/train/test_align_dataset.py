@@ -15,6 +15,9 @@ from tests.train.conftest import REPO, train_env
 pytest.importorskip("facenet_pytorch", reason="the worker extra (facenet-pytorch) is not installed")
 
 
+pytestmark = pytest.mark.slow  # aligns real photos in a subprocess (make test-fast leaves it out)
+
+
 def test_align_dataset_writes_crops_and_lists_skipped(tmp_path):
     from skimage import data
 

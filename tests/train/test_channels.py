@@ -22,6 +22,7 @@ def _render(g, ratio=None):
         return g.synthesis(g.broadcast(g.mapping(z)), ratio, None, "const", "ref")
 
 
+@pytest.mark.slow
 def test_sorting_is_a_permutation_that_keeps_the_full_output():
     g = tiny_teacher().double()
     before_full, before_half = _render(g), _render(g, 0.25)
@@ -36,6 +37,7 @@ def test_sorting_is_a_permutation_that_keeps_the_full_output():
         assert torch.all(score[:-1] >= score[1:] - 1e-12)
 
 
+@pytest.mark.slow
 def test_sorting_helps_the_narrowest_subnetwork():
     g = tiny_teacher().double()
     full = _render(g)

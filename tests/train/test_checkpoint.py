@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from shared.recipe.parse import default_costs
@@ -14,6 +15,8 @@ from worker.anycost import tiny
 from worker.anycost.bundle import load_bundle
 from worker.anycost.checkpoints import load_generator
 from worker.render.stages import render
+
+pytestmark = pytest.mark.slow  # a torchrun training run (make test-fast leaves it out)
 
 
 def test_trained_generator_loads_installs_and_renders(tmp_path, data_dir):

@@ -4,7 +4,11 @@ resolutions per step, R1 on that step, float64 so that only the arrangement is t
 
 from __future__ import annotations
 
+import pytest
+
 from tests.train.conftest import load_state, torchrun
+
+pytestmark = pytest.mark.slow  # two torchrun runs (make test-fast leaves it out)
 
 
 def test_two_processes_batch_b_equal_one_process_batch_2b(teacher_file, data_dir, tmp_path):

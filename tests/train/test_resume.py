@@ -8,11 +8,14 @@ import signal
 import subprocess
 import time
 
+import pytest
 import torch
 
 from tests.train.conftest import REPO, load_state, torchrun, torchrun_command, train_env
 
 STEPS = 12
+
+pytestmark = pytest.mark.slow  # torchrun runs, one killed and resumed (make test-fast leaves it out)
 
 
 def _args(teacher_file, data_dir, out):

@@ -45,6 +45,14 @@ def test_create_user_twice_fails_and_create_token_adds_one(app):
     first = runner.invoke(args=["create-user", "dave"]).output.strip().splitlines()[-1]
     again = runner.invoke(args=["create-user", "dave"])
     assert again.exit_code != 0 and "already exists" in again.output
+    # It points at the command that does make another token, and that command works as written.
+    pointed = again.output.split("run: ", 1)[1].strip()
+    assert pointed == "flask --app web tokens create dave"
+    extra = runner.invoke(args=pointed.split()[3:])
+    assert extra.exit_code == 0, extra.output
+    extra_token = extra.output.strip().splitlines()[-1]
+    assert app.test_client().get("/api/v1/me", headers={
+        "Authorization": f"Bearer {extra_token}"}).json["username"] == "dave"
     second = runner.invoke(args=["create-token", "dave"])
     assert second.exit_code == 0
     token = second.output.strip().splitlines()[-1]

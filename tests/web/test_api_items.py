@@ -100,10 +100,13 @@ def test_preview_edit_finalize_download(app, client, alice, redis_url):
         assert [z.read(n) for n in names] == [outputs[a], outputs[b], outputs[c]]
 
 
-def test_download_before_any_final_is_404(client, alice):
+def test_download_before_any_final_is_409_not_ready(client, alice):
     batch_id, _ = _batch(client, alice["headers"], ["a.png"])
     response = client.get(f"/api/v1/batches/{batch_id}/download", headers=alice["headers"])
-    assert response.status_code == 404 and response.json["error"]["code"] == "not_ready"
+    assert response.status_code == 409 and response.json["error"]["code"] == "not_ready"
+    assert "finalize" in response.json["error"]["message"]
+    missing = client.get(f"/api/v1/batches/{'0' * 32}/download", headers=alice["headers"])
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
 
 
 def test_failed_item_shows_its_error_and_can_be_retried(app, client, alice, redis_url):

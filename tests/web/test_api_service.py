@@ -90,6 +90,7 @@ def test_errors_under_api_are_json(client, alice):
         assert garbage.json["error"]["field"].startswith("edits"), body
 
 
+@pytest.mark.slow
 def test_web_never_imports_torch_or_the_worker(tmp_path):
     code = (
         "import sys\n"

@@ -97,6 +97,7 @@ def test_stream_follows_the_batch_to_completion_and_resumes(app, client, alice):
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.slow
 def test_quiet_stream_sends_keep_alives_and_ends_at_the_timeout(app_factory, alice):
     app = app_factory(sse_heartbeat_seconds=1)
     client = app.test_client()
@@ -123,6 +124,7 @@ def test_only_the_owner_streams_and_parameters_are_checked(client, alice, bob):
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.slow
 def test_an_event_committed_after_a_later_one_is_still_sent(app, client, alice):
     """PostgreSQL commits out of id order: item 1's event gets its id first but commits after
     item 2's. A stream that already passed item 2's id sends item 1's when it commits."""

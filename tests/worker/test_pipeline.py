@@ -17,6 +17,9 @@ from tests.worker.conftest import items_of
 from worker.render import pipeline, stages
 from worker.render.images import decode_rgb
 
+pytestmark = pytest.mark.slow  # in-process renders of real photos (make test-fast leaves it out)
+
+
 RECIPE = {"output": "crop", "edits": {"smiling": 0.5}, "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}}
 

@@ -114,8 +114,9 @@ def download_batch(batch_id: str):
     session = db()
     batch = svc.batches.get_batch(session, current_user().id, batch_id)
     done = [i for i in batch.items if i.status == ItemStatus.DONE.value and i.final_blob_id]
-    if not done:
-        raise ApiError(404, "not_ready", "this batch has no finished images yet")
+    if not done:  # the batch exists (else 404 above): it is the zip that is not there yet
+        raise ApiError(409, RequestErrorCode.NOT_READY, "this batch has no finished images yet; "
+                       "finalize items first (POST /api/v1/batches/<id>/finalize)")
     content_types = dict(session.execute(
         select(Blob.id, Blob.content_type).where(Blob.id.in_([i.final_blob_id for i in done]))
     ).all())

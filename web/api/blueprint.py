@@ -1,11 +1,12 @@
-"""The API's blueprint and what every route shares: known query parameters only, a signed-in
-user on every route but the public descriptions (``PUBLIC_ENDPOINTS``). Route modules import
-``bp`` from here (not from the package, which imports them)."""
+"""The API's blueprint and what every route shares: known query parameters and JSON fields
+only, a signed-in user on every route but the public descriptions (``PUBLIC_ENDPOINTS``). Route
+modules import ``bp`` from here (not from the package, which imports them)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, request
 
+from shared.codes.errors import RequestErrorCode
 from shared.store.tables import User
 from web import openapi
 from web.auth import authenticate
@@ -35,6 +36,22 @@ def _require_user() -> None:
     if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
         return
     authenticate()
+
+
+@bp.before_request
+def _known_fields_only() -> None:
+    """A misspelt JSON key (``{"label": ...}`` for ``name``) is an error, as in a recipe, not
+    silently ignored. The keys are those of the body's model in ``web.schemas``."""
+    if request.url_rule is None or not request.is_json:
+        return
+    known = openapi.body_fields(request.url_rule.rule, request.method)
+    body = request.get_json(silent=True) if known is not None else None
+    if not isinstance(body, dict):
+        return  # no body, not JSON or not an object: the view says what it wants
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise ApiError(400, RequestErrorCode.UNKNOWN_FIELD, f"unknown field {unknown[0]!r}; "
+                       f"known: {', '.join(sorted(known))}", unknown[0])
 
 
 def current_user() -> User:

@@ -8,7 +8,15 @@
 from __future__ import annotations
 
 from shared.recipe.schema import Cost, Recipe
-from web.schemas import batches, common, evaluations, served_models, service, synthesis
+from web.schemas import (
+    batches,
+    common,
+    evaluations,
+    served_models,
+    service,
+    synthesis,
+    webhooks,
+)
 
 COMPONENTS = (
     common.Error, common.ModelRef, Cost, Recipe,
@@ -22,4 +30,5 @@ COMPONENTS = (
     evaluations.EvaluationRequest, evaluations.Evaluation, evaluations.EvaluationList,
     synthesis.SynthesisRequest, synthesis.SynthesisCreated,
     served_models.ServedModel, served_models.ServedModels, served_models.UnavailableModel,
+    webhooks.WebhookDelivery, webhooks.WebhookDeliveryPage,
 )

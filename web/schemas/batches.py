@@ -189,6 +189,8 @@ class BatchRename(BaseModel):
 
 
 class EditsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     edits: Edits | None = Field(description="the item's new edits; with face: that face's "
                                 "override ({} or null removes it)")
     preview: Cost = None

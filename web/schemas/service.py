@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.catalog.directions import MIN_EXAMPLES, NAME_PATTERN, SIDECAR_METHODS
 from shared.commands.user_directions import (
@@ -40,6 +40,8 @@ class TokenList(BaseModel):
 
 
 class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(None, min_length=1, max_length=MAX_TOKEN_NAME_CHARS)
     expires_days: int = Field(None, ge=1, le=MAX_EXPIRES_DAYS)
 
@@ -49,6 +51,8 @@ class WebhookSecret(BaseModel):
 
 
 class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     current_password: str
     new_password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)
 
@@ -124,6 +128,8 @@ class Directions(BaseModel):
 
 
 class LearnDirection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     positive: list[Id] = Field(min_length=MIN_EXAMPLES, description="items that have the attribute "
                                                          "(previewed: codes stored)")
@@ -131,11 +137,15 @@ class LearnDirection(BaseModel):
 
 
 class SaveDirection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     source: str = Field(description="a generator direction, e.g. sefa_03")
 
 
 class StripRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     direction: str = Field(description="any edit name")
     steps: int = Field(DEFAULT_STRIP_STEPS, ge=STRIP_STEPS[0], le=STRIP_STEPS[1])
 
