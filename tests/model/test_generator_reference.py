@@ -7,7 +7,11 @@ import torch
 
 from worker.anycost.directions import Directions
 
-ATOL = 1e-5
+# float32 against the reference implementation's outputs: differences are accumulation order
+# only (oneDNN picks kernels per CPU). 1e-5 held on the machines the outputs were checked on; the
+# style-mixing case measured 1.17e-5 on another AVX-512 CPU (ours and the original code alike),
+# so the bound is 2e-5: still ~100x below any real layer or weight mistake (those err by 1e-2+).
+ATOL = 2e-5
 IMPLS = ["ref", "fast"]
 
 
