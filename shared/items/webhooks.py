@@ -164,9 +164,9 @@ class Deliverer:
         self.futures: set[Future] = set()
         self.wake = threading.Event()  # set when an attempt ends: room for the next one
 
-    def run_pass(self, sweep: bool = True, limit: int = 200) -> int:
-        """Write missed ``batch.completed`` events (``sweep``), then start every due delivery
-        there is room for; how many were started."""
+    def run_pass(self, sweep: bool = True, limit: int = 200, due_by=None) -> int:
+        """Write missed ``batch.completed`` events (``sweep``), then start every delivery due
+        by ``due_by`` (default now) there is room for; how many were started."""
         if sweep:
             with self.sessions.begin() as session:
                 sweep_completed_batches(session)
@@ -174,7 +174,7 @@ class Deliverer:
             due = session.execute(
                 select(WebhookDelivery.id, WebhookDelivery.next_attempt_at, WebhookDelivery.url)
                 .where(WebhookDelivery.status == PENDING,
-                       WebhookDelivery.next_attempt_at <= utcnow())
+                       WebhookDelivery.next_attempt_at <= (due_by or utcnow()))
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
             ).all()
         lease = timedelta(seconds=self.settings.webhook_timeout + 30)
@@ -222,10 +222,12 @@ def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int 
     """Try every due delivery once, concurrently, and wait for them (after writing any missed
     ``batch.completed`` when ``sweep``); returns how many were attempted."""
     deliverer = Deliverer(sessions, settings)
+    due_by = utcnow()  # a retry scheduled during this call waits for the next one
     try:
         attempted = 0
         while attempted < limit:
-            started = deliverer.run_pass(sweep=sweep and not attempted, limit=limit)
+            started = deliverer.run_pass(sweep=sweep and not attempted, limit=limit,
+                                         due_by=due_by)
             if not started:
                 break
             attempted += started
