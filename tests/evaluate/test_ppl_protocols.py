@@ -175,3 +175,16 @@ def test_ppl_is_repeatable_under_a_seed_for_every_protocol(tiny_bundle):
         assert one["results"][0]["ppl"] == two["results"][0]["ppl"], name
         assert one["results"][0]["ppl"] != other["results"][0]["ppl"], name
         assert one["protocol"]["name"] == name and one["distance"] == {"name": "custom"}
+
+
+def test_the_models_page_names_the_protocol_and_the_distance_network():
+    from web.portal.models import settings_of
+
+    files = [{"path": "/w/vgg.pth", "sha256": "ab" * 32}, {"path": "/w/v.pth", "sha256": "cd" * 32}]
+    shown = settings_of({"kind": "ppl", "params": {"n": 2}, "result": {
+        "protocol": {"name": "ppl2_wend"}, "distance": {"name": "lpips_vgg", "files": files}}})
+    assert shown["protocol"] == "ppl2_wend"
+    assert shown["distance"] == "lpips_vgg (sha256 abababababab\u2026, sha256 cdcdcdcdcdcd\u2026)"
+    fid = settings_of({"kind": "fid", "params": {"n": 2}, "result": {
+        "protocol": {"name": "nvidia"}, "inception": {"sha256": "ef" * 32}}})
+    assert fid["protocol"] == "nvidia" and "distance" not in fid
