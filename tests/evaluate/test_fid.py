@@ -11,9 +11,9 @@ from PIL import Image
 
 from shared.recipe.parse import Cost
 from worker.evaluate.common import EvaluationError, render, sample_wplus
-from worker.evaluate.fid import (
+from worker.evaluate.fid import evaluate_fid
+from worker.evaluate.frechet import (
     FeatureStats,
-    evaluate_fid,
     fid_of_features,
     frechet_distance,
     frechet_of_stats,

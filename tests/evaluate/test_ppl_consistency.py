@@ -16,6 +16,7 @@ from worker.evaluate.__main__ import main
 from worker.evaluate.common import EvaluationError, all_costs
 from worker.evaluate.consistency import evaluate_consistency
 from worker.evaluate.ppl import evaluate_ppl
+from worker.evaluate.ppl_distance import PplDistance
 from worker.evaluate.runner import Request, run
 
 
@@ -70,15 +71,19 @@ def test_consistency_without_lpips_reports_mse_and_psnr(tiny_bundle, tiny_weight
 @pytest.mark.slow
 def test_ppl_is_deterministic_for_a_seed(tiny_bundle, lpips_vgg):
     full = [Cost(1.0, 64)]
-    first = evaluate_ppl(tiny_bundle, lpips_vgg, 3, full, seed=3)
-    again = evaluate_ppl(tiny_bundle, lpips_vgg, 3, full, seed=3)
-    other = evaluate_ppl(tiny_bundle, lpips_vgg, 3, full, seed=4)
+    distance = PplDistance.lpips(lpips_vgg)
+    first = evaluate_ppl(tiny_bundle, distance, 3, full, seed=3)
+    again = evaluate_ppl(tiny_bundle, distance, 3, full, seed=3)
+    other = evaluate_ppl(tiny_bundle, distance, 3, full, seed=4)
     value = first["results"][0]["ppl"]
     assert value == again["results"][0]["ppl"]
     assert math.isfinite(value) and value > 0
     assert other["results"][0]["ppl"] != value
-    assert first["epsilon"] == 1e-4 and first["space"] == "w" and first["crop"] is True
-    sub = evaluate_ppl(tiny_bundle, lpips_vgg, 3, [Cost(0.5, 32)], seed=3)
+    # the default is StyleGAN2's ppl2_wend: W, end points, no crop, noise drawn per batch
+    assert first["epsilon"] == 1e-4 and first["space"] == "w" and first["crop"] is False
+    assert first["protocol"]["name"] == "ppl2_wend" and first["protocol"]["noise"] == "per_batch"
+    assert first["distance"]["name"] == "lpips_vgg"
+    sub = evaluate_ppl(tiny_bundle, distance, 3, [Cost(0.5, 32)], seed=3)
     assert sub["results"][0]["ppl"] != value
 
 
@@ -100,8 +105,9 @@ def test_missing_lpips_backbone_is_a_clear_error(tiny_bundle, eval_settings, tmp
 
 
 @pytest.mark.slow
-def test_command_line(tiny_weights_dir, vgg_file, tmp_path, monkeypatch, capsys):
+def test_command_line(tiny_weights_dir, vgg_file, vgg_sha256, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ANYCOST_LPIPS_VGG_PATH", str(vgg_file))
+    monkeypatch.setenv("ANYCOST_LPIPS_VGG_SHA256", vgg_sha256)
     args = ["--model", "tiny-random", "--weights-dir", tiny_weights_dir, "--device", "cpu"]
     assert main(["consistency", *args, "--n", "2", "--channels", "0.5", "--resolution", "64",
                  "--json"]) == 0
@@ -112,6 +118,11 @@ def test_command_line(tiny_weights_dir, vgg_file, tmp_path, monkeypatch, capsys)
     assert main(["ppl", *args, "--n", "2"]) == 0
     table = capsys.readouterr().out
     assert table.startswith("ppl of tiny-random (RANDOM WEIGHTS)") and "1.0          64" in table
+    assert "protocol ppl2_wend (space w, end, crop False" in table and "lpips_vgg" in table and vgg_sha256[:16] in table
+    monkeypatch.setenv("ANYCOST_LPIPS_VGG_SHA256", "ab" * 32)  # the file no longer fits
+    assert main(["ppl", *args, "--n", "2"]) == 2
+    assert "lpips_missing" in capsys.readouterr().err
+    monkeypatch.setenv("ANYCOST_LPIPS_VGG_SHA256", vgg_sha256)
     monkeypatch.setenv("ANYCOST_LPIPS_VGG_PATH", str(tmp_path / "absent.pth"))
     assert main(["ppl", *args, "--n", "2"]) == 2
     assert "lpips_missing" in capsys.readouterr().err

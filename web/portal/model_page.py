@@ -46,8 +46,15 @@ def settings_of(evaluation: dict) -> dict:
             out["data set"] += f" ({data['images']} images)"
         sha = (result.get("inception") or {}).get("sha256")
         out["Inception sha256"] = sha[:16] + "\u2026" if sha else "\u2014"
-    if result.get("distance"):
-        out["distance"] = result["distance"]
+    protocol = result.get("protocol")
+    if isinstance(protocol, dict) and protocol.get("name"):
+        out["protocol"] = protocol["name"]
+    distance = result.get("distance")
+    if isinstance(distance, dict):  # PPL: the network and its files' hashes
+        files = ", ".join(f"sha256 {f['sha256'][:12]}\u2026" for f in distance.get("files", []))
+        out["distance"] = distance.get("name", "?") + (f" ({files})" if files else "")
+    elif distance:
+        out["distance"] = distance
     if result.get("compare"):
         out["compared"] = result["compare"]
     return out

@@ -2,7 +2,10 @@
 
 * SeFa (closed-form factorisation, Shen & Zhou, CVPR 2021): the directions in W that the
   style-modulation layers of the chosen W+ slots amplify most are the top eigenvectors of AᵀA,
-  A the stacked (effective) modulation weights of those layers.
+  A the stacked (effective) modulation weights of those layers, one row per modulated channel.
+  ``normalize="official"`` (the default) scales every row of A to unit norm first, as the
+  official SeFa code does (each channel's weight vector counts equally, whatever its scale), so
+  ``sefa_NN`` are that tool's directions; ``"raw"`` factorises A as it is.
 * GANSpace (Härkönen et al., 2020): the principal components of mapped W samples.
 * Named edits for NVIDIA's FFHQ network (``worker.anycost.ffhq_directions``), added only when
   the generator is that network (its slots, width and mean W fit; the ``named`` block says why).
@@ -35,6 +38,8 @@ from shared.codes.attributes import EDIT_SLOTS
 from .ffhq_directions import install_block
 from .generator import Generator
 
+#: SeFa's variants: rows of A normalised first (the official code), or A as it is.
+SEFA_NORMALIZATIONS = ("official", "raw")
 #: How many directions of each method an install computes (sefa_00..09, pca_00..09).
 DEFAULT_COUNT = 10
 #: W samples for GANSpace's PCA (and for the gains): 8x the width pins the top components (their
@@ -82,12 +87,15 @@ def _fix_signs(vectors: torch.Tensor) -> torch.Tensor:
 
 def sefa_factorize(
     generator: Generator, layers: Sequence[int] | None = None, k: int = DEFAULT_COUNT,
-    include_rgb: bool = False,
+    include_rgb: bool = False, normalize: str = "official",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SeFa's top-``k`` directions ``[K, S]`` and their eigenvalues ``[K]``, descending.
 
     ``layers``: the W+ slots whose modulation layers to factorise (default ``default_slots``).
+    ``normalize``: ``official`` (unit-norm rows of A) or ``raw`` (see the module doc).
     """
+    if normalize not in SEFA_NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {', '.join(SEFA_NORMALIZATIONS)}")
     slots = set(default_slots(generator) if layers is None else (int(s) for s in layers))
     if not slots or not all(0 <= s < generator.n_style for s in slots):
         raise ValueError(f"layers must be W+ slots in 0..{generator.n_style - 1}, got {sorted(slots)}")
@@ -95,6 +103,8 @@ def sefa_factorize(
     if not weights:
         raise ValueError(f"no modulation layer is fed by slots {sorted(slots)}")
     a = torch.cat(weights).double()  # [sum C_in, S]
+    if normalize == "official":
+        a = a / a.norm(dim=1, keepdim=True).clamp_min(1e-30)  # a zero row stays zero
     if not 1 <= k <= a.shape[1]:
         raise ValueError(f"k must be in 1..{a.shape[1]}, got {k}")
     values, vectors = torch.linalg.eigh(a.T @ a)  # ascending
@@ -103,9 +113,10 @@ def sefa_factorize(
     return _fix_signs(top).float(), values[order].float()
 
 
-def sefa(generator: Generator, layers: Sequence[int] | None = None, k: int = DEFAULT_COUNT) -> torch.Tensor:
+def sefa(generator: Generator, layers: Sequence[int] | None = None, k: int = DEFAULT_COUNT,
+         normalize: str = "official") -> torch.Tensor:
     """SeFa directions ``[k, style_dim]``: unit norm, by eigenvalue descending."""
-    return sefa_factorize(generator, layers, k)[0]
+    return sefa_factorize(generator, layers, k, normalize=normalize)[0]
 
 
 @torch.no_grad()
@@ -159,7 +170,8 @@ def compute_generator_directions(generator: Generator, k: int = DEFAULT_COUNT) -
     vectors.update(named_vectors)
     meta.extend(named_meta)
     return {"version": SIDECAR_VERSION, "style_dim": generator.style_dim,
-            "n_style": generator.n_style, "pca_samples": int(w.shape[0]), "pca_seed": PCA_SEED,
+            "n_style": generator.n_style, "sefa_normalize": "official",
+            "pca_samples": int(w.shape[0]), "pca_seed": PCA_SEED,
             "vectors": vectors, "directions": meta, "named": named}
 
 

@@ -1,4 +1,5 @@
 """What every metric shares: the error a metric raises, seeded latent samples, cost lists.
+(W+ sampling and the box-filter ``downsample`` live in ``worker.anycost.sampling``.)
 
 Tensor legend: N samples, L W+ slots (n_style), S style_dim, R resolution.
 """
@@ -8,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from shared.codes.errors import ErrorCode
 from shared.recipe.parse import CHANNEL_RATIOS, Cost, allowed_resolutions
+from worker.anycost.sampling import wplus_from_z
 
 
 class EvaluationError(Exception):
@@ -56,8 +57,7 @@ def sample_z(n: int, style_dim: int, seed: int) -> torch.Tensor:
 def sample_wplus(generator, n: int, seed: int) -> torch.Tensor:
     """``[N, L, S]`` W+ codes of ``n`` random faces (no truncation), on the generator's device."""
     device = generator.input.input.device
-    w = generator.mapping(sample_z(n, generator.style_dim, seed).to(device))
-    return generator.broadcast(w)
+    return wplus_from_z(generator, sample_z(n, generator.style_dim, seed).to(device))
 
 
 def batches(n: int, size: int) -> Iterator[slice]:
@@ -66,18 +66,18 @@ def batches(n: int, size: int) -> Iterator[slice]:
 
 
 @torch.no_grad()
-def render(generator, wplus: torch.Tensor, cost: Cost) -> torch.Tensor:
-    """``[N, L, S]`` -> ``[N, 3, R, R]`` float32 in [-1, 1] (clamped: what a user downloads)."""
+def render(generator, wplus: torch.Tensor, cost: Cost, noise_mode: str = "const",
+           noise: torch.Generator | None = None) -> torch.Tensor:
+    """``[N, L, S]`` -> ``[N, 3, R, R]`` float32 in [-1, 1] (clamped: what a user downloads).
+    ``noise_mode`` "random" draws every sample's noise maps from ``noise``."""
     image = generator.synthesis(wplus, channels=cost.channels, resolution=cost.resolution,
-                                noise_mode="const")
+                                noise_mode=noise_mode, generator=noise)
     return image.float().clamp(-1.0, 1.0)
 
 
-def downsample(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Box-filter ``[N, 3, R, R]`` to ``resolution`` (an exact average for powers of two)."""
-    if images.shape[-1] == resolution:
-        return images
-    return F.adaptive_avg_pool2d(images, resolution)
+def seeded(device: torch.device | str, seed: int) -> torch.Generator:
+    """A torch generator on ``device`` seeded with ``seed`` (noise maps drawn where used)."""
+    return torch.Generator(device=device).manual_seed(int(seed))
 
 
 def describe(costs: Sequence[Cost]) -> list[dict]:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import torch
 
 from shared.recipe.parse import Cost
-from worker.evaluate.common import batches, downsample, full_cost, render, sample_wplus
+from worker.anycost.sampling import downsample
+from worker.evaluate.common import batches, full_cost, render, sample_wplus
 
 
 def psnr(mse: float) -> float:

@@ -12,7 +12,8 @@ from worker.evaluate.common import EvaluationError, full_cost, select_costs
 from worker.evaluate.consistency import evaluate_consistency
 from worker.evaluate.fid import evaluate_fid
 from worker.evaluate.inception import load_inception
-from worker.evaluate.ppl import evaluate_ppl
+from worker.evaluate.ppl import evaluate_ppl, with_options
+from worker.evaluate.ppl_distance import load_ppl_distance
 
 KINDS = ("fid", "ppl", "consistency")
 
@@ -20,7 +21,10 @@ KINDS = ("fid", "ppl", "consistency")
 @dataclass(frozen=True)
 class Request:
     """What to measure. ``channels``/``resolution`` narrow the costs (None: FID and consistency
-    take every cost, PPL the full one); ``data_dir`` is FID's data set (None: the full model)."""
+    take every cost, PPL the full one); ``data_dir`` is FID's data set, a folder of images or an
+    ``.npz`` statistics file (None: the full model). ``protocol``: FID ``nvidia`` / ``legacy``,
+    PPL one of ``worker.evaluate.ppl.PROTOCOLS`` (None: ``nvidia`` / ``ppl2_wend``); the PPL
+    options override its space, sampling and crop; ``distance`` picks PPL's LPIPS network."""
 
     kind: str
     n: int
@@ -29,6 +33,11 @@ class Request:
     seed: int = 0
     data_dir: str | None = None
     batch_size: int = 8
+    protocol: str | None = None
+    space: str | None = None
+    sampling: str | None = None
+    crop: bool | None = None
+    distance: str = "auto"
 
 
 def costs_for(request: Request, model_resolution: int) -> list:
@@ -54,11 +63,14 @@ def run(request: Request, bundle, settings: Settings) -> dict:
     if request.kind == "fid":
         inception = load_inception(settings.inception_path, settings.inception_sha256, device)
         result = evaluate_fid(bundle, inception, request.n, costs, request.seed, request.data_dir,
-                              settings.eval_cache_dir, request.batch_size)
+                              settings.eval_cache_dir, request.batch_size,
+                              protocol=request.protocol or "nvidia")
     elif request.kind == "ppl":
-        net = load_lpips("vgg", settings.lpips_vgg_path, device)
-        result = evaluate_ppl(bundle, net, request.n, costs, request.seed,
-                              batch_size=request.batch_size)
+        protocol = with_options(request.protocol or "ppl2_wend", request.space, request.sampling,
+                                request.crop)
+        distance = load_ppl_distance(settings, request.distance, device)
+        result = evaluate_ppl(bundle, distance, request.n, costs, request.seed, protocol,
+                              request.batch_size)
     else:
         name = next((n for n in ("vgg", "alex")
                      if lpips_available(n, settings.lpips_vgg_path if n == "vgg" else "")), None)

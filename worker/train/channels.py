@@ -113,6 +113,16 @@ def g_arch(g: Generator, channels: Sequence[int]) -> torch.Tensor:
     return out.flatten()
 
 
+def sandwich(g: Generator, rng: random.Random, n_random: int = 2,
+             flexible_prob: float = 0.5) -> list[list[int]]:
+    """The sub-networks of one stage-2 step by the sandwich rule (Yu & Huang, 2019; used by the
+    Anycost paper): the largest (every channel), the smallest (ratio 0.25) and ``n_random``
+    sampled ones (``sample_channels``). Training the two extremes every step bounds every
+    sub-network in between; the random ones cover the rest."""
+    return ([g.channel_config(ANCHORS[-1]), g.channel_config(ANCHORS[0])]
+            + [sample_channels(g, rng, flexible_prob) for _ in range(n_random)])
+
+
 def sample_channels(g: Generator, rng: random.Random, flexible_prob: float = 0.5) -> list[int]:
     """A training sub-network: a uniform ratio, or (with ``flexible_prob``) a ratio per layer.
 

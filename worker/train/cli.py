@@ -37,7 +37,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
     p.add_argument("--log-every", type=int, default=50, help="steps between progress lines")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mixing", type=float, default=0.5, help="style-mixing probability")
+    p.add_argument("--mixing-prob", "--mixing", dest="mixing", type=float,
+                   help="style-mixing probability (default 0.9 for the GAN stages, as upstream; "
+                   "0.5 for the encoder)")
     p.add_argument("--lpips-weight", type=float, help="0 disables LPIPS even when available")
     p.add_argument("--mse-weight", type=float)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -54,16 +56,26 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(stage, help=text)
         _common(p)
         p.add_argument("--data", required=True, help="folder or zip of aligned face images")
-        p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life, kimg")
+        p.add_argument("--half-life-kimg", "--ema-kimg", dest="ema_kimg", type=float,
+                       default=10.0, help="EMA half-life, kimg")
         p.add_argument("--discriminator", help="D to start from: {'d': state_dict} of a "
                        "single-res Discriminator, or a stage-1 train_state.pt")
-        p.add_argument("--res-per-step", type=int, help="resolutions per step (2 / 1)")
+        p.add_argument("--n-sampled-res", "--res-per-step", dest="res_per_step", type=int,
+                       help="resolutions sampled per step (default 2 in stage 1, 1 in stage 2)")
         p.add_argument("--n-res", type=int, default=4, help="resolutions the D accepts")
-        p.add_argument("--r1-gamma", type=float, default=10.0)
-        p.add_argument("--r1-every", type=int, default=16)
+        p.add_argument("--r1", "--r1-gamma", dest="r1_gamma", type=float, default=10.0)
+        p.add_argument("--d-reg-every", "--r1-every", dest="r1_every", type=int, default=16)
         p.add_argument("--gan-weight", type=float, default=1.0)
         p.add_argument("--flexible-prob", type=float, default=0.5,
-                       help="stage 2: share of steps on per-layer (flexible) configs")
+                       help="stage 2: share of sampled sub-networks with per-layer widths")
+        p.add_argument("--sandwich", action=argparse.BooleanOptionalAction, default=True,
+                       help="stage 2: train the largest, the smallest and random sub-networks "
+                       "every step (--no-sandwich: one random sub-network per step)")
+        p.add_argument("--sandwich-random", type=int, default=2,
+                       help="stage 2: random sub-networks per step beside the two extremes")
+        p.add_argument("--train-mapping", action="store_true",
+                       help="also train the mapping network (upstream does; off keeps the "
+                       "teacher's W space for its encoder and directions)")
         p.add_argument("--noise", choices=["random", "const", "none"], default="random")
         p.add_argument("--hflip", action="store_true", help="also train on mirrored images")
         p.add_argument("--workers", type=int, default=2, help="data loader processes per rank")
@@ -74,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--init", help="encoder file to start from")
     p.add_argument("--w-weight", type=float, default=1.0)
+    p.add_argument("--input-noise", choices=["random", "const"], default="random",
+                   help="noise maps of the images the encoder sees (random: fresh every step)")
     p.add_argument("--preview-cost", action="append", default=[], metavar="RATIO@RES",
                    help="extra image-loss cost, e.g. 0.5@256 (repeatable; default the preview)")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs")
@@ -101,13 +115,14 @@ def build_trainer(args: argparse.Namespace, world):
     steps = _steps(args, world.size)
     common = dict(teacher=args.teacher, out=args.out, name=args.name, batch=args.batch,
                   steps=steps, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-                  seed=args.seed, mixing=args.mixing, resume=args.resume,
-                  **_optional(args, "lr", "lpips_weight", "mse_weight"))
+                  seed=args.seed, resume=args.resume,
+                  **_optional(args, "lr", "lpips_weight", "mse_weight", "mixing"))
     if args.stage == "encoder":
         from worker.train.encoder_training import EncoderSettings, EncoderTrainer
 
         s = EncoderSettings(**common, init=args.init, w_weight=args.w_weight, sync_bn=args.sync_bn,
-                            preview_costs=[_cost(c) for c in args.preview_cost])
+                            preview_costs=[_cost(c) for c in args.preview_cost],
+                            input_noise=args.input_noise)
         return EncoderTrainer(s, world)
     from worker.train.gan import GanSettings, GanTrainer
 
@@ -116,7 +131,8 @@ def build_trainer(args: argparse.Namespace, world):
                     n_res=args.n_res, r1_gamma=args.r1_gamma, r1_every=args.r1_every,
                     gan_weight=args.gan_weight, flexible_prob=args.flexible_prob,
                     noise=args.noise, hflip=args.hflip, workers=args.workers,
-                    sort=not args.no_sort, dtype=args.dtype)
+                    sort=not args.no_sort, dtype=args.dtype, sandwich=args.sandwich,
+                    sandwich_random=args.sandwich_random, train_mapping=args.train_mapping)
     return GanTrainer(s, world)
 
 

@@ -49,13 +49,19 @@ class MultiResCritic(nn.Module):
         self.d = d
 
     def forward(self, images: Sequence[torch.Tensor],
-                g_arch: torch.Tensor | None = None) -> list[torch.Tensor]:
+                g_arch: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
+                ) -> list[torch.Tensor]:
+        """Scores of every batch in ``images``; ``g_arch`` conditions all of them, or, as a list,
+        each batch on its own sub-network (the sandwich rule's several per step)."""
+        archs = list(g_arch) if isinstance(g_arch, (list, tuple)) else [g_arch] * len(images)
+        if len(archs) != len(images):
+            raise ValueError(f"{len(images)} image batches but {len(archs)} g_arch values")
         out = []
-        for x in images:
+        for x, arch in zip(images, archs, strict=True):
             if x.shape[0] % min(x.shape[0], STDDEV_GROUP):
                 raise ValueError(f"batch {x.shape[0]} is not a multiple of the stddev group "
                                  f"size {STDDEV_GROUP}")
-            out.append(_undo_groups(self.d(contiguous_groups(x), g_arch)))
+            out.append(_undo_groups(self.d(contiguous_groups(x), arch)))
         return out
 
 

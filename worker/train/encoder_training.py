@@ -1,9 +1,11 @@
 """Encoder training: the ResNet-50 encoder learns W+ from the generator's own samples.
 
 Each step draws W+ codes (mapping of z, with style mixing), renders them with the frozen
-generator (the target images, full cost) and trains the encoder on
+generator (the encoder's input, full cost, with fresh random noise maps every step unless
+``--input-noise const``: real photos do not carry the model's fixed noise) and trains it on
 ``w_weight * MSE(E(x), W+)`` plus the image loss (MSE, and LPIPS when usable offline) between
-the generator's render of E(x) and of W+, at the full cost and at every ``--preview-cost``
+the generator's renders of E(x) and of W+ (with the fixed noise, as the service renders), at
+the full cost and at every ``--preview-cost``
 (channel ratio @ resolution; default the service's preview, 0.5 @ R/4): the encoder is judged
 by what the service shows. The loss is a mean over this process's samples (see
 ``worker.train.losses``). Writes ``encoder_<NAME>.pt`` = ``{'state_dict': ...}``, n_style and
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 from shared.recipe.parse import default_costs
 from worker.anycost.checkpoints import load_encoder, load_generator
 from worker.anycost.encoder import Encoder
+from worker.anycost.sampling import mixing_index, wplus_from_z
 from worker.train import losses
 from worker.train.distributed import World, barrier, gather_objects, wrap_ddp
 from worker.train.state import (
@@ -56,6 +59,7 @@ class EncoderSettings:
     mse_weight: float = 1.0
     lpips_weight: float = 0.8
     mixing: float = 0.5
+    input_noise: str = "random"
     preview_costs: list[tuple[float, int]] = field(default_factory=list)
     init: str | None = None  # an existing encoder file to start from
     sync_bn: bool = False
@@ -108,34 +112,32 @@ class EncoderTrainer:
         z = torch.randn(2, self.global_batch, g.style_dim, device=w.device,
                         generator=step_generator(s.seed, step, 0, w.device))
         z = z[:, w.rank * s.batch:(w.rank + 1) * s.batch]
-        rng = step_random(s.seed, step)
+        inject = mixing_index(step_random(s.seed, step), g.n_style, s.mixing)
         with torch.no_grad():
-            w1, w2 = g.mapping(z[0]), g.mapping(z[1])
-            if rng.random() < s.mixing:
-                return g.mix(w1, w2, rng.randrange(1, g.n_style))
-            return g.broadcast(w1)
+            return wplus_from_z(g, z, inject)
+
+    def _inputs(self, wplus: torch.Tensor, step: int) -> torch.Tensor:
+        """What the encoder sees: the full render, with this step's own noise maps."""
+        s, w = self.s, self.world
+        noise = step_generator(s.seed, step, 1 + w.rank, w.device)
+        return self.g.synthesis(wplus, None, None, s.input_noise, "ref", noise)
 
     def train_step(self, step: int) -> dict[str, float]:
         s, g = self.s, self.g
         wplus = self._codes(step)
         with torch.no_grad():
-            image = g.synthesis(wplus, None, None, "const", "ref")
+            image = self._inputs(wplus, step)
             targets = [g.synthesis(wplus, c, r, "const", "ref") for c, r in self.costs]
         pred = self.enc_ddp(image)
-        loss_w = F.mse_loss(pred, wplus)
-        loss_img = {"mse": 0.0, "lpips": 0.0}
-        for (c, r), target in zip(self.costs, targets, strict=True):
-            render = g.synthesis(pred, c, r, "const", "ref")
-            for name, v in losses.image_distance(render, target, s.lpips_weight > 0).items():
-                loss_img[name] = loss_img[name] + v / len(self.costs)
-        loss = (s.w_weight * loss_w + s.mse_weight * loss_img["mse"]
-                + s.lpips_weight * loss_img["lpips"])
+        losses_ = encoder_losses(g, pred, wplus, targets, self.costs, s.lpips_weight > 0)
+        loss = (s.w_weight * losses_["w"] + s.mse_weight * losses_["mse"]
+                + s.lpips_weight * losses_.get("lpips", 0.0))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        out = {"loss_w": float(loss_w.detach()), "mse": float(loss_img["mse"].detach())}
-        if torch.is_tensor(loss_img["lpips"]):
-            out["lpips"] = float(loss_img["lpips"].detach())
+        out = {"loss_w": float(losses_["w"].detach()), "mse": float(losses_["mse"].detach())}
+        if "lpips" in losses_:
+            out["lpips"] = float(losses_["lpips"].detach())
         return out
 
     def run(self) -> None:
@@ -159,6 +161,18 @@ class EncoderTrainer:
                          "optim": self.opt.state_dict(), "rng": rngs, "settings": settings,
                          "world_size": self.world.size}, self.out / STATE_NAME)
         barrier(self.world)
+
+
+def encoder_losses(g, pred: torch.Tensor, wplus: torch.Tensor, targets: list[torch.Tensor],
+                   costs: list[tuple[float, int]], use_lpips: bool = True) -> dict[str, torch.Tensor]:
+    """{'w': MSE(pred, W+), 'mse': ..., 'lpips'?: ...}: the image terms averaged over ``costs``
+    (the renders of ``pred`` against ``targets``, the renders of the true codes)."""
+    out: dict[str, torch.Tensor] = {"w": F.mse_loss(pred, wplus)}
+    for (c, r), target in zip(costs, targets, strict=True):
+        render = g.synthesis(pred, c, r, "const", "ref")
+        for name, v in losses.image_distance(render, target, use_lpips).items():
+            out[name] = out.get(name, 0.0) + v / len(costs)
+    return out
 
 
 def _preview(resolution: int) -> tuple[float, int]:

@@ -1,17 +1,27 @@
 """Stages 1 and 2: distilling a teacher generator into an Anycost generator, data-parallel.
 
 Each step (all ranks make the same choices, drawn from (seed, step)):
-1. pick ``res_per_step`` of the discriminator's resolutions (stage 1 samples 2 of 4, stage 2
-   1 of 4: sub-networks keep their lower resolutions) and, in stage 2, a sub-network (``channels``);
-2. D step: non-saturating logistic loss on real images (area-downsampled) and the student's
-   images at those resolutions (lower resolutions are the generator's intermediate RGB outputs);
-   every ``r1_every`` steps an R1 penalty on real images, scaled by the interval (lazy R1);
-3. G step: the non-saturating loss plus distillation to the frozen teacher's full-width,
-   full-resolution image of the same W+ and noise, area-downsampled to each resolution.
+1. pick ``n_sampled_res`` of the discriminator's resolutions (stage 1 samples 2 of 4, stage 2
+   1 of 4: sub-networks keep their lower resolutions) and the step's sub-networks: stage 1 the
+   full network; stage 2 the sandwich rule (``worker.train.channels.sandwich``): the largest,
+   the smallest and ``sandwich_random`` random sub-networks, every step (``--no-sandwich``: one
+   random sub-network, as the released code did);
+2. codes: z pairs with style mixing (probability ``mixing``, 0.9 as upstream) through the
+   student's mapping network (the teacher's for the targets);
+3. D step: for each sub-network, the non-saturating logistic loss on real images
+   (area-downsampled) and its images at the sampled resolutions (lower resolutions are the
+   generator's intermediate RGB outputs), the D conditioned on that sub-network; every
+   ``r1_every`` steps an R1 penalty on real images, scaled by the interval (lazy R1);
+4. G step, averaged over the sub-networks: the non-saturating loss at the sampled resolutions
+   plus distillation to the frozen teacher's full-width, full-resolution image of the same codes
+   and noise, area-downsampled, at EVERY resolution the step rendered (each D resolution up to
+   the highest sampled one; upstream distils all of them too). The distillation loss is MSE plus
+   LPIPS (VGG at <= 256 px when its files are there, ``worker.train.losses``).
 
-The mapping network is not trained (the student keeps the teacher's W space, so encoders and
-edit directions made for the teacher stay valid). The teacher is never updated: in stage 2 it
-is the full network that stage 1 produced, the teacher of every sub-network.
+The mapping network is frozen unless ``train_mapping`` (upstream trains it): frozen, the student
+keeps the teacher's W space, so encoders and edit directions made for the teacher stay valid.
+The teacher is never updated: in stage 2 it is the full network that stage 1 produced, the
+teacher of every sub-network.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from worker.anycost.checkpoints import (
 )
 from worker.anycost.discriminator import DiscriminatorMultiRes
 from worker.anycost.generator import Generator
+from worker.anycost.sampling import downsample, mixing_index, wplus_from_z
 from worker.train import channels as chan
 from worker.train import losses
 from worker.train.critic import STDDEV_GROUP, MultiResCritic, init_from_single_res
@@ -76,8 +87,11 @@ class GanSettings:
     gan_weight: float = 1.0
     mse_weight: float = 3.0
     lpips_weight: float = 3.0
-    mixing: float = 0.5
+    mixing: float = 0.9
     flexible_prob: float = 0.5
+    sandwich: bool = True  # stage 2: largest + smallest + random sub-networks every step
+    sandwich_random: int = 2
+    train_mapping: bool = False
     discriminator: str | None = None
     noise: str = "random"
     hflip: bool = False
@@ -87,15 +101,21 @@ class GanSettings:
     dtype: str = "float32"  # float64: for exactness checks (DDP equivalence tests)
 
 
-class _Synthesis(nn.Module):
-    """The generator's synthesis as a module forward (what DistributedDataParallel wraps)."""
+class _Student(nn.Module):
+    """The student's mapping and synthesis as one module forward (what DistributedDataParallel
+    wraps: one forward per backward however many sub-networks a step trains)."""
 
-    def __init__(self, g: Generator):
+    def __init__(self, g: Generator, train_mapping: bool):
         super().__init__()
         self.g = g
+        self.train_mapping = train_mapping
 
-    def forward(self, wplus, channels, resolution, noise_mode, generator):
-        return self.g.synthesis_rgbs(wplus, channels, resolution, noise_mode, "ref", generator)
+    def forward(self, z, inject_index, members, resolution, noise_mode, noise_source):
+        """-> per sub-network in ``members``, the RGB after every level up to ``resolution``."""
+        with torch.set_grad_enabled(self.train_mapping and torch.is_grad_enabled()):
+            wplus = wplus_from_z(self.g, z, inject_index)
+        return [self.g.synthesis_rgbs(wplus, channels, resolution, noise_mode, "ref",
+                                      noise_source()) for channels in members]
 
 
 class GanTrainer:
@@ -116,7 +136,7 @@ class GanTrainer:
         self.latent_avg = load_latent_avg(s.teacher)
         g = copy.deepcopy(self.teacher).train()
         g.requires_grad_(True)
-        g.style.requires_grad_(False)  # keep the teacher's W space
+        g.style.requires_grad_(s.train_mapping)  # frozen: keep the teacher's W space
         modulate = s.stage == "channels"
         d = DiscriminatorMultiRes(g.resolution, g.channel_multiplier, min(s.n_res, g.log_res - 1),
                                   modulate=modulate, channel_max=g.channel_max)
@@ -163,7 +183,8 @@ class GanTrainer:
             self.g_opt.load_state_dict(state["g_optim"])
             self.d_opt.load_state_dict(state["d_optim"])
         self.g_params = [p for p in g.parameters() if p.requires_grad]
-        self.g_ddp = wrap_ddp(_Synthesis(g), world)
+        self.student = _Student(g, s.train_mapping)
+        self.g_ddp = wrap_ddp(self.student, world)
         self.critic = MultiResCritic(d)
         self.d_ddp = wrap_ddp(self.critic, world)
         self.dataset = ImageDataset(s.data, g.resolution, s.hflip)
@@ -174,19 +195,15 @@ class GanTrainer:
             set_rng_state(state["rng"][world.rank % len(state["rng"])])
 
     # ----- one step --------------------------------------------------------------------------
-    def _latents(self, step: int) -> torch.Tensor:
-        """This rank's W+ codes: its slice of the step's global batch (so P x b == 1 x Pb)."""
+    def _codes(self, step: int) -> tuple[torch.Tensor, int | None]:
+        """This rank's z pairs ``[2, b, S]`` (its slice of the step's global batch, so P x b ==
+        1 x Pb) and the step's style-mixing slot (None: no mixing)."""
         s, w, g = self.s, self.world, self.teacher
         zgen = step_generator(s.seed, step, 0, w.device)
         z = torch.randn(2, self.global_batch, g.style_dim, generator=zgen, device=w.device,
                         dtype=self.dtype)
-        z = z[:, w.rank * s.batch:(w.rank + 1) * s.batch]
-        rng = step_random(s.seed, step + 10**9)
-        with torch.no_grad():
-            w1, w2 = g.mapping(z[0]), g.mapping(z[1])
-            if rng.random() < s.mixing:
-                return g.mix(w1, w2, rng.randrange(1, g.n_style))
-            return g.broadcast(w1)
+        inject = mixing_index(step_random(s.seed, step + 10**9), g.n_style, s.mixing)
+        return z[:, w.rank * s.batch:(w.rank + 1) * s.batch], inject
 
     def _noise(self, step: int) -> torch.Generator | None:
         """The step's noise source, shared by student and teacher. Random noise maps are drawn
@@ -196,60 +213,65 @@ class GanTrainer:
             return None
         return step_generator(self.s.seed, step, 1 + self.world.rank, self.world.device)
 
+    def _members(self, rng) -> list[list[int] | None]:
+        """The step's sub-networks: None (the full network) in stage 1."""
+        s = self.s
+        if s.stage != "channels":
+            return [None]
+        if s.sandwich:
+            return chan.sandwich(self.g, rng, s.sandwich_random, s.flexible_prob)
+        return [chan.sample_channels(self.g, rng, s.flexible_prob)]
+
     def train_step(self, step: int, real: torch.Tensor) -> dict[str, float]:
         s, g = self.s, self.g
         rng = step_random(s.seed, step)
         resolutions = sorted(rng.sample(self.res_levels, self.res_per_step), reverse=True)
         top = resolutions[0]
-        channels = chan.sample_channels(g, rng, s.flexible_prob) if s.stage == "channels" else None
-        arch = chan.g_arch(g, channels).to(real) if channels is not None else None
-        wplus = self._latents(step)
-        noise_mode = "random" if s.noise == "random" else s.noise
+        levels = [r for r in self.res_levels if r <= top]  # every resolution rendered
+        members = self._members(rng)
+        archs = [None if c is None else chan.g_arch(g, c).to(real) for c in members]
+        z, inject = self._codes(step)
+        noise_mode = s.noise
+        call = (z, inject, members, top, noise_mode, lambda: self._noise(step))
 
-        def student(grad: bool) -> list[torch.Tensor]:
-            gen = self._noise(step)
-            if grad:
-                rgbs = self.g_ddp(wplus, channels, top, noise_mode, gen)
-            else:
-                with torch.no_grad():
-                    rgbs = g.synthesis_rgbs(wplus, channels, top, noise_mode, "ref", gen)
-            return [rgbs[int(math.log2(r)) - 2] for r in resolutions]
+        def pick(rgbs: list[torch.Tensor], wanted: list[int]) -> list[torch.Tensor]:
+            return [rgbs[int(math.log2(r)) - 2] for r in wanted]
 
-        reals = [losses.downsample_to(real, r) for r in resolutions]
-        k = len(resolutions)
-        # D step
-        fakes = student(grad=False)
-        scores = self.d_ddp(reals + fakes, arch)
-        loss_d = losses.d_logistic(torch.cat(scores[:k]), torch.cat(scores[k:]))
+        reals = [downsample(real, r) for r in resolutions]
+        k, m = len(resolutions), len(members)
+        # D step: per sub-network, reals and its fakes under its own conditioning
+        with torch.no_grad():
+            fakes = [pick(rgbs, resolutions) for rgbs in self.student(*call)]
+        images = [x for f in fakes for x in reals + f]
+        scores = self.d_ddp(images, [a for a in archs for _ in range(2 * k)])
+        loss_d = sum(losses.d_logistic(torch.cat(scores[2 * k * j:2 * k * j + k]),
+                                       torch.cat(scores[2 * k * j + k:2 * k * (j + 1)]))
+                     for j in range(m)) / m
         self.d_opt.zero_grad(set_to_none=True)
         loss_d.backward()
         self.d_opt.step()
         out = {"loss_d": float(loss_d.detach())}
         if s.r1_every > 0 and step % s.r1_every == 0:
-            xs = [x.detach().requires_grad_(True) for x in reals]
-            scores = self.d_ddp(xs, arch)
-            grads = torch.autograd.grad(sum(sc.sum() for sc in scores), xs, create_graph=True)
-            r1 = sum(gr.pow(2).flatten(1).sum(1).mean() for gr in grads) / k
-            # 0 * scores: every parameter of the forward gets a (zero) gradient, as DDP expects
-            # (R1's gradient misses e.g. the last bias).
-            zero = sum(sc.sum() for sc in scores) * 0.0
-            self.d_opt.zero_grad(set_to_none=True)
-            (r1 * (s.r1_gamma / 2) * s.r1_every + zero).backward()
-            self.d_opt.step()
-            out["r1"] = float(r1.detach())
+            out["r1"] = self._r1(reals, archs[-1])
         # G step
         with torch.no_grad():
-            target = self.teacher.synthesis(wplus, None, None, noise_mode, "ref", self._noise(step))
-        fakes = student(grad=True)
+            wplus_t = wplus_from_z(self.teacher, z, inject)
+            target = self.teacher.synthesis(wplus_t, None, None, noise_mode, "ref",
+                                            self._noise(step))
+        rendered = self.g_ddp(*call)
+        fakes = [pick(rgbs, resolutions) for rgbs in rendered]
         # The plain critic, not its DDP wrapper, and backward(inputs=G's parameters): the G step
         # neither computes nor all-reduces gradients of D (DDP's no_sync would carry this
         # step's used-parameter set into the next D step).
-        loss_gan = losses.g_nonsaturating(torch.cat(self.critic(fakes, arch)))
+        scores = self.critic([x for f in fakes for x in f], [a for a in archs for _ in range(k)])
+        loss_gan = losses.g_nonsaturating(torch.cat(scores))
         distill = {"mse": 0.0, "lpips": 0.0}
-        for fake in fakes:
-            for name, v in losses.image_distance(fake, losses.downsample_to(target, fake.shape[-1]),
-                                                 s.lpips_weight > 0).items():
-                distill[name] = distill[name] + v / k
+        for rgbs in rendered:
+            for fake in pick(rgbs, levels):
+                pair = losses.image_distance(fake, downsample(target, fake.shape[-1]),
+                                             s.lpips_weight > 0)
+                for name, v in pair.items():
+                    distill[name] = distill[name] + v / (len(levels) * m)
         loss_g = (s.gan_weight * loss_gan + s.mse_weight * distill["mse"]
                   + s.lpips_weight * distill["lpips"])
         self.g_opt.zero_grad(set_to_none=True)
@@ -260,6 +282,21 @@ class GanTrainer:
         if torch.is_tensor(distill["lpips"]):
             out["lpips"] = float(distill["lpips"].detach())
         return out
+
+    def _r1(self, reals: list[torch.Tensor], arch: torch.Tensor | None) -> float:
+        """One lazy R1 step of D on the real images (conditioned on ``arch``)."""
+        s = self.s
+        xs = [x.detach().requires_grad_(True) for x in reals]
+        scores = self.d_ddp(xs, arch)
+        grads = torch.autograd.grad(sum(sc.sum() for sc in scores), xs, create_graph=True)
+        r1 = sum(gr.pow(2).flatten(1).sum(1).mean() for gr in grads) / len(xs)
+        # 0 * scores: every parameter of the forward gets a (zero) gradient, as DDP expects
+        # (R1's gradient misses e.g. the last bias).
+        zero = sum(sc.sum() for sc in scores) * 0.0
+        self.d_opt.zero_grad(set_to_none=True)
+        (r1 * (s.r1_gamma / 2) * s.r1_every + zero).backward()
+        self.d_opt.step()
+        return float(r1.detach())
 
     # ----- the run ---------------------------------------------------------------------------
     def run(self) -> None:

@@ -6,18 +6,30 @@ with b samples each computes the gradient of the mean over all P * b samples: ex
 single-process step with batch P * b (the minibatch-stddev groups are arranged to agree too, see
 ``worker.train.critic``). Sums would instead scale the gradient with the batch per process.
 
-Distillation: MSE to the teacher's image, plus LPIPS(alex) when the ``lpips`` package and all of
-its weights are on disk (``worker.anycost.perceptual`` decides; nothing is downloaded). Without it the
-run says so once (``perceptual_note``) and trains on MSE alone.
+Distillation and encoder image losses: MSE, plus LPIPS as the Anycost paper uses it: VGG on
+images box-filtered to at most 256 px (``PERCEPTUAL_SIDE``), when the ``lpips`` package's heads
+and torchvision's VGG16 file are on disk (``ANYCOST_LPIPS_VGG_PATH``, default torch hub's
+folder; ``worker.anycost.perceptual`` loads them, nothing is downloaded). Fallback, said once
+in the run's first line (``perceptual_note``): LPIPS(alex) when only AlexNet's file is there,
+else MSE alone. LPIPS needs a few pixels: VGG is used from 16 px, AlexNet from 32 px; smaller
+images get MSE only.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import autograd
 
-from worker.anycost.perceptual import optional_lpips
+from worker.anycost.perceptual import load_lpips, lpips_available
+from worker.anycost.sampling import downsample
+
+#: LPIPS compares images box-filtered to at most this width (the paper's 256 px).
+PERCEPTUAL_SIDE = 256
+#: The smallest width each LPIPS network is applied to.
+MIN_SIDE = {"vgg": 16, "alex": 32}
 
 
 def d_logistic(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -37,15 +49,37 @@ def r1_penalty(real_scores: torch.Tensor, real_images: torch.Tensor) -> torch.Te
 
 
 def perceptual_model():
-    """The LPIPS net when it is usable offline, else None."""
-    return optional_lpips("alex")
+    """The LPIPS net (vgg, else alex) when it is usable offline, else None."""
+    name = perceptual_name()
+    if name is None:
+        return None
+    return load_lpips(name, _vgg_path() if name == "vgg" else "")
+
+
+@functools.lru_cache(maxsize=1)
+def _vgg_path() -> str:
+    from shared.platform.settings import Settings
+
+    return Settings.from_env().lpips_vgg_path
+
+
+@functools.lru_cache(maxsize=1)
+def perceptual_name() -> str | None:
+    """'vgg', 'alex' or None: which LPIPS the image losses use on this machine."""
+    if lpips_available("vgg", _vgg_path()):
+        return "vgg"
+    return "alex" if lpips_available("alex") else None
 
 
 def perceptual_note() -> str:
-    if perceptual_model() is not None:
-        return "image loss: MSE + LPIPS(alex)"
-    return ("image loss: MSE only (LPIPS needs the lpips package and its alex weights "
-            "on disk; nothing is downloaded)")
+    name = perceptual_name()
+    if name == "vgg":
+        return f"image loss: MSE + LPIPS(vgg) at <= {PERCEPTUAL_SIDE} px"
+    if name == "alex":
+        return (f"image loss: MSE + LPIPS(alex) at <= {PERCEPTUAL_SIDE} px (the paper's VGG "
+                "needs torchvision's vgg16-397923af.pth on disk: ANYCOST_LPIPS_VGG_PATH)")
+    return ("image loss: MSE only (LPIPS needs the lpips package and torchvision's VGG16 or "
+            "AlexNet weights on disk; nothing is downloaded)")
 
 
 def image_distance(student: torch.Tensor, teacher: torch.Tensor,
@@ -53,14 +87,10 @@ def image_distance(student: torch.Tensor, teacher: torch.Tensor,
     """{'mse': ..., 'lpips': ...?} between two image batches in [-1, 1] (mean reductions)."""
     out = {"mse": F.mse_loss(student, teacher)}
     model = perceptual_model() if use_lpips else None
-    if model is not None and student.shape[-1] >= 32:  # alexnet needs a few pixels
+    if model is not None and student.shape[-1] >= MIN_SIDE[perceptual_name()]:
         model.to(student.device)
-        out["lpips"] = model(student, teacher).mean()
+        side = min(student.shape[-1], PERCEPTUAL_SIDE)
+        out["lpips"] = model(downsample(student, side), downsample(teacher, side)).mean()
     return out
 
 
-def downsample_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Area-average [N, 3, R, R] down to ``resolution`` (identity at the same size)."""
-    if images.shape[-1] == resolution:
-        return images
-    return F.adaptive_avg_pool2d(images, resolution)
