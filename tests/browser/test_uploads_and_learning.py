@@ -20,8 +20,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 RENDER_TIMEOUT_MS = 300_000
 
 
-def test_refused_files_are_named_and_the_good_ones_make_the_batch(web_server, chromium, tmp_path,
-                                                                 output_dir):
+def test_refused_files_are_named_and_the_good_ones_make_the_batch(web_server, worker_process,
+                                                                 chromium, tmp_path, output_dir):
+    # worker_process: uploads need a live worker for the model (else 409 model_unavailable).
     good = tmp_path / "good.png"
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(good)
     fake = tmp_path / "holiday.jpg"  # a JPEG by name only: the server sniffs the bytes
