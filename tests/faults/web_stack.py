@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import private_pg_database
 from tests.support.redis_server import RedisServer
 from tests.support.stack import WebServer
+from tests.support.workers import register_live_worker
 
 PASSWORD = "correct horse battery"
 QUOTA = 200
@@ -56,6 +57,8 @@ def limit_stack() -> Iterator[LimitStack]:
                           "secret_key": "limits", "user_quota": QUOTA, "max_files_per_batch": 60,
                           "rate_limit_submissions": "12 per hour", "VALIDATE_RESPONSES": True,
                           "sse_heartbeat_seconds": 2})
+        # Uploads need a live worker for the model (else 409 model_unavailable): a heartbeat row.
+        register_live_worker(services(app).sessions, services(app).settings.model)
         server = WebServer(app)
         try:
             yield LimitStack(app, server.url, redis_server)
