@@ -178,7 +178,7 @@ def test_ppl_is_repeatable_under_a_seed_for_every_protocol(tiny_bundle):
 
 
 def test_the_models_page_names_the_protocol_and_the_distance_network():
-    from web.portal.models import settings_of
+    from web.portal.model_page import settings_of
 
     files = [{"path": "/w/vgg.pth", "sha256": "ab" * 32}, {"path": "/w/v.pth", "sha256": "cd" * 32}]
     shown = settings_of({"kind": "ppl", "params": {"n": 2}, "result": {
