@@ -18,6 +18,7 @@ from tests.conftest import private_pg_database
 from tests.faults.test_limits import _upload
 from tests.support.redis_server import RedisServer
 from tests.support.stack import GunicornServer
+from tests.support.workers import register_live_worker
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.slow]
 
@@ -33,6 +34,7 @@ def test_fifty_streams_of_one_user_leave_the_others_answered(tmp_path):
         settings = Settings(database_url=pg_url, redis_url=redis_server.url(0),
                             model="tiny-random", weights_dir=str(tmp_path / "weights"))
         local = create_app(settings)
+        register_live_worker(services(local).sessions, settings.model)  # uploads need a worker
         with services(local).sessions.begin() as session:
             tokens = [create_token(session, create_user(session, name))
                       for name in ("tabs", "other")]

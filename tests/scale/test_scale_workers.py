@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from shared.store.tables import Blob, Item
 from tests.scale.conftest import TINY_RECIPE, second_user
 from tests.support.stack import real_photos, settled
+from tests.support.workers import register_live_worker
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +97,9 @@ def test_previews_go_before_queued_finals(scale_stack):
     first = stack.api.submit(_photos(4), TINY_RECIPE)
     stack.api.wait(first["id"], settled("preview_ready"), timeout=120)
     worker.stop()
-    # With no worker running: 4 finals queued for one batch, then a preview for another.
+    # With no worker running: 4 finals queued for one batch, then a preview for another (its
+    # upload is accepted on a live heartbeat: uploads need one since the model-truth change).
+    register_live_worker(stack.services.sessions, "tiny-random")
     stack.api.finalize(first["id"])
     second = stack.api.submit(_photos(1), TINY_RECIPE)
     worker = stack.start_worker("order@hostA")
