@@ -154,7 +154,7 @@ def test_failing_discriminator_keeps_the_results(make_runtime, user_id, tiny_bun
 def test_encoderless_config_projects_real_photos_by_optimisation(make_runtime, user_id,
                                                                  judged_bundle):
     bundle = with_parts(judged_bundle, encoder=None, directions=None)
-    rt = make_runtime(bundle, projection_steps=6)
+    rt = make_runtime(bundle, projection_steps=6, projection_method="wplus")  # the W+ fit
     ids = _previews(rt, user_id, CROP, [real_photos()[1]])  # both photos: the e2e test
     for item_id in ids:
         item = _load(rt, item_id)
@@ -174,7 +174,8 @@ def test_encoderless_config_projects_real_photos_by_optimisation(make_runtime, u
 def test_projection_stops_at_its_time_limit(make_runtime, user_id, tiny_bundle):
     # Far more steps than the limit allows: the photo is still projected, after one step.
     bundle = with_parts(tiny_bundle, encoder=None, directions=None, discriminator=None)
-    rt = make_runtime(bundle, projection_steps=10_000, projection_max_seconds=0.001)
+    rt = make_runtime(bundle, projection_steps=10_000, projection_max_seconds=0.001,
+                      projection_method="wplus")
     (item_id,) = _previews(rt, user_id, CROP, [real_photos()[0]])
     p = _load(rt, item_id).projection
     assert p["method"] == "optimisation" and p["steps"] == 1 and p["stopped_early"] is True
