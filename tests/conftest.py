@@ -15,6 +15,9 @@ from tests.support import databases as support_databases
 from tests.support.databases import KNOWN_MIGRATED, MigratedDatabases
 from tests.support.redis_server import RedisServer, close_session_server, session_server
 
+# The weights CLI fixture ``cli`` of the import tests (tests/nvidia, tests/encoders).
+pytest_plugins = ["tests.support.weights_cli"]
+
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

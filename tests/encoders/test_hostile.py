@@ -10,28 +10,8 @@ import subprocess
 import pytest
 import torch
 
+from tests.support.weights_cli import Reduce
 from worker.anycost.checkpoints import CheckpointError, load_encoder
-
-
-@pytest.fixture
-def cli(capsys):
-    """The weights CLI in-process: ``cli(*argv)`` -> (exit code, stdout, stderr)."""
-    from worker.anycost.weights.cli import run
-
-    def call(*args: str) -> subprocess.CompletedProcess:
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-
-    return call
-
-
-class _Reduce:
-    def __init__(self, func, args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
 
 
 def _small_checkpoint() -> dict:
@@ -46,13 +26,13 @@ def _write(case: str, path, marker) -> str:
     """Write the case's file to ``path``; returns the message the error must contain."""
     cmd = f"touch {marker}"
     if case == "torch file whose pickle runs code":
-        torch.save({"state_dict": {}, "opts": _Reduce(os.system, (cmd,))}, path)
+        torch.save({"state_dict": {}, "opts": Reduce(os.system, (cmd,))}, path)
         return "refusing to run it"
     if case == "legacy torch file whose pickle runs code":
-        torch.save(_Reduce(os.system, (cmd,)), path, _use_new_zipfile_serialization=False)
+        torch.save(Reduce(os.system, (cmd,)), path, _use_new_zipfile_serialization=False)
         return "refusing to run it"
     if case == "plain pickle that runs code":
-        path.write_bytes(pickle.dumps(_Reduce(eval, (f"open({str(marker)!r}, 'w')",))))
+        path.write_bytes(pickle.dumps(Reduce(eval, (f"open({str(marker)!r}, 'w')",))))
         return "refusing to run it"
     if case == "truncated":
         torch.save(_small_checkpoint(), path)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
 import torch
@@ -16,16 +15,6 @@ from worker.anycost.bundle import load_bundle
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def cli(capsys):
-    from worker.anycost.weights.cli import run
-
-    def call(*args: str) -> subprocess.CompletedProcess:
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-
-    return call
 
 
 def test_same_and_different_decoders_are_reported(imported, released, tmp_path, cli):

@@ -5,8 +5,6 @@ conversion; training output keeps an imported generator's latent_avg and arch.""
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 import torch
@@ -15,18 +13,6 @@ from PIL import Image
 from tests.nvidia import pickles
 from worker.anycost.checkpoints import load_generator, load_latent_avg
 from worker.anycost.nvidia.importer import import_nvidia
-
-
-@pytest.fixture
-def cli(capsys):
-    from worker.anycost.weights.cli import run
-
-    def call(*args: str) -> subprocess.CompletedProcess:
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-
-    return call
 
 
 def _set_everywhere(g, key: str, value) -> None:

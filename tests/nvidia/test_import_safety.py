@@ -12,43 +12,27 @@ import numpy as np
 import pytest
 import torch
 
+from tests.support.weights_cli import Reduce
 from worker.anycost.nvidia.importer import NvidiaImportError, import_nvidia
 from worker.anycost.nvidia.unpickle import UnsafePickleError, loads_nvidia_pickle
 
 PLACEHOLDER = b"# module source omitted from this reference file\n"
 
 
-@pytest.fixture
-def cli(capsys):
-    """The weights CLI in-process: ``cli(*argv)`` -> (exit code, stdout, stderr)."""
-    from worker.anycost.weights.cli import run
-
-    def call(*args: str) -> subprocess.CompletedProcess:
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-
-    return call
 
 
-class _Reduce:
-    def __init__(self, func, args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
 
 
 def _hostile(marker: Path) -> dict[str, bytes]:
     """Pickles that would create ``marker`` (or worse) if anything in them ran."""
     cmd = f"touch {marker}"
     return {
-        "os.system": pickle.dumps({"G_ema": _Reduce(os.system, (cmd,))}),
-        "builtins.eval": pickle.dumps(_Reduce(eval, (f"open({str(marker)!r}, 'w')",))),
-        "builtins.exec": pickle.dumps(_Reduce(exec, (f"open({str(marker)!r}, 'w')",))),
-        "subprocess.call": pickle.dumps(_Reduce(subprocess.call, (["touch", str(marker)],))),
-        "builtins.getattr": pickle.dumps(_Reduce(getattr, (_Reduce(__import__, ("os",)), "system"))),
-        "object array": pickle.dumps(np.array([_Reduce(os.system, (cmd,))], dtype=object)),
+        "os.system": pickle.dumps({"G_ema": Reduce(os.system, (cmd,))}),
+        "builtins.eval": pickle.dumps(Reduce(eval, (f"open({str(marker)!r}, 'w')",))),
+        "builtins.exec": pickle.dumps(Reduce(exec, (f"open({str(marker)!r}, 'w')",))),
+        "subprocess.call": pickle.dumps(Reduce(subprocess.call, (["touch", str(marker)],))),
+        "builtins.getattr": pickle.dumps(Reduce(getattr, (Reduce(__import__, ("os",)), "system"))),
+        "object array": pickle.dumps(np.array([Reduce(os.system, (cmd,))], dtype=object)),
     }
 
 
@@ -69,7 +53,7 @@ def test_hostile_pickles_are_refused_and_nothing_runs(case, tmp_path):
 
 
 def test_refusal_names_the_global(tmp_path):
-    data = pickle.dumps(_Reduce(os.system, ("true",)))
+    data = pickle.dumps(Reduce(os.system, ("true",)))
     with pytest.raises(UnsafePickleError, match=r"refusing global (posix|os)\.system"):
         loads_nvidia_pickle(data)
 
@@ -95,7 +79,7 @@ def test_a_storage_with_an_unsafe_inner_pickle_is_refused(tmp_path):
     """torch.storage._load_from_bytes gets bytes of a torch file whose pickle runs os.system."""
     marker = tmp_path / "pwned"
     inner = tmp_path / "inner.pt"
-    torch.save(_Reduce(os.system, (f"touch {marker}",)), inner)
+    torch.save(Reduce(os.system, (f"touch {marker}",)), inner)
 
     class _Storage:
         def __reduce__(self):
