@@ -77,18 +77,23 @@ class MigratedDatabases:
     def _url(self, name: str) -> str:
         return self.pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
 
+    def _create(self, name: str, template: str | None = None) -> str:
+        """CREATE DATABASE ``name`` (from ``template``), remembered for the session's cleanup."""
+        admin = self._admin()
+        try:
+            with admin.connect() as conn:
+                copy = f' TEMPLATE "{template}"' if template else ""
+                conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+        finally:
+            admin.dispose()
+        self._pg_all.append(name)
+        return name
+
     def _make_pg_template(self) -> None:
         from shared.store.db import Base
         from shared.store.migrate import upgrade
 
-        name = f"{self.prefix}_tpl_{uuid.uuid4().hex[:12]}"
-        admin = self._admin()
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        finally:
-            admin.dispose()
-        self._pg_all.append(name)
+        name = self._create(f"{self.prefix}_tpl_{uuid.uuid4().hex[:12]}")
         upgrade(self._url(name))
         self._pg_template = name
         self._tables = [t.name for t in Base.metadata.sorted_tables]
@@ -103,14 +108,7 @@ class MigratedDatabases:
                 url = self._url(self._pg_free.pop())
                 self.copies.add(url)
                 return url
-            name = f"{self.prefix}_{uuid.uuid4().hex[:12]}"
-            admin = self._admin()
-            try:
-                with admin.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self._pg_template}"'))
-            finally:
-                admin.dispose()
-            self._pg_all.append(name)
+            name = self._create(f"{self.prefix}_{uuid.uuid4().hex[:12]}", self._pg_template)
         url = self._url(name)
         self.copies.add(url)
         return url
