@@ -1,7 +1,8 @@
 """End to end on real processes: NVIDIA's StyleGAN2-ADA reference pickle (64 px, random weights,
 with its discriminator, no encoder) imported with the real CLI into a temporary weights directory
 under a config name of our own; HTTP upload of real photos (astronaut, Grace Hopper) -> Redis ->
-a Celery worker process -> PostgreSQL. Every face is projected by optimisation from w_avg,
+a Celery worker process -> PostgreSQL. Every face is projected from w_avg by NVIDIA-style W
+projection (the default without an encoder),
 previews and finals carry the discriminator's realism, finals their consistency with the
 preview, and the batch sorts by realism."""
 
@@ -78,7 +79,7 @@ def test_imported_model_projects_photos_and_scores_realism(stack, ada_weights):
     for item in batch["items"]:
         assert item["status"] == "preview_ready", item["error"]
         p = item["projection"]
-        assert p["method"] == "optimisation" and p["steps"] == STEPS
+        assert p["method"] == "w_projector" and p["steps"] == STEPS  # NVIDIA's projector: the default
         assert p["resolution"] == 64 and p["error"] < p["error_start"]
         assert item["timings"]["project_per_step"] > 0
         preview = item["realism"]["preview"]

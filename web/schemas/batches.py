@@ -49,7 +49,7 @@ class Projection(BaseModel):
     method: Literal[PROJECTION_METHODS]
     error: float = Field(ge=0)
     resolution: int = None
-    error_start: float = Field(None, description="optimisation: error at w_avg")
+    error_start: float = Field(None, description="optimisation (either method): MSE at w_avg, before the first step")
     steps: int = Field(None, description="optimisation steps")
     distance: str = Field(None, description="w_projector: its distance (lpips_vgg or the "
                           "mse+l1_down4 fallback)")

@@ -95,7 +95,8 @@ def optimise(rt: Runtime, job: RenderJob) -> None:
                                        max_seconds=limit,
                                        optimize_noise=bool(rt.settings.projection_noise))
         details = {"method": info["method"], "distance": info["distance"],
-                   "final_distance": quality.finite(info["final_distance"])}
+                   "final_distance": quality.finite(info["final_distance"]),
+                   "error_start": quality.finite(info["error_before"])}
     else:
         code, info = projection.project(rt.bundle, job.targets, steps, max_seconds=limit)
         details = {"method": projection.METHOD, "loss": info["loss"],

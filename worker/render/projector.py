@@ -120,6 +120,10 @@ def project_w(
                   for buf in generator.noises.buffers()]
     else:  # the model's own fixed maps, as previews and finals render
         noises = [buf.detach().expand(n, -1, -1, -1) for buf in generator.noises.buffers()]
+    with torch.no_grad():  # the error at w_avg, the start every method reports
+        start = generator.synthesis(w.detach().expand(-1, generator.n_style, -1), channels=1.0,
+                                    resolution=size, noise_mode="const", impl="ref").float()
+        before = float(F.mse_loss(start, target))
     opt = torch.optim.Adam([w, *noises] if optimize_noise else [w], lr=lr, betas=(0.9, 0.999))
     done, stopped_early, last = 0, False, float("nan")
     for step in range(max(1, int(steps))):
@@ -153,7 +157,7 @@ def project_w(
         error = float(F.mse_loss(image, target))
     info = {"method": METHOD, "distance": distance_name(), "steps": done, "lr": lr,
             "stopped_early": stopped_early, "final_distance": last, "error": error,
-            "resolution": size, "seconds": round(time.perf_counter() - started, 4)}
+            "error_before": before, "resolution": size, "seconds": round(time.perf_counter() - started, 4)}
     return code, info
 
 
