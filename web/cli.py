@@ -1,5 +1,5 @@
 """``flask --app web ...`` commands: init-db, create-user, create-token, set-password, tokens
-(list, create, revoke), webhook-secret, webhooks deliver.
+(list, create, revoke), webhook-secret, webhooks deliver, evaluations (list, share).
 
 ``create-user``, ``create-token``, ``tokens create`` and ``webhook-secret`` print the new token or
 secret as their last line, so scripts can take it with ``| tail -n1``.
@@ -15,9 +15,11 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.commands.errors import CommandError
+from shared.commands.evaluations import Evaluations
 from shared.items import webhooks
 from shared.store.migrate import upgrade
-from shared.store.tables import ApiToken, User
+from shared.store.tables import ApiToken, Evaluation, User
 from web.auth import (
     UserExists,
     create_token,
@@ -165,9 +167,37 @@ def webhooks_health() -> None:
     if not webhooks.healthy():
         raise SystemExit(1)
 
+@click.group("evaluations", cls=AppGroup)
+def evaluations_group() -> None:
+    """List model evaluations; share one with every user (or make it private again)."""
+
+@evaluations_group.command("list")
+@click.option("--model", default=None, help="only this model's")
+def evaluations_list(model: str | None) -> None:
+    """Every user's evaluations, newest first: id, model, kind, status, owner, shared."""
+    query = select(Evaluation, User.username).join(User, User.id == Evaluation.owner_id)
+    if model:
+        query = query.where(Evaluation.model_name == model)
+    with services().sessions() as session:
+        for row, owner in session.execute(query.order_by(Evaluation.created_at.desc())):
+            shared = "shared" if row.shared_at else "private"
+            click.echo(f"{row.id}\t{row.model_name}\t{row.kind}\t{row.status}\t{owner}\t{shared}")
+
+@evaluations_group.command("share")
+@click.argument("evaluation_id")
+@click.option("--private", is_flag=True, help="readable by its owner only again")
+def evaluations_share(evaluation_id: str, private: bool) -> None:
+    """Let every user read one evaluation (the model page and the API list it for them)."""
+    svc = services()
+    try:
+        Evaluations(svc.settings, svc.sessions, svc.dispatcher).share(evaluation_id, not private)
+    except CommandError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"evaluation {evaluation_id} is {'private' if private else 'shared'}")
+
 
 COMMANDS = (init_db, create_user_command, create_token_command, set_password_command, tokens,
-            webhook_secret_command, webhooks_group)
+            webhook_secret_command, webhooks_group, evaluations_group)
 
 
 def register_cli(app: Flask) -> None:

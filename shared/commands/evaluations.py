@@ -12,7 +12,9 @@ Evaluations are expensive (FID-50k: up to two hours of a GPU), so a user may hav
 ``eval_user_active`` of them queued or running, and the whole service ``eval_max_active``; past
 either a new one is refused with 429. The check and the insert are one transaction under the
 user's lock (``shared.commands.quota.lock_owner``) and, on PostgreSQL, a transaction-scoped
-advisory lock for the service-wide count. A user reads only their own evaluations.
+advisory lock for the service-wide count. A user reads their own evaluations and those the
+model's operator shared with everyone (``flask --app web evaluations share ID``: a reference
+FID, say); sharing never lets anyone else change or cancel one.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def parse_request(body, model: ModelConfig, settings: Settings) -> dict:
     return {"n": n, "channels": channels, "resolution": resolution, "seed": seed, "data": data}
 
 
+def readable_by(reader_id: int):
+    """Who reads an evaluation: its owner, and everyone once the operator shared it."""
+    return or_(Evaluation.owner_id == reader_id, Evaluation.shared_at.is_not(None))
+
+
 class Evaluations:
     """Create, read and move evaluation jobs through their states."""
 
@@ -136,22 +143,39 @@ class Evaluations:
                 "too_many_requests", f"{everyone} evaluations are queued or running, the most "
                 "this service takes at once. Try again later.", 429, RETRY_AFTER)
 
-    def list(self, session: Session, model_name: str, owner_id: int,
+    def list(self, session: Session, model_name: str, reader_id: int,
              limit: int = 50) -> list[Evaluation]:
-        """The owner's evaluations of the model, newest first."""
+        """The model's evaluations ``reader_id`` may read (their own and those the operator
+        shared), newest first."""
         return list(session.scalars(
             select(Evaluation).where(Evaluation.model_name == model_name,
-                                     Evaluation.owner_id == owner_id)
+                                     readable_by(reader_id))
             .order_by(Evaluation.created_at.desc(), Evaluation.id).limit(limit)))
 
     def get(self, session: Session, model_name: str, evaluation_id: str,
-            owner_id: int) -> Evaluation:
-        """The owner's evaluation; 404 for another user's (as for one that does not exist)."""
-        evaluation = session.get(Evaluation, evaluation_id)
-        if evaluation is None or evaluation.model_name != model_name \
-                or evaluation.owner_id != owner_id:
+            reader_id: int) -> Evaluation:
+        """One evaluation ``reader_id`` may read; 404 for another user's private one (as for
+        one that does not exist)."""
+        evaluation = session.scalar(select(Evaluation).where(
+            Evaluation.id == evaluation_id, Evaluation.model_name == model_name,
+            readable_by(reader_id)))
+        if evaluation is None:
             raise CommandError("not_found", "no such evaluation of this model", 404)
         return evaluation
+
+    # --- the operator's sharing (flask --app web evaluations share/unshare) -----------------
+
+    def share(self, evaluation_id: str, shared: bool = True) -> Evaluation:
+        """Make one evaluation readable by every user (or only its owner again)."""
+        with self.sessions.begin() as session:
+            evaluation = session.get(Evaluation, evaluation_id)
+            if evaluation is None:
+                raise CommandError("not_found", f"no evaluation {evaluation_id!r}", 404)
+            if shared != (evaluation.shared_at is not None):
+                evaluation.shared_at = utcnow() if shared else None
+            session.flush()
+            session.expunge(evaluation)
+            return evaluation
 
     # --- the worker's transitions -----------------------------------------------------------
 

@@ -279,6 +279,9 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When the operator shared it with every user (``flask --app web evaluations share``);
+    # None: only its owner reads it.
+    shared_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Event(Base):

@@ -149,3 +149,35 @@ def test_active_evaluations_are_limited_per_user_and_service_and_private(evaluat
             limited.get(session, "tiny-random", mine[1], ids["bea"])
         assert err.value.status == 404
         assert limited.get(session, "tiny-random", mine[1], ids["owner"]).id == mine[1]
+
+
+def test_the_operator_shares_an_evaluation_with_every_user(evaluations):
+    """Private by default; once shared (the operator's CLI), another user lists and reads it,
+    and making it private again hides it again. Another private one stays hidden throughout."""
+    model = get_model_config("tiny-random")
+    with evaluations.sessions.begin() as session:
+        session.add(User(username="dee"))
+    with evaluations.sessions() as session:
+        ids = {u.username: u.id for u in session.query(User)}
+    reference = evaluations.create(ids["owner"], model, {"kind": "ppl", "n": 2})
+    private = evaluations.create(ids["owner"], model, {"kind": "consistency", "n": 2})
+
+    def seen_by_dee() -> list[str]:
+        with evaluations.sessions() as session:
+            return [e.id for e in evaluations.list(session, "tiny-random", ids["dee"])]
+
+    assert seen_by_dee() == []
+    assert evaluations.share(reference).shared_at is not None
+    assert seen_by_dee() == [reference]
+    with evaluations.sessions() as session:
+        assert evaluations.get(session, "tiny-random", reference, ids["dee"]).id == reference
+        with pytest.raises(CommandError) as err:
+            evaluations.get(session, "tiny-random", private, ids["dee"])
+        assert err.value.status == 404
+        with pytest.raises(CommandError):  # shared with this model's readers, not another's
+            evaluations.get(session, "tiny-random-other", reference, ids["dee"])
+    assert evaluations.share(reference, shared=False).shared_at is None
+    assert seen_by_dee() == []
+    with pytest.raises(CommandError) as err:
+        evaluations.share("no-such-evaluation")
+    assert err.value.status == 404

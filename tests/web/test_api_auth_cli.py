@@ -99,3 +99,32 @@ def test_portal_session_reads_but_writes_only_with_csrf(client, alice):
     assert forged.status_code == 403 and forged.json["error"]["code"] == "csrf"
     with_csrf = client.post("/api/v1/batches/x/cancel", headers={"X-CSRF-Token": "csrf-123"})
     assert with_csrf.status_code == 404  # authenticated; the batch does not exist
+
+
+def test_the_operator_shares_an_evaluation_from_the_cli(app, client):
+    """``evaluations share``: another user's API then lists and reads it (``shared: true``);
+    ``--private`` hides it again; an unknown id is a clear error, not a traceback."""
+    from shared.catalog.configs import get_model_config
+    from shared.commands.evaluations import Evaluations
+    from tests.web.conftest import add_user
+
+    owner, _ = add_user(app, "olga")
+    _, reader = add_user(app, "rita")
+    svc = services(app)
+    evaluation_id = Evaluations(svc.settings, svc.sessions, svc.dispatcher).create(
+        owner, get_model_config("tiny-random"), {"kind": "ppl", "n": 2})
+    url = f"/api/v1/models/tiny-random/evaluations/{evaluation_id}"
+    headers = {"Authorization": f"Bearer {reader}"}
+    runner = app.test_cli_runner()
+
+    assert client.get(url, headers=headers).status_code == 404
+    shared = runner.invoke(args=["evaluations", "share", evaluation_id])
+    assert shared.exit_code == 0 and "shared" in shared.output
+    assert client.get(url, headers=headers).json["shared"] is True
+    listed = client.get("/api/v1/models/tiny-random/evaluations", headers=headers).json
+    assert [e["id"] for e in listed["evaluations"]] == [evaluation_id]
+    assert "olga" in runner.invoke(args=["evaluations", "list"]).output
+    assert runner.invoke(args=["evaluations", "share", evaluation_id, "--private"]).exit_code == 0
+    assert client.get(url, headers=headers).status_code == 404
+    missing = runner.invoke(args=["evaluations", "share", "nope"])
+    assert missing.exit_code != 0 and "no evaluation" in missing.output

@@ -186,6 +186,7 @@ def evaluation_dict(evaluation: Evaluation) -> dict:
         "created_at": iso(evaluation.created_at),
         "started_at": iso(evaluation.started_at),
         "finished_at": iso(evaluation.finished_at),
+        "shared": evaluation.shared_at is not None,
         "url": url_for("api.get_evaluation", model_name=evaluation.model_name,
                        evaluation_id=evaluation.id, _external=True),
     }

@@ -47,6 +47,8 @@ class Evaluation(BaseModel):
     created_at: DateTime | None
     started_at: DateTime | None
     finished_at: DateTime | None
+    shared: bool = Field(description="the operator shared it with every user "
+                         "(`flask --app web evaluations share`); else only its owner reads it")
     url: Url
 
 
