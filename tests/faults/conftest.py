@@ -340,8 +340,15 @@ def running_fault_stack(weights_dir: str, tmp_path_factory, **timeouts) -> Itera
             redis_server.close()
 
 
+#: ``ANYCOST_FAULTS_DEFAULTS=1``: the same experiments under the service's default timeouts
+#: (heartbeat 15 s, silence 90 s, visibility 780 s ...), as ``python -m bench.faults`` runs them.
+DEFAULT_TIMEOUTS = os.environ.get("ANYCOST_FAULTS_DEFAULTS", "") not in ("", "0")
+
+
 @pytest.fixture(scope="module")
 def fault_stack(tiny_weights_dir, tmp_path_factory) -> Iterator[FaultStack]:
-    """The stack with short timeouts (heartbeat 1 s, silence 4 s, visibility 20 s)."""
-    with running_fault_stack(tiny_weights_dir, tmp_path_factory, **SHORT_TIMEOUTS) as stack:
+    """The stack with short timeouts (heartbeat 1 s, silence 4 s, visibility 20 s), or the
+    defaults under ``ANYCOST_FAULTS_DEFAULTS``."""
+    timeouts = {} if DEFAULT_TIMEOUTS else SHORT_TIMEOUTS
+    with running_fault_stack(tiny_weights_dir, tmp_path_factory, **timeouts) as stack:
         yield stack
