@@ -102,6 +102,14 @@ def charge_attempt(session: Session, item_id: str, status: ItemStatus, worker: s
                   **_under_cap(max_attempts))
 
 
+def refund_attempt(session: Session, item_id: str, status: ItemStatus, worker: str) -> bool:
+    """Give back the take charged to an item this worker holds when it took it alone and then
+    gathered other messages' items into the same pass: the pass is a group now, and a group's
+    takes are not charged (a crash there is split and charged to whoever fails alone)."""
+    return _touch(session, item_id, status, attempts=Item.attempts - 1, _worker_is=worker,
+                  _attempts_above=0)
+
+
 def _under_cap(max_attempts: int | None) -> dict:
     # ``where`` only compares for equality; the cap travels as a marker that transition() and
     # _touch() turn into ``attempts < max_attempts``.
@@ -200,6 +208,7 @@ def _touch(session: Session, item_id: str, status: ItemStatus, **values) -> bool
     """Update columns of an item that is (still) in ``status``, without changing the status."""
 
     below = values.pop("_attempts_below", None)
+    above = values.pop("_attempts_above", None)
     worker_is = values.pop("_worker_is", _ANY)
     stmt = (
         update(Item)
@@ -209,6 +218,8 @@ def _touch(session: Session, item_id: str, status: ItemStatus, **values) -> bool
     )
     if below is not None:
         stmt = stmt.where(Item.attempts < below)
+    if above is not None:
+        stmt = stmt.where(Item.attempts > above)
     if worker_is is not _ANY:
         stmt = stmt.where(Item.worker.is_(None) if worker_is is None else Item.worker == worker_is)
     return session.execute(stmt).rowcount == 1

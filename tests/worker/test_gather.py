@@ -82,9 +82,9 @@ def test_two_users_share_one_pass_and_each_gets_its_own_image(runtime, two):
     va, vb = _edit(runtime, ua, a, EDITS_A), _edit(runtime, ub, b, EDITS_B)
     report = pipeline.run_previews(runtime, [(a, va)])  # b's message is still on its way
     assert sorted(report.completed) == sorted([a, b]) and not report.failed
-    # a's own message took it alone (charged, shared.items.states); b was gathered: a take in
-    # a group, not charged.
-    for item, version, attempts in ((a, va, 1), (b, vb, 0)):
+    # a's own message took it alone (charged, shared.items.states), then gathered b into the
+    # pass: a group now, whose takes are not charged, so a's charge is given back.
+    for item, version, attempts in ((a, va, 0), (b, vb, 0)):
         row = _item(runtime, item)
         assert (row.status, row.edit_version, row.worker, row.attempts) == \
             ("preview_ready", version, None, attempts)

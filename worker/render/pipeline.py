@@ -221,8 +221,10 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
     taken = {j.item_id for j in jobs}
     report.skipped.extend(i for i, _ in pairs if str(i) not in taken)
     gathered = gather.previews(rt, jobs)  # other messages' items of the same cost: one pass
-    jobs = jobs + gathered
     stage = ItemStatus.PREVIEWING
+    if gathered:
+        store.refund(rt, jobs, stage)  # no longer taken alone
+    jobs = jobs + gathered
     try:
         for job in jobs:  # a message on the wrong model's queue: fail loudly, not render
             if job.model_name and job.model_name != rt.model_name:
@@ -278,8 +280,10 @@ def run_finals(rt: Runtime, item_ids: list[str]) -> Report:
     taken = {j.item_id for j in jobs}
     report.skipped.extend(str(i) for i in item_ids if str(i) not in taken)
     gathered = gather.finals(rt, jobs)
-    jobs = jobs + gathered
     stage = ItemStatus.FINALIZING
+    if gathered:
+        store.refund(rt, jobs, stage)  # no longer taken alone
+    jobs = jobs + gathered
     try:
         for job in jobs:
             if job.latent is None:

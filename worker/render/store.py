@@ -228,6 +228,19 @@ def charge(rt: Runtime, job: RenderJob, stage: ItemStatus) -> bool:
     return charged
 
 
+def refund(rt: Runtime, jobs: list[RenderJob], stage: ItemStatus) -> None:
+    """The message's own items taken alone (charged) into a pass that gathered others: their
+    take becomes a group's, which is not charged (``states.refund_attempt``)."""
+    for job in [j for j in jobs if j.charged]:
+        def write(job=job) -> bool:
+            with rt.sessions.begin() as session:
+                return states.refund_attempt(session, job.item_id, stage, rt.worker_name)
+
+        if _retrying(rt, write, "refund a take"):
+            job.attempt -= 1
+            job.charged = False
+
+
 def release(rt: Runtime, item_ids: list[str], seconds: float | None = None) -> int:
     """Give back the items of a task that died: whatever this worker still holds goes back to
     be sent again. Raises when the database stays away for ``seconds``."""
