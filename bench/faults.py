@@ -5,8 +5,8 @@
 
 Runs ``tests/faults/test_faults.py`` (real worker, reaper, Redis and PostgreSQL processes; each
 experiment kills or freezes one of them) twice: once as the test suite does (heartbeat 1 s,
-silence 4 s, visibility 20 s), once with ``ANYCOST_FAULTS_DEFAULTS=1`` (heartbeat 15 s, silence
-90 s, visibility 2 x the hard limit + 60 s = 780 s, Redis timeouts as shipped). Each run writes its
+silence 4 s, visibility 20 s), once with ``ANYCOST_FAULTS_DEFAULTS=1`` (heartbeat 10 s, silence
+45 s, visibility 2 x the hard limit + 60 s = 780 s, Redis timeouts as shipped). Each run writes its
 rows (``ANYCOST_FAULTS_REPORT``); the two are printed side by side: items submitted, settled,
 lost, stored twice, and the seconds from the end of the fault until every item settled.
 """

@@ -79,8 +79,8 @@ class Settings:
     render_gather: str = "auto"  # auto (on with CUDA) | on | off: previews of several messages
     render_gather_ms: float = 2.0  # longest wait for more items to join a pass
     max_attempts: int = 3  # deliveries of one item before it is failed
-    heartbeat_seconds: int = 15
-    heartbeat_timeout: int = 90  # a worker silent this long is presumed dead
+    heartbeat_seconds: int = 10
+    heartbeat_timeout: int = 45  # a worker silent this long is presumed dead (4.5 beats)
     batch_queue_cap: int = 16  # previews of one user allowed in the queue at once (fairness)
     user_quota: int = 2000  # a user's unfinished (queued/previewing) items; more is refused (429)
     visibility_timeout: int = 0  # a sent message not taken this long is sent again; 0: derived

@@ -341,7 +341,7 @@ def running_fault_stack(weights_dir: str, tmp_path_factory, **timeouts) -> Itera
 
 
 #: ``ANYCOST_FAULTS_DEFAULTS=1``: the same experiments under the service's default timeouts
-#: (heartbeat 15 s, silence 90 s, visibility 780 s ...), as ``python -m bench.faults`` runs them.
+#: (heartbeat 10 s, silence 45 s, visibility 780 s ...), as ``python -m bench.faults`` runs them.
 DEFAULT_TIMEOUTS = os.environ.get("ANYCOST_FAULTS_DEFAULTS", "") not in ("", "0")
 
 

@@ -22,7 +22,7 @@ from tests.support.stack import real_photos
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.slow]
 
 # Seconds allowed after a fault ends: heartbeat timeout 4 s, visibility 20 s; with the defaults
-# (bench.faults) a dead worker is noticed after 90 s of silence.
+# (bench.faults) a dead worker is noticed after 45 s of silence.
 SETTLE = 300 if DEFAULT_TIMEOUTS else 60
 STABLE = {c.value for c in ErrorCode}
 
