@@ -96,7 +96,7 @@ def test_editor_filmstrip_links_the_batchs_photos_in_order(app, browser):
     a, b, c = item_ids(app, batch_id)
     page = browser.get(f"/items/{b}").get_data(as_text=True)
     assert re.findall(r'class="frame[^"]*"><a href="/items/([0-9a-f]{32})"', page) == [a, b, c]
-    assert re.search(rf'href="/items/{b}" data-item-id="{b}" title="b.png"\s+aria-current="page"', page)
+    assert re.search(rf'href="/items/{b}" data-item-id="{b}" data-status="[a-z_]+" title="b.png"\s+aria-current="page"', page)
     assert f'id="previous-item" href="/items/{a}"' in page and f'id="next-item" href="/items/{c}"' in page
     first = browser.get(f"/items/{a}").get_data(as_text=True)
     assert 'id="previous-item"' not in first and f'id="next-item" href="/items/{b}"' in first
