@@ -137,6 +137,23 @@ def test_portal_upload_names_each_refused_file_and_makes_the_batch_of_the_good_o
     page = browser.get(f"/batches/{batch_id}").get_data(as_text=True)
     assert "Batch created with 2 photo(s). 1 left out: notes.png: not a photo we can read" in html.unescape(page)
 
+    # The files the page itself left out come along by name ("left_out"): the message names
+    # them first, each on one line and clipped.
+    left_out = ["huge.png: 30.0 MB is more than the 20.0 MB allowed per photo.",
+                "list.txt:\n not a photo <b>" + "x" * 500]
+    sent = {"files": _files(*files), "output": "photo", "partial": "on", "left_out": left_out,
+            "csrf_token": browser.token}
+    answer = browser.client.post("/batches/new", data=sent, content_type="multipart/form-data",
+                                 headers={"Accept": "application/json"})
+    assert answer.status_code == 201
+    page = browser.get(answer.get_json()["url"]).get_data(as_text=True)
+    flash = re.search(r'<ul class="flashes"[^>]*>\s*<li>(.*?)</li>', page, re.S).group(1)
+    assert "<b>" not in flash  # the user's text is escaped
+    said = html.unescape(flash)
+    assert said.startswith("Batch created with 2 photo(s). 3 left out: huge.png: 30.0 MB is more "
+                           "than the 20.0 MB allowed per photo. list.txt: not a photo <b>xxx")
+    assert "x" * 300 not in said and "notes.png: not a photo we can read" in said
+
 
 def test_api_upload_is_all_or_nothing_unless_partial(app, browser):
     browser.sign_in("alice")
