@@ -29,6 +29,8 @@ _BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": _ID}
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": _ID}
 _MODEL_NAME = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"},
                "description": "a model config of the catalogue, e.g. anycost-ffhq-config-f"}
+_MODEL_QUERY = {"name": "model", "in": "query", "required": False, "schema": {"type": "string"},
+                "description": "a model config (GET /api/v1/models); default: the service's model"}
 _NOT_FOUND = {"404": _error("no such batch or item for this user")}
 _CONFLICT = {"409": _error("the item is not in a state that allows this")}
 _IMAGE = {"content": {f"image/{t}": {"schema": {"type": "string", "format": "binary"}}
@@ -206,8 +208,10 @@ PATHS: dict = {
     **{f"/api/v1/items/{{item_id}}/{kind}": _image_path(kind)
        for kind in ("original", "projected", "preview", "final")},
     "/api/v1/directions": {
-        "get": _op("The model's generator directions and my own", tag="directions", responses={
-            "200": _json(_ref("Directions"), "directions")}),
+        "get": _op("A model's generator directions and my own for it", tag="directions",
+                   params=[_MODEL_QUERY], responses={
+                       "200": _json(_ref("Directions"), "directions"),
+                       "400": _error("unknown model")}),
         "post": _op("Learn a direction from examples, or save a generator direction under a "
                     "name", tag="directions", body=_DIRECTION_BODY, responses={
                         "201": _json(_ref("UserDirection"), "the new direction"),
@@ -216,8 +220,10 @@ PATHS: dict = {
     },
     "/api/v1/directions/{name}": {"delete": _op(
         "Delete one of my directions", tag="directions",
-        params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-        responses={"204": {"description": "deleted"}, "404": _error("no such direction")},
+        params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                _MODEL_QUERY],
+        responses={"204": {"description": "deleted"}, "400": _error("unknown model"),
+                   "404": _error("no such direction")},
     )},
     "/api/v1/items/{item_id}/strips": {"post": _op(
         "Previews of the item along one direction (-1 .. +1), rendered at its preview cost",

@@ -1,8 +1,9 @@
 """Partial uploads and the learned-direction picker in headless Chromium against the real stack.
 
-Uploads (no worker needed): a file the browser already refuses and one only the server refuses
-(a text file named .jpg) are each listed with their reason, the chosen files stay chosen, and the
-batch is made from the good ones on request. Learning (tiny-random worker): ten generated faces,
+Uploads (no worker process: a registered heartbeat): files the browser already refuses and one
+only the server refuses (a text file named .jpg) are each listed with their reason, the chosen
+files stay chosen after every refusal, and the batch is made from the good ones on request, its
+message naming every file left out (the browser's and the server's). Learning (tiny-random worker): ten generated faces,
 five marked "Has it" and five "Lacks it" on the batch page, named and learned; the direction is
 then a slider of the editor's "Learned directions" and moving it renders a new preview."""
 
@@ -14,53 +15,85 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.browser.conftest import BATCH_PAGE, signed_in_page
+from tests.support.workers import register_live_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
 RENDER_TIMEOUT_MS = 300_000
 
 
-def test_refused_files_are_named_and_the_good_ones_make_the_batch(web_server, worker_process,
-                                                                 chromium, tmp_path, output_dir):
-    # worker_process: uploads need a live worker for the model (else 409 model_unavailable).
+def test_refused_files_are_named_and_the_good_ones_make_the_batch(stack_env, web_server, chromium,
+                                                                 tmp_path, output_dir):
+    from shared.store.db import make_engine, make_session_factory
+
+    # Uploads need a live worker of the model (else 409 model_unavailable); none renders here.
+    engine = make_engine(stack_env["DATABASE_URL"])
+    register_live_worker(make_session_factory(engine), "tiny-random")
+    engine.dispose()
     good = tmp_path / "good.png"
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(good)
     fake = tmp_path / "holiday.jpg"  # a JPEG by name only: the server sniffs the bytes
     fake.write_bytes(b"these are notes, not a photo")
     notes = tmp_path / "notes.txt"  # the browser knows this one already
     notes.write_text("not a photo either")
+    empty = tmp_path / "empty.png"  # and this one
+    empty.write_bytes(b"")
 
     page, errors = signed_in_page(chromium, web_server)
     page.goto(web_server + "/batches/new")
-    page.set_input_files("#files", [str(good), str(fake), str(notes)])
     files = page.locator("#file-list li")
-    expect(files).to_have_count(3)
-    expect(files.nth(2)).to_have_attribute("data-state", "refused")
-    expect(files.nth(2)).to_contain_text("not a photo")
-    offer = page.get_by_role("button", name="Create the batch from the 2 good photos")
-    expect(offer).to_be_visible()
-    page.get_by_role("button", name="Upload and start").click()  # refused until the user chooses
-    assert "/batches/new" in page.url
 
-    # The server refuses holiday.jpg: named with its reason; every file is still chosen.
-    page.locator("#files").set_input_files([str(good), str(fake)])
+    def chosen() -> int:
+        return page.evaluate("document.getElementById('files').files.length")
+
+    # Nothing good: the browser refuses notes.txt, the server holiday.jpg; both are named with
+    # their reasons and both stay chosen.
+    page.set_input_files("#files", [str(fake), str(notes)])
+    expect(files.nth(1)).to_have_attribute("data-state", "refused")
+    expect(files.nth(1)).to_contain_text("not a photo (text/plain)")
+    with page.expect_response(lambda r: r.url.endswith("/batches/new")) as answer:
+        page.get_by_role("button", name="Create the batch from the 1 good photo").click()
+    assert answer.value.status == 400
+    expect(files.nth(0)).to_have_attribute("data-state", "refused")
+    expect(files.nth(0)).to_contain_text("holiday.jpg")
+    expect(files.nth(0)).to_contain_text("not a photo we can read")
+    expect(files.nth(1)).to_contain_text("notes.txt")
+    expect(page.locator("#files-problems")).to_have_text(
+        "None of the 2 chosen files can be used (the reasons are above).")
+    expect(page.locator("#partial-offer")).to_be_hidden()
+    assert chosen() == 2
+
+    # All or nothing on "Upload and start": the server refuses holiday.jpg, nothing is made,
+    # the files stay chosen and the batch can be made of the good one.
+    page.set_input_files("#files", [str(good), str(fake)])
     expect(page.locator('#file-list li[data-state="refused"]')).to_have_count(0)
     with page.expect_response(lambda r: r.url.endswith("/batches/new")) as answer:
         page.get_by_role("button", name="Upload and start").click()
     assert answer.value.status == 400
     expect(files.nth(1)).to_have_attribute("data-state", "refused")
-    expect(files.nth(1)).to_contain_text("holiday.jpg")
     expect(files.nth(1)).to_contain_text("not a photo we can read")
     expect(files.nth(0)).to_have_attribute("data-state", "ok")
-    assert page.evaluate("document.getElementById('files').files.length") == 2
-    page.screenshot(path=str(output_dir / "upload-refused.png"), full_page=True)
+    expect(page.get_by_role("button", name="Create the batch from the 1 good photo")).to_be_visible()
+    assert chosen() == 2
 
-    page.get_by_role("button", name="Create the batch from the 1 good photo").click()
+    # The browser refuses two, the server a third: the batch is made of the good photo and its
+    # message names every file left out, with its reason.
+    page.set_input_files("#files", [str(good), str(fake), str(notes), str(empty)])
+    expect(page.locator('#file-list li[data-state="refused"]')).to_have_count(2)
+    expect(files.nth(3)).to_contain_text("the file is empty")
+    page.get_by_role("button", name="Upload and start").click()  # refused until the user chooses
+    assert "/batches/new" in page.url
+    page.screenshot(path=str(output_dir / "upload-refused.png"), full_page=True)
+    page.get_by_role("button", name="Create the batch from the 2 good photos").click()
     page.wait_for_url(BATCH_PAGE)
     expect(page.locator("#items > li")).to_have_count(1)
     expect(page.locator("#items .filename")).to_have_text("good.png")
-    expect(page.locator(".flashes")).to_contain_text("Batch created with 1 photo(s).")
-    assert not [e for e in errors if "400" not in e], errors  # the refusal's 400 is expected
+    flash = page.locator(".flashes")
+    expect(flash).to_contain_text("Batch created with 1 photo(s). 3 left out:")
+    expect(flash).to_contain_text("notes.txt: not a photo (text/plain)")
+    expect(flash).to_contain_text("empty.png: the file is empty.")
+    expect(flash).to_contain_text("holiday.jpg: not a photo we can read")
+    assert not [e for e in errors if "400" not in e], errors  # the refusals' 400s are expected
     page.context.close()
 
 

@@ -96,7 +96,7 @@ def test_editor_filmstrip_links_the_batchs_photos_in_order(app, browser):
     a, b, c = item_ids(app, batch_id)
     page = browser.get(f"/items/{b}").get_data(as_text=True)
     assert re.findall(r'class="frame[^"]*"><a href="/items/([0-9a-f]{32})"', page) == [a, b, c]
-    assert re.search(rf'href="/items/{b}" data-item-id="{b}" title="b.png"\s+aria-current="page"', page)
+    assert re.search(rf'href="/items/{b}" data-item-id="{b}" data-status="[a-z_]+" title="b.png"\s+aria-current="page"', page)
     assert f'id="previous-item" href="/items/{a}"' in page and f'id="next-item" href="/items/{c}"' in page
     first = browser.get(f"/items/{a}").get_data(as_text=True)
     assert 'id="previous-item"' not in first and f'id="next-item" href="/items/{b}"' in first
@@ -136,6 +136,23 @@ def test_portal_upload_names_each_refused_file_and_makes_the_batch_of_the_good_o
         assert [i.filename for i in db.get(Batch, batch_id).items] == ["good.png", "b.png"]
     page = browser.get(f"/batches/{batch_id}").get_data(as_text=True)
     assert "Batch created with 2 photo(s). 1 left out: notes.png: not a photo we can read" in html.unescape(page)
+
+    # The files the page itself left out come along by name ("left_out"): the message names
+    # them first, each on one line and clipped.
+    left_out = ["huge.png: 30.0 MB is more than the 20.0 MB allowed per photo.",
+                "list.txt:\n not a photo <b>" + "x" * 500]
+    sent = {"files": _files(*files), "output": "photo", "partial": "on", "left_out": left_out,
+            "csrf_token": browser.token}
+    answer = browser.client.post("/batches/new", data=sent, content_type="multipart/form-data",
+                                 headers={"Accept": "application/json"})
+    assert answer.status_code == 201
+    page = browser.get(answer.get_json()["url"]).get_data(as_text=True)
+    flash = re.search(r'<ul class="flashes"[^>]*>\s*<li>(.*?)</li>', page, re.S).group(1)
+    assert "<b>" not in flash  # the user's text is escaped
+    said = html.unescape(flash)
+    assert said.startswith("Batch created with 2 photo(s). 3 left out: huge.png: 30.0 MB is more "
+                           "than the 20.0 MB allowed per photo. list.txt: not a photo <b>xxx")
+    assert "x" * 300 not in said and "notes.png: not a photo we can read" in said
 
 
 def test_api_upload_is_all_or_nothing_unless_partial(app, browser):

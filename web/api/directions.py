@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from flask import Response, request, url_for
 
-from shared.catalog.edit_names import generator_entries
+from shared.catalog.configs import UnknownConfigError, get_model_config
+from shared.catalog.directions import generator_directions
 from shared.commands.user_directions import describe_strip
 from web.api.blueprint import bp, current_user
 from web.errors import ApiError
@@ -23,28 +24,48 @@ def _body() -> dict:
     return body
 
 
+def _model(raw, field: str, code: str) -> str | None:
+    """A model config's name as asked for (``?model=`` or the body's ``model``), checked
+    against the catalogue; None when not given (the service's model)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw:
+        raise ApiError(400, code, "model must be a model config's name (GET /api/v1/models)",
+                       field)
+    try:
+        return get_model_config(raw, services().settings.weights_dir).name
+    except UnknownConfigError as exc:
+        raise ApiError(400, code, str(exc), field) from None
+
+
 @bp.get("/directions")
 def list_directions():
+    """The directions of ``?model=`` (default: the service's model): its generator's and the
+    caller's own for it."""
     svc = services()
+    model = _model(request.args.get("model"), "model", "invalid_parameter") or svc.model.name
     return {
-        "model": svc.model.name,
-        "generator": generator_entries(svc.settings),
-        "user": svc.directions.listing(current_user().id),
+        "model": model,
+        "generator": generator_directions(svc.settings.weights_dir, model),
+        "user": svc.directions.listing(current_user().id, model),
     }
 
 
 @bp.post("/directions")
 def create_direction():
-    """``{"name", "positive": [item ids], "negative": [item ids]}`` learns a direction;
-    ``{"name", "source": "sefa_03"}`` keeps a generator direction under a name."""
+    """``{"name", "positive": [item ids], "negative": [item ids]}`` learns a direction of the
+    examples' model; ``{"name", "source": "sefa_03"}`` keeps a generator direction under a name.
+    ``model`` (optional): the model it is for (learning: must be the examples'; saving: whose
+    generator direction, default the service's)."""
     svc = services()
     user = current_user()
     body = _body()
+    model = _model(body.get("model"), "model", "invalid_body")
     if "source" in body:
-        created = svc.directions.save(user.id, body.get("name"), body["source"])
+        created = svc.directions.save(user.id, body.get("name"), body["source"], model)
     elif "positive" in body or "negative" in body:
         created = svc.directions.learn(user.id, body.get("name"), body.get("positive"),
-                                       body.get("negative"))
+                                       body.get("negative"), model)
     else:
         raise ApiError(400, "invalid_body", 'send {"name", "positive", "negative"} to learn a '
                        'direction or {"name", "source"} to save a generator direction')
@@ -53,7 +74,9 @@ def create_direction():
 
 @bp.delete("/directions/<name>")
 def delete_direction(name: str):
-    services().directions.delete(current_user().id, name)
+    """Delete one of the caller's directions of ``?model=`` (default: the service's model)."""
+    model = _model(request.args.get("model"), "model", "invalid_parameter")
+    services().directions.delete(current_user().id, name, model)
     return Response(status=204)
 
 

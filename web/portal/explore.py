@@ -41,7 +41,7 @@ def explore_item(item_id: str):
     }
     return render_template(
         "portal/explore.html", item=data, batch_id=batch_id, has_code=has_code, choices=choices,
-        steps=STRIP_STEPS, default_steps=DEFAULT_STRIP_STEPS,
+        steps=STRIP_STEPS, default_steps=DEFAULT_STRIP_STEPS, item_model=model.name,
         api={"strips": url_for("api.create_strip", item_id=item_id),
              "directions": url_for("api.list_directions")},
     )

@@ -60,11 +60,19 @@ class BatchForm:
     refused: list[dict] = field(default_factory=list)
     partial: bool = False
     values: dict = field(default_factory=dict)
+    #: With ``partial``: the files the page itself left out and why ("name: reason"), never
+    #: sent; said back with the server's refusals so the message names every file left out.
+    left_in_browser: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return (not self.errors and self.recipe is not None and bool(self.uploads)
                 and (self.partial or not self.refused))
+
+    @property
+    def left_out(self) -> list[str]:
+        """Every file not in the batch and why: the page's own refusals, then the server's."""
+        return self.left_in_browser + [r["reason"] for r in self.refused]
 
     @property
     def problems(self) -> list[str]:
@@ -143,10 +151,23 @@ def check_upload(storage: FileStorage, position: int,
         return None, template.format(name=name, mb=settings.max_file_mb)
 
 
+#: The form field the page names each file it left out in (``name: reason``), and its bounds.
+LEFT_OUT_FIELD, LEFT_OUT_CHARS = "left_out", 300
+
+
+def _left_in_browser(form: MultiDict, max_files: int) -> list[str]:
+    """The page's own "name: reason" lines: one line each, clipped, at most ``max_files`` (any
+    other text is the user's own, only shown back to them, escaped)."""
+    lines = (" ".join(str(v).split()) for v in form.getlist(LEFT_OUT_FIELD))
+    return [line[:LEFT_OUT_CHARS] for line in lines if line][:max_files]
+
+
 def read_batch_form(form: MultiDict, files: MultiDict, settings: Settings,
                     model) -> BatchForm:
     """``model``: the ModelConfig the batch goes to (its resolution, its measured defaults)."""
     result = BatchForm(values=form.to_dict(), partial=form.get("partial") in _CHECKED)
+    if result.partial:
+        result.left_in_browser = _left_in_browser(form, settings.max_files_per_batch)
     try:
         result.name = parse_batch_name(form.get(NAME_FIELD))
     except BatchNameError as exc:

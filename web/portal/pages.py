@@ -122,8 +122,8 @@ def new_batch():
     except CommandError as exc:
         form.errors.append(exc.message)
         return _refused_answer(form, exc.status)
-    left_out = (f" {len(form.refused)} left out: " + " ".join(r["reason"] for r in form.refused)
-                if form.refused else "")
+    left_out = (f" {len(form.left_out)} left out: " + " ".join(form.left_out)
+                if form.left_out else "")
     flash(f"Batch created with {len(form.uploads)} photo(s).{left_out} "
           "Previews appear as they render.")
     url = url_for("portal.batch_page", batch_id=batch_id)

@@ -110,6 +110,7 @@ class UserDirection(BaseModel):
 
     key: str = Field(description="user:<name>")
     name: DirectionName
+    model: str = Field(description="the model config it edits (a slider of that model's items)")
     method: Literal[DIRECTION_METHODS]
     source: str | None
     slots: list[int]
@@ -134,6 +135,8 @@ class LearnDirection(BaseModel):
     positive: list[Id] = Field(min_length=MIN_EXAMPLES, description="items that have the attribute "
                                                          "(previewed: codes stored)")
     negative: list[Id] = Field(min_length=MIN_EXAMPLES, description="items that lack it")
+    model: str = Field(None, description="the examples' model (optional: it is theirs; all "
+                       "examples must be items of one model)")
 
 
 class SaveDirection(BaseModel):
@@ -141,6 +144,8 @@ class SaveDirection(BaseModel):
 
     name: str
     source: str = Field(description="a generator direction, e.g. sefa_03")
+    model: str = Field(None, description="the model whose generator direction it is "
+                       "(default: the service's)")
 
 
 class StripRequest(BaseModel):

@@ -5,9 +5,9 @@
    - request(): JSON or FormData with the session's CSRF header; a refusal is an ApiError with
      the API's status, code, field and message.
    - follow(): one loop for every page that watches a batch, an item or a strip: load the JSON,
-     load it again when the batch's event stream (server-sent events) says something happened,
-     and poll only while the stream is down (fast while busy, slowly otherwise, never while the
-     tab is hidden).
+     load it again when the batch's event stream (server-sent events) says something happened
+     (and when it reconnects), and poll only while the stream is down (fast while busy, slowly
+     otherwise, never while the tab is hidden).
    portal.js adds what the pages share besides (formatting, slider read-outs, costs). */
 "use strict";
 
@@ -67,13 +67,15 @@ window.Portal = (function () {
        onEvent   (kind, payload) -> false to skip the reload this event would cause
        initial   the JSON the page was rendered with (no first request)
        fastMs, slowMs   polling without a stream, busy and idle (slowMs null: stop when idle)
-       safetyMs  with a stream, a slow poll while busy, in case an event was missed
+       safetyMs  with a stream, a slow poll while busy (default none: a stream that drops
+                 or ends, at the latest after ANYCOST_SSE_MAX_SECONDS, reconnects and the
+                 page loads once then, so a missed event is caught up with)
        onStream  (up) -> called when the event stream opens or drops
      Returns {refresh(ms), stop(), streaming()}. */
   function follow(options) {
     const fastMs = options.fastMs || 700;
     const slowMs = options.slowMs === undefined ? 10000 : options.slowMs;
-    const safetyMs = options.safetyMs || 5000;
+    const safetyMs = options.safetyMs || null;
     let timer = null, due = Infinity, inFlight = false, again = false, stopped = false;
     let streaming = false, source = null, last = options.initial || null;
 
@@ -89,7 +91,7 @@ window.Portal = (function () {
     function next(failed) {
       if (failed) { schedule(5000); return; }
       const busy = last ? options.busy(last) : true;
-      if (streaming) { if (busy) schedule(safetyMs); return; }
+      if (streaming) { if (busy && safetyMs !== null) schedule(safetyMs); return; }
       if (document.hidden) return;  // visibilitychange loads again
       if (busy) schedule(fastMs); else if (slowMs !== null) schedule(slowMs);
     }

@@ -69,7 +69,8 @@
     const name = document.getElementById("direction-name").value.trim();
     try {
       const saved = await Portal.request("POST", root.dataset.directionsUrl,
-                                         { name: name, source: nameForm.dataset.source });
+                                         { name: name, source: nameForm.dataset.source,
+                                           model: root.dataset.model });  // the item's model
       nameStatus.textContent = "Saved as \u201c" + saved.name + "\u201d: use " + saved.key +
         " (or " + saved.name + ") in edits.";
     } catch (e) {

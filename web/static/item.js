@@ -3,7 +3,8 @@
    soon as the one being rendered is on screen (the newest position wins; a drag never starves
    the worker with versions it would throw away). Results are pushed: Portal.follow listens to
    the batch's event stream and loads the item when an event names it (polling only without
-   the stream); a pushed preview of the newest edit is loaded straight from the event.
+   the stream); a pushed preview of the newest edit is loaded straight from the event, and the
+   other photos' events go to the filmstrip (filmstrip.js).
    Every request gets a new edit_version from the server; the page shows a preview only when it
    belongs to the newest version asked for, and never swaps in an older image than the one on
    screen. Each preview shown after a slider move is timed from the move to the frame it is on
@@ -37,6 +38,8 @@
   let finalQueued = false;                         // Finalize pressed while a preview renders
   let movedAt = null;                              // first slider move not sent yet
   const movedFor = {};                             // version -> when its first move was
+
+  const strip = Filmstrip.create(document.querySelector(".filmstrip"), root.dataset.batchUrl);
 
   Portal.bindSliderOutputs(root);
   const previewCost = Portal.bindCost(root, "preview", costs, function () { send(); });
@@ -180,8 +183,7 @@
       document.getElementById("preview-caption").textContent = "Preview";
       document.getElementById("preview-version").textContent = "v" + version;
       if (!view.before()) root.dataset.showing = "preview";
-      const frame = document.querySelector('.filmstrip a[aria-current="page"] img');
-      if (frame) frame.src = src;  // the filmstrip shows this photo as it is now
+      strip.showCurrent(src);  // the filmstrip shows this photo as it is now
       if (awaiting && version >= awaiting.version) awaiting = null;
       onScreen(version);
       pump();
@@ -279,6 +281,7 @@
     onStream: function (up) { root.dataset.stream = up ? "open" : "down"; },
     onError: function (e) { say("Lost touch with the server (" + e.message + "); retrying\u2026"); },
     onEvent: function (kind, data) {
+      strip.onEvent(kind, data, item.id);  // the other photos' frames
       if (kind === "snapshot" || kind === "batch.completed") return false;
       if (data.item_id !== item.id) return false;
       // A pushed preview of the newest edit is loaded at once, from the event alone; the

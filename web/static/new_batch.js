@@ -2,7 +2,8 @@
    checks again), slider read-outs and the cost read-outs. The page sends the form itself, so the
    chosen files stay chosen whatever happens: each file the browser or the server refuses is
    listed with its reason, and the batch can then be made from the good ones (only those are
-   sent, with partial=on; the server leaves out any it refuses too). */
+   sent, with partial=on and the reasons of those left out here; the server leaves out any it
+   refuses too, and the batch's message names every file left out). */
 "use strict";
 
 (function () {
@@ -82,6 +83,10 @@
     const good = goodFiles();
     const refused = files.length - good.length;
     const problems = choiceProblems(good);
+    if (files.length && !good.length) {
+      problems.unshift(files.length === 1 ? "The chosen file cannot be used (the reason is above)."
+        : "None of the " + files.length + " chosen files can be used (the reasons are above).");
+    }
     say(problemsBox, problems);
     offer.hidden = !(refused && good.length && !problems.length);
     if (!offer.hidden) {
@@ -119,7 +124,15 @@
     const data = new FormData(form);
     data.delete("files");
     files.forEach(function (f) { data.append("files", f, f.name); });
-    if (partial) data.set("partial", "on");
+    if (partial) {
+      data.set("partial", "on");
+      // The files left out here, named with their reasons: the batch's message lists them with
+      // any the server leaves out, so it names every file not in the batch.
+      Array.from(input.files).forEach(function (f) {
+        const reason = files.indexOf(f) === -1 ? reasonFor(f) : null;
+        if (reason) data.append("left_out", reason);
+      });
+    }
     button.disabled = true;
     button.textContent = "Uploading\u2026";
     formErrors.hidden = true;
