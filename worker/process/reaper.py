@@ -49,8 +49,9 @@ ALIVE_FILE = Path(tempfile.gettempdir()) / "anycost-reaper.alive"
 
 
 def reap_period(settings: Settings) -> int:
-    """Seconds between passes: twice the heartbeat period, well under the timeout."""
-    return max(1, 2 * settings.heartbeat_seconds)
+    """Seconds between passes: the heartbeat period, so a worker silent for the timeout is
+    noticed at most one period later (45 + 10 s with the defaults: under a minute)."""
+    return max(1, settings.heartbeat_seconds)
 
 
 @dataclass(frozen=True)
