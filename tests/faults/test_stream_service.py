@@ -7,10 +7,13 @@ sends, frames and refusals alike, so the two never drift."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -24,8 +27,9 @@ from tests.conftest import private_pg_database
 from tests.faults.test_limits import _portal_sign_in, _upload
 from tests.faults.web_stack import PASSWORD
 from tests.support.held_streams import HeldStreams
+from tests.support.ports import listen_port
 from tests.support.redis_server import RedisServer
-from tests.support.stack import GunicornServer, StreamServiceProcess, settings_env
+from tests.support.stack import REPO, GunicornServer, StreamServiceProcess, settings_env
 from tests.support.workers import register_live_worker
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.slow]
@@ -271,3 +275,64 @@ def test_refusals_are_the_flask_routes(stack):
     print("\n" + "\n".join(f"{label} {query} {headers}: {flask.status_code} "
                            f"{flask.json()['error']['code']} on both"
                            for label, query, headers, (flask, _) in answers))
+
+
+def _nginx(tmp: Path, stack: ServiceStack) -> tuple[subprocess.Popen, str]:
+    """A real nginx running the compose file's proxy config (web/proxy/nginx.conf), with the
+    compose network's names (and Docker's resolver) swapped for the test's local ports."""
+    port = listen_port("127.0.0.1")
+    conf = (REPO / "web" / "proxy" / "nginx.conf").read_text()
+    for compose, local in (("resolver 127.0.0.11 valid=10s ipv6=off;", ""),
+                           ("listen 80;", f"listen 127.0.0.1:{port};"),
+                           ("streams:8001", stack.streams.url.removeprefix("http://")),
+                           ("web:8000", stack.web.url.removeprefix("http://"))):
+        assert compose in conf, compose
+        conf = conf.replace(compose, local)
+    (tmp / "default.conf").write_text(conf)
+    (tmp / "nginx.conf").write_text(
+        f"worker_processes 1; pid {tmp}/nginx.pid; error_log {tmp}/error.log;\n"
+        "events { worker_connections 256; }\n"
+        f"http {{ access_log off; client_body_temp_path {tmp}/body; "
+        f"proxy_temp_path {tmp}/proxy; include {tmp}/default.conf; }}\n")
+    proc = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp),
+                             "-g", "daemon off;"], stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        try:
+            if requests.get(url + "/proxy-healthz", timeout=1).status_code == 200:
+                return proc, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.kill()
+    raise TimeoutError("nginx did not answer")
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed "
+                    "(.ci/system-packages.sh installs nginx-light)")
+def test_the_proxy_sends_streams_to_the_service_unbuffered_and_the_rest_to_gunicorn(
+        stack, tmp_path):
+    _, token = stack.user("proxied")
+    batch = stack.batch(token)["id"]
+    proc, url = _nginx(tmp_path, stack)
+    try:
+        me = requests.get(f"{url}/api/v1/me", headers=_auth(token), timeout=10)
+        started = time.monotonic()
+        with requests.get(_events(url, batch, "?timeout=20"), headers=_auth(token),
+                          stream=True, timeout=30) as stream:
+            seen = b""
+            for chunk in stream.iter_content(chunk_size=None):
+                seen += chunk
+                if b"event: snapshot" in seen:
+                    break
+            first_frames_after = time.monotonic() - started
+            on_service = stack.streams.health()["streams"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(f"\nthrough nginx: GET /api/v1/me {me.status_code} (gunicorn), the stream's snapshot "
+          f"after {first_frames_after:.2f} s of a 20 s stream, {on_service} stream open on the "
+          "stream service")
+    assert me.status_code == 200 and me.json()["username"] == "proxied"
+    assert first_frames_after < 10 and on_service >= 1  # not held back until the stream ends
