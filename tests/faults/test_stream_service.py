@@ -35,6 +35,7 @@ from tests.support.workers import register_live_worker
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.slow]
 
 PUBLIC_URL = "http://faces.test"  # both servers' preview_url names it: frames compare as bytes
+AUTH_FAILURES = "6 per minute"  # failed token checks per address: both servers count together
 
 
 @dataclass
@@ -66,7 +67,7 @@ def stack(tmp_path_factory) -> Iterator[ServiceStack]:
         settings = Settings(database_url=pg_url, redis_url=redis_server.url(0),
                             model="tiny-random", weights_dir=str(logs / "weights"),
                             secret_key="streams-secret", public_url=PUBLIC_URL,
-                            sse_heartbeat_seconds=1)
+                            sse_heartbeat_seconds=1, rate_limit_auth_failures=AUTH_FAILURES)
         engine = make_engine(pg_url)
         sessions = make_session_factory(engine)
         register_live_worker(sessions, settings.model)  # uploads need a worker's heartbeat
@@ -171,14 +172,19 @@ def test_the_cap_counts_the_streams_of_both_servers(stack):
     finally:
         for stream in opened:
             stream.close()
+    closed_at = time.monotonic()  # the service sees a client leave at its next step (0.5 s)
+    while stack.streams.health()["streams"] and time.monotonic() - closed_at < 10:
+        time.sleep(0.1)
+    gone_after = time.monotonic() - closed_at
     print(f"\n{cap} streams open ({cap // 2} on each server): the next is "
           f"{refused['service'].status_code} on the service, {refused['flask'].status_code} on "
-          "gunicorn")
+          f"gunicorn; the service's streams ended {gone_after:.1f} s after their clients left")
     assert [s.status_code for s in opened] == [200] * cap
     for answer in refused.values():
         assert answer.status_code == 429 and int(answer.headers["Retry-After"]) >= 1
         assert answer.json()["error"]["code"] == "too_many_requests"
     assert refused["service"].json() == refused["flask"].json()
+    assert gone_after < 5
 
 
 class _Reader(threading.Thread):
@@ -315,6 +321,7 @@ def test_the_proxy_sends_streams_to_the_service_unbuffered_and_the_rest_to_gunic
         stack, tmp_path):
     _, token = stack.user("proxied")
     batch = stack.batch(token)["id"]
+    before = stack.streams.health()["streams"]
     proc, url = _nginx(tmp_path, stack)
     try:
         me = requests.get(f"{url}/api/v1/me", headers=_auth(token), timeout=10)
@@ -332,7 +339,29 @@ def test_the_proxy_sends_streams_to_the_service_unbuffered_and_the_rest_to_gunic
         proc.terminate()
         proc.wait(10)
     print(f"\nthrough nginx: GET /api/v1/me {me.status_code} (gunicorn), the stream's snapshot "
-          f"after {first_frames_after:.2f} s of a 20 s stream, {on_service} stream open on the "
-          "stream service")
+          f"after {first_frames_after:.2f} s of a 20 s stream, open on the stream service: "
+          f"{before} before, {on_service} with it")
     assert me.status_code == 200 and me.json()["username"] == "proxied"
-    assert first_frames_after < 10 and on_service >= 1  # not held back until the stream ends
+    assert first_frames_after < 10  # not held back until the stream ends
+    assert on_service == before + 1
+
+
+def test_failed_token_checks_count_on_both_servers_together(stack):
+    """Last in this module: afterwards every token request from 127.0.0.1 is a 429 for a
+    minute. Bad tokens alternately to each server: separate counts would each stay below the
+    limit (6) in 8 tries; one count passes it, and then both servers refuse."""
+    bases = (stack.web.url, stack.streams.url)
+    _, token = stack.user("guesser")
+    batch = stack.batch(token)["id"]
+    tries = [requests.get(_events(bases[i % 2], batch), timeout=10,
+                          headers={"Authorization": f"Bearer guess-{i}"}).status_code
+             for i in range(8)]
+    after = [requests.get(_events(base, batch), headers={"Authorization": "Bearer x"},
+                          timeout=10) for base in bases]
+    print(f"\nbad tokens alternately to gunicorn and the stream service ({AUTH_FAILURES}): "
+          f"{tries}; then {[a.status_code for a in after]}")
+    assert 429 in tries and set(tries) == {401, 429}
+    assert tries.index(429) <= 6 and set(tries[tries.index(429):]) == {429}
+    for answer in after:
+        assert answer.status_code == 429 and int(answer.headers["Retry-After"]) >= 1
+    assert after[1].json() == after[0].json()

@@ -1,7 +1,9 @@
 """Who opens a stream on the stream service, proved as the Flask app proves it (``web.auth``):
 an API token (``Authorization: Bearer``, found by its hash; it must be live), else the portal's
 signed session cookie, read with the app's ``SECRET_KEY`` by Flask's own session serializer, of
-the user's current session epoch. Blocking (database reads): the service calls it in its pool.
+the user's current session epoch. A bad token counts against the client's address in the app's
+own counter (``web.ratelimit.AuthFailures``): past ``ANYCOST_RATE_LIMIT_AUTH_FAILURES``, 429 on
+both servers. Blocking (database and Redis reads): the service calls it in its pool.
 
 Without ``SECRET_KEY`` (development: the Flask app signs with a random key per process) no
 session can be read here, and only tokens open streams on the service.
@@ -27,6 +29,7 @@ from web.auth import (
     user_for_token,
 )
 from web.errors import ApiError
+from web.ratelimit import AuthFailures
 from web.streams.guard import Credential
 
 log = logging.getLogger(__name__)
@@ -42,16 +45,21 @@ class StreamAuth:
         self._serializer = interface.get_signing_serializer(app)  # None without a secret
         self.cookie_name = interface.get_cookie_name(app)
         self._max_age = int(app.permanent_session_lifetime.total_seconds())
+        self.failures = AuthFailures(settings)
         if self._serializer is None:
             log.warning("SECRET_KEY is not set: portal sessions cannot open event streams on "
                         "the stream service (API tokens can)")
 
-    def credential(self, db: Session, authorization: str | None,
-                   cookie: str | None) -> Credential:
+    def credential(self, db: Session, authorization: str | None, cookie: str | None,
+                   address: str) -> Credential:
+        """The credential of a request from ``address`` (the client's, as ``web.ratelimit``
+        counts it) with these ``Authorization`` header and session cookie values."""
         token = bearer_token(authorization)
         if token is not None:
+            self.failures.check(address)
             user = user_for_token(db, token)
             if user is None:
+                self.failures.record(address)
                 raise ApiError(401, "unauthorized", "the API token is not valid")
             return Credential.of_token(user.id, token)
         signed = self._session(cookie)

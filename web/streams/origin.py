@@ -1,7 +1,8 @@
-"""The origin (scheme://host) of a stream service request, for the absolute ``preview_url`` of
-its events, as the Flask app makes it: ``ANYCOST_PUBLIC_URL`` when set (``web.public_origin``),
-else the request's own, with ``X-Forwarded-Proto``/``-Host`` trusted over ``ANYCOST_PROXY_HOPS``
-proxies as Werkzeug's ProxyFix trusts them."""
+"""Where a stream service request comes from and goes to, as the Flask app sees them behind
+``ANYCOST_PROXY_HOPS`` trusted proxies (Werkzeug's ProxyFix): the client's address (what the
+failed-token counter counts) from ``X-Forwarded-For``, and the origin (scheme://host) of the
+events' absolute ``preview_url``: ``ANYCOST_PUBLIC_URL`` when set (``web.public_origin``), else
+the request's own with ``X-Forwarded-Proto``/``-Host``."""
 
 from __future__ import annotations
 
@@ -33,3 +34,8 @@ def request_origin(request: web.Request, settings: Settings) -> str:
     if default_port and host.endswith(default_port):  # as Werkzeug's get_host
         host = host[: -len(default_port)]
     return f"{scheme}://{host}"
+
+
+def client_address(request: web.Request, settings: Settings) -> str:
+    return (forwarded(request.headers.get("X-Forwarded-For"), settings.proxy_hops)
+            or request.remote or "unknown")

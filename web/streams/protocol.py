@@ -34,7 +34,6 @@ from shared.items.states import TERMINAL, batch_status, status_counts
 from shared.store.tables import Event, Item, utcnow
 from web.params import DB_INT_MAX, int_param
 
-
 #: The route both servers serve (Flask's rule syntax) and where a preview's image is.
 ROUTE = "/api/v1/batches/<batch_id>/events"
 PREVIEW_PATH = "/api/v1/items/{item}/preview"

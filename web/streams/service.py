@@ -39,7 +39,7 @@ from web.streams.auth import StreamAuth
 from web.streams.feed import EventFeed
 from web.streams.guard import Credential, StreamSlot
 from web.streams.hub import NudgeHub
-from web.streams.origin import request_origin
+from web.streams.origin import client_address, request_origin
 from web.streams.protocol import HEADERS, ROUTE, StreamParams, preview_url_template
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,11 @@ class StreamService:
         except RuntimeError:  # the pool is shut down: the process is stopping
             slot.release()
 
-    def open(self, batch_id: str, authorization: str | None, cookie: str | None) -> Credential:
+    def open(self, batch_id: str, authorization: str | None, cookie: str | None,
+             address: str) -> Credential:
         """The caller's credential, and a 404 unless ``batch_id`` is the caller's (one session)."""
         with self.sessions() as db:
-            credential = self.auth.credential(db, authorization, cookie)
+            credential = self.auth.credential(db, authorization, cookie, address)
             owned_batch(db, credential.user_id, batch_id)
         return credential
 
@@ -91,7 +92,8 @@ async def batch_events(request: web.Request) -> web.StreamResponse:
     check_parts(request.path, request.query.items(), request.headers.items())
     check_known_query(ROUTE, "GET", request.query.keys())
     credential = await svc.run(svc.open, batch_id, request.headers.get("Authorization"),
-                               request.cookies.get(svc.auth.cookie_name))
+                               request.cookies.get(svc.auth.cookie_name),
+                               client_address(request, settings))
     params = StreamParams.parse(request.query, request.headers, settings.sse_max_seconds)
     slot = await svc.run(StreamSlot, settings.redis_url, credential.user_id,
                          settings.sse_max_per_user, params.timeout)
