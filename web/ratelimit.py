@@ -88,7 +88,8 @@ class RateLimits:
             enabled=settings.rate_limits, key_prefix=KEY_PREFIX, on_breach=_remember_reset,
         )
         app.after_request(_retry_after_header)
-        self.auth_failures = AuthFailures(settings, self.limiter.limiter)
+        self.auth_failures = AuthFailures(
+            settings, self.limiter.limiter if settings.rate_limits else None)
         self._guard_sign_in(app, parse_many(settings.rate_limit_login))
         # The API's upload and the portal's form share one per-user counter (a shared limit).
         submissions = self.limiter.shared_limit(settings.rate_limit_submissions, "submissions",
