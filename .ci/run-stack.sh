@@ -5,7 +5,9 @@
 #   evaluate   runs model evaluations (FID, PPL, consistency) on the `evaluate` queue, one at a time
 #   reaper     requeues what a dead worker held, resends what the queue lost, deletes expired batches
 #   webhooks   sends webhook deliveries (signed, retried with backoff)
-#   web        the portal and the REST API on $PORT (default 8000)
+#   web        the portal and the REST API on $PORT (default 8000), event streams included: the
+#              Flask route, a thread per open stream (the compose file serves them from the
+#              stream service, python -m web.streams, behind its proxy)
 # It serves the installed real model when there is one (Anycost, then imported ones; set
 # ANYCOST_MODEL to choose), else tiny-random, and prints a ready API token. Ctrl-C stops it all.
 set -euo pipefail

@@ -42,6 +42,14 @@ def _settings_from(test_config: Settings | Mapping | None) -> tuple[Settings, di
     return Settings.from_env(**overrides), flask_config
 
 
+def session_config(settings: Settings) -> dict:
+    """The session cookie's Flask config: the app's, and the stream service's, which reads the
+    portal's cookie the way Flask does (``web.streams.auth``)."""
+    return {"SESSION_COOKIE_HTTPONLY": True, "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": settings.secure_cookies,
+            "PERMANENT_SESSION_LIFETIME": timedelta(hours=settings.session_hours)}
+
+
 def create_app(test_config: Settings | Mapping | None = None) -> Flask:
     """Build the app. ``test_config``: None (settings from the environment, read once), a
     ``Settings``, or a mapping of settings overrides and Flask config keys."""
@@ -54,11 +62,8 @@ def create_app(test_config: Settings | Mapping | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_mb * MB,
         # Each uploaded file is one form part; leave room for the recipe and a few more fields.
         MAX_FORM_PARTS=settings.max_files_per_batch + 16,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
         ANYCOST_SETTINGS=settings,  # read by web.ops
+        **session_config(settings),
     )
     app.config.update(flask_config)
     app.session_interface = SessionCookies()

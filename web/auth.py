@@ -163,12 +163,17 @@ def login_session(user: User) -> None:
     session.permanent = True
 
 
-def _bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, or None (the Flask app
+    and the stream service read it the same way)."""
+    scheme, _, value = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+def _bearer_token() -> str | None:
+    return bearer_token(request.headers.get("Authorization"))
 
 
 class SignedIn(flask_login.UserMixin):

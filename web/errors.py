@@ -57,17 +57,26 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def error_response(
-    status: int, code: str, message: str, field: str | None = None, **extra
-) -> Response:
+def error_document(code: str, message: str, field: str | None = None, **extra) -> dict:
+    """The JSON body of an error answer (the Flask app's and the stream service's)."""
     body: dict = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
     body.update(extra)
-    response = jsonify(error=body)
+    return {"error": body}
+
+
+def error_headers(status: int) -> dict[str, str]:
+    """Headers every error answer of ``status`` carries."""
+    return {"WWW-Authenticate": 'Bearer realm="anycost"'} if status == 401 else {}
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, **extra
+) -> Response:
+    response = jsonify(error_document(code, message, field, **extra))
     response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="anycost"'
+    response.headers.update(error_headers(status))
     return response
 
 

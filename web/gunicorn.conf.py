@@ -14,9 +14,9 @@ from pathlib import Path
 
 def check_published_bind(env: dict[str, str]) -> None:
     """Refuse to start when X-Forwarded-For is trusted (``ANYCOST_PROXY_HOPS`` > 0) but the
-    port is published on every interface or a public address (``ANYCOST_PUBLISHED_BIND``, set
-    by the compose file from ``WEB_BIND``): a client reaching gunicorn directly would choose
-    its own address, past every rate limit."""
+    port is published on every interface or a public address (``ANYCOST_PUBLISHED_BIND``: where
+    a deployment publishes gunicorn's own port; the compose file publishes only its proxy): a
+    client reaching gunicorn directly would choose its own address, past every rate limit."""
     hops = int(env.get("ANYCOST_PROXY_HOPS", "0") or 0)
     published = env.get("ANYCOST_PUBLISHED_BIND", "").strip().strip("[]")
     if hops <= 0 or not published:

@@ -25,6 +25,8 @@ import flask_login
 from flask import Flask, abort, current_app, g, make_response, request
 from flask_limiter import Limiter
 from limits import parse_many
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from shared.codes.errors import RequestErrorCode
 from shared.platform.settings import Settings, SettingsError
@@ -86,7 +88,8 @@ class RateLimits:
             enabled=settings.rate_limits, key_prefix=KEY_PREFIX, on_breach=_remember_reset,
         )
         app.after_request(_retry_after_header)
-        self.auth_failure_limits = parse_many(settings.rate_limit_auth_failures)
+        self.auth_failures = AuthFailures(
+            settings, self.limiter.limiter if settings.rate_limits else None)
         self._guard_sign_in(app, parse_many(settings.rate_limit_login))
         # The API's upload and the portal's form share one per-user counter (a shared limit).
         submissions = self.limiter.shared_limit(settings.rate_limit_submissions, "submissions",
@@ -135,17 +138,41 @@ class RateLimits:
             g.rate_limit_retry_after = max(1, refused)
             abort(429, description="too many sign-in attempts; wait and try again")
 
-    def _identifiers(self) -> tuple[str, ...]:
-        return (KEY_PREFIX, "auth-failures", client_address())
-
     def check_auth_failures(self) -> None:
         """429 when this address has failed too many token checks lately."""
+        self.auth_failures.check(client_address())
+
+    def record_auth_failure(self) -> None:
+        self.auth_failures.record(client_address())
+
+
+class AuthFailures:
+    """Failed API token checks per client address, in one Redis counter for the Flask app and
+    the stream service (``web.streams``): the same limits strategy, storage and keys as the
+    app's limiter. Blocking (a Redis round trip of at most ``LIMITER_TIMEOUT``)."""
+
+    def __init__(self, settings: Settings, limiter=None):
+        self.enabled = settings.rate_limits
+        self.limits = parse_many(settings.rate_limit_auth_failures)
+        if limiter is None and self.enabled:
+            storage = storage_from_string(settings.redis_url,
+                                          socket_connect_timeout=LIMITER_TIMEOUT,
+                                          socket_timeout=LIMITER_TIMEOUT)
+            limiter = FixedWindowRateLimiter(storage)
+        self.limiter = limiter
+
+    @staticmethod
+    def _identifiers(address: str) -> tuple[str, ...]:
+        return (KEY_PREFIX, "auth-failures", address)
+
+    def check(self, address: str) -> None:
+        """429 when ``address`` has failed too many token checks lately."""
         if not self.enabled:
             return
         try:
-            for item in self.auth_failure_limits:
-                if not self.limiter.limiter.test(item, *self._identifiers()):
-                    reset = self.limiter.limiter.get_window_stats(item, *self._identifiers())[0]
+            for item in self.limits:
+                if not self.limiter.test(item, *self._identifiers(address)):
+                    reset = self.limiter.get_window_stats(item, *self._identifiers(address))[0]
                     wait = max(1, math.ceil(reset - time.time()))
                     raise ApiError(429, RequestErrorCode.TOO_MANY_REQUESTS,
                                    "too many failed authentication attempts; wait and try again",
@@ -155,12 +182,12 @@ class RateLimits:
         except Exception as exc:  # Redis away: let the request through
             log.warning("rate limit storage unavailable (%s); not limiting", exc)
 
-    def record_auth_failure(self) -> None:
+    def record(self, address: str) -> None:
         if not self.enabled:
             return
         try:
-            for item in self.auth_failure_limits:
-                self.limiter.limiter.hit(item, *self._identifiers())
+            for item in self.limits:
+                self.limiter.hit(item, *self._identifiers(address))
         except Exception as exc:
             log.warning("rate limit storage unavailable (%s); failure not counted", exc)
 

@@ -13,6 +13,7 @@ import itertools
 import json
 import operator
 import re
+from collections.abc import Iterable
 
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
@@ -94,12 +95,19 @@ class CheckedJSONProvider(DefaultJSONProvider):
 
 def check_request() -> None:
     """``before_request``: the path, the query string and every header value."""
-    if has_control(request.path):
+    check_parts(request.path, request.args.items(multi=True), request.headers.items())
+
+
+def check_parts(path: str, args: Iterable[tuple[str, str]],
+                headers: Iterable[tuple[str, str]]) -> None:
+    """400 when the path, a query parameter or a header value holds a control character (the
+    Flask app's check, and the stream service's)."""
+    if has_control(path):
         raise refuse("URL path")
-    for key, value in request.args.items(multi=True):
+    for key, value in args:
         if has_control(key) or has_control(value):
             raise refuse("query string", key if not has_control(key) else None)
-    for name, value in request.headers.items():
+    for name, value in headers:
         # Header values are latin-1 text: only C0 controls and DEL are certain to be hostile.
         if any(ch < " " and ch != "\t" or ch == "\x7f" for ch in value):
             raise refuse(f"{name} header")

@@ -44,6 +44,15 @@ class Upload:
     content_type: str
 
 
+def owned_batch(session: Session, owner_id: int, batch_id: str) -> Batch:
+    """The batch ``batch_id`` of ``owner_id``; 404 when there is none or it is another user's
+    (the API's routes and the stream service alike)."""
+    batch = session.get(Batch, batch_id)
+    if batch is None or batch.owner_id != owner_id:
+        raise CommandError("not_found", "no such batch", 404)
+    return batch
+
+
 class Batches:
     """The user commands on batches and items; ``sender`` sends what they queue."""
 
@@ -62,10 +71,7 @@ class Batches:
     # --- reading, with per-owner access ------------------------------------------------------
 
     def get_batch(self, session: Session, owner_id: int, batch_id: str) -> Batch:
-        batch = session.get(Batch, batch_id)
-        if batch is None or batch.owner_id != owner_id:
-            raise CommandError("not_found", "no such batch", 404)
-        return batch
+        return owned_batch(session, owner_id, batch_id)
 
     def get_item(self, session: Session, owner_id: int, item_id: str) -> Item:
         item = session.get(Item, item_id)

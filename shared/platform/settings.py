@@ -128,6 +128,10 @@ class Settings:
     sse_max_seconds: int = 300  # an event stream ends after this long (clients reconnect)
     sse_heartbeat_seconds: int = 15
     sse_max_per_user: int = 6  # event streams one user may have open at once (more: 429)
+    # The stream service (python -m web.streams): event streams without a thread per client.
+    streams_host: str = "127.0.0.1"
+    streams_port: int = 8001
+    streams_db_threads: int = 8  # threads for its database reads (held per query, not per stream)
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -161,7 +165,7 @@ class Settings:
                      "projection_steps", "eval_time_limit", "eval_max_n", "session_hours",
                      "eval_user_active", "eval_max_active",
                      "webhook_max_attempts", "webhook_concurrency", "sse_max_seconds", "sse_heartbeat_seconds",
-                     "sse_max_per_user"):
+                     "sse_max_per_user", "streams_port", "streams_db_threads"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.public_url:
@@ -172,6 +176,8 @@ class Settings:
                     or parts.path not in ("", "/"):
                 raise SettingsError("ANYCOST_PUBLIC_URL must be an origin such as "
                                     "https://faces.example.com (no path)")
+        if self.streams_port > 65535:
+            raise SettingsError("ANYCOST_STREAMS_PORT must be a port number (1 to 65535)")
         if self.render_gather_ms < 0:
             raise SettingsError("render_gather_ms must not be negative")
         if self.projection_max_seconds < 0:
@@ -350,6 +356,11 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "seconds between keep-alive comments on an idle event stream"),
     EnvVar("ANYCOST_SSE_MAX_PER_USER", "sse_max_per_user", "int",
            "event streams one user may have open at once (more: 429)"),
+    EnvVar("ANYCOST_STREAMS_HOST", "streams_host", "str",
+           "address the stream service (python -m web.streams) listens on"),
+    EnvVar("ANYCOST_STREAMS_PORT", "streams_port", "int", "port of the stream service"),
+    EnvVar("ANYCOST_STREAMS_DB_THREADS", "streams_db_threads", "int",
+           "threads of the stream service for database reads (each held for one read)"),
 )
 
 _current: Settings | None = None

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = {"redis", "postgres", "migrate", "web", "worker", "evaluate", "reaper", "webhooks",
-            "flower"}
+SERVICES = {"redis", "postgres", "migrate", "proxy", "web", "streams", "worker", "evaluate",
+            "reaper", "webhooks", "flower"}
 ONE_SHOT = {"migrate", "weights", "train"}  # jobs that exit: nothing to health-check
 
 
@@ -200,18 +200,60 @@ def test_the_weights_tool_takes_the_import_command_and_file_from_the_environment
     assert command[:2] == ["import-e4e", "/import/e4e_ffhq_encode.pt"]
 
 
-def test_the_web_port_is_published_on_loopback_unless_asked(config, tmp_path):
-    web = config["services"]["web"]
-    assert web["environment"]["ANYCOST_PUBLISHED_BIND"] == "0.0.0.0"  # .env.example serves directly
-    assert web["environment"]["ANYCOST_PROXY_HOPS"] == "0"
+def _published(port) -> tuple[str, str]:
+    """(host address, container port) of a published port, in either docker-compose's form."""
+    if isinstance(port, dict):
+        return port["host_ip"], str(port["target"])
+    parts = port.split("/")[0].split(":")
+    return parts[0], parts[-1]
+
+
+def test_only_the_proxy_is_published_on_loopback_unless_asked(config, tmp_path):
+    """Clients reach gunicorn and the stream service through the proxy only, so the one proxy
+    hop both trust (ANYCOST_PROXY_HOPS=1) cannot be forged by reaching them directly."""
+    services = config["services"]
+    proxy = services["proxy"]
+    # .env.example serves clients directly
+    assert _published(proxy["ports"][0]) == ("0.0.0.0", "80")
+    assert proxy["image"].startswith("nginx:")
+    for name in ("web", "streams"):
+        assert "ports" not in services[name], f"{name} is reached through the proxy only"
+        assert services[name]["environment"]["ANYCOST_PROXY_HOPS"] == "1"
     env = tmp_path / ".env"
     env.write_text("\n".join(line for line in (REPO / ".env.example").read_text().splitlines()
-                             if not line.startswith("WEB_BIND=")))
+                             if not line.startswith(("WEB_BIND=", "ANYCOST_PROXY_HOPS="))))
     result = _run_config(env)
     assert result.returncode == 0, result.stderr
-    published = yaml.safe_load(result.stdout)["services"]["web"]["ports"][0]
-    host_ip = published["host_ip"] if isinstance(published, dict) else published.split(":")[0]
-    assert host_ip == "127.0.0.1"
+    defaults = yaml.safe_load(result.stdout)["services"]
+    assert _published(defaults["proxy"]["ports"][0])[0] == "127.0.0.1"
+    assert defaults["web"]["environment"]["ANYCOST_PROXY_HOPS"] == "1"
+
+
+def test_the_proxy_sends_event_streams_to_the_stream_service(config):
+    """The stream service runs the web image's `python -m web.streams` with the web app's
+    settings (the session key, the stream limits); nginx routes the events route to it,
+    unbuffered, and everything else to gunicorn."""
+    services = config["services"]
+    streams, web = services["streams"], services["web"]
+    assert streams["command"] == ["python", "-m", "web.streams"]
+    assert streams["image"] == web["image"]
+    for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ANYCOST_SSE_MAX_PER_USER",
+                "ANYCOST_SSE_MAX_SECONDS", "ANYCOST_PUBLIC_URL"):
+        assert streams["environment"][key] == web["environment"][key], key
+    assert streams["environment"]["ANYCOST_STREAMS_HOST"] == "0.0.0.0"
+    port = streams["environment"]["ANYCOST_STREAMS_PORT"]
+    assert set(services["proxy"]["depends_on"]) == {"web", "streams"}
+    mount = services["proxy"]["volumes"][0]
+    source, target = mount.split(":")[:2]
+    assert target == "/etc/nginx/conf.d/default.conf" and mount.endswith(":ro")
+    conf = Path(source).read_text()
+    events = conf[conf.index("location ~ ^/api/v1/batches/[^/]+/events$"):]
+    events = events[:events.index("}")]
+    assert f"streams:{port}" in events and "proxy_buffering off;" in events
+    read_timeout = int(events.split("proxy_read_timeout ")[1].split("s;")[0])
+    assert read_timeout > int(streams["environment"]["ANYCOST_SSE_MAX_SECONDS"])
+    rest = conf[conf.index("location / {"):]
+    assert "web:8000" in rest[:rest.index("}")]
 
 
 def test_gunicorn_refuses_a_trusted_proxy_header_on_every_interface():

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,12 +29,19 @@ import requests
 from sqlalchemy import create_engine, select, text
 
 from shared.items.states import TERMINAL
-from shared.platform.settings import ENV_VARS, Settings
+from shared.platform.settings import Settings
 from shared.store.tables import Item
 from tests.conftest import PG_ADMIN_URL, REDIS_DBS, private_pg_database
 from tests.faults.web_stack import limit_stack  # noqa: F401 - a fixture of the limit tests
 from tests.support.redis_server import RedisServer
-from tests.support.stack import REPO, ApiClient, WebServer, WorkerProcess
+from tests.support.stack import (  # noqa: F401 - settings_env: for the fault tests
+    REPO,
+    ApiClient,
+    WebServer,
+    WorkerProcess,
+    process_env,
+    settings_env,
+)
 
 # refine_steps: a tiny-random final is ~25 ms, too quick for a fault to land "mid-final" (the
 # stack polls every 50 ms for an item a worker holds); the optimisation makes it ~0.3 s.
@@ -42,20 +49,6 @@ RECIPE = {"output": "crop", "edits": {"smiling": 0.5},
           "preview": {"channels": 0.5, "resolution": 32},
           "final": {"channels": 1.0, "resolution": 64}, "refine_steps": 25}
 DB = REDIS_DBS["faults"]
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Every setting that differs from its default, as the environment variable it comes from."""
-    defaults = Settings()
-    env = {}
-    by_attr = {spec.attr: spec.env for spec in ENV_VARS}
-    for f in fields(Settings):
-        if f.name in by_attr and getattr(settings, f.name) != getattr(defaults, f.name):
-            value = getattr(settings, f.name)
-            if isinstance(value, bool):
-                value = "1" if value else "0"
-            env[by_attr[f.name]] = str(value)
-    return env
 
 
 class FaultWorker(WorkerProcess):
@@ -117,14 +110,6 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
-
-
-def process_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANYCOST_")}
-    env.update(settings_env(settings))
-    env.update({"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-                "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)})
-    return env
 
 
 class RecordingApi(ApiClient):

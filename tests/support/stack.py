@@ -13,14 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import requests
 from PIL import Image
 
-from shared.platform.settings import Settings
+from shared.platform.settings import ENV_VARS, Settings
 from tests.support.ports import listen_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +53,29 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "ANYCOST_EVAL_CACHE_DIR": settings.eval_cache_dir,
         "PYTHONUNBUFFERED": "1",
     })
+    return env
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every setting that differs from its default, as the environment variable it comes from."""
+    defaults = Settings()
+    env = {}
+    by_attr = {spec.attr: spec.env for spec in ENV_VARS}
+    for f in fields(Settings):
+        if f.name in by_attr and getattr(settings, f.name) != getattr(defaults, f.name):
+            value = getattr(settings, f.name)
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            env[by_attr[f.name]] = str(value)
+    return env
+
+
+def process_env(settings: Settings) -> dict[str, str]:
+    """The environment of a process of the stack: exactly ``settings`` (no ANYCOST_* of ours)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANYCOST_")}
+    env.update(settings_env(settings))
+    env.update({"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+                "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)})
     return env
 
 
@@ -124,43 +147,93 @@ class WebServer:
 
 class GunicornServer:
     """The web app as deployed (``gunicorn -c web/gunicorn.conf.py 'web:create_app()'``: gthread
-    workers in processes of their own), on a free local port, configured like the workers."""
+    workers in processes of their own), on a free local port, configured like the workers
+    (``env``: more variables, e.g. ``settings_env``, over those)."""
 
-    def __init__(self, settings: Settings, log_path: Path, workers: int = 2, threads: int = 4):
+    def __init__(self, settings: Settings, log_path: Path, workers: int = 2, threads: int = 4,
+                 env: dict[str, str] | None = None):
         port = listen_port("127.0.0.1")
         self.url = f"http://127.0.0.1:{port}"
         env = {**worker_env(settings), "GUNICORN_BIND": f"127.0.0.1:{port}",
                "GUNICORN_WORKERS": str(workers), "GUNICORN_THREADS": str(threads),
-               "SECRET_KEY": "stack-gunicorn"}
+               "SECRET_KEY": "stack-gunicorn", **(env or {})}
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "web/gunicorn.conf.py", "web:create_app()"],
             cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_ready(log_path)
-
-    def _wait_ready(self, log_path: Path, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n"
-                                   f"{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"gunicorn not answering after {timeout}s")
+        _wait_healthy(self.proc, self.url, log_path, "gunicorn")
 
     def stop(self, timeout: float = 20) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        _stop_group(self.proc, timeout)
         self._log.close()
+
+
+class StreamServiceProcess:
+    """The stream service (``python -m web.streams``) on a free local port, with exactly
+    ``settings`` (``process_env``); ready once its nudge subscription is up."""
+
+    def __init__(self, settings: Settings, log_path: Path):
+        port = listen_port("127.0.0.1")
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**process_env(settings), "ANYCOST_STREAMS_HOST": "127.0.0.1",
+               "ANYCOST_STREAMS_PORT": str(port)}
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "web.streams"], cwd=REPO, env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        _wait_healthy(self.proc, self.url, log_path, "the stream service",
+                      ready=lambda r: r.json()["nudges"] == "subscribed")
+
+    def health(self) -> dict:
+        return requests.get(self.url + "/healthz", timeout=10).json()
+
+    def threads(self) -> int:
+        return process_status(self.proc.pid)["Threads"]
+
+    def rss_mb(self) -> float:
+        return process_status(self.proc.pid)["VmRSS"] / 1024
+
+    def stop(self, timeout: float = 20) -> None:
+        _stop_group(self.proc, timeout)
+        self._log.close()
+
+
+def process_status(pid: int) -> dict[str, int]:
+    """The numeric fields of /proc/<pid>/status (``Threads``, ``VmRSS`` in kB, ...)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        first = value.split()[0] if value.split() else ""
+        if first.isdigit():
+            out[key] = int(first)
+    return out
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, name: str,
+                  timeout: float = 60, ready: Callable | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n"
+                               f"{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            answer = requests.get(url + "/healthz", timeout=1)
+            if answer.status_code == 200 and (ready is None or ready(answer)):
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} not answering after {timeout}s")
+
+
+def _stop_group(proc: subprocess.Popen, timeout: float) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 class ApiClient:

@@ -11,6 +11,7 @@ from shared.store.tables import User
 from web import openapi
 from web.auth import authenticate
 from web.errors import ApiError
+from web.params import check_known_query
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -24,11 +25,7 @@ def _known_query_only() -> None:
     if request.url_rule is None or request.method == "OPTIONS":
         return
     method = "GET" if request.method == "HEAD" else request.method
-    allowed = openapi.query_parameters(request.url_rule.rule, method)
-    unknown = sorted(set(request.args) - (allowed or frozenset()))
-    if allowed is not None and unknown:
-        raise ApiError(400, "unknown_parameter", f"unknown query parameter {unknown[0]!r}"
-                       + (f"; known: {', '.join(sorted(allowed))}" if allowed else ""), unknown[0])
+    check_known_query(request.url_rule.rule, method, request.args)
 
 
 @bp.before_request

@@ -1,30 +1,4 @@
-"""Parsing of the API's numeric request parameters (query strings, headers), with 400s that name
-the parameter."""
+"""The API's parameter parsing, for the route modules: it lives in ``web.params`` so that the
+stream service (``web.streams``), which imports nothing of ``web.api``, parses the same way."""
 
-from __future__ import annotations
-
-from web.errors import ApiError
-
-#: The largest id an Integer column holds (PostgreSQL's int4): a larger one is a 4xx, never
-#: a query that fails on the database.
-DB_INT_MAX = 2**31 - 1
-
-
-def id_segment(raw: str) -> int | None:
-    """A path segment naming an integer id, or None when it cannot name one (then: 404)."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > DB_INT_MAX:
-        return None
-    return int(raw)
-
-
-def int_param(raw: str | None, name: str, low: int, high: int, default: int) -> int:
-    """``raw`` as an integer in [low, high]; ``default`` when absent or empty."""
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be an integer", name) from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_parameter", f"{name} must be from {low} to {high}", name)
-    return value
+from web.params import DB_INT_MAX, id_segment, int_param  # noqa: F401
