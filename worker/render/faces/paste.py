@@ -124,5 +124,8 @@ def _warp(crop: np.ndarray, grid: torch.Tensor) -> np.ndarray:
     outside the crop (where the mask is zero). ~4x faster than Pillow's AFFINE transform."""
     image = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float()
     sampled = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False)
-    return sampled[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+                            align_corners=False)[0].permute(1, 2, 0).numpy()
+    # Rounding in numpy, not torch: torch splits even this small an elementwise op over its
+    # threads, and on a busy host each split waits for a time slice (measured 15 ms against
+    # 0.2 ms for 3 x 400 x 400 on 2 threads under load).
+    return np.clip(np.rint(sampled), 0, 255).astype(np.uint8, order="C")
