@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +88,24 @@ def test_center_square():
     rgb[:, 30:70] = 200  # the centred 40x40 square
     out = images.center_square(rgb, 20)
     assert out.shape == (20, 20, 3) and out.min() == 200
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_worker_processes_let_idle_openmp_threads_sleep_unless_told(given, expected):
+    """A worker process (the Celery app's import, as ``celery -A`` does) has OMP_WAIT_POLICY
+    set before torch loads libgomp, which reads it once; an operator's own value wins."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    probe = ("import sys, worker; before = 'torch' in sys.modules; "
+             "import os, worker.process.celery_app; "
+             "print(os.environ['OMP_WAIT_POLICY'], before)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [expected, "False"]
