@@ -90,6 +90,7 @@ def test_center_square():
     assert out.shape == (20, 20, 3) and out.min() == 200
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch: seconds
 @pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
 def test_worker_processes_let_idle_openmp_threads_sleep_unless_told(given, expected):
     """A worker process (the Celery app's import, as ``celery -A`` does) has OMP_WAIT_POLICY
