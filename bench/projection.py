@@ -1,13 +1,15 @@
 """Projection without an encoder, both methods side by side in one run: NVIDIA's projector (one
 W code, ``worker.render.projector``, the default) and the free W+ fit from w_avg
 (``worker.render.projection``), on the full-width generator at the resolution the worker
-optimises at (<= 256 px), on a real photo (skimage's astronaut, aligned). Prints seconds per step
+optimises at (<= 256 px), on a real photo (skimage's astronaut, aligned); with ``--full-render``
+also the W projector rendering the model's own size box-filtered to 256 px (``w-full``: what a
+model whose 256 px output is untrained gets, NVIDIA's way). Prints seconds per step
 and the reconstruction error (MSE in [-1, 1] units, rendered as previews are) at w_avg and after
 N/4, N/2 and N steps, per device (CPU always, the GPU section when CUDA is present); optionally
 the discriminator's cost per image (the realism score every preview and final pays).
 
     .venv/bin/python -m bench.projection [--model random-1024|tiny-random] [--steps 8]
-        [--threads 2] [--realism]
+        [--threads 2] [--realism] [--full-render]
 
 ``random-1024`` uses bench/random_weights.py (1024 px architecture, random weights): the seconds
 are those of the real model; the errors only show that the optimisation works, not how close a
@@ -27,29 +29,38 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _error(bundle, code, target) -> float:
-    """MSE of ``code`` rendered with the model's fixed noise against the aligned ``target``."""
+def _error(bundle, code, target, full: bool = False) -> float:
+    """MSE of ``code`` rendered with the model's fixed noise against the aligned ``target``:
+    the full-width output at the target's size, or (``full``) the model's own size box-filtered
+    to it (what a final shows, seen at the target's size)."""
     import torch.nn.functional as F
 
     from worker.render.images import from_uint8
 
     device = code.device
     target = from_uint8(target[None] if target.ndim == 3 else target, device)
+    size = int(target.shape[-1])
     with torch.no_grad():
-        image = bundle.generator.synthesis(code, channels=1.0, resolution=target.shape[-1],
-                                           noise_mode="const", impl="ref")
-    return float(F.mse_loss(image.float(), target))
+        image = bundle.generator.synthesis(code, channels=1.0,
+                                           resolution=bundle.resolution if full else size,
+                                           noise_mode="const", impl="ref").float()
+    if full and image.shape[-1] != size:
+        image = F.interpolate(image, size=(size, size), mode="area")
+    return float(F.mse_loss(image, target))
 
 
 def run_device(bundle, target, steps: int, device: torch.device, method: str) -> dict:
     """One projection of ``target`` on ``device`` by ``method`` ("w": NVIDIA's projector,
-    "wplus": the W+ fit): seconds per step and errors at w_avg and after N/4, N/2, N steps
-    (separate runs of that many steps: the W projector's schedule depends on N)."""
+    "w-full": the same rendering the model's own size, "wplus": the W+ fit): seconds per step
+    and errors at w_avg and after N/4, N/2, N steps (separate runs of that many steps: the W
+    projector's schedule depends on N)."""
     from worker.render import projection, projector
 
     def run(n: int):
         if method == "w":
             return projector.project(bundle, target, n)
+        if method == "w-full":
+            return projector.project(bundle, target, n, render_resolution=bundle.resolution)
         return projection.project(bundle, target, n)
 
     bundle.generator.to(device)
@@ -65,7 +76,7 @@ def run_device(bundle, target, steps: int, device: torch.device, method: str) ->
             marks[n] = _error(bundle, run(n)[0], target)
     marks[steps] = _error(bundle, code, target)
     return {"device": str(device), "method": method, "per_step": seconds / max(1, steps),
-            "marks": marks, "total": seconds}
+            "marks": marks, "total": seconds, "final": _error(bundle, code, target, full=True)}
 
 
 def render_seconds(bundle, cost, device: torch.device, repeat: int = 3) -> float:
@@ -113,6 +124,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--realism", action="store_true", help="also time the discriminator")
     parser.add_argument("--no-cpu", action="store_true", help="GPU section only")
+    parser.add_argument("--full-render", action="store_true",
+                        help="also the W projector rendering the model's own size (w-full)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -138,7 +151,7 @@ def main() -> None:
     for d in devices:
         preview_s = render_seconds(bundle, preview_cost, d)
         final_s = render_seconds(bundle, final_cost, d)
-        for method in ("w", "wplus"):
+        for method in ("w", "wplus", *(("w-full",) if args.full_render else ())):
             row = run_device(bundle, target, args.steps, d, method)
             # Side by side in the same run: what a step costs next to the renders a worker does.
             row["preview_render"], row["final_render"] = preview_s, final_s
@@ -151,12 +164,14 @@ def main() -> None:
           f"(lr {projection.LEARNING_RATE})")
     marks = list(rows[0]["marks"]) if rows else []
     head = " | ".join(f"err@{n}" for n in marks)
-    print(f"| device | method | s/step | total s | {head} |")
-    print("|---|---|---|---|" + "---|" * len(marks))
+    print(f"err@n: the full-width {size} px output; full@{args.steps}: the {bundle.resolution} px "
+          f"render box-filtered to {size} px (what a final shows)")
+    print(f"| device | method | s/step | total s | {head} | full@{args.steps} |")
+    print("|---|---|---|---|" + "---|" * (len(marks) + 1))
     for row in rows:
         errs = " | ".join(f"{row['marks'][n]:.4f}" for n in marks)
         print(f"| {row['device']} | {row['method']} | {row['per_step']:.3f} | {row['total']:.1f} "
-              f"| {errs} |")
+              f"| {errs} | {row['final']:.4f} |")
     default = 100
     for row in rows:
         print(f"{row['device']} {row['method']}: one step = {row['per_step'] / row['preview_render']:.1f}x a "

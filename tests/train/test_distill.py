@@ -1,6 +1,8 @@
 """Distillation works: on the tiny teacher, stage 1 brings the lower resolutions to the teacher's
-(downsampled) images, stage 2 brings every channel ratio closer to the full network while the
-full network stays where it started. Real torchrun processes, a few hundred steps each."""
+(downsampled) images; stage 2 (sandwich rule) keeps every sub-network much closer to the teacher
+than the same run without distillation, and brings the narrow ones closer than sorting alone,
+while the full network stays near where it started. Real torchrun processes, 150 steps each.
+"""
 
 from __future__ import annotations
 
@@ -50,18 +52,36 @@ def test_stage1_then_stage2_distill_every_resolution_and_ratio(teacher_file, dat
         assert after < 0.7 * before, f"{res} px: {before:.4f} -> {after:.4f}"
     assert _distance(stage1, teacher, 1.0, 32) < 0.03  # started at 0: stays close
 
-    _train("channels", stage1_file, data_dir, tmp_path / "s2",
-           ["--discriminator", str(tmp_path / "s1" / "train_state.pt")])
-    stage2 = load_generator(tmp_path / "s2" / "generator_tiny.pt")
-    for ratio in RATIOS:
-        for res in (16, 32):  # stage 1's sub-networks (unsorted, untrained) vs stage 2's
-            before = _distance(stage1, stage1, ratio, res)
-            after = _distance(stage2, stage1, ratio, res)
-            # The sandwich rule trains the largest and smallest every step and the middle ratios
-            # only when drawn (0.75 at 32 px: 0.0253 -> 0.0229 in this short run): each moves.
-            assert after < 0.95 * before, f"ratio {ratio} at {res} px: {before:.4f} -> {after:.4f}"
-    # The full network, the teacher of every sub-network, stays where it started.
-    assert _distance(stage2, stage1, 1.0, 32) < 0.02
+    stage2 = _stage2(stage1_file, data_dir, tmp_path / "s2")
+    control = _stage2(stage1_file, data_dir, tmp_path / "gan-only",
+                      ["--mse-weight", "0", "--lpips-weight", "0"])
     sorted_start = load_generator(stage1_file)
-    sort_channels(sorted_start)  # sorting alone already brings the narrow ratios closer
+    sort_channels(sorted_start)  # where stage 2 starts: channels sorted by importance
+    for ratio in (*RATIOS, 1.0):
+        for res in (16, 32):
+            start = _distance(sorted_start, stage1, ratio, res)
+            after = _distance(stage2, stage1, ratio, res)
+            without = _distance(control, stage1, ratio, res)
+            # Distillation's own effect: the same 150 steps without it (GAN loss only) drift
+            # every sub-network away from the teacher (measured x0.27 to x0.72 of that distance).
+            assert after < 0.85 * without, f"{ratio}@{res}: {after:.4f} vs {without:.4f} without"
+            if ratio <= 0.5:  # beyond what sorting did (measured x0.61 to x0.81)
+                assert after < 0.9 * start, f"{ratio}@{res}: sorted {start:.4f} -> {after:.4f}"
+    # The full network, the teacher of every sub-network, stays near where it started (0.0104).
+    assert _distance(stage2, stage1, 1.0, 32) < 0.02
+    # Sorting alone already brings the narrow ratios closer (0.0644 -> 0.0557 at 0.25 @ 32 px).
     assert _distance(sorted_start, stage1, 0.25, 32) < _distance(stage1, stage1, 0.25, 32)
+
+
+def _stage2(stage1_file, data_dir, out, extra=()):
+    """Stage 2 from stage 1's output. Measured (MSE to stage 1's full image, box-filtered; in
+    parentheses the sorted start and the GAN-only control): 0.25@16 0.0357 (0.0458, 0.0497),
+    0.25@32 0.0342 (0.0557, 0.0635), 0.5@16 0.0275 (0.0339, 0.0452), 0.5@32 0.0170 (0.0215,
+    0.0380), 0.75@32 0.0170 (0.0055, 0.0536), 1.0@32 0.0104 (0, 0.0390). 0.75@32 ends farther
+    than its sorted start: in so short a run on a random model the GAN loss moves the full
+    network (0 -> 0.0104) and 0.75 follows it; distillation holds it at a third of the drift.
+    (The 0.95 bound this test had compared with the unsorted start, crediting sorting to
+    training. The earlier one-sub-network rule, --no-sandwich, ends within 10 % of these.)"""
+    _train("channels", stage1_file, data_dir, out,
+           ["--discriminator", str(stage1_file.parent / "train_state.pt"), *extra])
+    return load_generator(out / "generator_tiny.pt")

@@ -346,10 +346,20 @@ def infer_encoder_config(sd: Mapping[str, torch.Tensor], path: str | Path = "<st
     return {"n_style": out_features // style_dim, "style_dim": style_dim}
 
 
+def _encoder_input_size(path: Path, obj: Mapping) -> int:
+    from worker.anycost.encoder import INPUT_SIZE
+
+    size = obj.get("input_size", INPUT_SIZE)
+    if isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= 1024:
+        raise CheckpointError(path, f"input_size must be an integer from 16 to 1024, got {size!r}")
+    return size
+
+
 def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encoder | StyleEncoder:
     """Load an encoder file: the Anycost ResNet-50 (``{'state_dict': sd}``, n_style inferred
-    from ``fc``) or an imported e4e / pSp encoder (``{'encoder_type', 'state_dict'}``). Either
-    takes [N, 3, 256, 256] in [-1, 1] and returns W+ codes [N, L, S]."""
+    from ``fc``; an ``'input_size'`` entry when trained at another side than 256) or an
+    imported e4e / pSp encoder (``{'encoder_type', 'state_dict'}``). Either takes images
+    [N, 3, H, W] in [-1, 1] (resized to its input size) and returns W+ codes [N, L, S]."""
     from worker.anycost.encoder import Encoder
 
     path = Path(path)
@@ -358,7 +368,7 @@ def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encode
     if obj.get("encoder_type") in STYLE_ENCODERS:
         return _load_style_encoder(path, obj).to(device).eval().requires_grad_(False)
     sd = dict(obj["state_dict"])
-    model = Encoder(**infer_encoder_config(sd, path))
+    model = Encoder(**infer_encoder_config(sd, path), input_size=_encoder_input_size(path, obj))
     check_state_dict(path, sd, model.state_dict())
     model.load_state_dict(sd, strict=True)
     return model.to(device).eval().requires_grad_(False)

@@ -12,18 +12,23 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet50
 
-#: The encoder was trained on 256x256 inputs; other sizes are resized first.
+#: The released encoder was trained on 256x256 inputs; other sizes are resized first. An encoder
+#: trained at another size (``python -m worker.train encoder --input-size``) records it in its
+#: file (``'input_size'`` beside ``'state_dict'``), and ``load_encoder`` builds it with that size.
 INPUT_SIZE = 256
 
 
 class Encoder(nn.Module):
     """ResNet-50 regressor from an aligned face image to a W+ latent code."""
 
-    def __init__(self, n_style: int = 18, style_dim: int = 512):
-        """n_style: W+ slots of the matching generator (18 at 1024 px). style_dim: width of w."""
+    def __init__(self, n_style: int = 18, style_dim: int = 512, input_size: int = INPUT_SIZE):
+        """n_style: W+ slots of the matching generator (18 at 1024 px). style_dim: width of w.
+        input_size: the side images are resized to before the ResNet (256 for the released
+        files; smaller sizes train an encoder for a small model on a CPU in seconds)."""
         super().__init__()
         self.n_style = n_style
         self.style_dim = style_dim
+        self.input_size = int(input_size)
         backbone = resnet50(weights=None)
         self.conv1 = backbone.conv1
         self.bn1 = backbone.bn1
@@ -41,8 +46,9 @@ class Encoder(nn.Module):
         """x: [N, 3, H, W] in [-1, 1] -> W+: [N, L, S]."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected [N, 3, H, W] images, got {tuple(x.shape)}")
-        if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=True)
+        size = self.input_size
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=True)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = torch.flatten(self.avgpool(x), 1)  # [N, 2048]

@@ -82,6 +82,18 @@ def projection_targets(rt: Runtime, job: RenderJob, rgb: np.ndarray) -> np.ndarr
                      for m in job.face_meta])
 
 
+def render_resolution(rt: Runtime, size: int) -> int:
+    """Where a projection compared at ``size`` renders (``projection.fit_render_resolution``)."""
+    from shared.catalog.configs import UnknownConfigError, get_model_config
+
+    try:
+        config = get_model_config(rt.bundle.config, rt.settings.weights_dir)
+    except UnknownConfigError:
+        return size
+    return projection.fit_render_resolution(rt.bundle.resolution, size, config,
+                                            rt.settings.weights_dir, rt.settings.preview_min_psnr)
+
+
 OPTIMISED = (projection.METHOD, projector.METHOD, f"{projector.METHOD}+wplus")
 
 
@@ -89,16 +101,19 @@ def optimise(rt: Runtime, job: RenderJob) -> None:
     """Project the item's faces by optimisation from w_avg (a config without an encoder)."""
     limit = float(rt.settings.projection_max_seconds) or None
     steps = int(rt.settings.projection_steps)
+    side = render_resolution(rt, int(np.asarray(job.targets).shape[1]))
     if rt.settings.projection_method == "w":
         code, info = projector.project(rt.bundle, job.targets, steps,
                                        wplus_steps=int(rt.settings.projection_wplus_steps),
                                        max_seconds=limit,
-                                       optimize_noise=bool(rt.settings.projection_noise))
+                                       optimize_noise=bool(rt.settings.projection_noise),
+                                       render_resolution=side)
         details = {"method": info["method"], "distance": info["distance"],
                    "final_distance": quality.finite(info["final_distance"]),
                    "error_start": quality.finite(info["error_before"])}
     else:
-        code, info = projection.project(rt.bundle, job.targets, steps, max_seconds=limit)
+        code, info = projection.project(rt.bundle, job.targets, steps, max_seconds=limit,
+                                        render_resolution=side)
         details = {"method": projection.METHOD, "loss": info["loss"],
                    "error_start": quality.finite(info["error_before"])}
     job.latent = code.detach()

@@ -41,22 +41,31 @@ def _loss(render: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(render, target) + low
 
 
-def _render(bundle, wplus: torch.Tensor, cost: Cost) -> torch.Tensor:
-    return bundle.generator.synthesis(wplus, channels=cost.channels, resolution=cost.resolution,
-                                      noise_mode="const", impl="ref").float()
+def _render(bundle, wplus: torch.Tensor, cost: Cost, render_resolution: int | None = None
+            ) -> torch.Tensor:
+    """``wplus`` at ``cost``; with ``render_resolution`` above the cost's, rendered at that side
+    and box-filtered down to it (NVIDIA's way, for models whose smaller outputs were never
+    trained to match the full one)."""
+    side = max(cost.resolution, int(render_resolution or cost.resolution))
+    image = bundle.generator.synthesis(wplus, channels=cost.channels, resolution=side,
+                                       noise_mode="const", impl="ref").float()
+    if side != cost.resolution:
+        image = F.interpolate(image, size=(cost.resolution,) * 2, mode="area")
+    return image
 
 
 def refine(
     bundle, target_crop: np.ndarray, wplus: torch.Tensor, steps: int, lr: float = 0.01,
     cost: Cost | None = None, on_step: Callable[[int, float], None] | None = None,
-    max_seconds: float | None = None,
+    max_seconds: float | None = None, render_resolution: int | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """``steps`` Adam steps on ``wplus`` ``[F, L, S]`` towards ``target_crop`` (``[R, R, 3]`` or
     ``[F, R, R, 3]`` uint8, aligned faces). Renders at ``cost`` (default: full width at the
     target's resolution). Returns the best code seen (never worse than the input) and info.
     ``on_step(i, error)`` hears the error of the code each step starts from (benchmarks).
     ``max_seconds``: stop after the step that reaches this time (at least one step is taken);
-    info's ``steps`` is the number taken, ``stopped_early`` whether the time ran out."""
+    info's ``steps`` is the number taken, ``stopped_early`` whether the time ran out.
+    ``render_resolution``: render at this side and box-filter to the cost's (see ``_render``)."""
     started = time.perf_counter()
     target = from_uint8(np.asarray(target_crop), wplus.device)
     if target.shape[0] != wplus.shape[0]:
@@ -76,7 +85,7 @@ def refine(
             stopped_early = True
             break
         opt.zero_grad(set_to_none=True)
-        image = _render(bundle, code, cost)
+        image = _render(bundle, code, cost, render_resolution)
         err = float(F.mse_loss(image.detach(), target))
         if on_step is not None:
             on_step(step, err)
@@ -87,7 +96,7 @@ def refine(
         opt.step()
         done += 1
     with torch.no_grad():
-        final_err = float(F.mse_loss(_render(bundle, code, cost), target))
+        final_err = float(F.mse_loss(_render(bundle, code, cost, render_resolution), target))
     if before is None:
         before = best_err = final_err
     elif final_err <= best_err:
@@ -95,5 +104,6 @@ def refine(
     seconds = time.perf_counter() - started
     info = {"loss": loss_name(), "steps": done, "stopped_early": stopped_early, "lr": lr, "error_before": before,
             "error_after": best_err, "resolution": cost.resolution, "channels": cost.channels,
+            "render_resolution": max(cost.resolution, int(render_resolution or cost.resolution)),
             "seconds": round(seconds, 4)}
     return best, info

@@ -109,10 +109,12 @@ REFINE_MAX_RESOLUTION = 256
 
 def _refine(rt: Runtime, job: RenderJob) -> None:
     """Recipe ``refine_steps`` > 0: optimise the item's W+ against its aligned faces before the
-    final render. The optimisation runs on the full-width generator at no more than
-    ``REFINE_MAX_RESOLUTION``: Anycost's sub-resolutions are consistent with the full output, and
-    a 1024 px backward pass per step costs ~20 s on a CPU. Needs the stored transforms; crops of
-    the old centre-crop kind have none and are rendered from the encoder's code."""
+    final render. The optimisation compares at no more than ``REFINE_MAX_RESOLUTION`` on the
+    full-width generator, rendered there when that output was measured consistent with the full
+    one (Anycost's are; a 1024 px backward pass per step costs ~20 s on a CPU), else rendered at
+    the model's own side and box-filtered (``assess.render_resolution``). Needs the stored
+    transforms; crops of the old centre-crop kind have none and are rendered from the encoder's
+    code."""
     transforms = [m.get("transform") for m in job.face_meta]
     if job.recipe.refine_steps <= 0 or not transforms or None in transforms:
         return
@@ -121,7 +123,8 @@ def _refine(rt: Runtime, job: RenderJob) -> None:
     size = min(job.cost.resolution, REFINE_MAX_RESOLUTION)
     targets = np.stack([render_quad(photo, np.asarray(t["quad"]), size) for t in transforms])
     job.latent, info = inversion.refine(rt.bundle, targets, job.latent, job.recipe.refine_steps,
-                                        cost=Cost(channels=1.0, resolution=size))
+                                        cost=Cost(channels=1.0, resolution=size),
+                                        render_resolution=assess.render_resolution(rt, size))
     seconds = timer.lap()
     job.add_time("refine", seconds)
     job.add_time("refine_per_step", seconds / max(1, job.recipe.refine_steps))

@@ -13,7 +13,9 @@ Stage 1 optimises ONE w (shared by every style slot) and the generator's noise m
   after each step, so they cannot carry the face;
 - distance: LPIPS(VGG) at no more than 256 px when its files are on disk
   (``worker.anycost.perceptual``); otherwise a documented fallback, MSE plus L1 at a quarter of
-  the size (``inversion.loss_name`` says which).
+  the size (``distance_name`` says which). The generator renders at ``render_resolution``
+  (``projection.fit_render_resolution``: the model's own side, box-filtered to the target's, for
+  a model whose smaller outputs were not trained to match its full one, as NVIDIA renders).
 
 The code stays on the W manifold, which is what keeps edits of a projected photo looking right.
 Stage 2 (``wplus_steps`` > 0) refines the W+ code from there (``inversion.refine``: a pixel fit,
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -57,15 +60,22 @@ def w_noise_scale(t: float, w_std: float) -> float:
     return w_std * NOISE_FACTOR * max(0.0, 1.0 - t / NOISE_RAMP) ** 2
 
 
+_W_STD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def w_std(bundle) -> float:
-    """The root-mean-square distance of the mapping's w from ``w_avg`` over fixed z."""
+    """The root-mean-square distance of the mapping's w from ``w_avg`` over fixed z (computed
+    once per generator: 4096 mapping passes cost ~0.5 s on a CPU, more than a tiny model's step)."""
     generator = bundle.generator
+    if generator in _W_STD:
+        return _W_STD[generator]
     g = torch.Generator(device="cpu").manual_seed(123)
     z = torch.randn(W_STD_SAMPLES, generator.style_dim, generator=g).to(bundle.device)
     with torch.no_grad():
         w = generator.mapping(z).float()
     avg = bundle.w_avg().detach().float().reshape(1, -1).to(w.device)
-    return float(((w - avg) ** 2).sum(1).mean().sqrt())
+    _W_STD[generator] = float(((w - avg) ** 2).sum(1).mean().sqrt())
+    return _W_STD[generator]
 
 
 def noise_regularizer(noises: list[torch.Tensor]) -> torch.Tensor:
@@ -89,7 +99,18 @@ def _distance(lpips_net, image: torch.Tensor, target: torch.Tensor) -> torch.Ten
             target = F.interpolate(target, size=(LPIPS_MAX_RESOLUTION,) * 2, mode="area")
         return lpips_net(image, target).sum()
     low = F.l1_loss(F.avg_pool2d(image, 4), F.avg_pool2d(target, 4)) if image.shape[-1] >= 8 else 0
-    return F.mse_loss(image, target) * image.shape[0] + low
+    return (F.mse_loss(image, target) + low) * image.shape[0]  # a sum over faces, as LPIPS's
+
+
+def _render(generator, wplus: torch.Tensor, size: int, render_resolution: int,
+            noises=None) -> torch.Tensor:
+    """``wplus`` at full width, rendered at ``render_resolution`` and box-filtered to ``size``
+    (the fixed noise buffers unless ``noises``)."""
+    image = generator.synthesis(wplus, channels=1.0, resolution=render_resolution,
+                                noise_mode="const", noises=noises, impl="ref").float()
+    if render_resolution != size:
+        image = F.interpolate(image, size=(size, size), mode="area")
+    return image
 
 
 def distance_name() -> str:
@@ -99,15 +120,17 @@ def distance_name() -> str:
 def project_w(
     bundle, targets: np.ndarray, steps: int, lr: float = LEARNING_RATE, seed: int = 0,
     on_step: Callable[[int, float], None] | None = None, max_seconds: float | None = None,
-    optimize_noise: bool = False,
+    optimize_noise: bool = False, render_resolution: int | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Stage 1 for ``targets`` ``[F, R, R, 3]`` uint8 (R a resolution the model renders), each
-    face on its own w. Returns W+ codes ``[F, L, S]`` (w in every slot) and info."""
+    face on its own w; the generator renders at ``render_resolution`` (default R) and is
+    box-filtered to R. Returns W+ codes ``[F, L, S]`` (w in every slot) and info."""
     started = time.perf_counter()
     generator = bundle.generator
     device = bundle.device
     target = from_uint8(np.asarray(targets), device).float()
     n, size = target.shape[0], int(target.shape[-1])
+    side = max(size, int(render_resolution or size))
     lpips_net = optional_lpips("vgg")
     if lpips_net is not None:
         lpips_net = lpips_net.to(device)
@@ -121,8 +144,7 @@ def project_w(
     else:  # the model's own fixed maps, as previews and finals render
         noises = [buf.detach().expand(n, -1, -1, -1) for buf in generator.noises.buffers()]
     with torch.no_grad():  # the error at w_avg, the start every method reports
-        start = generator.synthesis(w.detach().expand(-1, generator.n_style, -1), channels=1.0,
-                                    resolution=size, noise_mode="const", impl="ref").float()
+        start = _render(generator, w.detach().expand(-1, generator.n_style, -1), size, side)
         before = float(F.mse_loss(start, target))
     opt = torch.optim.Adam([w, *noises] if optimize_noise else [w], lr=lr, betas=(0.9, 0.999))
     done, stopped_early, last = 0, False, float("nan")
@@ -135,8 +157,7 @@ def project_w(
             group["lr"] = learning_rate(t, lr)
         shake = torch.randn(w.shape, generator=g).to(device) * w_noise_scale(t, std)
         wplus = (w + shake).expand(-1, generator.n_style, -1)
-        image = generator.synthesis(wplus, channels=1.0, resolution=size, noises=noises,
-                                    impl="ref").float()
+        image = _render(generator, wplus, size, side, noises)
         dist = _distance(lpips_net, image, target)
         loss = dist + REG_NOISE_WEIGHT * noise_regularizer(noises) if optimize_noise else dist
         opt.zero_grad(set_to_none=True)
@@ -152,19 +173,18 @@ def project_w(
         done += 1
     code = w.detach().expand(-1, generator.n_style, -1).clone()
     with torch.no_grad():
-        image = generator.synthesis(code, channels=1.0, resolution=size, noise_mode="const",
-                                    impl="ref").float()
-        error = float(F.mse_loss(image, target))
+        error = float(F.mse_loss(_render(generator, code, size, side), target))
     info = {"method": METHOD, "distance": distance_name(), "steps": done, "lr": lr,
             "stopped_early": stopped_early, "final_distance": last, "error": error,
-            "error_before": before, "resolution": size, "seconds": round(time.perf_counter() - started, 4)}
+            "error_before": before, "resolution": size, "render_resolution": side,
+            "seconds": round(time.perf_counter() - started, 4)}
     return code, info
 
 
 def project(
     bundle, targets: np.ndarray, steps: int, wplus_steps: int = 0, seed: int = 0,
     on_step: Callable[[int, float], None] | None = None, max_seconds: float | None = None,
-    optimize_noise: bool = False,
+    optimize_noise: bool = False, render_resolution: int | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Stage 1 (``steps`` on W), then stage 2 (``wplus_steps`` of W+ refinement, 0 for none)
     within ``max_seconds`` overall. The code is rendered with the model's fixed noise buffers
@@ -173,13 +193,14 @@ def project(
     if targets.ndim == 3:
         targets = targets[None]
     code, info = project_w(bundle, targets, steps, seed=seed, on_step=on_step,
-                           max_seconds=max_seconds, optimize_noise=optimize_noise)
+                           max_seconds=max_seconds, optimize_noise=optimize_noise,
+                           render_resolution=render_resolution)
     if wplus_steps > 0:
         left = None if max_seconds is None else max(0.0, max_seconds - info["seconds"])
         size = int(targets.shape[1])
         code, refined = inversion.refine(bundle, targets, code, wplus_steps,
                                          cost=Cost(channels=1.0, resolution=size),
-                                         max_seconds=left)
+                                         max_seconds=left, render_resolution=render_resolution)
         info = {**info, "method": f"{METHOD}+wplus", "wplus_steps": refined["steps"],
                 "error": refined["error_after"],
                 "seconds": round(info["seconds"] + refined["seconds"], 4)}

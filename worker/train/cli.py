@@ -91,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preview-cost", action="append", default=[], metavar="RATIO@RES",
                    help="extra image-loss cost, e.g. 0.5@256 (repeatable; default the preview)")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs")
+    p.add_argument("--input-size", type=int, help="side the encoder resizes its input to "
+                   "(default 256, the released encoder's; the --init file's with --init)")
+    p.add_argument("--input-pixel-noise", type=float, default=0.0,
+                   help="augmentation: Gaussian pixel noise of a per-sample std drawn from "
+                   "[0, this] added to the encoder's input (0: none)")
+    p.add_argument("--heldout", type=int, default=64,
+                   help="fixed held-out samples measured at every checkpoint (0: none)")
+    p.add_argument("--bn-samples", type=int, default=64,
+                   help="samples that recalibrate BatchNorm's running statistics before every "
+                   "checkpoint (0: keep the training averages)")
     return parser
 
 
@@ -122,7 +132,9 @@ def build_trainer(args: argparse.Namespace, world):
 
         s = EncoderSettings(**common, init=args.init, w_weight=args.w_weight, sync_bn=args.sync_bn,
                             preview_costs=[_cost(c) for c in args.preview_cost],
-                            input_noise=args.input_noise)
+                            input_noise=args.input_noise, input_size=args.input_size,
+                            input_pixel_noise=args.input_pixel_noise, heldout=args.heldout,
+                            bn_samples=args.bn_samples)
         return EncoderTrainer(s, world)
     from worker.train.gan import GanSettings, GanTrainer
 
