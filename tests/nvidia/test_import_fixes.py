@@ -44,6 +44,7 @@ def stylegan3_repo(ada_pickle, **synthesis) -> dict:
     return obj
 
 
+@pytest.mark.slow  # a full conversion through the CLI: seconds
 def test_conv_clamp_at_the_top_level_is_honoured(ada_pickle, expected, tmp_path):
     """A clamp-4 network: today's import dropped the clamp (the image then errs by ~4)."""
     clamped = pickles.write(stylegan3_repo(ada_pickle, conv_clamp=4), tmp_path / "sg3.pkl")
@@ -168,6 +169,7 @@ def test_channel_widths_anycost_cannot_express_are_named(ada_pickle, tmp_path, c
     assert "Anycost's channel table" in result.stderr
 
 
+@pytest.mark.slow  # a full conversion through the CLI: seconds
 def test_a_smaller_channel_base_of_the_usual_kind_converts(ada_pickle, tmp_path):
     """channel_base 2048 (16384 / 8): widths 64, 64, 64, 64, 32 convert and keep the
     reference's outputs where nothing was cut (4 to 32 px)."""
@@ -211,6 +213,7 @@ def test_training_output_keeps_latent_avg_and_arch(tmp_path):
     assert torch.equal(load_latent_avg(out / "generator_mine.pt"), avg)
 
 
+@pytest.mark.slow  # a full conversion through the CLI: seconds
 def test_an_import_keeps_the_encoder_of_a_user_config(ada_pickle, tmp_path):
     """A user config that already has an encoder (``import-e4e``) keeps it among its kinds when
     NVIDIA's pickle of the same network is imported into it (today: kinds were replaced)."""
