@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-# Idle OpenMP threads sleep instead of spinning (as the worker package sets for its processes):
-# tests run torch in this process beside worker processes on the same cores.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from tests.support import databases as support_databases  # noqa: E402
+# ``worker`` first: its OpenMP wait policy (worker/__init__.py) must be set before any test
+# imports torch, which runs in this process beside worker processes on the same cores.
+import worker  # noqa: F401
+from tests.support import databases as support_databases
 from tests.support.databases import KNOWN_MIGRATED, MigratedDatabases
 from tests.support.redis_server import RedisServer, close_session_server, session_server
 
