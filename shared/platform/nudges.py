@@ -24,7 +24,8 @@ def channel(batch_id: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _client(redis_url: str) -> redis.Redis:
+def client(redis_url: str) -> redis.Redis:
+    """This process's client of ``redis_url`` for short commands (half-second timeouts)."""
     return redis.Redis.from_url(redis_url, socket_timeout=SOCKET_TIMEOUT,
                                 socket_connect_timeout=SOCKET_TIMEOUT)
 
@@ -32,7 +33,7 @@ def _client(redis_url: str) -> redis.Redis:
 def nudge(redis_url: str, batch_id: str) -> None:
     """Tell the batch's streams to read the outbox now. Best effort: never raises."""
     try:
-        _client(redis_url).publish(channel(batch_id), b"1")
+        client(redis_url).publish(channel(batch_id), b"1")
     except redis.RedisError as exc:
         log.debug("no nudge for %s: %s", batch_id, exc)
 

@@ -116,3 +116,36 @@ def test_the_pushed_event_carries_the_versions_image_url(app, client, alice):
     url = ready[0].split('"preview_url":"')[1].split('"')[0]
     r = client.get(url.split("localhost", 1)[-1], headers=alice["headers"])
     assert r.status_code == 200 and r.data == RENDERED[0]
+
+
+def test_the_lane_answers_before_the_database_knows(app, client, alice, bob):
+    """A worker puts the picture in the preview lane before its SQL transaction: the long-poll
+    answers with it (no ETag: nothing is stored yet) while the item still says previewing; an
+    older version in the lane is never the answer; another user never reaches the lane."""
+    from shared.platform import preview_lane
+
+    batch_id, item_id = _item(client, alice["headers"])
+    _render(app, batch_id, item_id, 0, 0)
+    version = client.patch(f"/api/v1/items/{item_id}/edits", json={"edits": {"smiling": 0.5}},
+                           headers=alice["headers"]).json["edit_version"]
+    redis_url = services(app).settings.redis_url
+    preview_lane.publish(redis_url, batch_id, item_id, 0, "image/png", RENDERED[0])
+
+    def lane_only() -> None:
+        time.sleep(0.3)
+        preview_lane.publish(redis_url, batch_id, item_id, version, "image/jpeg", b"early")
+
+    threading.Thread(target=lane_only).start()
+    start = time.monotonic()
+    r = client.get(f"/api/v1/items/{item_id}/preview?v={version}&wait=10",
+                   headers=alice["headers"])
+    took = time.monotonic() - start
+    assert r.status_code == 200 and r.data == b"early" and r.mimetype == "image/jpeg"
+    assert r.headers["X-Edit-Version"] == str(version) and "ETag" not in r.headers
+    assert 0.25 < took < 0.25 + 5  # woken by the lane's nudge, never the timeout
+    assert client.get(f"/api/v1/items/{item_id}", headers=alice["headers"]).json["status"] \
+        == "previewing"
+    # The same wait from someone else: not found, before any look at the lane.
+    r = client.get(f"/api/v1/items/{item_id}/preview?v={version}&wait=1",
+                   headers=bob["headers"])
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from flask import Response, request
 
+from shared.platform import preview_lane
 from shared.platform.nudges import Waiter
 from web.api.archive import extension_for, safe_stem
 from web.api.blueprint import bp, current_user
@@ -54,7 +55,9 @@ def retry_item(item_id: str):
 
 
 #: A preview's long-poll: ``GET /items/<id>/preview?v=N&wait=S`` answers once the preview of
-#: edit version N (or a newer one) is stored, the item failed, or S seconds passed (404).
+#: edit version N (or a newer one) is in the preview lane (``shared.platform.preview_lane``: the
+#: worker puts it there before its SQL transaction) or stored, the item failed, or S seconds
+#: passed (404).
 MAX_WAIT_SECONDS = 30
 WAIT_RECHECK_SECONDS = 0.25  # a lost nudge costs at most this
 SHOWABLE = frozenset({"preview_ready", "finalizing", "done"})
@@ -67,26 +70,41 @@ def _preview_of(item, version: int) -> bool:
 
 
 def _wait_for_preview(svc, session, owner_id: int, item, version: int, seconds: int):
-    """The item once its preview of ``version`` (or newer) exists, it failed, or time is up:
-    woken by the worker's nudge of the batch (shared.platform.nudges), re-read at least every
-    WAIT_RECHECK_SECONDS."""
+    """The item once its preview of ``version`` (or newer) is stored, it failed, or time is
+    up; or that preview from the lane when it is there first (a ``LanePreview``). Woken by the
+    worker's nudge of the batch (shared.platform.nudges), re-read at least every
+    WAIT_RECHECK_SECONDS. ``item`` is the caller's own: its owner was checked."""
     deadline = time.monotonic() + seconds
+    redis_url = svc.settings.redis_url
     waiter = None
     try:
         while not (_preview_of(item, version) or item.status in GIVE_UP):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            if waiter is None:  # subscribed before the next read: no nudge falls in between
-                waiter = Waiter(svc.settings.redis_url, item.batch_id)
+            if waiter is None:  # subscribed before the next reads: no nudge falls in between
+                waiter = Waiter(redis_url, item.batch_id)
             else:
                 waiter.wait(min(left, WAIT_RECHECK_SECONDS))
+            early = preview_lane.newest(redis_url, item.id, version)
+            if early is not None:
+                return early
             session.rollback()  # a fresh transaction sees the worker's commit
             item = svc.batches.get_item(session, owner_id, item.id)
     finally:
         if waiter is not None:
             waiter.close()
     return item
+
+
+def _lane_response(early: preview_lane.LanePreview) -> Response:
+    """A preview from the lane: no ETag (its blob is not stored yet: a later read of the same
+    URL gets the stored one's)."""
+    response = Response(early.data, mimetype=early.media_type)
+    response.headers["X-Edit-Version"] = str(early.version)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _image(item_id: str, kind: str) -> Response:
@@ -98,6 +116,8 @@ def _image(item_id: str, kind: str) -> Response:
     if kind == "preview" and wait:
         version = int_param(request.args.get("v"), "v", 0, 2**31 - 1, item.edit_version)
         item = _wait_for_preview(svc, session, owner_id, item, version, wait)
+        if isinstance(item, preview_lane.LanePreview):
+            return _lane_response(item)
         if not _preview_of(item, version):
             raise ApiError(404, "not_ready", f"the preview of edit version {version} is not ready",
                            item_status=item.status)

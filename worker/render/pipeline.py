@@ -20,6 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.codes.errors import ErrorCode
 from shared.items.states import ItemStatus
+from shared.platform import preview_lane
 from shared.recipe.parse import Cost
 from worker.render import assess, counters, gather, inversion, results, stages, store
 from worker.render.faces.align import render_quad
@@ -182,6 +183,10 @@ def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
                 job, unedited[job.item_id], rt.bundle.encoder_method or "encoder")
         if kind == "final":
             assess.final_consistency(job, faces)
+    if kind == "preview":  # a client waiting for this version sees it now, before SQL
+        for job in group:
+            preview_lane.publish(rt.settings.redis_url, job.batch_id, job.item_id, job.edit_version,
+                                 job.mimes["preview"], job.images["preview"])
     for job in group:
         job.add_time("edit" if kind == "preview" else "edit_final", edit_share)
         job.add_time(f"render_{kind}", render_share)
