@@ -28,7 +28,7 @@ from datetime import timedelta
 import flask_login
 from flask import Flask, request, session
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.store.tables import ApiToken, User, utcnow
@@ -144,7 +144,8 @@ def session_is_current(user: User | None, signed: dict) -> bool:
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = session.scalar(select(ApiToken).options(joinedload(ApiToken.user))  # one query
+                         .where(ApiToken.token_hash == hash_token(token)))
     now = utcnow()
     if row is None or not token_is_live(row, now):
         return None

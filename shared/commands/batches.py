@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from shared.catalog.configs import ModelConfig, get_model_config
 from shared.catalog.edit_names import names_for
@@ -74,7 +74,8 @@ class Batches:
         return owned_batch(session, owner_id, batch_id)
 
     def get_item(self, session: Session, owner_id: int, item_id: str) -> Item:
-        item = session.get(Item, item_id)
+        # With its batch in one query (every item route reads both; the editor's loop, often).
+        item = session.get(Item, item_id, options=[joinedload(Item.batch)])
         if item is None or item.batch.owner_id != owner_id:
             raise CommandError("not_found", "no such item", 404)
         return item
@@ -173,8 +174,8 @@ class Batches:
         (``item.face_edits``; no edits remove it) and the item's own edits stay; without it the
         item's edits change and the overrides stay.
 
-        The edit, and marking its preview message sent, are one transaction; the message goes
-        after the commit (the editor's loop: one write, one send)."""
+        The edit, and marking its preview message sent, are one UPDATE; the message goes after
+        the commit (the editor's loop: one write, one send)."""
         if face is not None:
             return self._edit_face(owner_id, item_id, raw_edits, face, raw_preview)
         with self.sessions.begin() as session:
@@ -182,15 +183,14 @@ class Batches:
             model = item.batch.model_name
             edits = self._item_edits(session, owner_id, model, raw_edits)
             old_final = item.final_blob_id
+            # Marked sent in the same UPDATE: its message goes once this commits.
             version = states.request_edit(session, item.id, edits,
-                                          self._preview_cost(item, raw_preview))
+                                          self._preview_cost(item, raw_preview), sent_at=utcnow())
             if version is None:
                 raise CommandError(
                     "invalid_state", f"item is {item.status}; its edits cannot change now", 409)
             self.blobs.delete(session, [old_final])  # the final of edits that are gone
-            sending = states.mark_sent(session, item.id, ItemStatus.PREVIEWING)
-        if sending:
-            self.sender.send_preview(item_id, version, model)
+        self.sender.send_preview(item_id, version, model)
         return version
 
     def _item_edits(self, session: Session, owner_id: int, model: str, raw_edits) -> dict:
@@ -204,7 +204,7 @@ class Batches:
         if isinstance(face, bool) or not isinstance(face, int):
             raise CommandError("invalid_face", "face must be the index (an integer) of one of the "
                                "item's faces")
-        status, version, sending = None, None, False
+        status, version = None, None
         for _ in range(FACE_EDIT_TRIES):  # the overrides are one JSON map: read, change, write
             with self.sessions.begin() as session:
                 item = self.get_item(session, owner_id, item_id)
@@ -226,18 +226,17 @@ class Batches:
                 old_final = item.final_blob_id
                 version = states.request_face_edit(session, item.id, overrides,
                                                    item.edit_version,
-                                                   self._preview_cost(item, raw_preview))
+                                                   self._preview_cost(item, raw_preview),
+                                                   sent_at=utcnow())
                 if version is not None:
                     self.blobs.delete(session, [old_final])  # the final of edits that are gone
-                    sending = states.mark_sent(session, item.id, ItemStatus.PREVIEWING)
                     break
         else:  # another edit won the race every time
             raise CommandError("conflict", "the item's edits kept changing meanwhile; try again", 409)
         if version is None:
             raise CommandError(
                 "invalid_state", f"item is {status}; its edits cannot change now", 409)
-        if sending:
-            self.sender.send_preview(item_id, version, model)
+        self.sender.send_preview(item_id, version, model)  # marked sent with the edit
         return version
 
     def _preview_cost(self, item: Item, raw) -> dict | None:

@@ -55,6 +55,12 @@ def transition(
     Returns True when the row changed. ``values`` are further columns to set in the same UPDATE.
     """
 
+    return session.execute(_guarded(item_id, to, expected, where, values)).rowcount == 1
+
+
+def _guarded(item_id: str, to: ItemStatus, expected: Iterable[ItemStatus], where: dict | None,
+             values: dict):
+    """:func:`transition`'s UPDATE statement."""
     below = values.pop("_attempts_below", None)
     expected = frozenset(ItemStatus(s) for s in expected)
     illegal = expected - ALLOWED[to]
@@ -70,7 +76,7 @@ def transition(
         stmt = stmt.where(getattr(Item, column) == value)
     if below is not None:  # the attempt cap: taken fewer than ``below`` times so far
         stmt = stmt.where(Item.attempts < below)
-    return session.execute(stmt).rowcount == 1
+    return stmt
 
 
 # Named transitions: the only ways the rest of the code changes an item's status.
@@ -150,41 +156,41 @@ EDITABLE = frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE})
 
 
 def request_edit(session: Session, item_id: str, edits: dict,
-                 preview_cost: dict | None = None) -> int | None:
+                 preview_cost: dict | None = None, sent_at: datetime | None = None) -> int | None:
     """New edits (and optionally a new preview cost) for an item, in one guarded UPDATE: a new
     preview is needed. Returns the new edit version, or None when the item cannot take edits now
-    (finalizing, failed, canceled); then nothing changed. The item is unsent and unheld: the
-    sender marks it sent (:func:`mark_sent`), a worker rendering the old version loses its
-    result."""
+    (finalizing, failed, canceled); then nothing changed. The item is unheld (a worker rendering
+    the old version loses its result) and unsent, or with ``sent_at`` marked sent in the same
+    UPDATE (what :func:`mark_sent` would do next: the caller sends its message after the
+    commit)."""
 
-    return _new_preview(session, item_id, preview_cost, edits=edits)
+    return _new_preview(session, item_id, preview_cost, sent_at, edits=edits)
 
 
 def request_face_edit(session: Session, item_id: str, face_edits: dict, seen_version: int,
-                      preview_cost: dict | None = None) -> int | None:
+                      preview_cost: dict | None = None,
+                      sent_at: datetime | None = None) -> int | None:
     """New per-face overrides (``item.face_edits``, the whole map) for an item whose edit
     version is still ``seen_version`` (the overrides were read at it: a concurrent edit must not
     be lost), as :func:`request_edit` otherwise. None when the item cannot take edits now or
     its version moved on; then nothing changed."""
 
-    return _new_preview(session, item_id, preview_cost, where={"edit_version": seen_version},
-                        face_edits=face_edits or None)
+    return _new_preview(session, item_id, preview_cost, sent_at,
+                        where={"edit_version": seen_version}, face_edits=face_edits or None)
 
 
 def _new_preview(session: Session, item_id: str, preview_cost: dict | None,
-                 where: dict | None = None, **changes) -> int | None:
+                 sent_at: datetime | None, where: dict | None = None, **changes) -> int | None:
     values = {} if preview_cost is None else {"preview_cost": preview_cost}
-    ok = transition(
-        session, item_id, S.PREVIEWING,
-        expected=EDITABLE, where=where,
-        edit_version=Item.edit_version + 1, final_blob_id=None,
-        final_realism=None, consistency=None,  # they described the final that is gone
-        attempts=0, group_lost=0,  # a new piece of work: the attempt cap starts again
-        worker=None, enqueued_at=None, **changes, **values,
+    stmt = _guarded(
+        item_id, S.PREVIEWING, EDITABLE, where, dict(
+            edit_version=Item.edit_version + 1, final_blob_id=None,
+            final_realism=None, consistency=None,  # they described the final that is gone
+            attempts=0, group_lost=0,  # a new piece of work: the attempt cap starts again
+            worker=None, enqueued_at=sent_at, **changes, **values),
     )
-    if not ok:
-        return None
-    return session.execute(select(Item.edit_version).where(Item.id == item_id)).scalar_one()
+    # The new version from the UPDATE itself (RETURNING: SQLite >= 3.35 and PostgreSQL).
+    return session.execute(stmt.returning(Item.edit_version)).scalar_one_or_none()
 
 
 def request_final(session: Session, item_id: str) -> bool:

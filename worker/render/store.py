@@ -20,6 +20,7 @@ from typing import TypeVar
 import torch
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from shared.catalog.directions import USER_PREFIX
 from shared.items import states
@@ -138,7 +139,9 @@ def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True,
                 log.info("preview of %s v%s skipped: taken, stale, canceled or done", item_id,
                          version)
             return None
-        item = session.get(Item, item_id)
+        # The item with its batch and latent in one query (a re-edit's take: the editor's loop).
+        item = session.get(Item, item_id,
+                           options=[joinedload(Item.batch), joinedload(Item.latent)])
         batch = item.batch
         job = RenderJob(
             item_id=item_id, batch_id=batch.id, edit_version=version,
