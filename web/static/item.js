@@ -3,8 +3,10 @@
    soon as the one being rendered is on screen (the newest position wins; a drag never starves
    the worker with versions it would throw away). Results are pushed: Portal.follow listens to
    the batch's event stream and loads the item when an event names it (polling only without
-   the stream); a pushed preview of the newest edit is loaded straight from the event, and the
-   other photos' events go to the filmstrip (filmstrip.js).
+   the stream), and the other photos' events go to the filmstrip (filmstrip.js). The preview
+   of an edit is asked for as soon as the edit is answered, with a wait (GET preview?v=N&wait:
+   the server answers when that version exists, from the worker's preview lane before the
+   database knows); a pushed event of the newest edit loads it too, whichever comes first.
    Every request gets a new edit_version from the server; the page shows a preview only when it
    belongs to the newest version asked for, and never swaps in an older image than the one on
    screen. Each preview shown after a slider move is timed from the move to the frame it is on
@@ -27,6 +29,7 @@
   const SETTLED = new Set(["preview_ready", "done", "failed", "canceled"]);
   const SHOWABLE = new Set(["preview_ready", "finalizing", "done"]);
   const STALL_MS = 4000;  // a preview not back by then does not hold the next request
+  const WAIT_S = 10;      // how long the server holds an edit's image request (long-poll)
 
   let requested = item.edit_version;               // newest version this page asked for (or saw)
   let shown = Number(previewImg.dataset.version);  // version of the preview on screen
@@ -130,6 +133,10 @@
       awaiting = answer.edit_version > shown ? { version: answer.edit_version, since: performance.now() } : null;
       if (since !== null) { movedFor[answer.edit_version] = since; timeMoves(); }
       errorBox.hidden = true;
+      if (awaiting) {  // its picture the moment it exists (a failure or time-out ends the wait)
+        showPreview(answer.edit_version, root.dataset.previewUrl + "?v=" + answer.edit_version +
+                    "&wait=" + WAIT_S, function () { follower.refresh(0); });
+      }
     } catch (e) {
       errorBox.textContent = "Could not ask for a preview: " + e.message;
       errorBox.hidden = false;
