@@ -74,3 +74,23 @@ def test_feather_mask_shape():
     assert (m[np.abs(u) >= 0.96] == 0).all()  # nothing at or past the margin
     half = m[120:]
     assert (np.diff(half) <= 0).all()  # fades monotonically outwards
+
+
+def test_paste_into_a_picture_matches_paste_back_and_leaves_its_source(astronaut):
+    """The preview path pastes into a Pillow picture of the cached photo: the same pixels as
+    paste_back, and the cached array is never written."""
+    from PIL import Image
+
+    from worker.render.faces import paste_into
+
+    face = Face((180, 60, 270, 175), 1.0, (203, 101), (246, 104), (224, 128), (201, 139), (245, 141))
+    aligned = align_face(astronaut, face, size=256)
+    red = np.zeros_like(aligned.image)
+    red[..., 0] = 255
+    cached = np.ascontiguousarray(astronaut)
+    before = cached.copy()
+    picture = Image.fromarray(cached, "RGB")
+    paste_into(picture, red, aligned.transform)
+    assert (cached == before).all()
+    assert (np.asarray(picture) == paste_back(astronaut, red, aligned.transform)).all()
+    assert not (np.asarray(picture) == before).all()

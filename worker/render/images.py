@@ -49,23 +49,31 @@ def from_uint8(rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.Ten
     return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def encode_png(rgb: np.ndarray, compress_level: int = 3) -> bytes:
+#: What the encoders take: one ``[H, W, 3]`` uint8 array, or an RGB image (no copy to make).
+Picture = np.ndarray | Image.Image
+
+
+def _pil(rgb: Picture) -> Image.Image:
+    return rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb, "RGB")
+
+
+def encode_png(rgb: Picture, compress_level: int = 3) -> bytes:
     """PNG bytes of one ``[H, W, 3]`` uint8 image (level 3: fast, still lossless)."""
     out = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(out, format="PNG", compress_level=compress_level)
+    _pil(rgb).save(out, format="PNG", compress_level=compress_level)
     return out.getvalue()
 
 
-def encode_jpeg(rgb: np.ndarray, quality: int = FINAL_JPEG_QUALITY) -> bytes:
+def encode_jpeg(rgb: Picture, quality: int = FINAL_JPEG_QUALITY) -> bytes:
     out = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(out, format="JPEG", quality=quality)
+    _pil(rgb).save(out, format="JPEG", quality=quality)
     return out.getvalue()
 
 
-def encode_webp(rgb: np.ndarray, quality: int = FINAL_WEBP_QUALITY) -> bytes:
+def encode_webp(rgb: Picture, quality: int = FINAL_WEBP_QUALITY) -> bytes:
     """Lossy WebP (a lossless source is not told apart: it would cost parsing the upload)."""
     out = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(out, format="WEBP", quality=quality, lossless=False)
+    _pil(rgb).save(out, format="WEBP", quality=quality, lossless=False)
     return out.getvalue()
 
 
@@ -74,7 +82,7 @@ def final_media_type(upload_type: str | None) -> str:
     return upload_type if upload_type in _KEPT_TYPES else PNG
 
 
-def encode_as(rgb: np.ndarray, media_type: str) -> bytes:
+def encode_as(rgb: Picture, media_type: str) -> bytes:
     """``rgb`` as ``media_type`` (one of PNG, JPEG at quality 92, WebP at quality 92)."""
     if media_type == JPEG:
         return encode_jpeg(rgb)

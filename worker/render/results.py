@@ -9,9 +9,10 @@ are JPEG (photo) or PNG (crop); finals paste into the full-size photo, JPEG or P
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from worker.render import preview_photo, stages, store
-from worker.render.faces import AlignTransform, paste_back
+from worker.render.faces import AlignTransform, paste_into
 from worker.render.images import (
     FINAL_JPEG_QUALITY,
     JPEG,
@@ -44,11 +45,13 @@ def encode_result(rt: Runtime, job: RenderJob, crops, kind: str) -> tuple[bytes,
         quality = preview_photo.PREVIEW_JPEG_QUALITY
     else:
         photo, quality = full_photo(rt, job), FINAL_JPEG_QUALITY
+    # A copy (Pillow keeps RGB as 4 bytes a pixel): the photo, cached for previews, stays.
+    picture = Image.fromarray(np.ascontiguousarray(photo[:, :, :3]), "RGB")
     for crop, transform in zip(crops, aligned, strict=False):
-        photo = paste_back(photo, crop, transform)
+        paste_into(picture, crop, transform)
     if kept:
-        return encode_as(photo, kept), kept
-    return encode_jpeg(photo, quality=quality), JPEG
+        return encode_as(picture, kept), kept
+    return encode_jpeg(picture, quality=quality), JPEG
 
 
 def kept_format(job: RenderJob, kind: str) -> str | None:

@@ -19,7 +19,7 @@ from worker.render.faces.detect import (
     mediapipe_available,
     select_faces,
 )
-from worker.render.faces.paste import paste_back
+from worker.render.faces.paste import paste_back, paste_into
 
 __all__ = [
     "AlignTransform",
@@ -34,5 +34,6 @@ __all__ = [
     "get_detector",
     "mediapipe_available",
     "paste_back",
+    "paste_into",
     "select_faces",
 ]

@@ -46,12 +46,24 @@ def paste_back(
 
     Returns a new [H, W, 3] uint8 array of `original_rgb`'s shape.
     """
-    photo = np.asarray(original_rgb)
+    out = Image.fromarray(np.ascontiguousarray(np.asarray(original_rgb)[:, :, :3]), "RGB")
+    paste_into(out, edited_crop, transform, feather, margin)
+    return np.array(out)
+
+
+def paste_into(
+    photo: Image.Image,
+    edited_crop: np.ndarray,
+    transform: AlignTransform,
+    feather: float = 0.15,
+    margin: float = 0.04,
+) -> None:
+    """:func:`paste_back` in place, on an RGB image: a preview is encoded straight from it (no
+    copies of the whole photo between the paste and the JPEG)."""
     crop = np.asarray(edited_crop)
     if crop.ndim != 3 or crop.shape[0] != crop.shape[1] or crop.shape[2] < 3:
         raise ValueError(f"edited_crop must be [n, n, 3], got {crop.shape}")
-    out = np.array(photo[:, :, :3], dtype=np.uint8, copy=True)
-    height, width = out.shape[:2]
+    width, height = photo.size
 
     # Only the quad's bounding box (within the photo) can change.
     lo = np.floor(transform.quad.min(axis=0)).astype(int) - 1
@@ -59,7 +71,7 @@ def paste_back(
     x0, y0 = max(lo[0], 0), max(lo[1], 0)
     x1, y1 = min(hi[0], width), min(hi[1], height)
     if x1 <= x0 or y1 <= y0:
-        return out
+        return
 
     # A crop much finer than the photo region it lands on is reduced first (Lanczos) so the
     # bilinear warp below does not alias.
@@ -74,11 +86,8 @@ def paste_back(
         [[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]]
     )
     geometry = _geometry(to_crop, y1 - y0, x1 - x0, n, feather, margin)
-    warped = _warp(np.array(crop_img), geometry.grid)
-    region = Image.fromarray(np.ascontiguousarray(out[y0:y1, x0:x1]), "RGB")
-    # Where the mask is zero the photo is copied, not recomputed: bit-exact outside.
-    out[y0:y1, x0:x1] = np.asarray(Image.composite(warped, region, geometry.mask))
-    return out
+    # Where the mask is zero the photo is left as it is: bit-exact outside.
+    photo.paste(_warp(np.array(crop_img), geometry.grid), (int(x0), int(y0)), geometry.mask)
 
 
 @dataclass(frozen=True)
