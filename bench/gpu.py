@@ -44,7 +44,7 @@ SECTIONS: tuple[tuple[str, list[str], list[str], int], ...] = (
                "--repeats", "5"], ["--smoke", "--dtypes", "fp32,bf16"], 150),
     ("edit_loop", ["--device", "cuda", "--rounds", "30", "--threads", "4",
                    "--weights-dir", "{weights}"],
-     ["--smoke", "--threads", "1", "--rounds", "2", "--clients", "pushed,longpoll"], 180),
+     ["--smoke", "--threads", "1", "--rounds", "2", "--clients", "portal,pushed"], 180),
     ("photo_pipeline", ["--model", "random-1024", "--device", "cuda", "--steps", "2",
                         "--weights-dir", "{weights}"], ["--smoke", "--threads", "1"], 120),
     ("evaluate", ["--inception-only", "--device", "cuda", "--batch", "64"],

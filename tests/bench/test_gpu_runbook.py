@@ -31,8 +31,9 @@ def test_gpu_runbook_smoke_prints_every_row(tmp_path):
     assert len(model) == 12 and {w.split()[0] for w in model} == {"fp32", "bf16"}
     assert {w.split()[-1].split("/")[0] for w in model} == {"1", "0.5", "0.25"}
     loop = {r["what"]: r["value"] for r in rows if r["section"] == "edit_loop"}
-    # Both preview costs, the portal's pushed path and the long-polling API client, p50 and p99.
-    assert len(loop) == 8 and {w.split()[1] for w in loop} == {"pushed", "longpoll"}
+    # Both preview costs, the portal's path (the image long-poll) and a client that waits for the
+    # pushed event, p50 and p99.
+    assert len(loop) == 8 and {w.split()[1] for w in loop} == {"portal", "pushed"}
     for name, value in loop.items():
         if name.endswith("p99"):
             assert value >= loop[name.replace("p99", "p50")]
