@@ -21,6 +21,7 @@ final. A model never measured keeps the unmeasured default (0.5 channels, a quar
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from shared.catalog.costs import generator_macs
@@ -30,6 +31,16 @@ SIDECAR_VERSION = 1
 DEFAULT_MIN_PSNR = 24.0
 #: What an identical render scores (PSNR is infinite there; JSON has no infinity).
 IDENTICAL_PSNR = 100.0
+
+
+def psnr_db(mse: float, peak: float = 1.0, cap: float | None = IDENTICAL_PSNR) -> float:
+    """PSNR in dB of a mean squared error of images whose values span ``peak`` (1 for [0, 1],
+    255 for 8-bit), at most ``cap``; identical images (``mse`` 0) score ``cap``, or infinity
+    with ``cap=None``. The one convention of every PSNR the service reports."""
+    if mse <= 0:
+        return math.inf if cap is None else cap
+    value = 10.0 * math.log10(peak * peak / mse)
+    return value if cap is None else min(cap, value)
 
 #: ``(channels, resolution)`` of one cost.
 CostPair = tuple[float, int]

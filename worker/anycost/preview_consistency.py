@@ -13,7 +13,6 @@ Tensor legend: N codes, L W+ slots, S style_dim, R resolution.
 from __future__ import annotations
 
 import json
-import math
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from shared.catalog.costs import CHANNEL_RATIOS
-from shared.catalog.preview_costs import IDENTICAL_PSNR, SIDECAR_VERSION, sidecar_path
+from shared.catalog.preview_costs import SIDECAR_VERSION, psnr_db, sidecar_path
 from shared.recipe.parse import allowed_resolutions
 
 from .generator import Generator
@@ -31,11 +30,6 @@ from .generator import Generator
 DEFAULT_N = 8
 SEED = 0
 BATCH = 4
-
-
-def psnr_db(mse: float) -> float:
-    """PSNR of images in [0, 1], capped at ``IDENTICAL_PSNR`` (identical renders)."""
-    return IDENTICAL_PSNR if mse <= 0 else min(IDENTICAL_PSNR, 10.0 * math.log10(1.0 / mse))
 
 
 def _render(generator: Generator, wplus: torch.Tensor, channels: float, resolution: int) -> torch.Tensor:

@@ -15,14 +15,10 @@ from collections.abc import Sequence
 
 import torch
 
+from shared.catalog.preview_costs import psnr_db
 from shared.recipe.parse import Cost
 from worker.anycost.sampling import downsample
 from worker.evaluate.common import batches, full_cost, render, sample_wplus
-
-
-def psnr(mse: float) -> float:
-    """PSNR in dB of images in [0, 1]; infinite for identical images (reported as None)."""
-    return math.inf if mse <= 0 else 10.0 * math.log10(1.0 / mse)
 
 
 @torch.no_grad()
@@ -51,7 +47,7 @@ def evaluate_consistency(bundle, n: int, costs: Sequence[Cost], seed: int = 0, l
     results = []
     for cost in costs:
         mse = sums[cost]["mse"] / n
-        value = psnr(mse)
+        value = psnr_db(mse, cap=None)  # identical images: infinite, reported as None
         results.append({
             **cost.as_dict(), "mse": mse, "psnr": None if math.isinf(value) else round(value, 4),
             "lpips": None if lpips_net is None else sums[cost]["lpips"] / n,

@@ -14,12 +14,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from shared.catalog.preview_costs import IDENTICAL_PSNR, psnr_db
 from worker.anycost.discriminator import Discriminator
 from worker.anycost.layers import ResBlock
 from worker.render import inversion
 
 #: PSNR of two identical images (dB): a finite stand-in for infinity, JSON has no inf.
-PSNR_IDENTICAL = 100.0
+PSNR_IDENTICAL = IDENTICAL_PSNR
 #: LPIPS(alex) needs a few pixels per feature map; smaller images are upsampled to this.
 LPIPS_MIN_SIDE = 64
 
@@ -87,9 +88,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float | None:
     mse = float(F.mse_loss(_quantise(a), _quantise(b)))
     if not math.isfinite(mse):
         return None
-    if mse <= 0.0:
-        return PSNR_IDENTICAL
-    return round(min(PSNR_IDENTICAL, 10.0 * math.log10(255.0 ** 2 / mse)), 4)
+    return round(psnr_db(mse, peak=255.0, cap=PSNR_IDENTICAL), 4)
 
 
 @torch.no_grad()
