@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 import redis
 
+from shared.platform.nudges import channel
 from shared.platform.nudges import client as _client
-from shared.platform.nudges import nudge
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +33,15 @@ PREFIX = "anycost:preview:"
 #: one preview image a recently edited item.
 TTL_SECONDS = 120
 
-# KEYS[1] the entry; ARGV: version, media type, bytes, ttl. Sets unless a newer or the same
-# version is there; returns 1 when it set.
+# KEYS[1] the entry; ARGV: version, media type, bytes, ttl, the batch's nudge channel. Sets
+# unless a newer or the same version is there, then nudges the batch (one round trip); returns
+# 1 when it set.
 _PUT = """
 local held = redis.call('HGET', KEYS[1], 'version')
 if held and tonumber(held) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'type', ARGV[2], 'data', ARGV[3])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('PUBLISH', ARGV[5], '1')
 return 1
 """
 
@@ -60,14 +63,17 @@ def publish(redis_url: str, batch_id: str, item_id: str, version: int, media_typ
     its batch (the waiting clients look). Best effort: False (and a debug line) when Redis is
     away."""
     try:
-        put = bool(_client(redis_url).eval(_PUT, 1, key(item_id), int(version), media_type,
-                                            data, int(ttl)))
+        return bool(_script(redis_url)(keys=[key(item_id)], args=[
+            int(version), media_type, data, int(ttl), channel(batch_id)]))
     except redis.RedisError as exc:
         log.debug("preview of %s v%d not in the lane: %s", item_id, version, exc)
         return False
-    if put:
-        nudge(redis_url, batch_id)
-    return put
+
+
+@lru_cache(maxsize=8)
+def _script(redis_url: str):
+    """The compare-and-set script, sent by its hash after the first call (EVALSHA)."""
+    return _client(redis_url).register_script(_PUT)
 
 
 def newest(redis_url: str, item_id: str, min_version: int) -> LanePreview | None:
