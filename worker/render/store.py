@@ -109,11 +109,13 @@ def claim_previews(rt: Runtime, pairs: list[tuple[str, int]],
     return [job for job in jobs if job is not None]
 
 
-def _retake_mark(rt: Runtime, session, item_id: str, alone: bool) -> bool:
+def _retake_mark(rt: Runtime, session, item_id: str, alone: bool,
+                 held: tuple[str | None, int] | None = None) -> bool:
     """Whether the item is taken again after a take that died (held by another process when we
     took it) or was marked so by the reaper; a group's such item is marked (``group_lost``) so
-    that every later take of it is alone, whichever path sends it."""
-    held_by, group_lost = session.execute(
+    that every later take of it is alone, whichever path sends it. ``held``: the item's
+    (worker, group_lost) as this transaction read them already."""
+    held_by, group_lost = held if held is not None else session.execute(
         select(Item.worker, Item.group_lost).where(Item.id == item_id)).one()
     retaken = bool(group_lost) or (held_by is not None and held_by != rt.worker_name)
     if retaken and not alone and not group_lost:
@@ -126,8 +128,16 @@ def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True,
                    unheld: bool = False) -> RenderJob | None:
     cap = rt.settings.max_attempts
     with rt.sessions.begin() as session:
+        # Read once, with its batch and latent, before the take (the editor's loop: one query):
+        # the take changes only who holds it and its count of takes, both set below; an edit
+        # meanwhile changes its version, and then the take does not happen.
+        item = session.get(Item, item_id,
+                           options=[joinedload(Item.batch), joinedload(Item.latent)])
+        if item is None:
+            return None
         # A gathered item is taken only when nobody holds it: never a retake.
-        retaken = False if unheld else _retake_mark(rt, session, item_id, alone)
+        retaken = False if unheld else _retake_mark(rt, session, item_id, alone,
+                                                    (item.worker, item.group_lost))
         if not states.start_preview(session, item_id, version, rt.worker_name, cap,
                                     charge=alone, unheld=unheld):
             if unheld:
@@ -139,9 +149,7 @@ def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True,
                 log.info("preview of %s v%s skipped: taken, stale, canceled or done", item_id,
                          version)
             return None
-        # The item with its batch and latent in one query (a re-edit's take: the editor's loop).
-        item = session.get(Item, item_id,
-                           options=[joinedload(Item.batch), joinedload(Item.latent)])
+        attempts = item.attempts + (1 if alone else 0)  # as start_preview charged it
         batch = item.batch
         job = RenderJob(
             item_id=item_id, batch_id=batch.id, edit_version=version,
@@ -149,12 +157,12 @@ def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True,
             face_edits=item_face_edits(item),
             cost=Cost(**item.preview_cost), upload_blob_id=item.upload_blob_id,
             latent=stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
-            face_meta=_face_meta(rt, item), attempt=item.attempts,
+            face_meta=_face_meta(rt, item), attempt=attempts,
             synthesis=dict(item.synthesis) if item.synthesis else None,
             model_name=batch.model_name, retaken=retaken, charged=alone,
         )
         job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
-        if item.attempts <= 1 and not retaken and item.edit_version == 0 and item.enqueued_at is not None:
+        if attempts <= 1 and not retaken and version == 0 and item.enqueued_at is not None:
             job.add_time("queue_wait", max(0.0, (utcnow() - item.enqueued_at).total_seconds()))
         return job
 
