@@ -149,3 +149,47 @@ def test_the_lane_answers_before_the_database_knows(app, client, alice, bob):
     r = client.get(f"/api/v1/items/{item_id}/preview?v={version}&wait=1",
                    headers=bob["headers"])
     assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
+
+
+def test_waits_are_bounded_per_user_and_per_process(app, client, alice, bob, monkeypatch):
+    """A waiting request holds a server thread: one user has at most PER_USER waits at once,
+    a process at most its share; past either a 503 with Retry-After, at once, while the others
+    still wait and are answered."""
+    from shared.platform import preview_lane
+    from web.api import wait_slots
+
+    batch_id, item_id = _item(client, alice["headers"])
+    url = f"/api/v1/items/{item_id}/preview?v=0&wait=20"
+    answers: list[int] = []
+
+    def wait_in_thread() -> threading.Thread:
+        thread = threading.Thread(target=lambda: answers.append(
+            app.test_client().get(url, headers=alice["headers"]).status_code))
+        thread.start()
+        return thread
+
+    waiting = [wait_in_thread() for _ in range(wait_slots.PER_USER)]
+    deadline = time.monotonic() + 10
+    while wait_slots.SLOTS.waiting(alice["id"]) < wait_slots.PER_USER:
+        assert time.monotonic() < deadline, "the waits never started"
+        time.sleep(0.02)
+    start = time.monotonic()
+    r = client.get(url, headers=alice["headers"])
+    assert r.status_code == 503 and r.json["error"]["code"] == "unavailable"
+    assert r.headers["Retry-After"] == "1" and time.monotonic() - start < 2
+    # Bob's waits are his own (his item: no picture yet, a short wait ends in 404 not_ready).
+    _, bobs_item = _item(client, bob["headers"])
+    r = client.get(f"/api/v1/items/{bobs_item}/preview?v=0&wait=1", headers=bob["headers"])
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_ready"
+    # A process limit (gunicorn's threads) counts everyone's waits.
+    monkeypatch.setattr(wait_slots.SLOTS, "limit", wait_slots.PER_USER)
+    r = client.get(f"/api/v1/items/{bobs_item}/preview?v=0&wait=1", headers=bob["headers"])
+    assert r.status_code == 503
+    monkeypatch.setattr(wait_slots.SLOTS, "limit", None)
+    # The picture arrives: every waiting request gets it and gives its place back.
+    preview_lane.publish(services(app).settings.redis_url, batch_id, item_id, 0, "image/png",
+                         RENDERED[0])
+    for thread in waiting:
+        thread.join(timeout=10)
+    assert answers == [200] * wait_slots.PER_USER
+    assert wait_slots.SLOTS.waiting(alice["id"]) == 0 and wait_slots.SLOTS.waiting() == 0

@@ -9,6 +9,7 @@ from flask import Response, request
 
 from shared.platform import preview_lane
 from shared.platform.nudges import Waiter
+from web.api import wait_slots
 from web.api.archive import extension_for, safe_stem
 from web.api.blueprint import bp, current_user
 from web.api.params import int_param
@@ -115,7 +116,9 @@ def _image(item_id: str, kind: str) -> Response:
     wait = int_param(request.args.get("wait"), "wait", 0, MAX_WAIT_SECONDS, 0)
     if kind == "preview" and wait:
         version = int_param(request.args.get("v"), "v", 0, 2**31 - 1, item.edit_version)
-        item = _wait_for_preview(svc, session, owner_id, item, version, wait)
+        if not _preview_of(item, version) and item.status not in GIVE_UP:
+            with wait_slots.SLOTS.hold(owner_id):  # a thread held while it waits: bounded
+                item = _wait_for_preview(svc, session, owner_id, item, version, wait)
         if isinstance(item, preview_lane.LanePreview):
             return _lane_response(item)
         if not _preview_of(item, version):

@@ -24,12 +24,13 @@ from web.streams.guard import Credential, StreamSlot
 RESERVED_THREADS = 4  # per gunicorn process, never taken by streams
 
 
-def _process_limit() -> int | None:
+def process_stream_limit() -> int | None:
+    """Threads of this process that streams may hold; None without a thread pool."""
     threads = int(os.environ.get("GUNICORN_THREADS", "0") or 0)
-    return max(1, threads - RESERVED_THREADS) if threads else None  # None: no thread pool
+    return max(1, threads - RESERVED_THREADS) if threads else None
 
 
-_LIMIT = _process_limit()
+_LIMIT = process_stream_limit()
 _PROCESS_SLOTS = threading.BoundedSemaphore(_LIMIT) if _LIMIT else None
 
 
