@@ -53,15 +53,19 @@ class Waiter:
             log.info("event stream of %s polls without nudges: %s", batch_id, exc)
 
     def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True when nudged. Drains any further queued nudges."""
+        """Sleep up to ``seconds``; True when nudged. Drains any further queued nudges. The
+        subscription's own confirmation is not a nudge: the wait goes on past it."""
         if self._pubsub is None:
             time.sleep(seconds)
             return False
+        deadline = time.monotonic() + seconds
         try:
-            got = self._pubsub.get_message(timeout=seconds) is not None
-            while got and self._pubsub.get_message(timeout=0) is not None:
-                pass
-            return got
+            while (left := deadline - time.monotonic()) > 0:
+                if self._pubsub.get_message(timeout=left) is not None:
+                    while self._pubsub.get_message(timeout=0) is not None:
+                        pass
+                    return True
+            return False
         except redis.RedisError:
             self.close()
             return False

@@ -83,13 +83,19 @@ def _wait_for_preview(svc, session, owner_id: int, item, version: int, seconds: 
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            if waiter is None:  # subscribed before the next reads: no nudge falls in between
+            just_subscribed = waiter is None
+            if just_subscribed:  # subscribed before the lane is read: no nudge falls in between
                 waiter = Waiter(redis_url, item.batch_id)
             else:
                 waiter.wait(min(left, WAIT_RECHECK_SECONDS))
             early = preview_lane.newest(redis_url, item.id, version)
             if early is not None:
                 return early
+            if just_subscribed:
+                # No SQL now, while the render runs: a commit from now on nudges us, and one
+                # before (a failure; a preview also comes by the lane) is seen at the next
+                # re-read, at most WAIT_RECHECK_SECONDS on.
+                continue
             session.rollback()  # a fresh transaction sees the worker's commit
             item = svc.batches.get_item(session, owner_id, item.id)
     finally:
