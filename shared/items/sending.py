@@ -56,22 +56,24 @@ class Sender:
         number of times. Returns items sent."""
         cap = self.settings.batch_queue_cap
         with self.sessions.begin() as session:
+            # The unsent first: mostly there are none (an editor's re-edits go at once), and
+            # then the count of what is in the queue is not needed.
+            candidates = session.execute(
+                select(Item.id, Item.edit_version, Batch.model_name)
+                .join(Batch, Batch.id == Item.batch_id).where(
+                    Batch.owner_id == owner_id, Item.status == ItemStatus.QUEUED.value,
+                    Item.enqueued_at.is_(None), Item.worker.is_(None),
+                ).order_by(Batch.created_at, Batch.id, Item.position).limit(cap)
+            ).all()
+            if not candidates:
+                return 0
             mine = select(Batch.id).where(Batch.owner_id == owner_id)
             in_queue = session.scalar(
                 select(func.count()).select_from(Item).where(
                     Item.batch_id.in_(mine), Item.status.in_(PREVIEW_WORK),
                     Item.enqueued_at.is_not(None))
             ) or 0
-            room = cap - in_queue
-            if room <= 0:
-                return 0
-            candidates = session.execute(
-                select(Item.id, Item.edit_version, Batch.model_name)
-                .join(Batch, Batch.id == Item.batch_id).where(
-                    Batch.owner_id == owner_id, Item.status == ItemStatus.QUEUED.value,
-                    Item.enqueued_at.is_(None), Item.worker.is_(None),
-                ).order_by(Batch.created_at, Batch.id, Item.position).limit(room)
-            ).all()
+            candidates = candidates[:max(0, cap - in_queue)]
             now = now or utcnow()
             # Guarded: two releasers never send the same item twice.
             claimed = [(i, v, m) for i, v, m in candidates
