@@ -320,7 +320,10 @@ def main(argv: list[str] | None = None) -> int:
             bares, trace = [], {}
             for n in range(args.rounds + 2):  # two warm-up rounds per cost
                 value = 0.6 if n % 2 else -0.6
-                for client in clients:  # one after the other, never at the same time
+                # One after the other, never at the same time, each round in another order (a
+                # loop right after another's preview may find the worker still storing it).
+                turn = n % len(clients)
+                for client in clients[turn:] + clients[:turn]:
                     value = -value  # each loop's edit differs from the one before it
                     if client == "pushed":
                         loop = pushed_round(api, conn, stream, item["id"], value, cost,

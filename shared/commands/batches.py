@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from shared.catalog.configs import ModelConfig, get_model_config
 from shared.catalog.edit_names import names_for
+from shared.codes.attributes import resolve_attribute
 from shared.commands.availability import require_live
 from shared.commands.errors import CommandError
 from shared.commands.quota import check_quota
@@ -194,7 +195,11 @@ class Batches:
         return version
 
     def _item_edits(self, session: Session, owner_id: int, model: str, raw_edits) -> dict:
-        """Edits for an item of ``model``, named by its own directions and the user's for it."""
+        """Edits for an item of ``model``, named by its own directions and the user's for it.
+        Built-in attribute names come first (``parse_edits``): edits of the service's model
+        that use only those need no look at the user's directions (the editor's sliders)."""
+        if model in (None, self.settings.model) and _built_in_names_only(raw_edits):
+            return parse_edits(raw_edits)
         names = self._names(session, owner_id, model)
         edits = parse_edits(raw_edits, extra_names=names)
         self._check_model_edits(model, edits, names)
@@ -304,3 +309,15 @@ class Batches:
         with self.sessions.begin() as session:
             self.get_batch(session, owner_id, batch_id)
             return delete_batch_data(session, self.blobs, batch_id)
+
+
+def _built_in_names_only(raw_edits) -> bool:
+    """Whether every name in ``raw_edits`` (as sent) is a built-in attribute or its alias."""
+    if not isinstance(raw_edits, dict):
+        return False
+    try:
+        for name in raw_edits:
+            resolve_attribute(name)
+    except (KeyError, TypeError, AttributeError):
+        return False
+    return True
