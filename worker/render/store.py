@@ -159,7 +159,8 @@ def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True,
             latent=stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
             face_meta=_face_meta(rt, item), attempt=attempts,
             synthesis=dict(item.synthesis) if item.synthesis else None,
-            model_name=batch.model_name, retaken=retaken, charged=alone,
+            model_name=batch.model_name, owner_id=batch.owner_id, retaken=retaken,
+            charged=alone,
         )
         job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
         if attempts <= 1 and not retaken and version == 0 and item.enqueued_at is not None:
@@ -213,7 +214,8 @@ def _claim_final(rt: Runtime, item_id: str, alone: bool = True,
             preview_cost=Cost(**item.preview_cost),
             projection=dict(item.projection) if item.projection else None,
             synthesis=dict(item.synthesis) if item.synthesis else None,
-            model_name=batch.model_name, retaken=retaken, charged=alone,
+            model_name=batch.model_name, owner_id=batch.owner_id, retaken=retaken,
+            charged=alone,
             upload_type=_upload_type(session, item) if recipe.keep_format else None,
         )
         job.user_directions = user_directions(rt, session, batch.owner_id, job.edit_keys())
@@ -325,7 +327,8 @@ def complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
 
 def _complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
     with rt.sessions() as session:
-        old = session.execute(select(Item.preview_blob_id, Item.projected_blob_id)
+        # What this preview replaces, and the timings it adds to, in one read.
+        old = session.execute(select(Item.preview_blob_id, Item.projected_blob_id, Item.timings)
                               .where(Item.id == job.item_id)).one_or_none()
         preview = rt.blobs.put(session, job.images["preview"], job.mimes.get("preview", PNG),
                                batch_id=job.batch_id)
@@ -343,8 +346,7 @@ def _complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
         if faces is not None:
             values["faces"] = faces
         ok = old is not None and states.complete_preview(
-            session, job.item_id, job.edit_version,
-            timings=_merged_timings(session, job.item_id, job.timings),
+            session, job.item_id, job.edit_version, timings={**(old.timings or {}), **job.timings},
             model_name=rt.model_name, pretrained=rt.pretrained,
             preview_realism=job.realism.get("preview"), **values,
         )
