@@ -86,12 +86,6 @@ class Sender:
                 sent += len(pairs)
         return sent
 
-    def release_pending(self, batch_id: str) -> int:
-        """:meth:`release_user` for the owner of ``batch_id`` (the cap is per user)."""
-        with self.sessions() as session:
-            owner_id = session.scalar(select(Batch.owner_id).where(Batch.id == batch_id))
-        return 0 if owner_id is None else self.release_user(owner_id)
-
     def send_unheld(self, status: ItemStatus, rows: Sequence[tuple[str, int]],
                     stale_before: datetime | None = None, now: datetime | None = None) -> int:
         """Send edits (``previewing``) or finals (``finalizing``) that nobody holds and that are

@@ -56,7 +56,7 @@ def uploads(n):
 
 def test_big_batch_is_released_gradually(env, redis_url):
     jobs, uid = env
-    batch_id = jobs.create_batch(uid, uploads(12), parse_recipe({}, 64))
+    jobs.create_batch(uid, uploads(12), parse_recipe({}, 64))
     messages = queued_messages(redis_url)
     sent = [item for _, args in messages for item in args]
     assert {name for name, _ in messages} == {PREVIEW_TASK}
@@ -66,8 +66,8 @@ def test_big_batch_is_released_gradually(env, redis_url):
         for item_id, version in sent[:2]:
             assert states.start_preview(s, item_id, version, "w")
             assert states.complete_preview(s, item_id, version)
-    assert jobs.sender.release_pending(batch_id) == 2
-    assert jobs.sender.release_pending(batch_id) == 0
+    assert jobs.sender.release_user(uid) == 2
+    assert jobs.sender.release_user(uid) == 0
     again = [i for _, args in queued_messages(redis_url) for i, _ in args]
     assert len(again) == 7 and len(set(again)) == 7
 

@@ -72,7 +72,7 @@ def test_redis_outage_keeps_the_items_queued(app_factory, alice, client):
     with services(down).sessions() as session:
         rows = session.scalars(select(Item).where(Item.batch_id == response.json["id"])).all()
         assert len(rows) == 2
-        # Still queued and marked unsent, so the reaper's release_pending sends them later.
+        # Still queued and marked unsent, so the reconciler's release_user sends them later.
         assert {(r.status, r.enqueued_at) for r in rows} == {("queued", None)}
     assert elapsed < 10, f"an upload during a Redis outage took {elapsed:.1f} s"
 

@@ -29,7 +29,7 @@ class RenderJob:
     synthesis: dict | None = None  # seed spec of a synthesised item (shared.commands.synthesis)
     upload_type: str | None = None  # the upload's media type (finals with recipe keep_format)
     model_name: str | None = None  # the batch's model config
-    owner_id: int | None = None  # the batch's owner (the fair queue is per user)
+    owner_id: int = 0  # the batch's owner (the fair queue is per user); set by every take
     latent: torch.Tensor | None = None  # [F, L, S] when already stored (re-edit, final)
     # The batch owner's own directions among the edits (stored key 'user:<name>' -> Direction)
     user_directions: dict[str, Direction] = field(default_factory=dict)

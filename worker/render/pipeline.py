@@ -334,9 +334,7 @@ def _after(rt: Runtime, jobs: list[RenderJob], report: Report) -> None:
     try:
         if report.finals_queued:  # unsent again if Redis fails: the reconciler sends them
             rt.sender.send_unheld(ItemStatus.FINALIZING, [(i, 0) for i in report.finals_queued])
-        for owner_id in dict.fromkeys(j.owner_id for j in jobs if j.owner_id is not None):
+        for owner_id in dict.fromkeys(j.owner_id for j in jobs):
             rt.sender.release_user(owner_id)
-        for batch_id in dict.fromkeys(j.batch_id for j in jobs if j.owner_id is None):
-            rt.sender.release_pending(batch_id)
     except Exception as exc:  # the reconciler sends whatever this could not
         log.warning("could not send follow-up messages: %s", exc)
