@@ -68,8 +68,8 @@ _WAIT = {
                    "``v`` (or a newer one); 404 not_ready with item_status when it did not come "
                    "(failed, canceled, time up). The response's X-Edit-Version says which edit "
                    "the picture shows; it may come before the item's JSON says preview_ready (the "
-                   "worker's preview lane). 503 with Retry-After when the caller (4) or the server "
-                   "has as many waits open as it allows. 0 (default): answer at once",
+                   "worker's preview lane). 503 with Retry-After when the caller has 4 waits open "
+                   "or the server no room for another. 0 (default): answer at once",
 }
 
 

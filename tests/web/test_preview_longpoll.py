@@ -153,10 +153,10 @@ def test_the_lane_answers_before_the_database_knows(app, client, alice, bob):
 
 def test_waits_are_bounded_per_user_and_per_process(app, client, alice, bob, monkeypatch):
     """A waiting request holds a server thread: one user has at most PER_USER waits at once,
-    a process at most its share; past either a 503 with Retry-After, at once, while the others
-    still wait and are answered."""
+    and a wait takes one of the process's stream places; past either a 503 with Retry-After, at
+    once, while the others still wait and are answered."""
     from shared.platform import preview_lane
-    from web.api import wait_slots
+    from web.api import stream_guard, wait_slots
 
     batch_id, item_id = _item(client, alice["headers"])
     url = f"/api/v1/items/{item_id}/preview?v=0&wait=20"
@@ -181,11 +181,13 @@ def test_waits_are_bounded_per_user_and_per_process(app, client, alice, bob, mon
     _, bobs_item = _item(client, bob["headers"])
     r = client.get(f"/api/v1/items/{bobs_item}/preview?v=0&wait=1", headers=bob["headers"])
     assert r.status_code == 404 and r.json["error"]["code"] == "not_ready"
-    # A process limit (gunicorn's threads) counts everyone's waits.
-    monkeypatch.setattr(wait_slots.SLOTS, "limit", wait_slots.PER_USER)
+    # A process whose stream places (gunicorn's threads but a reserve) are all taken: no wait.
+    full = threading.BoundedSemaphore(1)
+    full.acquire()
+    monkeypatch.setattr(stream_guard, "_PROCESS_SLOTS", full)
     r = client.get(f"/api/v1/items/{bobs_item}/preview?v=0&wait=1", headers=bob["headers"])
     assert r.status_code == 503
-    monkeypatch.setattr(wait_slots.SLOTS, "limit", None)
+    monkeypatch.setattr(stream_guard, "_PROCESS_SLOTS", None)
     # The picture arrives: every waiting request gets it and gives its place back.
     preview_lane.publish(services(app).settings.redis_url, batch_id, item_id, 0, "image/png",
                          RENDERED[0])

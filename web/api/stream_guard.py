@@ -34,13 +34,14 @@ _LIMIT = process_stream_limit()
 _PROCESS_SLOTS = threading.BoundedSemaphore(_LIMIT) if _LIMIT else None
 
 
-def take_process_slot() -> bool:
-    """A place for one more stream in this process (503 when none); True when one was taken
-    (give it back with :func:`give_process_slot`)."""
+def take_process_slot(what: str = "event stream") -> bool:
+    """A place for one more thread-holding request in this process: an event stream, or a
+    ``what`` that waits as one does (503 when none); True when one was taken (give it back
+    with :func:`give_process_slot`)."""
     if _PROCESS_SLOTS is None:
         return False
     if not _PROCESS_SLOTS.acquire(blocking=False):
-        raise ApiError(503, "unavailable", "this server has no room for another event stream "
+        raise ApiError(503, "unavailable", f"this server has no room for another {what} "
                        "now; try again shortly", headers={"Retry-After": "5"})
     return True
 
