@@ -107,8 +107,14 @@ def _wait_for_preview(svc, session, owner_id: int, item, version: int, seconds: 
 def _lane_response(early: preview_lane.LanePreview) -> Response:
     """A preview from the lane: no ETag (its blob is not stored yet: a later read of the same
     URL gets the stored one's)."""
-    response = Response(early.data, mimetype=early.media_type)
-    response.headers["X-Edit-Version"] = str(early.version)
+    return _image_headers(Response(early.data, mimetype=early.media_type), early.version)
+
+
+def _image_headers(response: Response, edit_version: int | None) -> Response:
+    """What every image answer says: which edit a preview shows (``X-Edit-Version``), and that
+    the same URL shows a newer preview after an edit (always revalidate)."""
+    if edit_version is not None:
+        response.headers["X-Edit-Version"] = str(edit_version)
     response.headers["Cache-Control"] = "private, no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -150,12 +156,8 @@ def _image(item_id: str, kind: str) -> Response:
                 f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
             )
     response.set_etag(blob_id)
-    if kind == "preview" and item.status in SHOWABLE:  # which edit this picture shows
-        response.headers["X-Edit-Version"] = str(item.edit_version)
-    # The same URL shows a newer preview after an edit: always revalidate.
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    showing = kind == "preview" and item.status in SHOWABLE  # a version it surely shows
+    return _image_headers(response, item.edit_version if showing else None)
 
 
 def _register_image_routes() -> None:
