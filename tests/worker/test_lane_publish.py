@@ -63,3 +63,20 @@ def test_redis_away_costs_the_lane_not_the_preview(runtime, owner, photos):
     assert report.completed == [item_id] and not report.failed
     (item,) = items_of(runtime, batch_id)
     assert item.status == "preview_ready" and item.preview_blob_id is not None
+
+
+def test_a_preview_is_in_the_lane_before_its_realism_is_scored(runtime, owner, photos, monkeypatch):
+    from worker.render import assess
+
+    batch_id, item_id = _one_item(runtime, owner, photos[0])
+    seen = []
+    real_score = assess.score
+
+    def score(rt, job, kind, images):
+        seen.append(preview_lane.newest(rt.settings.redis_url, job.item_id, job.edit_version))
+        return real_score(rt, job, kind, images)
+
+    monkeypatch.setattr(assess, "score", score)
+    assert pipeline.run_previews(runtime, [(item_id, 0)]).completed == [item_id]
+    (entry,) = seen
+    assert entry is not None and entry.data == _stored_preview(runtime, item_id)[1]

@@ -143,8 +143,9 @@ def _needs_projected(job: RenderJob, kind: str) -> bool:
 
 def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
     """Edit and render a group at its (shared) cost; with ``kind == "preview"`` also the unedited
-    projection of the items that need one, in the same forward pass. Then the quality steps on
-    the float renders: realism, the encoder's projection error, a final's consistency."""
+    projection of the items that need one, in the same forward pass. Each preview goes to the
+    preview lane as soon as it is encoded; then the quality steps on the float renders: realism,
+    the encoder's projection error, a final's consistency."""
     timer = Timer()
     cost = group[0].cost
     with rt.inference():
@@ -163,6 +164,9 @@ def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
     for job in group:
         n = len(job.latent)
         job.images[kind], job.mimes[kind] = results.encode_result(rt, job, images[offset:offset + n], kind)
+        if kind == "preview":  # a client waiting for this version sees it now, before the rest
+            preview_lane.publish(rt.settings.redis_url, job.batch_id, job.item_id, job.edit_version,
+                                 job.mimes[kind], job.images[kind])
         job.renders[kind] = rendered[offset:offset + n]
         if _needs_projected(job, kind) and not job.has_edits():
             # No edits: the projection is the same render (the crop of the first face).
@@ -183,10 +187,6 @@ def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
                 job, unedited[job.item_id], rt.bundle.encoder_method or "encoder")
         if kind == "final":
             assess.final_consistency(job, faces)
-    if kind == "preview":  # a client waiting for this version sees it now, before SQL
-        for job in group:
-            preview_lane.publish(rt.settings.redis_url, job.batch_id, job.item_id, job.edit_version,
-                                 job.mimes["preview"], job.images["preview"])
     for job in group:
         job.add_time("edit" if kind == "preview" else "edit_final", edit_share)
         job.add_time(f"render_{kind}", render_share)

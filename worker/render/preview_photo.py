@@ -5,10 +5,15 @@ A preview is looked at on a screen, so its photo is the upload downscaled to at 
 into the full-size photo. The downscaled photo and its face alignments (scaled to it) stay in
 this worker process, least recently used first out, within ``CACHE_BYTES``: a re-edit of the
 same item neither reads nor decodes the upload again (a 12 MP JPEG is ~150 ms to decode).
+
+The cache also keeps the photo's JPEG, row by row (``worker.render.jpeg_rows``): a preview pastes
+its faces into the rows they cover and encodes only those (:func:`paste_preview`), byte for byte
+the JPEG of the whole pasted photo.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,6 +23,11 @@ import numpy as np
 from PIL import Image
 
 from worker.render.faces import AlignTransform
+from worker.render.faces.paste import paste_into, paste_region
+from worker.render.images import encode_jpeg
+from worker.render.jpeg_rows import LayoutError, RowJpeg, rows_of
+
+log = logging.getLogger(__name__)
 
 PREVIEW_LONG_SIDE = 1024
 #: A 1024 px photo is ~3 MB: room for the items of a few editors at once.
@@ -27,14 +37,16 @@ PREVIEW_JPEG_QUALITY = 90
 
 @dataclass(frozen=True)
 class PreviewPhoto:
-    """The photo at preview scale and each face's alignment in its pixel coordinates."""
+    """The photo at preview scale, each face's alignment in its pixel coordinates, and the
+    photo's JPEG row by row (None if the encoder's bytes were not laid out as expected)."""
 
     photo: np.ndarray  # [h, w, 3] uint8
     transforms: tuple[AlignTransform, ...]
+    jpeg: RowJpeg | None = None
 
     @property
     def nbytes(self) -> int:
-        return int(self.photo.nbytes)
+        return int(self.photo.nbytes) + (self.jpeg.nbytes if self.jpeg else 0)
 
 
 def scale_transform(transform: AlignTransform, sx: float, sy: float,
@@ -50,14 +62,39 @@ def at_preview_scale(photo: np.ndarray, transforms: list[AlignTransform],
     height, width = photo.shape[:2]
     scale = min(1.0, long_side / max(height, width))
     if scale >= 1.0:
-        return PreviewPhoto(np.ascontiguousarray(photo[:, :, :3]), tuple(transforms))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    # reducing_gap: a fast box reduction first, then a bilinear pass (screen quality).
-    small = Image.fromarray(np.ascontiguousarray(photo[:, :, :3]), "RGB").resize(
-        size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    sx, sy = size[0] / width, size[1] / height
-    return PreviewPhoto(np.asarray(small),
-                        tuple(scale_transform(t, sx, sy, size) for t in transforms))
+        small, scaled = np.ascontiguousarray(photo[:, :, :3]), tuple(transforms)
+    else:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        # reducing_gap: a fast box reduction first, then a bilinear pass (screen quality).
+        small = np.asarray(Image.fromarray(np.ascontiguousarray(photo[:, :, :3]), "RGB").resize(
+            size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+        sx, sy = size[0] / width, size[1] / height
+        scaled = tuple(scale_transform(t, sx, sy, size) for t in transforms)
+    try:
+        jpeg = RowJpeg.of(small, PREVIEW_JPEG_QUALITY)
+    except LayoutError as exc:  # previews then encode the whole photo
+        log.warning("preview photo not splittable into JPEG rows: %s", exc)
+        jpeg = None
+    return PreviewPhoto(small, scaled, jpeg)
+
+
+def paste_preview(scaled: PreviewPhoto, crops) -> bytes:
+    """The preview's JPEG: each face of ``crops`` ([F, R, R, 3] uint8) pasted into the rows it
+    covers, those rows encoded and spliced into the photo's JPEG."""
+    height, width = scaled.photo.shape[:2]
+    pairs = list(zip(crops, scaled.transforms, strict=False))
+    regions = [paste_region(t, width, height) for _, t in pairs]
+    regions = [r for r in regions if r[2] > r[0] and r[3] > r[1]]
+    if scaled.jpeg is None or not regions:
+        picture = rows_of(scaled.photo, 0, height)
+        for crop, transform in pairs:
+            paste_into(picture, crop, transform)
+        return encode_jpeg(picture, quality=PREVIEW_JPEG_QUALITY)
+    top, bottom = scaled.jpeg.band(min(r[1] for r in regions), max(r[3] for r in regions))
+    band = rows_of(scaled.photo, top, bottom)
+    for crop, transform in pairs:
+        paste_into(band, crop, transform, top=top)
+    return scaled.jpeg.with_band(band, top)
 
 
 class PhotoCache:

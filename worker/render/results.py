@@ -41,17 +41,14 @@ def encode_result(rt: Runtime, job: RenderJob, crops, kind: str) -> tuple[bytes,
         key = (job.item_id, job.upload_blob_id, repr(transforms))
         scaled = preview_photo.CACHE.get(
             key, lambda: preview_photo.at_preview_scale(full_photo(rt, job), aligned))
-        photo, aligned = scaled.photo, list(scaled.transforms)
-        quality = preview_photo.PREVIEW_JPEG_QUALITY
-    else:
-        photo, quality = full_photo(rt, job), FINAL_JPEG_QUALITY
-    # A copy (Pillow keeps RGB as 4 bytes a pixel): the photo, cached for previews, stays.
-    picture = Image.fromarray(np.ascontiguousarray(photo[:, :, :3]), "RGB")
+        return preview_photo.paste_preview(scaled, crops), JPEG
+    # A copy (Pillow keeps RGB as 4 bytes a pixel): the decoded photo stays as it was.
+    picture = Image.fromarray(np.ascontiguousarray(full_photo(rt, job)[:, :, :3]), "RGB")
     for crop, transform in zip(crops, aligned, strict=False):
         paste_into(picture, crop, transform)
     if kept:
         return encode_as(picture, kept), kept
-    return encode_jpeg(picture, quality=quality), JPEG
+    return encode_jpeg(picture, quality=FINAL_JPEG_QUALITY), JPEG
 
 
 def kept_format(job: RenderJob, kind: str) -> str | None:

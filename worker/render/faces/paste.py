@@ -51,25 +51,33 @@ def paste_back(
     return np.array(out)
 
 
+def paste_region(transform: AlignTransform, width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixels a paste through ``transform`` can change in a photo ``width`` x ``height``:
+    the quad's bounding box, ``(x0, y0, x1, y1)``, clipped (empty when x1 <= x0 or y1 <= y0)."""
+    lo = np.floor(transform.quad.min(axis=0)).astype(int) - 1
+    hi = np.ceil(transform.quad.max(axis=0)).astype(int) + 2
+    return int(max(lo[0], 0)), int(max(lo[1], 0)), int(min(hi[0], width)), int(min(hi[1], height))
+
+
 def paste_into(
     photo: Image.Image,
     edited_crop: np.ndarray,
     transform: AlignTransform,
     feather: float = 0.15,
     margin: float = 0.04,
+    top: int = 0,
 ) -> None:
     """:func:`paste_back` in place, on an RGB image: a preview is encoded straight from it (no
-    copies of the whole photo between the paste and the JPEG)."""
+    copies of the whole photo between the paste and the JPEG). ``photo`` may be a band of the
+    photo's rows, from row ``top`` down: the band's pixels come out as they would in the whole
+    photo, provided the band holds every row of the face's :func:`paste_region`."""
     crop = np.asarray(edited_crop)
     if crop.ndim != 3 or crop.shape[0] != crop.shape[1] or crop.shape[2] < 3:
         raise ValueError(f"edited_crop must be [n, n, 3], got {crop.shape}")
     width, height = photo.size
-
-    # Only the quad's bounding box (within the photo) can change.
-    lo = np.floor(transform.quad.min(axis=0)).astype(int) - 1
-    hi = np.ceil(transform.quad.max(axis=0)).astype(int) + 2
-    x0, y0 = max(lo[0], 0), max(lo[1], 0)
-    x1, y1 = min(hi[0], width), min(hi[1], height)
+    # Only the quad's bounding box (within the photo, or the band) can change.
+    x0, y0, x1, y1 = paste_region(transform, width, top + height)
+    y0 = max(y0, top)
     if x1 <= x0 or y1 <= y0:
         return
 
@@ -87,7 +95,7 @@ def paste_into(
     )
     geometry = _geometry(to_crop, y1 - y0, x1 - x0, n, feather, margin)
     # Where the mask is zero the photo is left as it is: bit-exact outside.
-    photo.paste(_warp(np.array(crop_img), geometry.grid), (int(x0), int(y0)), geometry.mask)
+    photo.paste(_warp(np.array(crop_img), geometry.grid), (x0, y0 - top), geometry.mask)
 
 
 @dataclass(frozen=True)
