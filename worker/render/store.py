@@ -17,24 +17,27 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-import torch
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from shared.catalog.directions import USER_PREFIX
 from shared.items import states
 from shared.items.states import ItemStatus
 from shared.platform.nudges import nudge
 from shared.recipe.parse import Cost, recipe_from_stored
 from shared.store.db import retry_transient
-from shared.store.tables import Batch, Blob, Item, Latent, UserDirection, utcnow
-from worker.anycost.directions import Direction
+from shared.store.tables import Blob, Item, Latent, utcnow
+from worker.render.edit_inputs import (
+    face_meta,
+    item_edits,
+    item_face_edits,
+    stored_latent,
+    user_directions,
+)
 from worker.render.images import PNG
 from worker.render.job import RenderJob
 from worker.render.per_face import face_boxes
 from worker.render.runtime import Runtime
-from worker.render.stages import latent_from_bytes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,58 +45,6 @@ T = TypeVar("T")
 
 def _retrying(rt: Runtime, fn: Callable[[], T], what: str) -> T:
     return retry_transient(fn, rt.settings.db_retry_seconds, what)
-
-
-def item_edits(item: Item, batch: Batch) -> dict[str, float]:
-    if item.edits is not None:
-        return dict(item.edits)
-    return dict(batch.recipe.get("edits") or {})
-
-
-def item_face_edits(item: Item) -> dict[str, dict[str, float]]:
-    """The item's per-face overrides (face index as text -> edits); {} when it has none."""
-    return {str(k): dict(v) for k, v in (item.face_edits or {}).items() if v is not None}
-
-
-def user_directions(rt: Runtime, session, owner_id: int, keys) -> dict[str, Direction]:
-    """The owner's directions named by ``keys`` ('user:<name>') for this worker's model. One
-    deleted meanwhile is left out: the edit then fails that item with the name in the message."""
-    names = [k[len(USER_PREFIX):] for k in keys if k.startswith(USER_PREFIX)]
-    if not names:
-        return {}
-    rows = session.scalars(select(UserDirection).where(
-        UserDirection.owner_id == owner_id, UserDirection.model_name == rt.model_name,
-        UserDirection.name.in_(names))).all()
-    out = {}
-    for row in rows:
-        if row.vector is not None:
-            try:
-                out[USER_PREFIX + row.name] = Direction.make(row.vector, row.slots, row.gain)
-            except (TypeError, ValueError) as exc:  # left out: the edit names it in the error
-                log.warning("direction %s is unusable: %s", row.name, exc)
-        elif row.source and rt.bundle.directions is not None:
-            try:  # a saved generator direction: its vector is in the installed directions file
-                vector = rt.bundle.directions.direction(row.source)
-            except KeyError:
-                log.warning("direction %s: %s is not installed", row.name, row.source)
-                continue
-            out[USER_PREFIX + row.name] = Direction.make(vector, row.slots, row.gain)
-    return out
-
-
-def stored_latent(rt: Runtime, item: Item) -> torch.Tensor | None:
-    latent = item.latent
-    if latent is None or latent.model_name != rt.model_name:
-        return None  # none yet, or encoded by another model: encode again
-    return latent_from_bytes(latent.data, latent.shape, rt.device)
-
-
-def _face_meta(rt: Runtime, item: Item) -> list:
-    """The stored faces' metadata (alignment transforms) of a latent this worker can reuse."""
-    latent = item.latent
-    if latent is None or latent.model_name != rt.model_name:
-        return []
-    return list((latent.meta or {}).get("faces") or [])
 
 
 def claim_previews(rt: Runtime, pairs: list[tuple[str, int]],
@@ -157,7 +108,7 @@ def _claim_preview(rt: Runtime, item_id: str, version: int, alone: bool = True,
             face_edits=item_face_edits(item),
             cost=Cost(**item.preview_cost), upload_blob_id=item.upload_blob_id,
             latent=stored_latent(rt, item), needs_projected=item.projected_blob_id is None,
-            face_meta=_face_meta(rt, item), attempt=attempts,
+            face_meta=face_meta(rt, item), attempt=attempts,
             synthesis=dict(item.synthesis) if item.synthesis else None,
             model_name=batch.model_name, owner_id=batch.owner_id, retaken=retaken,
             charged=alone,
@@ -210,7 +161,7 @@ def _claim_final(rt: Runtime, item_id: str, alone: bool = True,
             face_edits=item_face_edits(item),
             cost=Cost(**item.final_cost), upload_blob_id=item.upload_blob_id,
             latent=stored_latent(rt, item), needs_projected=False,
-            face_meta=_face_meta(rt, item), attempt=item.attempts,
+            face_meta=face_meta(rt, item), attempt=item.attempts,
             preview_cost=Cost(**item.preview_cost),
             projection=dict(item.projection) if item.projection else None,
             synthesis=dict(item.synthesis) if item.synthesis else None,

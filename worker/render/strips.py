@@ -19,10 +19,10 @@ from sqlalchemy import update
 from shared.recipe.parse import Cost
 from shared.store.tables import DirectionStrip, Item, utcnow
 from worker.render import counters, stages
+from worker.render.edit_inputs import item_edits, item_face_edits, stored_latent, user_directions
 from worker.render.images import PNG, encode_png, to_uint8
 from worker.render.per_face import edits_per_face
 from worker.render.runtime import Runtime
-from worker.render.store import item_edits, item_face_edits, stored_latent, user_directions
 
 log = logging.getLogger(__name__)
 
