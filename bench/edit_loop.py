@@ -20,7 +20,7 @@ this process), a private Redis, one Celery worker process, SQLite. Bare: in this
 latent, nothing around it. The two alternate round by round (never at the same time) and use
 the same number of torch threads, so a busy spell of the shared machine hits both. Prints p50
 and p99 of each loop and the time added to the bare render's p50, against issue 21's targets
-(pushed <= 15 ms, API clients <= 25 ms).
+(the portal's path <= 15 ms, API clients <= 25 ms: ``ADDED_TARGET_MS``).
 """
 
 from __future__ import annotations
@@ -244,7 +244,10 @@ def polling_round(api: ApiClient, item_id: str, value: float, cost: Cost,
     return time.perf_counter() - start
 
 
-ADDED_TARGET_MS = {"portal": 15.0, "pushed": 15.0, "longpoll": 25.0, "polling": 25.0}
+#: Issue 21's targets: the portal's path (the editor) <= 15 ms; an API client <= 25 ms. The
+#: pushed-event client was the portal's path before the lane; it is now an API client that
+#: holds an event stream (whose events wait for the commit).
+ADDED_TARGET_MS = {"portal": 15.0, "pushed": 25.0, "longpoll": 25.0, "polling": 25.0}
 
 
 def bare_round(bundle, latent: torch.Tensor, value: float, cost: Cost) -> float:
@@ -291,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
 
     worker = WorkerProcess(settings, "edit-loop", workdir / "worker.log")
     app = create_app(settings)
-    server = (GunicornServer(settings, workdir / "web.log") if args.web == "gunicorn"
+    # 8 threads a process: 4 stream places each (stream_guard keeps 4), so the event stream and
+    # a wait fit in either process (with gunicorn's default 4 there is one: a 503 by chance).
+    server = (GunicornServer(settings, workdir / "web.log", threads=8) if args.web == "gunicorn"
               else WebServer(app))
     stream = conn = None
     try:
@@ -357,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"preview image: {preview_bytes / 1e3:.0f} kB (first), {last_preview / 1e3:.0f} kB "
           "(last)")
     ok = True
-    print("added = loop p50 - bare p50; targets (issue 21): pushed <= 15 ms, API clients <= 25 ms")
+    print("added = loop p50 - bare p50; targets (issue 21): portal <= 15 ms, API clients <= 25 ms")
     for cost, (per_client, bare) in results.items():
         for client, (p50, p99) in per_client.items():
             added = p50 - bare
