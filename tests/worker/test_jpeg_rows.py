@@ -129,3 +129,20 @@ def test_without_cached_rows_a_preview_is_the_whole_photos_jpeg(monkeypatch):
     whole = rows_of(photo, 0, 512)
     paste_into(whole, _faces(1)[0], transforms[0])
     assert preview == encode_jpeg(whole, quality=QUALITY)
+
+
+def test_a_band_the_encoder_lays_out_otherwise_falls_back_to_the_whole_photo(monkeypatch):
+    photo = skimage.data.astronaut()
+    transforms = _two_faces(photo)[:1]
+    scaled = preview_photo.at_preview_scale(photo, transforms)
+
+    def refuse(*args):
+        raise LayoutError("as if the band came back with another number of rows")
+
+    monkeypatch.setattr(preview_photo.RowJpeg, "with_band", refuse)
+
+    preview = preview_photo.paste_preview(scaled, _faces(1))
+
+    whole = rows_of(photo, 0, 512)
+    paste_into(whole, _faces(1)[0], transforms[0])
+    assert preview == encode_jpeg(whole, quality=QUALITY)

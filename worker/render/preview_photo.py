@@ -85,16 +85,19 @@ def paste_preview(scaled: PreviewPhoto, crops) -> bytes:
     pairs = list(zip(crops, scaled.transforms, strict=False))
     regions = [paste_region(t, width, height) for _, t in pairs]
     regions = [r for r in regions if r[2] > r[0] and r[3] > r[1]]
-    if scaled.jpeg is None or not regions:
-        picture = rows_of(scaled.photo, 0, height)
+    if scaled.jpeg is not None and regions:
+        top, bottom = scaled.jpeg.band(min(r[1] for r in regions), max(r[3] for r in regions))
+        band = rows_of(scaled.photo, top, bottom)
         for crop, transform in pairs:
-            paste_into(picture, crop, transform)
-        return encode_jpeg(picture, quality=PREVIEW_JPEG_QUALITY)
-    top, bottom = scaled.jpeg.band(min(r[1] for r in regions), max(r[3] for r in regions))
-    band = rows_of(scaled.photo, top, bottom)
+            paste_into(band, crop, transform, top=top)
+        try:
+            return scaled.jpeg.with_band(band, top)
+        except LayoutError as exc:  # never seen: the whole photo then, as without the rows
+            log.warning("preview band not splittable into JPEG rows: %s", exc)
+    picture = rows_of(scaled.photo, 0, height)
     for crop, transform in pairs:
-        paste_into(band, crop, transform, top=top)
-    return scaled.jpeg.with_band(band, top)
+        paste_into(picture, crop, transform)
+    return encode_jpeg(picture, quality=PREVIEW_JPEG_QUALITY)
 
 
 class PhotoCache:
