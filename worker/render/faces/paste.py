@@ -8,6 +8,8 @@ exactly; the output has the photo's size and orientation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -140,9 +142,10 @@ def _warp(crop: np.ndarray, grid: torch.Tensor) -> Image.Image:
     """Bilinear samples of ``crop`` ([n, n, 3] uint8) at ``grid``: an RGB image of the grid's
     size, black outside the crop (where the mask is zero). ~4x faster than Pillow's AFFINE
     transform."""
-    image = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float()
-    sampled = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False)[0].numpy()  # [3, h, w], contiguous
+    with _one_thread():
+        image = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float()
+        sampled = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros",
+                                align_corners=False)[0].numpy()  # [3, h, w], contiguous
     # Rounded in numpy, in place, on the contiguous planes: torch splits even this small an
     # elementwise op over its threads, and on a busy host each split waits for a time slice
     # (15 ms against 0.2 ms for 3 x 400 x 400 on 2 threads under load); and the planes are
@@ -152,3 +155,21 @@ def _warp(crop: np.ndarray, grid: torch.Tensor) -> Image.Image:
     np.rint(sampled, out=sampled)
     planes = sampled.astype(np.uint8)
     return Image.merge("RGB", [Image.fromarray(plane, "L") for plane in planes])
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Torch on one CPU thread for the block (process-wide; the worker renders one task at a
+    time). A 620 x 620 warp takes 2 ms on one thread and no less on two, but 6-8 ms (p50) on
+    two when another process keeps one of two cores busy, as the web app does during an edit:
+    the crop's conversion to float is split over the threads, and the split waits for a time
+    slice. Two calls of ``set_num_threads`` cost ~0.04 ms."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
