@@ -228,15 +228,20 @@ def pushed_round(api: ApiClient, http: KeepAlive, stream: EventStream, item_id: 
     return end - start, version
 
 
-def longpoll_round(http: KeepAlive, item_id: str, value: float, cost: Cost,
-                   wait: int = 30) -> tuple[float, int]:
+def longpoll_round(http: KeepAlive, item_id: str, value: float, cost: Cost, wait: int = 30,
+                   trace: dict[str, list[float]] | None = None) -> tuple[float, int]:
     """The preview lane's way: PATCH, then one GET of the preview that waits until that version
     exists (``?v=N&wait=S``). The portal's editor does this with ``wait=10``."""
     start = time.perf_counter()
     version = http.edit(item_id, value, cost)
+    patched = time.perf_counter()
     image, headers = http.request("GET", f"/items/{item_id}/preview?v={version}&wait={wait}")
     assert image and int(headers["X-Edit-Version"]) >= version
-    return time.perf_counter() - start, version
+    end = time.perf_counter()
+    if trace is not None:
+        trace.setdefault("patch", []).append(patched - start)
+        trace.setdefault("wait_get", []).append(end - patched)
+    return end - start, version
 
 
 def polling_round(api: ApiClient, item_id: str, value: float, cost: Cost,
@@ -249,16 +254,16 @@ def polling_round(api: ApiClient, item_id: str, value: float, cost: Cost,
     return time.perf_counter() - start, item["edit_version"]
 
 
-def worker_render_seconds(api: ApiClient, item_id: str, version: int,
-                          timeout: float = 30) -> float:
-    """The worker's own edit and forward pass (to 8-bit) of ``version``'s preview: the item's
-    timings once that preview is committed (read off the loop's path)."""
+def worker_timings(api: ApiClient, item_id: str, version: int,
+                   timeout: float = 30) -> dict[str, float]:
+    """The worker's stages of ``version``'s preview, among them its own edit and forward pass
+    (``edit``, ``render_preview``): the item's timings once that preview is committed (read off
+    the loop's path)."""
     deadline = time.monotonic() + timeout
     while True:
         item = api._check(api.http.get(f"{api.base}/items/{item_id}"), 200).json()
         if item["edit_version"] == version and item["status"] == "preview_ready":
-            timings = item.get("timings") or {}
-            return timings.get("edit", 0.0) + timings["render_preview"]
+            return item.get("timings") or {}
         if time.monotonic() > deadline:
             raise SystemExit(f"version {version}'s preview was not committed in {timeout} s")
         time.sleep(0.005)
@@ -343,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         for cost in costs:
             loops: dict[str, list[float]] = {c: [] for c in clients}
             around: dict[str, list[float]] = {c: [] for c in clients}
+            stages_of: dict[str, dict[str, list[float]]] = {c: {} for c in clients}
             bares, trace = [], {}
             for n in range(args.rounds + 2):  # two warm-up rounds per cost
                 value = 0.6 if n % 2 else -0.6
@@ -354,16 +360,19 @@ def main(argv: list[str] | None = None) -> int:
                     if client == "pushed":
                         loop, version = pushed_round(api, conn, stream, item["id"], value, cost,
                                             trace if args.trace and n >= 2 else None)
-                    elif client == "portal":
-                        loop, version = longpoll_round(conn, item["id"], value, cost, wait=10)
-                    elif client == "longpoll":
-                        loop, version = longpoll_round(conn, item["id"], value, cost)
+                    elif client in ("portal", "longpoll"):
+                        loop, version = longpoll_round(
+                            conn, item["id"], value, cost, wait=10 if client == "portal" else 30,
+                            trace=stages_of[client] if args.trace and n >= 2 else None)
                     else:
                         loop, version = polling_round(api, item["id"], value, cost)
                     if n >= 2:
                         loops[client].append(loop)
+                        timings = worker_timings(api, item["id"], version)
                         around[client].append(
-                            loop - worker_render_seconds(api, item["id"], version))
+                            loop - timings.get("edit", 0.0) - timings["render_preview"])
+                        for stage, seconds in timings.items():
+                            stages_of[client].setdefault(f"worker.{stage}", []).append(seconds)
                 bare = bare_round(bundle, latent, value, cost)
                 if n >= 2:
                     bares.append(bare)
@@ -373,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.trace:
                 print(f"{cost.channels:g}/{cost.resolution} p50 ms: " + ", ".join(
                     f"{name} {1000 * statistics.median(v):.1f}" for name, v in trace.items()))
+                for client in ("portal", "longpoll"):
+                    if stages_of.get(client):
+                        print(f"{cost.channels:g}/{cost.resolution} {client} p50 ms: " + ", ".join(
+                            f"{name} {1000 * statistics.median(v):.1f}"
+                            for name, v in stages_of[client].items()
+                            if name in ("patch", "wait_get") or len(v) == len(loops[client])))
         final_item = api._check(api.http.get(f"{api.base}/items/{item['id']}"), 200).json()
         last_preview = len(api.image(final_item["preview_url"])[0])
     finally:
