@@ -39,15 +39,16 @@ def nudge(redis_url: str, batch_id: str) -> None:
 
 
 class Waiter:
-    """A stream's subscription: ``wait(seconds)`` returns early when the batch is nudged."""
+    """A stream's subscription: ``wait(seconds)`` returns early when the batch is nudged, or
+    a message comes on one of the ``also`` channels (a preview long-poll's item lane)."""
 
-    def __init__(self, redis_url: str, batch_id: str):
+    def __init__(self, redis_url: str, batch_id: str, also: tuple[str, ...] = ()):
         self._pubsub = None
         try:
             pubsub = redis.Redis.from_url(
                 redis_url, socket_connect_timeout=SOCKET_TIMEOUT).pubsub(
                 ignore_subscribe_messages=True)
-            pubsub.subscribe(channel(batch_id))
+            pubsub.subscribe(channel(batch_id), *also)
             self._pubsub = pubsub
         except redis.RedisError as exc:  # no Redis: the stream polls SQL at its fallback pace
             log.info("event stream of %s polls without nudges: %s", batch_id, exc)

@@ -10,7 +10,9 @@ canceled, or edited again, meanwhile) - still a true render of the edit the clie
 
 Each item has one entry (``anycost:preview:<item_id>``: version, media type, bytes), replaced
 only by a newer version (a Lua script compares and sets in one step, so an older render that
-finishes late never replaces a newer one) and gone after ``TTL_SECONDS``. The reader checks
+finishes late never replaces a newer one) and gone after ``TTL_SECONDS``. The same script
+publishes on the item's own channel (``anycost:lane:<item_id>``), which only its waiting
+clients hear: the batch's event streams, which read SQL, are woken by the commit alone. The reader checks
 who owns the item in SQL before it looks here. Both sides are best effort: with Redis away the
 worker publishes nothing and the client waits for SQL, as it did before the lane.
 """
@@ -23,19 +25,19 @@ from functools import lru_cache
 
 import redis
 
-from shared.platform.nudges import channel
 from shared.platform.nudges import client as _client
 
 log = logging.getLogger(__name__)
 
 PREFIX = "anycost:preview:"
+CHANNEL_PREFIX = "anycost:lane:"
 #: Long enough for any client to come back for a version it asked for; an entry is at most
 #: one preview image a recently edited item.
 TTL_SECONDS = 120
 
-# KEYS[1] the entry; ARGV: version, media type, bytes, ttl, the batch's nudge channel. Sets
-# unless a newer or the same version is there, then nudges the batch (one round trip); returns
-# 1 when it set.
+# KEYS[1] the entry; ARGV: version, media type, bytes, ttl, the item's lane channel. Sets
+# unless a newer or the same version is there, then publishes on the channel (one round trip);
+# returns 1 when it set.
 _PUT = """
 local held = redis.call('HGET', KEYS[1], 'version')
 if held and tonumber(held) >= tonumber(ARGV[1]) then return 0 end
@@ -57,14 +59,19 @@ def key(item_id: str) -> str:
     return PREFIX + item_id
 
 
-def publish(redis_url: str, batch_id: str, item_id: str, version: int, media_type: str,
-            data: bytes, ttl: int = TTL_SECONDS) -> bool:
-    """Put the item's preview of ``version`` in the lane unless it holds a newer one, and nudge
-    its batch (the waiting clients look). Best effort: False (and a debug line) when Redis is
-    away."""
+def channel(item_id: str) -> str:
+    """Where a new preview of the item is announced (a ``nudges.Waiter`` listens)."""
+    return CHANNEL_PREFIX + item_id
+
+
+def publish(redis_url: str, item_id: str, version: int, media_type: str, data: bytes,
+            ttl: int = TTL_SECONDS) -> bool:
+    """Put the item's preview of ``version`` in the lane unless it holds a newer one, and
+    announce it on the item's channel (the waiting clients look). Best effort: False (and a
+    debug line) when Redis is away."""
     try:
         return bool(_script(redis_url)(keys=[key(item_id)], args=[
-            int(version), media_type, data, int(ttl), channel(batch_id)]))
+            int(version), media_type, data, int(ttl), channel(item_id)]))
     except redis.RedisError as exc:
         log.debug("preview of %s v%d not in the lane: %s", item_id, version, exc)
         return False

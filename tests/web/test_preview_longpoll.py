@@ -129,11 +129,11 @@ def test_the_lane_answers_before_the_database_knows(app, client, alice, bob):
     version = client.patch(f"/api/v1/items/{item_id}/edits", json={"edits": {"smiling": 0.5}},
                            headers=alice["headers"]).json["edit_version"]
     redis_url = services(app).settings.redis_url
-    preview_lane.publish(redis_url, batch_id, item_id, 0, "image/png", RENDERED[0])
+    preview_lane.publish(redis_url, item_id, 0, "image/png", RENDERED[0])
 
     def lane_only() -> None:
         time.sleep(0.3)
-        preview_lane.publish(redis_url, batch_id, item_id, version, "image/jpeg", b"early")
+        preview_lane.publish(redis_url, item_id, version, "image/jpeg", b"early")
 
     threading.Thread(target=lane_only).start()
     start = time.monotonic()
@@ -189,7 +189,7 @@ def test_waits_are_bounded_per_user_and_per_process(app, client, alice, bob, mon
     assert r.status_code == 503
     monkeypatch.setattr(stream_guard, "_PROCESS_SLOTS", None)
     # The picture arrives: every waiting request gets it and gives its place back.
-    preview_lane.publish(services(app).settings.redis_url, batch_id, item_id, 0, "image/png",
+    preview_lane.publish(services(app).settings.redis_url, item_id, 0, "image/png",
                          RENDERED[0])
     for thread in waiting:
         thread.join(timeout=10)

@@ -85,7 +85,7 @@ def _wait_for_preview(svc, session, owner_id: int, item, version: int, seconds: 
                 break
             just_subscribed = waiter is None
             if just_subscribed:  # subscribed before the lane is read: no nudge falls in between
-                waiter = Waiter(redis_url, item.batch_id)
+                waiter = Waiter(redis_url, item.batch_id, also=(preview_lane.channel(item.id),))
             else:
                 waiter.wait(min(left, WAIT_RECHECK_SECONDS))
             early = preview_lane.newest(redis_url, item.id, version)

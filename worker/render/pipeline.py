@@ -165,7 +165,7 @@ def _render(rt: Runtime, group: list[RenderJob], kind: str) -> None:
         n = len(job.latent)
         job.images[kind], job.mimes[kind] = results.encode_result(rt, job, images[offset:offset + n], kind)
         if kind == "preview":  # a client waiting for this version sees it now, before the rest
-            preview_lane.publish(rt.settings.redis_url, job.batch_id, job.item_id, job.edit_version,
+            preview_lane.publish(rt.settings.redis_url, job.item_id, job.edit_version,
                                  job.mimes[kind], job.images[kind])
         job.renders[kind] = rendered[offset:offset + n]
         if _needs_projected(job, kind) and not job.has_edits():
