@@ -97,7 +97,10 @@ def test_the_portal_form_counts_against_the_api_submission_limit(limit_stack):
 
 def test_a_parallel_sign_in_burst_gets_no_more_than_the_limit(limit_stack):
     """30 wrong passwords at once from one address (default limit: 10 a minute, 100 a day):
-    exactly 10 are checked (401), the others answer 429 without a check."""
+    no more than 10 are checked (401), the others answer 429 without a check. Each attempt is
+    counted for the address and for the account, one after the other, so in a burst an attempt
+    can be 10th of one count and 11th of the other: fewer than 10 may be checked (how many
+    depends on the threads' order), never more."""
     limit_stack.user("victim")
     start = threading.Barrier(30)
     answers: list[int] = []
@@ -116,4 +119,6 @@ def test_a_parallel_sign_in_burst_gets_no_more_than_the_limit(limit_stack):
         t.join(60)
     print(f"\nparallel sign-in burst of 30: {answers.count(401)} checked (401), "
           f"{answers.count(429)} refused (429)")
-    assert sorted(answers) == [401] * 10 + [429] * 20
+    checked = answers.count(401)
+    assert len(answers) == 30 and 1 <= checked <= 10
+    assert answers.count(429) == 30 - checked
