@@ -151,6 +151,29 @@ def test_the_lane_answers_before_the_database_knows(app, client, alice, bob):
     assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
 
 
+def test_a_download_from_the_lane_is_named_as_a_stored_one(app, client, alice):
+    """``download=1`` with a wait: the lane's picture comes as the same attachment (the upload's
+    name and the kind) as the stored one does."""
+    from shared.platform import preview_lane
+
+    batch_id, item_id = _item(client, alice["headers"])
+    _render(app, batch_id, item_id, 0, 0)
+    version = client.patch(f"/api/v1/items/{item_id}/edits", json={"edits": {"smiling": 0.5}},
+                           headers=alice["headers"]).json["edit_version"]
+    preview_lane.publish(services(app).settings.redis_url, item_id, version, "image/jpeg", b"lane")
+    early = client.get(f"/api/v1/items/{item_id}/preview?v={version}&wait=5&download=1",
+                       headers=alice["headers"])
+    stored = client.get(f"/api/v1/items/{item_id}/preview?download=1", headers=alice["headers"])
+    assert early.status_code == 200 and early.data == b"lane" and "ETag" not in early.headers
+    assert early.headers["Content-Disposition"] == \
+        'attachment; filename="a-preview.jpg"; filename*=UTF-8\'\'a-preview.jpg'
+    assert stored.headers["Content-Disposition"] == \
+        'attachment; filename="a-preview.png"; filename*=UTF-8\'\'a-preview.png'
+    plain = client.get(f"/api/v1/items/{item_id}/preview?v={version}&wait=5",
+                       headers=alice["headers"])
+    assert plain.data == b"lane" and "Content-Disposition" not in plain.headers
+
+
 def test_waits_are_bounded_per_user_and_per_process(app, client, alice, bob, monkeypatch):
     """A waiting request holds a server thread: one user has at most PER_USER waits at once,
     and a wait takes one of the process's stream places; past either a 503 with Retry-After, at

@@ -104,10 +104,23 @@ def _wait_for_preview(svc, session, owner_id: int, item, version: int, seconds: 
     return item
 
 
-def _lane_response(early: preview_lane.LanePreview) -> Response:
+def _lane_response(early: preview_lane.LanePreview, item) -> Response:
     """A preview from the lane: no ETag (its blob is not stored yet: a later read of the same
     URL gets the stored one's)."""
-    return _image_headers(Response(early.data, mimetype=early.media_type), early.version)
+    response = _download_name(Response(early.data, mimetype=early.media_type), item, "preview")
+    return _image_headers(response, early.version)
+
+
+def _download_name(response: Response, item, kind: str) -> Response:
+    """With ``?download=1``, an attachment named after the upload and the kind."""
+    if request.args.get("download"):
+        stem = safe_stem(item.filename, f"photo-{item.position + 1}")
+        name = f"{stem}-{kind}{extension_for(response.mimetype)}"
+        ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+        response.headers["Content-Disposition"] = (
+            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+        )
+    return response
 
 
 def _image_headers(response: Response, edit_version: int | None) -> Response:
@@ -130,9 +143,10 @@ def _image(item_id: str, kind: str) -> Response:
         version = int_param(request.args.get("v"), "v", 0, 2**31 - 1, item.edit_version)
         if not _preview_of(item, version) and item.status not in GIVE_UP:
             with wait_slots.SLOTS.hold(owner_id):  # a thread held while it waits: bounded
-                item = _wait_for_preview(svc, session, owner_id, item, version, wait)
-        if isinstance(item, preview_lane.LanePreview):
-            return _lane_response(item)
+                found = _wait_for_preview(svc, session, owner_id, item, version, wait)
+            if isinstance(found, preview_lane.LanePreview):
+                return _lane_response(found, item)
+            item = found
         if not _preview_of(item, version):
             raise ApiError(404, "not_ready", f"the preview of edit version {version} is not ready",
                            item_status=item.status)
@@ -147,14 +161,7 @@ def _image(item_id: str, kind: str) -> Response:
         data, content_type = svc.blobs.get(session, blob_id)
         if not content_type.startswith("image/"):
             content_type = "application/octet-stream"
-        response = Response(data, mimetype=content_type)
-        if request.args.get("download"):
-            stem = safe_stem(item.filename, f"photo-{item.position + 1}")
-            name = f"{stem}-{kind}{extension_for(content_type)}"
-            ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
-            response.headers["Content-Disposition"] = (
-                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-            )
+        response = _download_name(Response(data, mimetype=content_type), item, kind)
     response.set_etag(blob_id)
     showing = kind == "preview" and item.status in SHOWABLE  # a version it surely shows
     return _image_headers(response, item.edit_version if showing else None)
