@@ -198,18 +198,17 @@ class KeepAlive:
         self.conn.close()
 
 
-# The parts of one editor round (--trace): the client's phases, then the worker's own stages of
-# that preview pass (the item's timings), in milliseconds.
+# The parts of one round (--trace): the client's phases, then the worker's own stages of that
+# preview pass (the item's timings, ``worker_timings``), in milliseconds.
 PHASES = ("patch", "until_event", "get_image")
 
 
-def pushed_round(api: ApiClient, http: KeepAlive, stream: EventStream, item_id: str,
-                 value: float, cost: Cost,
+def pushed_round(http: KeepAlive, stream: EventStream, item_id: str, value: float, cost: Cost,
                  trace: dict[str, list[float]] | None = None) -> tuple[float, int]:
     """A client holding the batch's event stream (the editor before the lane): PATCH, wait for
     the pushed event, load the preview of that version straight away (its URL is the item's
-    image route with ``?v=<version>``), then fetch the item's JSON (timings, quality: not on the
-    loop's path)."""
+    image route with ``?v=<version>``). The item's JSON follows off the loop's path
+    (``worker_timings``)."""
     start = time.perf_counter()
     version = http.edit(item_id, value, cost)
     patched = time.perf_counter()
@@ -218,13 +217,10 @@ def pushed_round(api: ApiClient, http: KeepAlive, stream: EventStream, item_id: 
     image, _ = http.request("GET", f"/items/{item_id}/preview?v={version}")
     assert image
     end = time.perf_counter()
-    item = api._check(api.http.get(f"{api.base}/items/{item_id}"), 200).json()
     if trace is not None:
         marks = (start, patched, evented, end)
         for name, a, b in zip(PHASES, marks, marks[1:], strict=False):
             trace.setdefault(name, []).append(b - a)
-        for stage, seconds in (item.get("timings") or {}).items():
-            trace.setdefault(f"worker.{stage}", []).append(seconds)
     return end - start, version
 
 
@@ -348,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         for cost in costs:
             loops: dict[str, list[float]] = {c: [] for c in clients}
             around: dict[str, list[float]] = {c: [] for c in clients}
-            stages_of: dict[str, dict[str, list[float]]] = {c: {} for c in clients}
-            bares, trace = [], {}
+            stages_of: dict[str, dict[str, list[float]]] = {c: {} for c in clients}  # --trace
+            bares = []
             for n in range(args.rounds + 2):  # two warm-up rounds per cost
                 value = 0.6 if n % 2 else -0.6
                 # One after the other, never at the same time, each round in another order (a
@@ -357,13 +353,14 @@ def main(argv: list[str] | None = None) -> int:
                 turn = n % len(clients)
                 for client in clients[turn:] + clients[:turn]:
                     value = -value  # each loop's edit differs from the one before it
+                    phases = stages_of[client] if args.trace and n >= 2 else None
                     if client == "pushed":
-                        loop, version = pushed_round(api, conn, stream, item["id"], value, cost,
-                                            trace if args.trace and n >= 2 else None)
+                        loop, version = pushed_round(conn, stream, item["id"], value, cost,
+                                                     phases)
                     elif client in ("portal", "longpoll"):
                         loop, version = longpoll_round(
                             conn, item["id"], value, cost, wait=10 if client == "portal" else 30,
-                            trace=stages_of[client] if args.trace and n >= 2 else None)
+                            trace=phases)
                     else:
                         loop, version = polling_round(api, item["id"], value, cost)
                     if n >= 2:
@@ -371,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                         timings = worker_timings(api, item["id"], version)
                         around[client].append(
                             loop - timings.get("edit", 0.0) - timings["render_preview"])
-                        for stage, seconds in timings.items():
+                        for stage, seconds in timings.items() if args.trace else ():
                             stages_of[client].setdefault(f"worker.{stage}", []).append(seconds)
                 bare = bare_round(bundle, latent, value, cost)
                 if n >= 2:
@@ -379,15 +376,9 @@ def main(argv: list[str] | None = None) -> int:
             results[cost] = ({c: (statistics.median(v), percentile(v, 99),
                                   statistics.median(around[c])) for c, v in loops.items()},
                              statistics.median(bares))
-            if args.trace:
-                print(f"{cost.channels:g}/{cost.resolution} p50 ms: " + ", ".join(
-                    f"{name} {1000 * statistics.median(v):.1f}" for name, v in trace.items()))
-                for client in ("portal", "longpoll"):
-                    if stages_of.get(client):
-                        print(f"{cost.channels:g}/{cost.resolution} {client} p50 ms: " + ", ".join(
-                            f"{name} {1000 * statistics.median(v):.1f}"
-                            for name, v in stages_of[client].items()
-                            if name in ("patch", "wait_get") or len(v) == len(loops[client])))
+            for client, stages in stages_of.items() if args.trace else ():
+                print(f"{cost.channels:g}/{cost.resolution} {client} p50 ms: " + ", ".join(
+                    f"{name} {1000 * statistics.median(v):.1f}" for name, v in stages.items()))
         final_item = api._check(api.http.get(f"{api.base}/items/{item['id']}"), 200).json()
         last_preview = len(api.image(final_item["preview_url"])[0])
     finally:
