@@ -12,9 +12,9 @@ Each item has one entry (``anycost:preview:<item_id>``: version, media type, byt
 only by a newer version (a Lua script compares and sets in one step, so an older render that
 finishes late never replaces a newer one) and gone after ``TTL_SECONDS``. The same script
 publishes on the item's own channel (``anycost:lane:<item_id>``), which only its waiting
-clients hear: the batch's event streams, which read SQL, are woken by the commit alone. The reader checks
-who owns the item in SQL before it looks here. Both sides are best effort: with Redis away the
-worker publishes nothing and the client waits for SQL, as it did before the lane.
+clients hear: the batch's event streams, which read SQL, are woken by the commit alone. The
+reader checks who owns the item in SQL before it looks here. Both sides are best effort: with
+Redis away the worker publishes nothing and the client waits for SQL, as it did before the lane.
 """
 
 from __future__ import annotations

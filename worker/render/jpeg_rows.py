@@ -27,8 +27,9 @@ from PIL import Image
 MCU_ROWS = 16  # pixel rows of one MCU row with 4:2:0 subsampling
 _SUBSAMPLING_420 = 2  # Pillow's code for 4:2:0
 _SOS, _EOI, _DRI = b"\xff\xda", b"\xff\xd9", b"\xff\xdd"
-#: RST0 .. RST7: the marker after interval k is RST(k mod 8).
+#: A restart (RST0 .. RST7) or the end of image: the only markers in the scan.
 _SCAN_MARKER = re.compile(rb"\xff[\xd0-\xd7\xd9]")
+#: RST0 .. RST7: the marker after interval k is RST(k mod 8).
 _RESTART = tuple(bytes((0xFF, 0xD0 + k)) for k in range(8))
 
 
