@@ -36,10 +36,9 @@ def _whole(scaled, crops) -> bytes:
     """Before the rows: the whole photo copied, pasted into and encoded."""
     from worker.render.faces import paste_into
     from worker.render.images import encode_jpeg
-    from worker.render.jpeg_rows import rows_of
     from worker.render.preview_photo import PREVIEW_JPEG_QUALITY
 
-    picture = rows_of(scaled.photo, 0, scaled.photo.shape[0])
+    picture = scaled.photo.copy()
     for crop, transform in zip(crops, scaled.transforms, strict=False):
         paste_into(picture, crop, transform)
     return encode_jpeg(picture, quality=PREVIEW_JPEG_QUALITY)

@@ -76,11 +76,9 @@ def test_feather_mask_shape():
     assert (np.diff(half) <= 0).all()  # fades monotonically outwards
 
 
-def test_paste_into_a_picture_matches_paste_back_and_leaves_its_source(astronaut):
-    """The preview path pastes into a Pillow picture of the cached photo: the same pixels as
+def test_paste_into_a_copy_matches_paste_back_and_leaves_its_source(astronaut):
+    """The preview path pastes into a copy of the cached photo's rows: the same pixels as
     paste_back, and the cached array is never written."""
-    from PIL import Image
-
     from worker.render.faces import paste_into
 
     face = Face((180, 60, 270, 175), 1.0, (203, 101), (246, 104), (224, 128), (201, 139), (245, 141))
@@ -89,8 +87,36 @@ def test_paste_into_a_picture_matches_paste_back_and_leaves_its_source(astronaut
     red[..., 0] = 255
     cached = np.ascontiguousarray(astronaut)
     before = cached.copy()
-    picture = Image.fromarray(cached, "RGB")
+    picture = cached.copy()
     paste_into(picture, red, aligned.transform)
     assert (cached == before).all()
-    assert (np.asarray(picture) == paste_back(astronaut, red, aligned.transform)).all()
-    assert not (np.asarray(picture) == before).all()
+    assert (picture == paste_back(astronaut, red, aligned.transform)).all()
+    assert not (picture == before).all()
+
+
+def test_the_blend_is_within_one_level_of_the_exact_feathered_mix(astronaut):
+    """Each pixel of the region is face * m + photo * (1 - m) for the feathered mask m, to one
+    level: the warp and the two weighted terms are each rounded."""
+    from worker.render.faces import paste as paste_module
+
+    face = Face((180, 60, 270, 175), 1.0, (203, 101), (246, 104), (224, 128), (201, 139), (245, 141))
+    aligned = align_face(astronaut, face, size=256)
+    grey = np.full_like(aligned.image, 200)  # flat: the warp is exact inside the crop
+    out = paste_back(astronaut, grey, aligned.transform).astype(int)
+    x0, y0, x1, y1 = paste_module.paste_region(aligned.transform, 512, 512)
+    to_crop = aligned.transform.image_to_crop(256) @ np.array(
+        [[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    weights = paste_module._build_geometry(to_crop.tobytes(), y1 - y0, x1 - x0, 256, 0.15, 0.04)
+    m = weights.face_weight.astype(float) / 255
+    exact = 200 * m + astronaut[y0:y1, x0:x1] * (1 - m)
+    assert np.abs(out[y0:y1, x0:x1] - exact).max() <= 1.0
+    assert (m == 1).any() and ((m > 0) & (m < 1)).any()  # both the face and the fade are there
+
+
+def test_a_photo_that_is_not_rgb_bytes_is_refused(astronaut):
+    from worker.render.faces import paste_into
+
+    face = Face((180, 60, 270, 175), 1.0, (203, 101), (246, 104), (224, 128), (201, 139), (245, 141))
+    aligned = align_face(astronaut, face, size=256)
+    with pytest.raises(ValueError, match="uint8"):
+        paste_into(astronaut.astype(np.float32), aligned.image, aligned.transform)

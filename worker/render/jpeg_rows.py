@@ -104,16 +104,17 @@ class RowJpeg:
         last = -(-min(bottom, self.height) // MCU_ROWS)
         return first * MCU_ROWS, min(last * MCU_ROWS, self.height)
 
-    def with_band(self, band: Image.Image, top: int) -> bytes:
+    def with_band(self, band: np.ndarray, top: int) -> bytes:
         """The JPEG of this picture with the rows from ``top`` (a multiple of 16) replaced by
-        ``band``: as many rows as :meth:`band` gives, or up to the picture's bottom."""
-        if top % MCU_ROWS or top + band.height > self.height or (
-                band.height % MCU_ROWS and top + band.height != self.height):
-            raise ValueError(f"a band of {band.height} rows at {top} is not MCU-aligned")
-        _, new = split_rows(encode_rows(band, self.quality), band.height)
+        ``band`` ([h, W, 3] uint8): as many rows as :meth:`band` gives, or up to the picture's
+        bottom."""
+        rows = band.shape[0]
+        if top % MCU_ROWS or top + rows > self.height or (
+                rows % MCU_ROWS and top + rows != self.height):
+            raise ValueError(f"a band of {rows} rows at {top} is not MCU-aligned")
+        _, new = split_rows(encode_rows(rows_of(band, 0, rows), self.quality), rows)
         first = top // MCU_ROWS
-        rows = [*self.rows[:first], *new, *self.rows[first + len(new):]]
-        return join_rows(self.header, rows)
+        return join_rows(self.header, [*self.rows[:first], *new, *self.rows[first + len(new):]])
 
 
 def rows_of(photo: np.ndarray, top: int, bottom: int) -> Image.Image:

@@ -25,7 +25,7 @@ from PIL import Image
 from worker.render.faces import AlignTransform
 from worker.render.faces.paste import paste_into, paste_region
 from worker.render.images import encode_jpeg
-from worker.render.jpeg_rows import LayoutError, RowJpeg, rows_of
+from worker.render.jpeg_rows import LayoutError, RowJpeg
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,14 @@ def paste_preview(scaled: PreviewPhoto, crops) -> bytes:
     regions = [r for r in regions if r[2] > r[0] and r[3] > r[1]]
     if scaled.jpeg is not None and regions:
         top, bottom = scaled.jpeg.band(min(r[1] for r in regions), max(r[3] for r in regions))
-        band = rows_of(scaled.photo, top, bottom)
+        band = scaled.photo[top:bottom].copy()  # the cached photo is never written
         for crop, transform in pairs:
             paste_into(band, crop, transform, top=top)
         try:
             return scaled.jpeg.with_band(band, top)
         except LayoutError as exc:  # never seen: the whole photo then, as without the rows
             log.warning("preview band not splittable into JPEG rows: %s", exc)
-    picture = rows_of(scaled.photo, 0, height)
+    picture = scaled.photo.copy()
     for crop, transform in pairs:
         paste_into(picture, crop, transform)
     return encode_jpeg(picture, quality=PREVIEW_JPEG_QUALITY)

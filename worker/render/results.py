@@ -9,7 +9,6 @@ are JPEG (photo) or PNG (crop); finals paste into the full-size photo, JPEG or P
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from worker.render import preview_photo, stages, store
 from worker.render.faces import AlignTransform, paste_into
@@ -42,8 +41,7 @@ def encode_result(rt: Runtime, job: RenderJob, crops, kind: str) -> tuple[bytes,
         scaled = preview_photo.CACHE.get(
             key, lambda: preview_photo.at_preview_scale(full_photo(rt, job), aligned))
         return preview_photo.paste_preview(scaled, crops), JPEG
-    # A copy (Pillow keeps RGB as 4 bytes a pixel): the decoded photo stays as it was.
-    picture = Image.fromarray(np.ascontiguousarray(full_photo(rt, job)[:, :, :3]), "RGB")
+    picture = np.array(full_photo(rt, job)[:, :, :3])  # a copy: the decoded photo stays as it was
     for crop, transform in zip(crops, aligned, strict=False):
         paste_into(picture, crop, transform)
     if kept:
