@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, select, text
 
 from shared.items.states import TERMINAL
 from shared.platform.settings import Settings
-from shared.store.tables import Item
+from shared.store.tables import Item, WorkerHeartbeat
 from tests.conftest import PG_ADMIN_URL, REDIS_DBS, private_pg_database
 from tests.faults.web_stack import limit_stack  # noqa: F401 - a fixture of the limit tests
 from tests.support.redis_server import RedisServer
@@ -167,10 +167,23 @@ class FaultStack:
             worker.wait_ready()
         return worker
 
-    def worker(self) -> FaultWorker:
-        """A running worker (started when none is)."""
+    def worker(self, timeout: float = 120) -> FaultWorker:
+        """A running worker (started when none is) whose pool process has written its
+        heartbeat, so that the API takes batches for its model. Right after a test that killed
+        the pool process, Celery may still be replacing it: a batch sent then is refused (409
+        ``model_unavailable``: the killed process stopped beating, the new one has not begun)."""
         alive = [w for w in self.workers if w.alive()]
-        return alive[-1] if alive else self.start_worker()
+        worker = alive[-1] if alive else self.start_worker()
+        self.wait_for(lambda: self._beating(worker), timeout, f"a heartbeat of {worker.node}'s "
+                      "pool process")
+        return worker
+
+    def _beating(self, worker: FaultWorker) -> bool:
+        pid = worker.child_pid()
+        if pid is None:
+            return False
+        with self.sessions() as session:
+            return session.get(WorkerHeartbeat, f"{worker.node}:{pid}") is not None
 
     def wait_child(self, worker: FaultWorker, timeout: float = 120) -> None:
         """Until the worker's (new) pool process has loaded its models again."""
