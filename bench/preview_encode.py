@@ -1,5 +1,6 @@
 """A re-edit's preview image after its render: the face pasted into the photo at preview scale and
-the JPEG, the whole photo against only the rows the face covers (``worker.render.jpeg_rows``).
+the JPEG, the whole photo against only the rectangle of the JPEG's grid that the face covers
+(``worker.render.jpeg_grid``).
 
     python -m bench.preview_encode [--repeat 200] [--crop 256]
 
@@ -33,7 +34,7 @@ def _photos() -> dict[str, np.ndarray]:
 
 
 def _whole(scaled, crops) -> bytes:
-    """Before the rows: the whole photo copied, pasted into and encoded."""
+    """As without the grid: the whole photo copied, pasted into and encoded."""
     from worker.render.faces import paste_into
     from worker.render.images import encode_jpeg
     from worker.render.preview_photo import PREVIEW_JPEG_QUALITY
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     from worker.render.preview_photo import at_preview_scale, paste_preview
 
     detector = get_detector("mtcnn")
-    print(f"{'photo':<20} {'preview':>10} {'face rows':>10} {'whole ms':>9} {'rows ms':>8} "
+    print(f"{'photo':<20} {'preview':>10} {'face area':>10} {'whole ms':>9} {'area ms':>8} "
           f"{'ratio':>6}")
     for name, photo in _photos().items():
         aligned = align_face(photo, select_faces(detector.detect(photo))[0], size=1024)
@@ -66,17 +67,17 @@ def main(argv: list[str] | None = None) -> None:
         with Image.open(io.BytesIO(paste_preview(scaled, crops))) as a, \
                 Image.open(io.BytesIO(_whole(scaled, crops))) as b:
             assert np.array_equal(np.asarray(a), np.asarray(b)), "the two ways differ"
-        times: dict[str, list[float]] = {"whole": [], "rows": []}
+        times: dict[str, list[float]] = {"whole": [], "area": []}
         for _ in range(args.repeat):
-            for way, fn in (("whole", _whole), ("rows", paste_preview)):
+            for way, fn in (("whole", _whole), ("area", paste_preview)):
                 started = time.perf_counter()
                 fn(scaled, crops)
                 times[way].append(time.perf_counter() - started)
-        whole, rows = (statistics.median(times[k]) * 1e3 for k in ("whole", "rows"))
-        _, y0, _, y1 = paste_region(scaled.transforms[0], width, height)
-        top, bottom = scaled.jpeg.band(y0, y1)
-        print(f"{name:<20} {f'{width}x{height}':>10} {f'{bottom - top}/{height}':>10} "
-              f"{whole:>9.2f} {rows:>8.2f} {whole / rows:>5.2f}x")
+        whole, area = (statistics.median(times[k]) * 1e3 for k in ("whole", "area"))
+        left, top, right, bottom = scaled.jpeg.area(*paste_region(scaled.transforms[0], width,
+                                                                  height))
+        print(f"{name:<20} {f'{width}x{height}':>10} {f'{right - left}x{bottom - top}':>10} "
+              f"{whole:>9.2f} {area:>8.2f} {whole / area:>5.2f}x")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ into the full-size photo. The downscaled photo and its face alignments (scaled t
 this worker process, least recently used first out, within ``CACHE_BYTES``: a re-edit of the
 same item neither reads nor decodes the upload again (a 12 MP JPEG is ~150 ms to decode).
 
-The cache also keeps the photo's JPEG, row by row (``worker.render.jpeg_rows``): a preview pastes
-its faces into the rows they cover and encodes only those (:func:`paste_preview`), byte for byte
-the JPEG of the whole pasted photo.
+The cache also keeps the photo's JPEG as a grid of restart intervals (``worker.render.jpeg_grid``):
+a preview pastes its faces into the cells they cover and encodes only those
+(:func:`paste_preview`), byte for byte the JPEG of the whole pasted photo.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from PIL import Image
 from worker.render.faces import AlignTransform
 from worker.render.faces.paste import paste_into, paste_region
 from worker.render.images import encode_jpeg
-from worker.render.jpeg_rows import LayoutError, RowJpeg
+from worker.render.jpeg_grid import GridJpeg, LayoutError
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,11 @@ PREVIEW_JPEG_QUALITY = 90
 @dataclass(frozen=True)
 class PreviewPhoto:
     """The photo at preview scale, each face's alignment in its pixel coordinates, and the
-    photo's JPEG row by row (None if the encoder's bytes were not laid out as expected)."""
+    photo's JPEG as a grid (None if the encoder's bytes were not laid out as expected)."""
 
     photo: np.ndarray  # [h, w, 3] uint8
     transforms: tuple[AlignTransform, ...]
-    jpeg: RowJpeg | None = None
+    jpeg: GridJpeg | None = None
 
     @property
     def nbytes(self) -> int:
@@ -71,29 +71,32 @@ def at_preview_scale(photo: np.ndarray, transforms: list[AlignTransform],
         sx, sy = size[0] / width, size[1] / height
         scaled = tuple(scale_transform(t, sx, sy, size) for t in transforms)
     try:
-        jpeg = RowJpeg.of(small, PREVIEW_JPEG_QUALITY)
+        jpeg = GridJpeg.of(small, PREVIEW_JPEG_QUALITY)
     except LayoutError as exc:  # previews then encode the whole photo
-        log.warning("preview photo not splittable into JPEG rows: %s", exc)
+        log.warning("preview photo not splittable into JPEG intervals: %s", exc)
         jpeg = None
     return PreviewPhoto(small, scaled, jpeg)
 
 
 def paste_preview(scaled: PreviewPhoto, crops) -> bytes:
-    """The preview's JPEG: each face of ``crops`` ([F, R, R, 3] uint8) pasted into the rows it
-    covers, those rows encoded and spliced into the photo's JPEG."""
+    """The preview's JPEG: each face of ``crops`` ([F, R, R, 3] uint8) pasted into the
+    rectangle of the JPEG's grid that holds the faces, that rectangle encoded and spliced into
+    the photo's JPEG."""
     height, width = scaled.photo.shape[:2]
     pairs = list(zip(crops, scaled.transforms, strict=False))
     regions = [paste_region(t, width, height) for _, t in pairs]
     regions = [r for r in regions if r[2] > r[0] and r[3] > r[1]]
     if scaled.jpeg is not None and regions:
-        top, bottom = scaled.jpeg.band(min(r[1] for r in regions), max(r[3] for r in regions))
-        band = scaled.photo[top:bottom].copy()  # the cached photo is never written
+        left, top, right, bottom = scaled.jpeg.area(
+            min(r[0] for r in regions), min(r[1] for r in regions),
+            max(r[2] for r in regions), max(r[3] for r in regions))
+        area = scaled.photo[top:bottom, left:right].copy()  # the cached photo is never written
         for crop, transform in pairs:
-            paste_into(band, crop, transform, top=top)
+            paste_into(area, crop, transform, top=top, left=left)
         try:
-            return scaled.jpeg.with_band(band, top)
-        except LayoutError as exc:  # never seen: the whole photo then, as without the rows
-            log.warning("preview band not splittable into JPEG rows: %s", exc)
+            return scaled.jpeg.with_area(area, left, top)
+        except LayoutError as exc:  # never seen: the whole photo then, as without the grid
+            log.warning("preview area not splittable into JPEG intervals: %s", exc)
     picture = scaled.photo.copy()
     for crop, transform in pairs:
         paste_into(picture, crop, transform)

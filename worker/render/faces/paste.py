@@ -65,19 +65,20 @@ def paste_into(
     feather: float = 0.15,
     margin: float = 0.04,
     top: int = 0,
+    left: int = 0,
 ) -> None:
     """:func:`paste_back` in place, on a writable ``[h, w, 3]`` uint8 array. ``photo`` may be a
-    band of the photo's rows, from row ``top`` down: the band's pixels come out as they would in
-    the whole photo, provided the band holds every row of the face's :func:`paste_region`."""
+    rectangle of the photo, from (``left``, ``top``): its pixels come out as they would in the
+    whole photo, provided it holds every pixel of the face's :func:`paste_region`."""
     crop = np.asarray(edited_crop)
     if crop.ndim != 3 or crop.shape[0] != crop.shape[1] or crop.shape[2] < 3:
         raise ValueError(f"edited_crop must be [n, n, 3], got {crop.shape}")
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
         raise ValueError(f"photo must be [h, w, 3] uint8, got {photo.shape} {photo.dtype}")
     height, width = photo.shape[:2]
-    # Only the quad's bounding box (within the photo, or the band) can change.
-    x0, y0, x1, y1 = paste_region(transform, width, top + height)
-    y0 = max(y0, top)
+    # Only the quad's bounding box (within the photo, or the rectangle) can change.
+    x0, y0, x1, y1 = paste_region(transform, left + width, top + height)
+    x0, y0 = max(x0, left), max(y0, top)
     if x1 <= x0 or y1 <= y0:
         return
 
@@ -102,7 +103,7 @@ def paste_into(
     warped = cv2.warpAffine(crop, to_crop[:2], (w, h),
                             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    region = photo[y0 - top:y1 - top, x0:x1]
+    region = photo[y0 - top:y1 - top, x0 - left:x1 - left]
     # face * m/255 + photo * (255 - m)/255, each product rounded: where the mask is 0 the photo
     # is left exactly as it is, where it is 255 the face is copied exactly; in between the
     # result is within one level of the exact blend.
