@@ -106,8 +106,9 @@ def test_the_blend_is_within_one_level_of_the_exact_feathered_mix(astronaut):
     x0, y0, x1, y1 = paste_module.paste_region(aligned.transform, 512, 512)
     to_crop = aligned.transform.image_to_crop(256) @ np.array(
         [[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
-    weights = paste_module._build_geometry(to_crop.tobytes(), y1 - y0, x1 - x0, 256, 0.15, 0.04)
-    m = weights.face_weight.astype(float) / 255
+    weights = paste_module._build_blend_weights(to_crop.tobytes(), y1 - y0, x1 - x0, 256, 0.15,
+                                                0.04)
+    m = weights.face.astype(float) / 255
     exact = 200 * m + astronaut[y0:y1, x0:x1] * (1 - m)
     assert np.abs(out[y0:y1, x0:x1] - exact).max() <= 1.0
     assert (m == 1).any() and ((m > 0) & (m < 1)).any()  # both the face and the fade are there

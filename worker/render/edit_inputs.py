@@ -10,7 +10,7 @@ import torch
 from sqlalchemy import select
 
 from shared.catalog.directions import USER_PREFIX
-from shared.store.tables import Batch, Item, UserDirection
+from shared.store.tables import Batch, Item, Latent, UserDirection
 from worker.anycost.directions import Direction
 from worker.render.runtime import Runtime
 from worker.render.stages import latent_from_bytes
@@ -56,15 +56,19 @@ def user_directions(rt: Runtime, session, owner_id: int, keys) -> dict[str, Dire
 
 
 def stored_latent(rt: Runtime, item: Item) -> torch.Tensor | None:
-    latent = item.latent
-    if latent is None or latent.model_name != rt.model_name:
+    latent = _reusable_latent(rt, item)
+    if latent is None:
         return None  # none yet, or encoded by another model: encode again
     return latent_from_bytes(latent.data, latent.shape, rt.device)
 
 
 def face_meta(rt: Runtime, item: Item) -> list:
     """The stored faces' metadata (alignment transforms) of a latent this worker can reuse."""
+    latent = _reusable_latent(rt, item)
+    return [] if latent is None else list((latent.meta or {}).get("faces") or [])
+
+
+def _reusable_latent(rt: Runtime, item: Item) -> Latent | None:
+    """The item's stored latent when this worker's model made it."""
     latent = item.latent
-    if latent is None or latent.model_name != rt.model_name:
-        return []
-    return list((latent.meta or {}).get("faces") or [])
+    return latent if latent is not None and latent.model_name == rt.model_name else None

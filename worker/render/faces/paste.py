@@ -96,7 +96,7 @@ def paste_into(
         [[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]]
     )
     h, w = y1 - y0, x1 - x0
-    geometry = _geometry(to_crop, h, w, n, feather, margin)
+    weights = _blend_weights(to_crop, h, w, n, feather, margin)
     # Bilinear samples of the crop at each region pixel (black outside the crop, where the mask
     # is zero): OpenCV's fixed-point warp, 1-1.5 ms for 620 x 620 where torch's grid_sample
     # took 2.4 ms and Pillow's AFFINE transform ~4x that.
@@ -107,34 +107,35 @@ def paste_into(
     # face * m/255 + photo * (255 - m)/255, each product rounded: where the mask is 0 the photo
     # is left exactly as it is, where it is 255 the face is copied exactly; in between the
     # result is within one level of the exact blend.
-    region[...] = cv2.add(cv2.multiply(warped, geometry.face_weight, scale=1 / 255),
-                          cv2.multiply(region, geometry.photo_weight, scale=1 / 255))
+    region[...] = cv2.add(cv2.multiply(warped, weights.face, scale=1 / 255),
+                          cv2.multiply(region, weights.photo, scale=1 / 255))
 
 
 @dataclass(frozen=True)
-class _Geometry:
-    """One paste geometry's feathered blend weights, 0-255 for each pixel and channel of the
-    region: the face's (the mask) and the photo's (its complement)."""
+class _BlendWeights:
+    """The feathered blend of one paste geometry (where the crop lands in the region), 0-255
+    for each pixel and channel of the region: the face's (the mask) and the photo's (its
+    complement)."""
 
-    face_weight: np.ndarray  # [h, w, 3] uint8
-    photo_weight: np.ndarray  # [h, w, 3] uint8
-
-
-#: Geometries of regions up to this size are cached (a re-edit pastes the same geometry again:
-#: previews at preview scale, 6 bytes a pixel); a full-size final's is built for the call.
-CACHED_GEOMETRY_PIXELS = 1536 * 1536
+    face: np.ndarray  # [h, w, 3] uint8
+    photo: np.ndarray  # [h, w, 3] uint8
 
 
-def _geometry(to_crop: np.ndarray, height: int, width: int, n: int, feather: float,
-              margin: float) -> _Geometry:
+#: Weights of regions up to this size are cached (a re-edit pastes the same geometry again:
+#: previews at preview scale, 6 bytes a pixel); a full-size final's are built for the call.
+CACHED_WEIGHT_PIXELS = 1536 * 1536
+
+
+def _blend_weights(to_crop: np.ndarray, height: int, width: int, n: int, feather: float,
+                   margin: float) -> _BlendWeights:
     key = (to_crop.tobytes(), height, width, n, feather, margin)
-    if height * width <= CACHED_GEOMETRY_PIXELS:
-        return _cached_geometry(*key)
-    return _build_geometry(*key)
+    if height * width <= CACHED_WEIGHT_PIXELS:
+        return _cached_blend_weights(*key)
+    return _build_blend_weights(*key)
 
 
-def _build_geometry(to_crop_bytes: bytes, height: int, width: int, n: int, feather: float,
-                    margin: float) -> _Geometry:
+def _build_blend_weights(to_crop_bytes: bytes, height: int, width: int, n: int, feather: float,
+                         margin: float) -> _BlendWeights:
     to_crop = np.frombuffer(to_crop_bytes, dtype=np.float64).reshape(3, 3)
     # Crop positions in [-1, 1] (pixel centres span [-0.5, n - 0.5]).
     to_unit = np.array([[2.0 / n, 0.0, 1.0 / n - 1.0], [0.0, 2.0 / n, 1.0 / n - 1.0]])
@@ -143,7 +144,7 @@ def _build_geometry(to_crop_bytes: bytes, height: int, width: int, n: int, feath
     unit = pixels @ (to_unit @ to_crop).T.astype(np.float32)  # [h, w, 2]
     mask = feather_mask(unit[..., 0], unit[..., 1], feather, margin)
     mask8 = np.repeat(np.rint(mask * 255.0).astype(np.uint8)[..., None], 3, axis=2)
-    return _Geometry(mask8, 255 - mask8)
+    return _BlendWeights(mask8, 255 - mask8)
 
 
-_cached_geometry = lru_cache(maxsize=8)(_build_geometry)
+_cached_blend_weights = lru_cache(maxsize=8)(_build_blend_weights)
