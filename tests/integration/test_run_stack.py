@@ -85,6 +85,15 @@ class RunStack:
             pass
 
 
+def _wait_for_line(path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {text!r} in {path.name} within {timeout:.0f}s:\n"
+                                 f"{path.read_text()[-4000:]}")
+        time.sleep(0.5)
+
+
 def test_make_run_serves_tiny_random_says_the_route_and_runs_every_process(tiny_weights_dir,
                                                                          tmp_path):
     import redis
@@ -125,7 +134,8 @@ def test_make_run_serves_tiny_random_says_the_route_and_runs_every_process(tiny_
         assert running("worker.process.reaper"), commands
         assert running("flask", "webhooks deliver"), commands
         assert running("flask", "run", str(port)), commands
-        assert "serving: model tiny-random on evaluate" in (logs / "evaluate.log").read_text()
+        # RUNNING waits for the render worker alone: the evaluate worker may still be loading.
+        _wait_for_line(logs / "evaluate.log", "serving: model tiny-random on evaluate", 120)
         assert "serving: model tiny-random on final,preview" in (logs / "worker.log").read_text()
 
         # An evaluation queued over the API is taken by the evaluate worker, and finishes.
