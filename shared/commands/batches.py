@@ -185,14 +185,14 @@ class Batches:
             edits = self._item_edits(session, owner_id, model, raw_edits)
             old_final = item.final_blob_id
             # Marked sent in the same UPDATE: its message goes once this commits.
-            version = states.request_edit(session, item.id, edits,
-                                          self._preview_cost(item, raw_preview), sent_at=utcnow())
-            if version is None:
+            new = states.request_edit(session, item.id, edits,
+                                      self._preview_cost(item, raw_preview), sent_at=utcnow())
+            if new is None:
                 raise CommandError(
                     "invalid_state", f"item is {item.status}; its edits cannot change now", 409)
             self.blobs.delete(session, [old_final])  # the final of edits that are gone
-        self.sender.send_preview(item_id, version, model)
-        return version
+        self.sender.send_preview(item_id, new, model)
+        return new.version
 
     def _item_edits(self, session: Session, owner_id: int, model: str, raw_edits) -> dict:
         """Edits for an item of ``model``, named by its own directions and the user's for it.
@@ -209,7 +209,7 @@ class Batches:
         if isinstance(face, bool) or not isinstance(face, int):
             raise CommandError("invalid_face", "face must be the index (an integer) of one of the "
                                "item's faces")
-        status, version = None, None
+        status, new = None, None
         for _ in range(FACE_EDIT_TRIES):  # the overrides are one JSON map: read, change, write
             with self.sessions.begin() as session:
                 item = self.get_item(session, owner_id, item_id)
@@ -229,20 +229,19 @@ class Batches:
                 if edits:
                     overrides[str(face)] = edits
                 old_final = item.final_blob_id
-                version = states.request_face_edit(session, item.id, overrides,
-                                                   item.edit_version,
-                                                   self._preview_cost(item, raw_preview),
-                                                   sent_at=utcnow())
-                if version is not None:
+                new = states.request_face_edit(session, item.id, overrides, item.edit_version,
+                                               self._preview_cost(item, raw_preview),
+                                               sent_at=utcnow())
+                if new is not None:
                     self.blobs.delete(session, [old_final])  # the final of edits that are gone
                     break
         else:  # another edit won the race every time
             raise CommandError("conflict", "the item's edits kept changing meanwhile; try again", 409)
-        if version is None:
+        if new is None:
             raise CommandError(
                 "invalid_state", f"item is {status}; its edits cannot change now", 409)
-        self.sender.send_preview(item_id, version, model)  # marked sent with the edit
-        return version
+        self.sender.send_preview(item_id, new, model)  # marked sent with the edit
+        return new.version
 
     def _preview_cost(self, item: Item, raw) -> dict | None:
         """A requested preview cost checked for the item's model; missing fields are the

@@ -136,7 +136,9 @@ class Sender:
                 states.mark_unsent(session, item_ids)
             return False
 
-    def send_preview(self, item_id: str, version: int, model: str) -> None:
-        """The message of an edit its transaction marked sent (unmarked again if it fails)."""
-        self._send(lambda: self.dispatcher.send_previews([(item_id, version)], 1, model),
-                   [item_id])
+    def send_preview(self, item_id: str, new: states.NewPreview, model: str) -> None:
+        """The message of an edit its transaction marked sent (unmarked again if it fails). It
+        carries the state the edit wrote, so a worker that holds the item warm renders it
+        before it takes it (``worker.render.warm``)."""
+        entry = (item_id, new.version, new.render_state())
+        self._send(lambda: self.dispatcher.send_previews([entry], 1, model), [item_id])

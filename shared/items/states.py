@@ -12,6 +12,7 @@ the return value. Callers commit.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import or_, update
@@ -142,12 +143,15 @@ def fail_exhausted(session: Session, item_id: str, status: ItemStatus, max_attem
     return session.execute(stmt).rowcount == 1
 
 
-def complete_preview(session: Session, item_id: str, edit_version: int, **values) -> bool:
-    """The preview for ``edit_version`` is stored; a stale one (edits changed since) is not."""
+def complete_preview(session: Session, item_id: str, edit_version: int, unheld: bool = False,
+                     **values) -> bool:
+    """The preview for ``edit_version`` is stored; a stale one (edits changed since) is not.
+    ``unheld``: a preview rendered before any take (``worker.render.warm``), stored only while
+    no worker holds the item: the take and the completion in one UPDATE."""
+    where = {"edit_version": edit_version, **({"worker": None} if unheld else {})}
     return _recorded(session, item_id, "item.preview_ready", transition(
-        session, item_id, S.PREVIEW_READY, expected={S.PREVIEWING},
-        where={"edit_version": edit_version}, worker=None, error_code=None, error_message=None,
-        **values,
+        session, item_id, S.PREVIEW_READY, expected={S.PREVIEWING}, where=where, worker=None,
+        error_code=None, error_message=None, **values,
     ))
 
 
@@ -155,21 +159,39 @@ def complete_preview(session: Session, item_id: str, edit_version: int, **values
 EDITABLE = frozenset({S.QUEUED, S.PREVIEWING, S.PREVIEW_READY, S.DONE})
 
 
+@dataclass(frozen=True)
+class NewPreview:
+    """What an edit wrote, as its UPDATE returned it: the new edit version and the item's state
+    at that version (what a preview of it renders). A later change bumps the version, so the
+    state of a version never changes."""
+
+    version: int
+    edits: dict | None  # the item's own edits (None: the batch's recipe's)
+    face_edits: dict | None
+    preview_cost: dict | None
+
+    def render_state(self) -> dict:
+        """The state as the preview message carries it (``worker.render.warm``)."""
+        return {"edits": self.edits, "face_edits": self.face_edits,
+                "preview_cost": self.preview_cost}
+
+
 def request_edit(session: Session, item_id: str, edits: dict,
-                 preview_cost: dict | None = None, sent_at: datetime | None = None) -> int | None:
+                 preview_cost: dict | None = None,
+                 sent_at: datetime | None = None) -> NewPreview | None:
     """New edits (and optionally a new preview cost) for an item, in one guarded UPDATE: a new
-    preview is needed. Returns the new edit version, or None when the item cannot take edits now
-    (finalizing, failed, canceled); then nothing changed. The item is unheld (a worker rendering
-    the old version loses its result) and unsent, or with ``sent_at`` marked sent in the same
-    UPDATE (what :func:`mark_sent` would do next: the caller sends its message after the
-    commit)."""
+    preview is needed. Returns the new version and state, or None when the item cannot take
+    edits now (finalizing, failed, canceled); then nothing changed. The item is unheld (a worker
+    rendering the old version loses its result) and unsent, or with ``sent_at`` marked sent in
+    the same UPDATE (what :func:`mark_sent` would do next: the caller sends its message after
+    the commit)."""
 
     return _new_preview(session, item_id, preview_cost, sent_at, edits=edits)
 
 
 def request_face_edit(session: Session, item_id: str, face_edits: dict, seen_version: int,
                       preview_cost: dict | None = None,
-                      sent_at: datetime | None = None) -> int | None:
+                      sent_at: datetime | None = None) -> NewPreview | None:
     """New per-face overrides (``item.face_edits``, the whole map) for an item whose edit
     version is still ``seen_version`` (the overrides were read at it: a concurrent edit must not
     be lost), as :func:`request_edit` otherwise. None when the item cannot take edits now or
@@ -180,7 +202,8 @@ def request_face_edit(session: Session, item_id: str, face_edits: dict, seen_ver
 
 
 def _new_preview(session: Session, item_id: str, preview_cost: dict | None,
-                 sent_at: datetime | None, where: dict | None = None, **changes) -> int | None:
+                 sent_at: datetime | None, where: dict | None = None,
+                 **changes) -> NewPreview | None:
     values = {} if preview_cost is None else {"preview_cost": preview_cost}
     stmt = _guarded(
         item_id, S.PREVIEWING, EDITABLE, where, dict(
@@ -189,8 +212,11 @@ def _new_preview(session: Session, item_id: str, preview_cost: dict | None,
             attempts=0, group_lost=0,  # a new piece of work: the attempt cap starts again
             worker=None, enqueued_at=sent_at, **changes, **values),
     )
-    # The new version from the UPDATE itself (RETURNING: SQLite >= 3.35 and PostgreSQL).
-    return session.execute(stmt.returning(Item.edit_version)).scalar_one_or_none()
+    # The new version and state from the UPDATE itself (RETURNING: SQLite >= 3.35 and
+    # PostgreSQL): the row as this edit left it, whatever a concurrent edit read before.
+    row = session.execute(stmt.returning(Item.edit_version, Item.edits, Item.face_edits,
+                                         Item.preview_cost)).one_or_none()
+    return None if row is None else NewPreview(*row)
 
 
 def request_final(session: Session, item_id: str) -> bool:

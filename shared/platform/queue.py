@@ -146,10 +146,11 @@ class Dispatcher:
     def queue(self, base: str, model: str | None = None) -> str:
         return queue_for(base, model, self.settings.model)
 
-    def send_previews(self, items: Sequence[tuple[str, int]], group_size: int | None = None,
+    def send_previews(self, items: Sequence[tuple], group_size: int | None = None,
                       model: str | None = None) -> int:
         """``items``: (item_id, edit_version) pairs of ``model``'s batches (None: the default
-        config). Returns the number of messages sent."""
+        config), an edit's with the state it wrote as a third element
+        (``states.NewPreview.render_state``). Returns the number of messages sent."""
         size = min(group_size or self.settings.render_batch_size, self.settings.render_batch_size)
         groups = chunks([list(pair) for pair in items], size)
         for group in groups:

@@ -108,7 +108,7 @@ def test_previews_and_finals_carry_realism_and_consistency(make_runtime, user_id
 
     # New edits: a new preview, and the old final's measures are gone with it.
     with rt.sessions.begin() as s:
-        assert states.request_edit(s, ids[0], {"31_Smiling": -0.5}) == 1
+        assert states.request_edit(s, ids[0], {"31_Smiling": -0.5}).version == 1
     item = _load(rt, ids[0])
     assert item.final_realism is None and item.consistency is None
 

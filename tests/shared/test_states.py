@@ -60,7 +60,7 @@ def test_duplicate_completion_has_one_effect(sessions, item_id):
 def test_stale_preview_is_dropped(sessions, item_id):
     with sessions.begin() as s:
         states.start_preview(s, item_id, 0, "w1")
-        assert states.request_edit(s, item_id, {"31_Smiling": 0.5}) == 1
+        assert states.request_edit(s, item_id, {"31_Smiling": 0.5}).version == 1
         assert not states.complete_preview(s, item_id, 0)  # rendered for the old edits
         assert states.complete_preview(s, item_id, 1)
     assert status(sessions, item_id) == S.PREVIEW_READY

@@ -46,7 +46,10 @@ def test_face_override_stored_kept_and_removed(app, client, alice, redis_url):
     answer = _edit(client, h, item_id, {"edits": {"young": 0.8}, "face": 1})
     assert answer.status_code == 202 and answer.json["edit_version"] == 1
     task, group = queued_messages(redis_url, "preview")[-1]
-    assert task == PREVIEW_TASK and group == [[item_id, 1]]
+    # With the state the edit wrote (no edits of the item's own: the recipe's apply).
+    assert task == PREVIEW_TASK and group == [[item_id, 1, {
+        "edits": None, "face_edits": {"1": {"39_Young": 0.8}},
+        "preview_cost": {"channels": 0.5, "resolution": 256}}]]
     item = client.get(f"/api/v1/items/{item_id}", headers=h).json
     assert item["face_edits"] == {"1": {"39_Young": 0.8}}
     assert item["edits"] == {"31_Smiling": 0.5}  # the recipe's, for face 0

@@ -61,7 +61,10 @@ def test_preview_edit_finalize_download(app, client, alice, redis_url):
     edit = client.patch(f"/api/v1/items/{b}/edits", json={"edits": {"young": 0.8}}, headers=h)
     assert edit.status_code == 202 and edit.json["edit_version"] == 1
     last_task, last_group = queued_messages(redis_url, "preview")[-1]
-    assert last_task == PREVIEW_TASK and last_group == [[b, 1]]
+    # With the state the edit wrote: a worker that holds the item warm renders it at once.
+    assert last_task == PREVIEW_TASK and last_group == [[b, 1, {
+        "edits": {"39_Young": 0.8}, "face_edits": None,
+        "preview_cost": {"channels": 0.5, "resolution": 256}}]]
     item_b = client.get(f"/api/v1/items/{b}", headers=h).json
     assert item_b["status"] == "previewing" and item_b["edits"] == {"39_Young": 0.8}
     assert client.get(f"/api/v1/items/{a}", headers=h).json["edits"] == {}  # batch recipe's

@@ -26,10 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def render_previews(items: list[list]) -> dict:
-    """``items``: ``[[item_id, edit_version], ...]`` -> previews stored, items preview_ready."""
+    """``items``: ``[[item_id, edit_version], ...]`` -> previews stored, items preview_ready.
+    An edit's entry carries the state the edit wrote as a third element
+    (``states.NewPreview.render_state``)."""
     rt = get_runtime()
-    pairs = [(str(i), int(v)) for i, v in items]
-    return _run(rt, lambda: pipeline.run_previews(rt, pairs), [i for i, _ in pairs])
+    pairs = [(str(entry[0]), int(entry[1])) for entry in items]
+    render_states = {str(entry[0]): entry[2] for entry in items if len(entry) > 2}
+    return _run(rt, lambda: pipeline.run_previews(rt, pairs, render_states),
+                [i for i, _ in pairs])
 
 
 def render_finals(item_ids: list[str]) -> dict:

@@ -23,6 +23,7 @@ class _Metrics:
     renders: Counter
     render_seconds: Histogram
     batch_size: Histogram
+    previews: Counter
 
 
 _lock = threading.Lock()
@@ -46,6 +47,10 @@ def _get() -> _Metrics:
                 batch_size=Histogram(
                     "anycost_render_batch_size", "Items rendered in one forward pass.",
                     registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64)),
+                previews=Counter(
+                    "anycost_previews_stored", "Previews stored, by path: warm (a re-edit "
+                    "rendered before its take, worker.render.warm) or taken.", ["path"],
+                    registry=registry),
             )
         return _metrics
 
@@ -67,6 +72,11 @@ def observe_render(cost: Any, seconds: float, batch_size: int) -> None:
     m.renders.labels(*labels).inc(batch_size)
     m.render_seconds.labels(*labels).observe(seconds)
     m.batch_size.observe(batch_size)
+
+
+def observe_preview(warm: bool) -> None:
+    """Record one stored preview, rendered warm or taken first."""
+    _get().previews.labels("warm" if warm else "taken").inc()
 
 
 def reset() -> None:

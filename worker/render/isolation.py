@@ -37,6 +37,13 @@ class Report:
     skipped: list[str] = field(default_factory=list)  # not taken, or dropped at the end
     finals_queued: list[str] = field(default_factory=list)
 
+    def absorb(self, other: Report) -> None:
+        """Add what a second run over some of the same message's items did."""
+        self.completed += other.completed
+        self.failed.update(other.failed)
+        self.skipped += other.skipped
+        self.finals_queued += other.finals_queued
+
 
 class Timer:
     def __init__(self) -> None:

@@ -39,6 +39,7 @@ class RenderJob:
     # may be the culprit, so it is rendered alone (worker.render.pipeline._isolate_retakes).
     retaken: bool = False
     charged: bool = True  # False: taken in a group, no take charged to it (yet)
+    warm: bool = False  # rendered before any take (worker.render.warm): stored by one take-and-complete
     timings: dict[str, float] = field(default_factory=dict)
     # Filled by the stages:
     crops: list = field(default_factory=list)

@@ -221,18 +221,25 @@ def _isolate_retakes(rt: Runtime, jobs: list[RenderJob], stage: ItemStatus) -> l
     return jobs
 
 
-def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
-    """Render previews for ``[(item_id, edit_version), ...]`` (one queue message)."""
+def run_previews(rt: Runtime, pairs: list[tuple[str, int]],
+                 render_states: dict[str, dict] | None = None) -> Report:
+    """Render previews for ``[(item_id, edit_version), ...]`` (one queue message).
+    ``render_states``: item id -> the state its edit wrote, carried by an edit's message: an
+    item this process holds warm renders from it before any take (``worker.render.warm``)."""
     report = Report()
-    jobs = store.claim_previews(rt, [(str(i), int(v)) for i, v in pairs])
+    warm_jobs = _warm_jobs(rt, pairs, render_states or {})
+    cold = [(str(i), int(v)) for i, v in pairs if str(i) not in {j.item_id for j in warm_jobs}]
+    jobs = store.claim_previews(rt, cold) if cold else []
     jobs = _isolate_retakes(rt, jobs, ItemStatus.PREVIEWING)
     taken = {j.item_id for j in jobs}
-    report.skipped.extend(i for i, _ in pairs if str(i) not in taken)
+    report.skipped.extend(i for i, _ in cold if i not in taken)
+    jobs = warm_jobs + jobs
     gathered = gather.previews(rt, jobs)  # other messages' items of the same cost: one pass
     stage = ItemStatus.PREVIEWING
     if gathered:
         store.refund(rt, jobs, stage)  # no longer taken alone
     jobs = jobs + gathered
+    again: list[tuple[str, int]] = []  # warm items not as remembered: rendered cold after
     try:
         for job in jobs:  # a message on the wrong model's queue: fail loudly, not render
             if job.model_name and job.model_name != rt.model_name:
@@ -259,25 +266,52 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]]) -> Report:
             batched(rt, group, lambda g: _render(rt, g, "preview"), stage, report)
         for job in live(jobs):
             with per_item(rt, job, stage, report):
-                finalize = store.complete_preview(rt, job)
+                try:
+                    finalize = store.complete_preview(rt, job)
+                except store.NotAsRemembered as exc:
+                    log.warning("warm preview of %s not stored (%s); rendered cold", job.item_id,
+                                exc)
+                    rt.warm_items.forget(job.item_id)
+                    job.done = True
+                    again.append((job.item_id, job.edit_version))
+                    continue
                 job.done = True
                 if finalize is None:
                     report.skipped.append(job.item_id)
                     continue
                 report.completed.append(job.item_id)
+                rt.warm_items.remember(job)
+                counters.observe_preview(job.warm)
                 # One line per stored result, naming the worker that rendered it.
-                log.info("preview v%d stored", job.edit_version,
+                log.info("preview v%d stored (%s)", job.edit_version,
+                         "warm" if job.warm else "taken",
                          extra={"rendered_by": rt.worker_name, "kind": "preview",
-                                "edit_version": job.edit_version})
+                                "edit_version": job.edit_version, "warm": job.warm})
                 if finalize:
                     report.finals_queued.append(job.item_id)
     except SoftTimeLimitExceeded:
         _time_out(rt, jobs, stage, report)
     except Exception:
         gather.give_back(rt, live(gathered))  # the task gives back its own message's items
+        store.unsend(rt, [j.item_id for j in live(jobs) if j.warm])  # never taken
         raise
     _after(rt, jobs, report)
+    if again:
+        report.absorb(run_previews(rt, again))
     return report
+
+
+def _warm_jobs(rt: Runtime, pairs: list[tuple[str, int]],
+               render_states: dict[str, dict]) -> list[RenderJob]:
+    """The message's items this process holds warm, with their edits' states, as jobs not
+    taken (``worker.render.warm``)."""
+    jobs = []
+    for item_id, version in pairs:
+        state = render_states.get(str(item_id))
+        job = rt.warm_items.job(str(item_id), int(version), state) if state is not None else None
+        if job is not None:
+            jobs.append(job)
+    return jobs
 
 
 def run_finals(rt: Runtime, item_ids: list[str]) -> Report:

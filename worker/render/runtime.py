@@ -22,6 +22,7 @@ from shared.platform.queue import Dispatcher
 from shared.platform.settings import Settings
 from shared.store.blobs import BlobStore, make_blob_store
 from shared.store.db import make_engine, make_session_factory
+from worker.render.warm import WarmItems
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Runtime:
     sender: Sender  # follow-up work: auto-finalize, a group's items handed back
     worker_name: str
     load_seconds: float = 0.0
+    warm_items: WarmItems = field(default_factory=WarmItems)  # re-edits rendered before their take
     extras: dict = field(default_factory=dict)  # room for heartbeat/metrics handles
 
     @property

@@ -216,6 +216,19 @@ def release(rt: Runtime, item_ids: list[str], seconds: float | None = None) -> i
                            else seconds, "release items")
 
 
+def unsend(rt: Runtime, item_ids: list[str]) -> None:
+    """Warm items of a task that died (never taken, so ``release`` does not see them): unsent,
+    so the reconciler sends them again now rather than after ``message_visibility``. Best
+    effort: when this fails too, that later resend is what remains."""
+    if not item_ids:
+        return
+    try:
+        with rt.sessions.begin() as session:
+            states.mark_unsent(session, item_ids)
+    except Exception as exc:
+        log.warning("warm items %s not unsent: %s", item_ids, exc)
+
+
 def read_upload(rt: Runtime, job: RenderJob) -> bytes:
     def read() -> bytes:
         with rt.sessions() as session:
@@ -266,10 +279,18 @@ def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, f
     return {**(old or {}), **new}
 
 
+class NotAsRemembered(Exception):
+    """A warm preview's item is not as this process remembers it (no projection stored, a
+    latent of another model): nothing was stored; render it cold."""
+
+
 def complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
     """Store the preview (and the projection, and where the latent's faces are: ``item.faces``)
-    and move the item to preview_ready, deleting the blobs of the preview this one replaces. Returns None when the guarded update lost (stale or
-    canceled; nothing kept), else whether the recipe's auto-finalize queued a final."""
+    and move the item to preview_ready, deleting the blobs of the preview this one replaces.
+    Returns None when the guarded update lost (stale or canceled; nothing kept), else whether
+    the recipe's auto-finalize queued a final. A warm job (``worker.render.warm``, never taken)
+    is taken and completed in this one transaction, only while nobody holds the item; it raises
+    ``NotAsRemembered`` when the item differs from what its render assumed."""
     finalize = _retrying(rt, lambda: _complete_preview(rt, job), "store preview")
     if finalize is not None:
         nudge(rt.settings.redis_url, job.batch_id)  # the editor's event stream reads it now
@@ -278,9 +299,14 @@ def complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
 
 def _complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
     with rt.sessions() as session:
-        # What this preview replaces, and the timings it adds to, in one read.
-        old = session.execute(select(Item.preview_blob_id, Item.projected_blob_id, Item.timings)
-                              .where(Item.id == job.item_id)).one_or_none()
+        # What this preview replaces, the timings it adds to and the latent's model, in one read.
+        old = session.execute(
+            select(Item.preview_blob_id, Item.projected_blob_id, Item.timings, Latent.model_name)
+            .outerjoin(Latent, Latent.item_id == Item.id).where(Item.id == job.item_id)
+        ).one_or_none()
+        if job.warm and old is not None and (old.projected_blob_id is None
+                                             or old.model_name != rt.model_name):
+            raise NotAsRemembered(f"item {job.item_id} has no projection or another latent")
         preview = rt.blobs.put(session, job.images["preview"], job.mimes.get("preview", PNG),
                                batch_id=job.batch_id)
         values = {"preview_blob_id": preview.id}
@@ -297,13 +323,14 @@ def _complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
         if faces is not None:
             values["faces"] = faces
         ok = old is not None and states.complete_preview(
-            session, job.item_id, job.edit_version, timings={**(old.timings or {}), **job.timings},
+            session, job.item_id, job.edit_version, unheld=job.warm,
+            timings={**(old.timings or {}), **job.timings},
             model_name=rt.model_name, pretrained=rt.pretrained,
             preview_realism=job.realism.get("preview"), **values,
         )
         if not ok:
             session.rollback()  # the blobs go too
-            log.info("preview of %s v%s dropped: edited, canceled or deleted meanwhile",
+            log.info("preview of %s v%s dropped: edited, canceled, deleted or held meanwhile",
                      job.item_id, job.edit_version)
             return None
         kept = {values["preview_blob_id"], values.get("projected_blob_id", old.projected_blob_id)}
