@@ -17,7 +17,7 @@ from shared.store.tables import Blob, Item, Latent
 from tests.conftest import batches_for
 from tests.web.web_api_helpers import queued_messages
 from tests.worker.conftest import items_of
-from worker.render import pipeline, store
+from worker.render import counters, pipeline, store
 from worker.render.images import decode_rgb
 
 pytestmark = pytest.mark.slow  # in-process renders of real photos
@@ -68,6 +68,13 @@ def _preview(rt, item_id: str) -> np.ndarray:
         return decode_rgb(rt.blobs.get(session, item.preview_blob_id)[0])
 
 
+def _stored(path: str) -> float:
+    """The worker's ``anycost_previews_stored_total`` of ``path`` (warm or taken)."""
+    (metric,) = counters._get().previews.collect()
+    return sum(s.value for s in metric.samples
+               if s.name.endswith("_total") and s.labels == {"path": path})
+
+
 def _no_take(monkeypatch) -> None:
     def take(*_args, **_kwargs):
         raise AssertionError("a warm preview must not be taken before its render")
@@ -91,10 +98,12 @@ def test_a_warm_re_edit_is_rendered_without_a_take_and_equals_the_cold_one(
     assert _run(runtime, cold_entry).completed == [cold_id]  # taken: not warm here
 
     warm_entry = _edit(runtime, owner, warm_id, {"smiling": -0.8, "young": 0.5})
+    warm_before, taken_before = _stored("warm"), _stored("taken")
     with monkeypatch.context() as patch:
         _no_take(patch)
         report = _run(runtime, warm_entry)
     assert report.completed == [warm_id] and not report.failed
+    assert (_stored("warm"), _stored("taken")) == (warm_before + 1, taken_before)
     warm, cold = items_of(runtime, _batch_of(runtime, warm_id))
     assert warm.status == "preview_ready" and warm.edit_version == 1 and warm.worker is None
     assert warm.attempts == 0 and warm.faces == cold.faces
