@@ -227,7 +227,7 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]],
     ``render_states``: item id -> the state its edit wrote, carried by an edit's message: an
     item this process holds warm renders from it before any take (``worker.render.warm``)."""
     report = Report()
-    warm_jobs = _warm_jobs(rt, pairs, render_states or {})
+    warm_jobs = rt.warm_items.jobs(pairs, render_states or {})
     cold = [(str(i), int(v)) for i, v in pairs if str(i) not in {j.item_id for j in warm_jobs}]
     jobs = store.claim_previews(rt, cold) if cold else []
     jobs = _isolate_retakes(rt, jobs, ItemStatus.PREVIEWING)
@@ -299,19 +299,6 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]],
     if again:
         report.absorb(run_previews(rt, again))
     return report
-
-
-def _warm_jobs(rt: Runtime, pairs: list[tuple[str, int]],
-               render_states: dict[str, dict]) -> list[RenderJob]:
-    """The message's items this process holds warm, with their edits' states, as jobs not
-    taken (``worker.render.warm``)."""
-    jobs = []
-    for item_id, version in pairs:
-        state = render_states.get(str(item_id))
-        job = rt.warm_items.job(str(item_id), int(version), state) if state is not None else None
-        if job is not None:
-            jobs.append(job)
-    return jobs
 
 
 def run_finals(rt: Runtime, item_ids: list[str]) -> Report:

@@ -83,6 +83,14 @@ class WarmItems:
         with self._lock:
             self._entries.pop(item_id, None)
 
+    def jobs(self, pairs: list[tuple[str, int]], render_states: Mapping[str, object]
+             ) -> list[RenderJob]:
+        """The jobs, not taken, of a message's (item_id, edit_version) pairs that are warm here
+        and whose message carried their edit's state (``render_states``: item id -> state)."""
+        found = (self.job(str(i), int(v), render_states[str(i)])
+                 for i, v in pairs if str(i) in render_states)
+        return [job for job in found if job is not None]
+
     def job(self, item_id: str, version: int, state) -> RenderJob | None:
         """The preview job of ``item_id`` at ``version`` with the message's ``state``; None
         (render it cold) when the item is not warm here or the state is not one this path
