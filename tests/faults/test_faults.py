@@ -67,6 +67,31 @@ def test_worker_child_killed(fault_stack):
     assert worker.alive(), "Celery replaced its pool process"
 
 
+def test_worker_child_killed_around_a_warm_re_edit(fault_stack):
+    """A re-edit of an item the pool process rendered is warm there (worker.render.warm): its
+    render starts with no take, so nothing in SQL says a worker holds it. Killed right after
+    the edit is sent (before, during or after that render), the message goes to the new pool
+    process, which holds nothing warm and takes the item: it settles at the new version."""
+    stack = fault_stack
+    worker = stack.worker()
+    batch = _submit(stack, 1)
+    stack.settle(batch, SETTLE)
+    (item,) = stack.items(batch)
+    assert stack.api.edit(item.id, {"smiling": -0.5})["edit_version"] == 1
+    worker.kill_child()
+    started = time.monotonic()
+
+    def settled() -> bool:
+        (row,) = stack.items(batch)
+        return row.status == "preview_ready" and row.edit_version == 1
+
+    stack.wait_for(settled, SETTLE, "the re-edit's preview after the kill", poll=0.2)
+    exp = stack.record("kill -9 worker child around a warm re-edit", [batch],
+                       time.monotonic() - started, final=False)
+    _check(stack, exp)
+    assert worker.alive(), "Celery replaced its pool process"
+
+
 def test_whole_worker_killed(fault_stack):
     def kill_and_replace():
         fault_stack.worker().kill()
