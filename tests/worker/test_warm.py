@@ -204,3 +204,38 @@ def test_a_warm_pass_that_dies_leaves_its_item_to_be_sent_again(runtime, owner, 
         item = session.get(Item, item_id)
     # Never taken, so not released; unsent, so the reconciler sends it again at once.
     assert (item.status, item.worker, item.enqueued_at) == ("previewing", None, None)
+
+
+def test_a_warm_pass_gathers_other_users_waiting_previews(runtime, owner, photos):
+    """With micro-batching on (worker.render.gather), a warm re-edit's pass takes other users'
+    waiting previews of the same cost too: each gets the image it gets alone, the warm one
+    stored by its take-and-complete, the gathered one by its take."""
+    import dataclasses
+
+    from shared.store.tables import User
+
+    with runtime.sessions.begin() as session:
+        other = User(username="other")
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    (mine,) = _first_preview(runtime, owner, photos[0])
+    (theirs,) = _first_preview(runtime, other_id, photos[1])
+    alone = {}
+    for user, item_id, edits in ((owner, mine, {"smiling": 0.7}), (other_id, theirs, {"young": -0.6})):
+        assert _run(runtime, _edit(runtime, user, item_id, edits)).completed == [item_id]
+        alone[item_id] = _preview(runtime, item_id)
+
+    runtime.settings = dataclasses.replace(runtime.settings, render_gather="on",
+                                           render_gather_ms=0.0)
+    _edit(runtime, other_id, theirs, {"young": -0.6})  # waiting: sent, nobody holds it
+    entry = _edit(runtime, owner, mine, {"smiling": 0.7})
+    warm_before, taken_before = _stored("warm"), _stored("taken")
+    report = _run(runtime, entry)
+    assert sorted(report.completed) == sorted([mine, theirs]) and not report.failed
+    assert (_stored("warm"), _stored("taken")) == (warm_before + 1, taken_before + 1)
+    for item_id in (mine, theirs):
+        assert np.array_equal(_preview(runtime, item_id), alone[item_id])
+    with runtime.sessions() as session:
+        assert {session.get(Item, i).status for i in (mine, theirs)} == {"preview_ready"}
+        assert session.get(Item, theirs).worker is None
