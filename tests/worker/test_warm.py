@@ -149,19 +149,32 @@ def test_a_warm_preview_loses_to_a_worker_holding_the_item(runtime, owner, photo
         assert (item.status, item.worker) == ("previewing", "other:1")
 
 
-def test_an_item_unlike_the_warm_entry_is_rendered_cold(runtime, owner, photos):
+def _other_model(latent: Latent) -> None:
+    latent.model_name = "another-model"
+
+
+def _other_code(latent: Latent) -> None:  # a duplicate delivery elsewhere stored its own last
+    data = bytearray(latent.data)
+    data[:4] = np.float32(0.25).tobytes()
+    latent.data = bytes(data)
+
+
+@pytest.mark.parametrize("change", [_other_model, _other_code])
+def test_an_item_unlike_the_warm_entry_is_rendered_cold(runtime, owner, photos, change):
     (item_id,) = _first_preview(runtime, owner, photos[0])
     entry = _edit(runtime, owner, item_id, {"smiling": -0.8})
-    with runtime.sessions.begin() as session:  # the latent now says another model made it
-        session.execute(update(Latent).where(Latent.item_id == item_id)
-                        .values(model_name="another-model"))
+    with runtime.sessions.begin() as session:
+        change(session.get(Latent, item_id))
+    warm_before, taken_before = _stored("warm"), _stored("taken")
     report = _run(runtime, entry)
+    # Not stored warm: rendered again after a take, from the stored latent (or, made by
+    # another model, a new encoding).
+    assert report.completed == [item_id]
+    assert (_stored("warm"), _stored("taken")) == (warm_before, taken_before + 1)
     with runtime.sessions() as session:
         item = session.get(Item, item_id)
-        latent = session.get(Latent, item_id)
-    # Not stored warm: taken cold, which encodes the photo again for this model.
-    assert report.completed == [item_id] and item.status == "preview_ready"
-    assert latent.model_name == "tiny-random" and item.attempts == 1
+        assert item.status == "preview_ready" and item.attempts == 1
+        assert session.get(Latent, item_id).model_name == "tiny-random"
 
 
 @pytest.mark.parametrize("state", [

@@ -39,7 +39,9 @@ class RenderJob:
     # may be the culprit, so it is rendered alone (worker.render.pipeline._isolate_retakes).
     retaken: bool = False
     charged: bool = True  # False: taken in a group, no take charged to it (yet)
-    warm: bool = False  # rendered before any take (worker.render.warm): stored by one take-and-complete
+    # Rendered before any take (worker.render.warm) from the remembered latent of this digest;
+    # stored by one take-and-complete, only if the stored latent is still that one.
+    warm_latent_digest: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     # Filled by the stages:
     crops: list = field(default_factory=list)
@@ -55,6 +57,10 @@ class RenderJob:
     consistency: dict | None = None  # final vs last preview
     error: tuple[str, str] | None = None  # (code, message) once the item has failed
     done: bool = False  # completed or failed: nothing more to do
+
+    @property
+    def warm(self) -> bool:
+        return self.warm_latent_digest is not None
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 6)

@@ -38,6 +38,7 @@ from worker.render.images import PNG
 from worker.render.job import RenderJob
 from worker.render.per_face import face_boxes
 from worker.render.runtime import Runtime
+from worker.render.warm import latent_digest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -299,14 +300,15 @@ def complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
 
 def _complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
     with rt.sessions() as session:
-        # What this preview replaces, the timings it adds to and the latent's model, in one read.
+        # What this preview replaces and the timings it adds to, in one read; for a warm
+        # preview the stored latent too, to check that it is the one the render assumed.
+        latent = [Latent.model_name, Latent.data] if job.warm else []
         old = session.execute(
-            select(Item.preview_blob_id, Item.projected_blob_id, Item.timings, Latent.model_name)
+            select(Item.preview_blob_id, Item.projected_blob_id, Item.timings, *latent)
             .outerjoin(Latent, Latent.item_id == Item.id).where(Item.id == job.item_id)
         ).one_or_none()
-        if job.warm and old is not None and (old.projected_blob_id is None
-                                             or old.model_name != rt.model_name):
-            raise NotAsRemembered(f"item {job.item_id} has no projection or another latent")
+        if job.warm and old is not None and not _as_remembered(rt, job, old):
+            raise NotAsRemembered(f"item {job.item_id} has no projection, or another latent")
         preview = rt.blobs.put(session, job.images["preview"], job.mimes.get("preview", PNG),
                                batch_id=job.batch_id)
         values = {"preview_blob_id": preview.id}
@@ -338,6 +340,13 @@ def _complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
         finalize = bool(job.recipe.auto_finalize and states.request_final(session, job.item_id))
         session.commit()
         return finalize
+
+
+def _as_remembered(rt: Runtime, job: RenderJob, row) -> bool:
+    """Whether a warm job's item is as its render assumed: a projection stored, and the stored
+    latent this model's and byte for byte the one rendered."""
+    return (row.projected_blob_id is not None and row.model_name == rt.model_name
+            and row.data is not None and latent_digest(row.data) == job.warm_latent_digest)
 
 
 def complete_final(rt: Runtime, job: RenderJob) -> bool:

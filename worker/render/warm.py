@@ -18,11 +18,13 @@ What the take gave the cold path, and why a warm preview does not need it:
   worker makes the completion lose, and its own result is stored instead.
 Edits that name a user's saved directions are rendered cold (their vectors are read in the
 take). A completion that finds the item unlike the entry (no projection stored, a latent of
-another model) is not stored; the caller renders the item again, cold.
+another model, or other bytes: a duplicate delivery elsewhere stored its own encoding last) is
+not stored; the caller renders the item again, cold.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -33,6 +35,7 @@ import torch
 
 from shared.catalog.directions import USER_PREFIX
 from shared.recipe.parse import Cost, Recipe
+from worker.render import stages
 from worker.render.job import RenderJob
 
 log = logging.getLogger(__name__)
@@ -53,12 +56,20 @@ class WarmItem:
     upload_blob_id: str | None
     synthesis: dict | None
     latent: torch.Tensor  # [F, L, S], never written in place (edits make new tensors)
+    latent_digest: str  # of its bytes as stored (the completion compares the stored ones)
     face_meta: tuple
 
     @classmethod
     def of(cls, job: RenderJob) -> WarmItem:
+        latent = job.latent.detach().float().contiguous()
         return cls(job.batch_id, job.owner_id, job.model_name, job.recipe, job.upload_blob_id,
-                   job.synthesis, job.latent.detach().float().contiguous(), tuple(job.face_meta))
+                   job.synthesis, latent, latent_digest(stages.latent_to_bytes(latent)[0]),
+                   tuple(job.face_meta))
+
+
+def latent_digest(data: bytes) -> str:
+    """What identifies a latent's stored bytes (``latents.data``)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class WarmItems:
@@ -120,7 +131,7 @@ class WarmItems:
             edits=edits, face_edits=face_edits, cost=cost, upload_blob_id=entry.upload_blob_id,
             synthesis=entry.synthesis, model_name=entry.model_name, owner_id=entry.owner_id,
             latent=entry.latent, needs_projected=False, face_meta=list(entry.face_meta),
-            attempt=0, charged=False, warm=True,
+            attempt=0, charged=False, warm_latent_digest=entry.latent_digest,
         )
 
     def __len__(self) -> int:
