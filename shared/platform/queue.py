@@ -38,7 +38,7 @@ def queue_for(base: str, model: str | None, default_model: str) -> str:
         return base
     return f"{base}{MODEL_SEPARATOR}{model}"
 
-PREVIEW_TASK = "anycost.render_previews"  # args: [[item_id, edit_version], ...]
+PREVIEW_TASK = "anycost.render_previews"  # args: [[item_id, edit_version(, edit state)], ...]
 FINAL_TASK = "anycost.render_finals"  # args: [item_id, ...]
 STRIP_TASK = "anycost.render_strip"  # args: [strip_id] (the direction explorer, preview cost)
 EVALUATE_TASK = "anycost.evaluate"  # args: [evaluation_id]
