@@ -299,10 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     model = install_random_1024(weights_dir) if args.model == "random-1024" else "tiny-random"
     database_url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade(database_url)
+    # --smoke: the event stream's heartbeat every second, not 15 s: closing the stream at the end
+    # waits for the reader thread's pending read, i.e. for the next heartbeat (up to 15 s idle).
+    smoke = {"sse_heartbeat_seconds": 1} if args.smoke else {}
     settings = Settings(database_url=database_url, redis_url=redis_url, model=model,
                         weights_dir=weights_dir, torch_threads=args.threads, render_batch_size=1,
                         device=args.device,
-                        task_soft_time_limit=3000, task_hard_time_limit=3600)
+                        task_soft_time_limit=3000, task_hard_time_limit=3600, **smoke)
     torch.set_num_threads(args.threads)
     bundle = load_bundle(model, weights_dir, device=args.device)
     costs = costs_for(bundle.resolution)

@@ -22,21 +22,29 @@ def _seeded(salt: str, key: str) -> torch.Generator:
     return torch.Generator().manual_seed(zlib.crc32((salt + key).encode()))
 
 
+def _value(manifest: dict, key: str, shape, dtype: str, kind: str, scale, shift) -> torch.Tensor:
+    """One tensor of the checkpoint, by the reference's rule (depends on its key only)."""
+    dt = getattr(torch, dtype)
+    if kind == "literal":
+        return torch.tensor(manifest["literals"][key], dtype=dt).reshape(shape)
+    if kind == "zeros":
+        return torch.zeros(shape, dtype=dt)
+    noise = torch.randn(shape, generator=_seeded(manifest["salt"], key))
+    return (shift + scale * (noise.abs() if kind == "abs" else noise)).to(dt)
+
+
+def rebuild_key(method: str, key: str) -> torch.Tensor:
+    """``rebuild(method)["state_dict"][key]`` without building the other tensors."""
+    manifest = json.loads((REFERENCE / method / "manifest.json").read_text())
+    row = next(row for row in manifest["keys"] if row[0] == key)
+    return _value(manifest, *row)
+
+
 def rebuild(method: str) -> dict:
     """``{'state_dict', 'opts', 'latent_avg'}`` of ``method`` ('e4e' or 'psp'), as released."""
     manifest = json.loads((REFERENCE / method / "manifest.json").read_text())
     salt = manifest["salt"]
-    sd: dict[str, torch.Tensor] = {}
-    for key, shape, dtype, kind, scale, shift in manifest["keys"]:
-        dt = getattr(torch, dtype)
-        if kind == "literal":
-            value = torch.tensor(manifest["literals"][key], dtype=dt).reshape(shape)
-        elif kind == "zeros":
-            value = torch.zeros(shape, dtype=dt)
-        else:
-            noise = torch.randn(shape, generator=_seeded(salt, key))
-            value = (shift + scale * (noise.abs() if kind == "abs" else noise)).to(dt)
-        sd[key] = value
+    sd: dict[str, torch.Tensor] = {row[0]: _value(manifest, *row) for row in manifest["keys"]}
     avg = 0.5 * torch.randn(1, 512, generator=_seeded(salt, "latent_avg"))
     return {"state_dict": sd, "opts": dict(manifest["opts"]),
             "latent_avg": avg.repeat(manifest["style_count"], 1)}

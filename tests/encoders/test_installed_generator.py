@@ -46,7 +46,7 @@ def test_same_and_different_decoders_are_reported(imported, released, tmp_path, 
     assert "warning:" in other.stdout
     assert weights.installed("ref-e4e", wdir)["generator"].sha256 == sha
     assert torch.load(generator, weights_only=True)["g_ema"]["convs.3.conv.modulation.bias"].equal(
-        reference.rebuild("e4e")["state_dict"]["decoder.convs.3.conv.modulation.bias"])
+        reference.rebuild_key("e4e", "decoder.convs.3.conv.modulation.bias"))
     assert load_bundle("ref-e4e", wdir).encoder_method == "psp"
     listing = cli("--dir", str(wdir), "list")
     assert "[encoder: psp]" in listing.stdout

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +69,10 @@ def free_port() -> int:
     return listen_port("127.0.0.1")  # torchrun binds it later (tests/support/ports.py)
 
 
-def torchrun_command(nproc: int, args: list[str]) -> list[str]:
+def torchrun_command(nproc: int, args: list[str], port: int | None = None) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
             "--nproc_per_node", str(nproc), "--rdzv-backend", "c10d",
-            "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "-m", "worker.train", *args,
+            "--rdzv-endpoint", f"127.0.0.1:{port or free_port()}", "-m", "worker.train", *args,
             "--threads", "1", "--device", "cpu"]
 
 
@@ -85,6 +87,39 @@ def torchrun(nproc: int, args: list[str], timeout: float = 300) -> subprocess.Co
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return result
+
+
+def torchrun_together(runs: list[list[str]], timeout: float = 300) -> None:
+    """Independent one-process runs of ``worker.train`` (``args`` each) started at once, each on
+    its own rendezvous port, then waited for; fails the test when any exits non-zero. Each
+    process keeps one thread (``--threads 1``), so every run computes exactly what it computes
+    alone; on a multi-core machine they just share the wall time."""
+    ports: list[int] = []
+    while len(ports) < len(runs):
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    with tempfile.TemporaryDirectory() as logs:
+        procs = []
+        for i, (args, port) in enumerate(zip(runs, ports, strict=True)):
+            out, err = open(f"{logs}/{i}.out", "w+"), open(f"{logs}/{i}.err", "w+")
+            procs.append((subprocess.Popen(torchrun_command(1, args, port), cwd=REPO,
+                                           env=train_env(), stdout=out, stderr=err),
+                          out, err))
+        deadline = time.monotonic() + timeout
+        try:
+            for proc, _, _ in procs:
+                proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            for proc, _, _ in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        for proc, out, err in procs:
+            with out, err:
+                out.seek(0)
+                err.seek(0)
+                assert proc.returncode == 0, out.read()[-3000:] + err.read()[-6000:]
 
 
 def load_state(out: Path) -> dict:
