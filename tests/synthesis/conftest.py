@@ -86,6 +86,7 @@ def queued(url: str, queue: str) -> list:
 
 def run_worker(rt, url: str) -> int:
     """Hand every queued preview and final message to the pipeline, as the task would."""
+    from worker.process.tasks import preview_entries
     from worker.render import pipeline
 
     n = 0
@@ -94,7 +95,7 @@ def run_worker(rt, url: str) -> int:
         if not previews and not finals:
             return n
         for pairs in previews:
-            pipeline.run_previews(rt, [(str(i), int(v)) for i, v in pairs])
+            pipeline.run_previews(rt, *preview_entries(pairs))
         for ids in finals:
             pipeline.run_finals(rt, [str(i) for i in ids])
         n += len(previews) + len(finals)

@@ -16,6 +16,7 @@ from shared.store.tables import Item, utcnow
 from tests.conftest import batches_for
 from tests.synthesis.conftest import queued
 from worker.process.heartbeat import Heartbeat
+from worker.process.tasks import preview_entries
 from worker.render import pipeline
 
 CAR = "anycost-car-config-f"
@@ -70,7 +71,7 @@ def test_finals_of_a_model_go_to_its_final_queue(worker, synth_redis):
     owner = _owner(worker)
     batch_id = _batch(worker, owner, {"synthesis": {"seeds": [4]}})
     for pairs in queued(synth_redis, "preview"):
-        pipeline.run_previews(worker, [(str(i), int(v)) for i, v in pairs])
+        pipeline.run_previews(worker, *preview_entries(pairs))
     assert batches_for(worker).finalize_batch(owner, batch_id) == 1
     assert len(queued(synth_redis, "final")) == 1
     assert queued(synth_redis, f"final@{CAR}") == []

@@ -30,10 +30,15 @@ def render_previews(items: list[list]) -> dict:
     An edit's entry carries the state the edit wrote as a third element
     (``states.NewPreview.render_state``)."""
     rt = get_runtime()
-    pairs = [(str(entry[0]), int(entry[1])) for entry in items]
-    render_states = {str(entry[0]): entry[2] for entry in items if len(entry) > 2}
+    pairs, render_states = preview_entries(items)
     return _run(rt, lambda: pipeline.run_previews(rt, pairs, render_states),
                 [i for i, _ in pairs])
+
+
+def preview_entries(items: list[list]) -> tuple[list[tuple[str, int]], dict[str, object]]:
+    """A preview message's ``[(item_id, edit_version), ...]`` and its edits' states by item."""
+    pairs = [(str(entry[0]), int(entry[1])) for entry in items]
+    return pairs, {str(entry[0]): entry[2] for entry in items if len(entry) > 2}
 
 
 def render_finals(item_ids: list[str]) -> dict:
