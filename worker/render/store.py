@@ -282,7 +282,7 @@ def _merged_timings(session, item_id: str, new: dict[str, float]) -> dict[str, f
 
 class NotAsRemembered(Exception):
     """A warm preview's item is not as this process remembers it (no projection stored, a
-    latent of another model): nothing was stored; render it cold."""
+    latent of another model or with other bytes): nothing was stored; render it cold."""
 
 
 def complete_preview(rt: Runtime, job: RenderJob) -> bool | None:

@@ -6,7 +6,7 @@ edits, the per-face overrides, the preview cost), and this process keeps what do
 between edits of an item it stored a preview for: its batch, recipe and owner, the upload, and
 the stored latent with its faces' alignments (``WarmItems``). With both, the preview needs no
 read before the render: it goes to the preview lane as soon as it is encoded, and one
-transaction afterwards takes and completes it together (``store.complete_warm_preview``: only
+transaction afterwards takes and completes it together (``store.complete_preview``: only
 while the item is still at that version and nobody holds it).
 
 What the take gave the cold path, and why a warm preview does not need it:
