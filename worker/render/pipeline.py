@@ -228,7 +228,8 @@ def run_previews(rt: Runtime, pairs: list[tuple[str, int]],
     item this process holds warm renders from it before any take (``worker.render.warm``)."""
     report = Report()
     warm_jobs = rt.warm_items.jobs(pairs, render_states or {})
-    cold = [(str(i), int(v)) for i, v in pairs if str(i) not in {j.item_id for j in warm_jobs}]
+    warm_ids = {j.item_id for j in warm_jobs}
+    cold = [(str(i), int(v)) for i, v in pairs if str(i) not in warm_ids]
     jobs = store.claim_previews(rt, cold) if cold else []
     jobs = _isolate_retakes(rt, jobs, ItemStatus.PREVIEWING)
     taken = {j.item_id for j in jobs}

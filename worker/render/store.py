@@ -302,11 +302,11 @@ def _complete_preview(rt: Runtime, job: RenderJob) -> bool | None:
     with rt.sessions() as session:
         # What this preview replaces and the timings it adds to, in one read; for a warm
         # preview the stored latent too, to check that it is the one the render assumed.
-        latent = [Latent.model_name, Latent.data] if job.warm else []
-        old = session.execute(
-            select(Item.preview_blob_id, Item.projected_blob_id, Item.timings, *latent)
-            .outerjoin(Latent, Latent.item_id == Item.id).where(Item.id == job.item_id)
-        ).one_or_none()
+        query = select(Item.preview_blob_id, Item.projected_blob_id, Item.timings)
+        if job.warm:
+            query = query.add_columns(Latent.model_name, Latent.data).outerjoin(
+                Latent, Latent.item_id == Item.id)
+        old = session.execute(query.where(Item.id == job.item_id)).one_or_none()
         if job.warm and old is not None and not _as_remembered(rt, job, old):
             raise NotAsRemembered(f"item {job.item_id} has no projection, or another latent")
         preview = rt.blobs.put(session, job.images["preview"], job.mimes.get("preview", PNG),

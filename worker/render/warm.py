@@ -134,9 +134,6 @@ class WarmItems:
             attempt=0, charged=False, warm_latent_digest=entry.latent_digest,
         )
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 def _edits(raw, default: Mapping) -> dict[str, float]:
     """Edits as the take would read them from the item (the batch's ``default`` when None)."""
